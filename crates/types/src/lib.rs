@@ -1,0 +1,13 @@
+//! Trellis wire types: the wadm OAM application manifest and, as the lattice grows, the control
+//! interface and event shapes that wasmCloud 1.x speaks.
+//!
+//! **Owns** the data model and its validation: every error a user can make in a manifest is
+//! reported here with the file, the line and the field path, so every front end (the CLI, the
+//! manager's API, the dashboard) tells the user the same thing.
+//!
+//! **Must not** do I/O: callers read files and sockets and hand this crate text.
+//!
+//! Start at [`manifest::Manifest::parse`].
+#![warn(missing_docs)]
+
+pub mod manifest;
