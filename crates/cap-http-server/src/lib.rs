@@ -1,1 +1,35 @@
-//! placeholder
+//! The built-in HTTP server capability: serves components that export
+//! `wasi:http/incoming-handler@0.2.x`, in-process, with the semantics of wasmCloud's
+//! `ghcr.io/wasmcloud/http-server` provider, so existing manifests work unchanged.
+//!
+//! **Owns** listeners, routing (by `address`, by `path`, by `host` header), the check that no
+//! address or route is claimed twice, turning a request into an invocation and a failed
+//! invocation into an HTTP error, and graceful shutdown.
+//!
+//! **Must not** read manifests or know applications beyond the [`Owner`] names it reports in
+//! conflicts: the host translates links into [`Route`]s with [`ServerConfig`] and
+//! [`Route::from_link_config`].
+//!
+//! Start at [`HttpServer`].
+//!
+//! ## Routing, as wasmCloud's provider does it
+//! - `routing_mode: address` (default): every link names its own `address` (`IP:PORT`, or
+//!   `port`), one component per listener.
+//! - `routing_mode: path`: one listener on `default_address`; each link names a `path`, matched
+//!   exactly against the request path.
+//! - `routing_mode: host`: one listener on `default_address`; each link names a `host`, matched
+//!   against the `Host` header (or the header named by `header`).
+//!
+//! Unlike wasmCloud, an address or route claimed twice is refused, naming both owners, rather
+//! than silently served by whichever registered first.
+#![warn(missing_docs)]
+
+mod config;
+mod invoke;
+mod routes;
+mod server;
+
+pub use config::{ConfigError, Route, RoutingMode, ServerConfig};
+pub use invoke::HttpTarget;
+pub use routes::{Owner, RouteError};
+pub use server::{BoundRoute, HttpServer};

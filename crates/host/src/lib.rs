@@ -1,1 +1,113 @@
-//! placeholder
+//! A Trellis host: runs the components of an application and the built-in capabilities their
+//! links call for.
+//!
+//! **Owns** turning a validated manifest into running parts on this node: fetching component
+//! artifacts, preparing each component under its limits and concurrency cap, resolving named
+//! config, and wiring links to built-in capabilities (the HTTP server today). A deploy either
+//! completes or leaves nothing behind.
+//!
+//! **Must not** schedule across hosts (the deployment manager's job), speak a wire protocol, or
+//! configure wasmtime (the runtime's job).
+//!
+//! Start at [`Host::deploy`].
+#![warn(missing_docs)]
+
+mod artifact;
+mod deploy;
+mod error;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tokio::sync::Mutex;
+use trellis_cap_http_server::{BoundRoute, HttpServer};
+use trellis_runtime::{LoadedFrom, Runtime, RuntimeConfig};
+use trellis_types::manifest::Manifest;
+
+pub use error::DeployError;
+
+/// Settings of one host.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    /// The wasmtime runtime's settings.
+    pub runtime: RuntimeConfig,
+}
+
+/// One host: its runtime, its HTTP server and the applications deployed on it.
+pub struct Host {
+    runtime: Runtime,
+    http: HttpServer,
+    apps: Mutex<BTreeMap<String, Deployment>>,
+}
+
+/// What a deploy started.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Application name.
+    pub app: String,
+    /// Manifest version, if it names one.
+    pub version: Option<String>,
+    /// Components started, in manifest order.
+    pub components: Vec<StartedComponent>,
+    /// Routes now served.
+    pub routes: Vec<BoundRoute>,
+    /// Things the user should know that did not stop the deploy.
+    pub warnings: Vec<String>,
+}
+
+/// A component running on this host.
+#[derive(Debug, Clone)]
+pub struct StartedComponent {
+    /// Name in the manifest.
+    pub name: String,
+    /// Lattice id.
+    pub id: String,
+    /// Maximum concurrent instances.
+    pub max_instances: u32,
+    /// Whether compiled now or loaded from the cache.
+    pub loaded_from: LoadedFrom,
+}
+
+impl Host {
+    /// A host with no applications.
+    pub fn new(config: HostConfig) -> anyhow::Result<Host> {
+        Ok(Host { runtime: Runtime::new(config.runtime)?, http: HttpServer::new(), apps: Mutex::default() })
+    }
+
+    /// The runtime, for its allocation mode and defaults.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Starts `manifest`'s components and capabilities. Relative image paths resolve against
+    /// `base_dir` (the manifest's directory). On any error, everything this deploy started is
+    /// stopped again and the error names the component and field.
+    pub async fn deploy(&self, manifest: &Manifest, base_dir: &Path) -> Result<Deployment, DeployError> {
+        let mut apps = self.apps.lock().await;
+        if apps.contains_key(manifest.name()) {
+            return Err(DeployError::AlreadyDeployed { app: manifest.name().to_owned() });
+        }
+        let deployment = deploy::deploy(&self.runtime, &self.http, manifest, base_dir).await?;
+        apps.insert(deployment.app.clone(), deployment.clone());
+        Ok(deployment)
+    }
+
+    /// Stops an application's routes; in-flight requests finish. Returns whether it was deployed.
+    pub async fn undeploy(&self, app: &str) -> bool {
+        let Some(deployment) = self.apps.lock().await.remove(app) else { return false };
+        for route in &deployment.routes {
+            self.http.unbind(route).await;
+        }
+        true
+    }
+
+    /// The applications deployed here.
+    pub async fn deployments(&self) -> Vec<Deployment> {
+        self.apps.lock().await.values().cloned().collect()
+    }
+
+    /// Stops accepting requests and waits for in-flight ones to finish.
+    pub async fn shutdown(&self) {
+        self.http.shutdown().await;
+    }
+}

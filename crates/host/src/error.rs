@@ -1,0 +1,81 @@
+//! Why a deploy failed, naming the component and the manifest field.
+
+use trellis_cap_http_server::RouteError;
+
+/// A deploy that could not complete. Nothing it started is left running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// The application is already deployed on this host.
+    #[error("app `{app}` is already deployed")]
+    AlreadyDeployed {
+        /// Application name.
+        app: String,
+    },
+    /// A component's artifact could not be fetched or read.
+    #[error("{field}: component `{component}`: cannot load image `{image}`: {reason}")]
+    Image {
+        /// Manifest name of the component.
+        component: String,
+        /// Field path of the image.
+        field: String,
+        /// The image reference as written.
+        image: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The artifact is not a usable component.
+    #[error("{field}: component `{component}` ({image}): {reason}")]
+    Invalid {
+        /// Manifest name of the component.
+        component: String,
+        /// Field path of the image.
+        field: String,
+        /// The image reference.
+        image: String,
+        /// What is wrong, with wasmtime's words.
+        reason: String,
+    },
+    /// A capability this host cannot provide.
+    #[error("{field}: capability `{component}`: image `{image}` is not a capability this host provides; built in: {builtins}")]
+    UnsupportedCapability {
+        /// Manifest name of the capability.
+        component: String,
+        /// Field path of the image.
+        field: String,
+        /// The image reference.
+        image: String,
+        /// What is available.
+        builtins: String,
+    },
+    /// A link this host cannot make.
+    #[error("{field}: link from `{source_name}` to `{target}` on {interface}: {reason}")]
+    Link {
+        /// Source component's manifest name.
+        source_name: String,
+        /// Target's manifest name.
+        target: String,
+        /// `ns:pkg/iface,...`.
+        interface: String,
+        /// Field path of the link trait.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// A config value that cannot be used.
+    #[error("{field}: {reason}")]
+    Config {
+        /// Field path of the config entry.
+        field: String,
+        /// Why, naming the key.
+        reason: String,
+    },
+    /// A route could not be bound.
+    #[error("{field}: {source}")]
+    Route {
+        /// Field path of the link trait.
+        field: String,
+        /// The conflict or bind failure, naming both owners.
+        source: RouteError,
+    },
+}

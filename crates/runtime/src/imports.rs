@@ -1,0 +1,48 @@
+//! Imports nobody provides: linked to functions that fail when called, so a component starts
+//! and only the call that needs a missing capability fails, naming it.
+
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, ResourceType};
+
+/// Interface families the base linker provides (WASI 0.2 and `wasi:http`). Imports of these are
+/// left to the linker, which matches any semver-compatible patch version (a component built
+/// against `wasi:io@0.2.12` links to the host's `0.2.x`). Stubbing them here would create a
+/// second, exactly-versioned instance whose resource types differ from the real ones.
+const PROVIDED: &[&str] =
+    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
+
+pub(crate) fn stub_unprovided<T: 'static>(linker: &mut Linker<T>, engine: &Engine, component: &Component) -> wasmtime::Result<()> {
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        if PROVIDED.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        match item.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let mut li = linker.instance(name)?;
+                for (export, ty) in instance.exports(engine) {
+                    match ty.ty {
+                        ComponentItem::ComponentFunc(_) => {
+                            let qualified = format!("{name}#{export}");
+                            let interface = name.to_owned();
+                            li.func_new(export, move |_, _, _, _| {
+                                wasmtime::bail!("import `{qualified}` is not linked: no link or capability provides `{interface}`")
+                            })?;
+                        }
+                        ComponentItem::Resource(_) => li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))?,
+                        _ => {}
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(_) => {
+                let qualified = name.to_owned();
+                linker.root().func_new(name, move |_, _, _, _| {
+                    wasmtime::bail!("import `{qualified}` is not linked: nothing on this host provides it")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

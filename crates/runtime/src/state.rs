@@ -1,0 +1,152 @@
+//! What a guest's store holds for one invocation: its WASI context, deny-by-default.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::limits::MemoryLimiter;
+
+/// The data of one invocation's [`Store`](wasmtime::Store).
+pub struct InvocationState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    hooks: OutboundPolicy,
+}
+
+impl InvocationState {
+    pub(crate) fn new(component: &Arc<str>, memory_cap: u64) -> InvocationState {
+        // No environment, no arguments beyond the program name, no preopened directories and
+        // no network: the builder's defaults deny sockets, so all a guest reaches is what its
+        // links grant. Its output goes to the host log, tagged with its id.
+        let wasi = WasiCtx::builder()
+            .arg("main.wasm")
+            .stdout(GuestLog { component: component.clone(), stream: "stdout" })
+            .stderr(GuestLog { component: component.clone(), stream: "stderr" })
+            .build();
+        InvocationState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_cap),
+            hooks: OutboundPolicy { component: component.clone() },
+        }
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Outbound HTTP policy: denied. A component gets outbound HTTP only through an http-client
+/// link, which the capability that grants it installs.
+struct OutboundPolicy {
+    component: Arc<str>,
+}
+
+impl WasiHttpHooks for OutboundPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        tracing::warn!(
+            component = %self.component,
+            host = request.uri().host().unwrap_or(""),
+            "outbound HTTP denied: the component has no http-client link"
+        );
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// A guest's stdout or stderr, written to the host log a line at a time.
+struct GuestLog {
+    component: Arc<str>,
+    stream: &'static str,
+}
+
+impl IsTerminal for GuestLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestLog {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter { component: self.component.clone(), stream: self.stream, buf: Vec::new() })
+    }
+}
+
+/// Lines longer than this are logged in pieces, so a guest cannot make the host buffer without end.
+const MAX_LINE: usize = 16 << 10;
+
+struct LineWriter {
+    component: Arc<str>,
+    stream: &'static str,
+    buf: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{}", text.trim_end());
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.buf.extend_from_slice(data);
+        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            self.emit(&line);
+        }
+        if self.buf.len() > MAX_LINE {
+            let line = std::mem::take(&mut self.buf);
+            self.emit(&line);
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            self.emit(&self.buf);
+        }
+    }
+}
