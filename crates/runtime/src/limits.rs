@@ -186,6 +186,13 @@ impl InvocationError {
         if matches!(error.downcast_ref::<Trap>(), Some(Trap::StackOverflow)) {
             return InvocationError::StackOverflow { component, function };
         }
-        InvocationError::Trap { component, function, message: format!("{error:?}") }
+        // The trap itself, not the backtrace: this text reaches the client. The backtrace is
+        // logged where the failure is reported.
+        let message = match error.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => error.chain().last().map_or_else(|| error.to_string(), ToString::to_string),
+        };
+        tracing::debug!(component, function, "{error:?}");
+        InvocationError::Trap { component, function, message }
     }
 }

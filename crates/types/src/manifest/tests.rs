@@ -118,3 +118,18 @@ fn serializes_in_wadm_shape() {
     let again = Manifest::parse("again.json", &json.to_string()).unwrap();
     assert_eq!(again, m);
 }
+
+#[test]
+fn a_capability_may_link_one_interface_to_many_components() {
+    let text = HELLO.replace(
+        "                    address: 0.0.0.0:8000\n",
+        "                    address: 0.0.0.0:8000\n        - type: link\n          properties:\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            target:\n              name: http-component\n",
+    );
+    let err = Manifest::parse("wadm.yaml", &text).unwrap_err().to_string();
+    assert!(err.contains("wasi:http/incoming-handler is already linked"), "the same target twice is a duplicate: {err}");
+    let two_targets = HELLO.replace("  components:\n", "  components:\n    - name: other\n      type: component\n      properties:\n        image: o.wasm\n").replace(
+        "                    address: 0.0.0.0:8000\n",
+        "                    address: 0.0.0.0:8000\n        - type: link\n          properties:\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            target:\n              name: other\n",
+    );
+    Manifest::parse("wadm.yaml", &two_targets).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -98,8 +98,11 @@ impl Validator<'_> {
     fn traits(&mut self, c: &Component, at: &str, names: &[&str], policies: &BTreeSet<&str>) {
         let mut scaler_seen = false;
         let mut limits_seen = false;
-        // (namespace, package, link name) -> interfaces already linked, for wadm#514's rule.
-        let mut linked: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+        // wadm#514's rule: a component's import resolves to one target per (link name,
+        // interface), so two links of a component may not claim the same pair. A capability is
+        // different: it links the same interface to many components (one http-server in front
+        // of several), so for it only the same target twice is a duplicate.
+        let mut linked: BTreeMap<(String, String, String, String), BTreeSet<String>> = BTreeMap::new();
         for (t, tr) in c.traits.iter().enumerate() {
             let at = format!("{at}.traits[{t}]");
             match &tr.properties {
@@ -122,7 +125,8 @@ impl Validator<'_> {
                     } else if *target == c.name {
                         self.error(format!("{at}.properties.target"), "a component cannot link to itself");
                     }
-                    let key = (link.namespace.clone(), link.package.clone(), link.link_name().to_owned());
+                    let target_key = if c.kind == ComponentKind::Capability { target.clone() } else { String::new() };
+                    let key = (link.namespace.clone(), link.package.clone(), link.link_name().to_owned(), target_key);
                     let taken = linked.entry(key).or_default();
                     for iface in &link.interfaces {
                         if !taken.insert(iface.clone()) {

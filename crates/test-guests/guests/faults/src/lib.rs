@@ -1,6 +1,6 @@
 //! Misbehaves on request, one fault per path, so tests can prove the host contains each:
 //! `/trap`, `/loop`, `/grow`, `/stack`, `/stream` (100 MB response), `/upload` (counts the
-//! request body), `/print` (writes to stdout and stderr); anything else answers `faults ok`.
+//! request body), `/slow` (waits 500 ms), `/print` (writes to stdout and stderr); anything else answers `faults ok`.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -24,9 +24,11 @@ fn respond(out: ResponseOutparam, status: u16, write: impl FnOnce(&mut wasip2::i
     OutgoingBody::finish(body, None).unwrap();
 }
 
+/// Recurses through wasm locals only (no shadow-stack frame in linear memory), so it is the
+/// engine's wasm stack limit that stops it.
+#[inline(never)]
 fn recurse(depth: u64) -> u64 {
-    let pad = black_box([depth; 64]);
-    if black_box(true) { recurse(depth + 1) + pad[3] } else { depth }
+    if black_box(depth) == u64::MAX { depth } else { recurse(depth + 1).wrapping_add(depth) }
 }
 
 impl wasip2::exports::http::incoming_handler::Guest for Faults {
@@ -71,6 +73,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                 drop(stream);
                 IncomingBody::finish(body);
                 respond(out, 200, |s| s.write_all(total.to_string().as_bytes()).unwrap());
+            }
+            "/slow" => {
+                // Half a second in a host timer, for tests of graceful shutdown.
+                wasip2::clocks::monotonic_clock::subscribe_duration(500_000_000).block();
+                respond(out, 200, |s| s.write_all(b"slow done").unwrap());
             }
             "/print" => {
                 println!("hello on stdout");

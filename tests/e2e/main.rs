@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `trellis` binary, real components built from source, real HTTP.
+
+mod util;
+
+mod cache;
+mod faults;
+mod hello_world;
+mod manifests;
+mod routing;

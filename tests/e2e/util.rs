@@ -1,0 +1,246 @@
+//! Starting `trellis up` on free ports and talking HTTP to it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub(crate) use trellis_test_guests as guests;
+
+/// The binary under test.
+pub(crate) fn trellis() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trellis"))
+}
+
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `trellis up`, stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub(crate) struct Up {
+    child: Child,
+    stderr: PathBuf,
+    /// What it printed on stdout up to "Trellis is up".
+    pub(crate) stdout: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How long a start may take: compiling components on a loaded 2-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Up {
+    /// Starts `trellis up --deploy <each manifest>` with its own state dir and waits until it
+    /// says it is up. Err carries everything it logged when it exited instead.
+    pub(crate) fn start(manifests: &[&Path], extra: &[&str]) -> Result<Up, String> {
+        let dir = tempfile::tempdir().unwrap();
+        Up::start_in(manifests, &dir.path().join("state"), extra).map(|mut up| {
+            up._dir = Some(dir);
+            up
+        })
+    }
+
+    /// As [`Up::start`], with the given state directory.
+    pub(crate) fn start_in(manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
+        let stderr = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
+        let mut cmd = trellis();
+        cmd.arg("up").arg("--state-dir").arg(state_dir);
+        for m in manifests {
+            cmd.arg("--deploy").arg(m);
+        }
+        cmd.args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut child = cmd.spawn().expect("spawning trellis");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed = String::new();
+        loop {
+            match rx.recv_timeout(START_TIMEOUT) {
+                Ok(line) => {
+                    printed.push_str(&line);
+                    printed.push('\n');
+                    if line.starts_with("Trellis is up") {
+                        return Ok(Up { child, stderr, stdout: printed, _dir: None });
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().unwrap();
+                    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+                    return Err(format!("trellis exited ({status}) before it was up\nstdout:\n{printed}\nstderr:\n{log}"));
+                }
+            }
+        }
+    }
+
+    /// Everything logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub(crate) fn signal_terminate(&self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+    }
+
+    /// Waits for the process to exit.
+    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+}
+
+/// An HTTP response as the tests need it.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// GET `url`, optionally with a `Host` header.
+pub(crate) fn get(url: &str, host: Option<&str>) -> Reply {
+    let mut req = agent().get(url);
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_else(|e| panic!("reading {url}: {e}"));
+    Reply { status, body }
+}
+
+/// GET `url` and count the body's bytes without keeping them.
+pub(crate) fn get_len(url: &str) -> (u16, u64) {
+    let mut resp = agent().get(url).call().unwrap();
+    let status = resp.status().as_u16();
+    let n = std::io::copy(&mut resp.body_mut().as_reader(), &mut std::io::sink()).unwrap();
+    (status, n)
+}
+
+/// POST `len` bytes of zeros to `url`, streamed.
+pub(crate) fn post_zeros(url: &str, len: u64) -> Reply {
+    let reader = std::io::repeat(0).take(len);
+    let mut resp = agent()
+        .post(url)
+        .header("content-length", len.to_string())
+        .send(ureq::SendBody::from_reader(&mut { reader }))
+        .unwrap();
+    let status = resp.status().as_u16();
+    Reply { status, body: resp.body_mut().read_to_string().unwrap() }
+}
+
+/// A manifest file in a fresh temp dir.
+pub(crate) struct ManifestFile {
+    pub(crate) path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) fn manifest(yaml: &str) -> ManifestFile {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wadm.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    ManifestFile { path, _dir: dir }
+}
+
+/// A component entry with a spreadscaler, and optionally limits.
+pub(crate) fn component(name: &str, wasm: &str, instances: u32, limits: &str) -> String {
+    format!(
+        r#"    - name: {name}
+      type: component
+      properties:
+        image: file://{wasm}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: {instances}
+{limits}"#
+    )
+}
+
+/// The `trellis.dev/limits` trait lines.
+pub(crate) fn limits(max_execution_time_ms: u64, max_linear_memory_bytes: u64) -> String {
+    format!(
+        r#"        - type: trellis.dev/limits
+          properties:
+            max_execution_time_ms: {max_execution_time_ms}
+            max_linear_memory_bytes: {max_linear_memory_bytes}
+"#
+    )
+}
+
+/// An http-server capability with `config` (provider config) and one link per
+/// `(target, link config)` pair.
+pub(crate) fn http_server(name: &str, config: &[(&str, &str)], links: &[(&str, &[(&str, &str)])]) -> String {
+    let props = |pairs: &[(&str, &str)], indent: &str| -> String {
+        pairs.iter().map(|(k, v)| format!("{indent}{k}: \"{v}\"\n")).collect()
+    };
+    let mut out = format!("    - name: {name}\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.24.0\n");
+    if !config.is_empty() {
+        out += &format!("        config:\n          - name: {name}-config\n            properties:\n{}", props(config, "              "));
+    }
+    out += "      traits:\n";
+    for (i, (target, link)) in links.iter().enumerate() {
+        out += &format!(
+            "        - type: link\n          properties:\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            target:\n              name: {target}\n            source:\n              config:\n                - name: {name}-link-{i}\n                  properties:\n{}",
+            props(link, "                    ")
+        );
+    }
+    out
+}
+
+/// A whole application manifest around `components`.
+pub(crate) fn app(name: &str, components: &[String]) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {name}\n  annotations:\n    version: v0.1.0\nspec:\n  components:\n{}",
+        components.concat()
+    )
+}
+
+impl Up {
+    /// The process's peak resident memory (VmHWM), in bytes.
+    pub(crate) fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status");
+        kb * 1024
+    }
+}
