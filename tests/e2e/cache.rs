@@ -23,3 +23,20 @@ fn second_start_loads_compiled_component_from_cache() {
     assert_eq!((compiled(&log), cached(&log)), (0, 1), "{log}");
     assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Trellis!\n");
 }
+
+/// Where the pool's address space cannot be reserved (here a 16 GiB `ulimit -v`), the host
+/// warns once, falls back to on-demand allocation, and serves.
+#[test]
+fn pooling_falls_back_to_on_demand_with_one_warning() {
+    let port = free_port();
+    let m = manifest(&app(
+        "small-machine",
+        &[component("hello", guests::HELLO, 1, ""), http_server("http", &[], &[("hello", &[("address", &format!("127.0.0.1:{port}"))])])],
+    ));
+    let up = Up::start_under(&["prlimit", "--as=17179869184"], &[&m.path], &[]).unwrap();
+    let log = up.log();
+    let warnings: Vec<_> = log.lines().filter(|l| l.contains("falling back to on-demand allocation")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(log.contains("allocation=OnDemand"), "{log}");
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Trellis!\n");
+}

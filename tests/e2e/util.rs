@@ -45,8 +45,22 @@ impl Up {
 
     /// As [`Up::start`], with the given state directory.
     pub(crate) fn start_in(manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
+        Up::launch(trellis(), manifests, state_dir, extra)
+    }
+
+    /// As [`Up::start`], run under `wrapper` (e.g. `prlimit --as=...`).
+    pub(crate) fn start_under(wrapper: &[&str], manifests: &[&Path], extra: &[&str]) -> Result<Up, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_trellis"));
+        Up::launch(cmd, manifests, &dir.path().join("state"), extra).map(|mut up| {
+            up._dir = Some(dir);
+            up
+        })
+    }
+
+    fn launch(mut cmd: Command, manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
         let stderr = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
-        let mut cmd = trellis();
         cmd.arg("up").arg("--state-dir").arg(state_dir);
         for m in manifests {
             cmd.arg("--deploy").arg(m);
