@@ -44,7 +44,8 @@ sed "s/127.0.0.1:8000/127.0.0.1:$trellis_port/; s/instances: 100/instances: 1000
 wait_http "http://127.0.0.1:$trellis_port/"
 
 wasmtime_port=$(free_port)
-wasmtime serve --addr "127.0.0.1:$wasmtime_port" "$component" >"$work/wasmtime.out" 2>"$work/wasmtime.err" &
+# -S cli=y: Rust std imports wasi:cli (environment, exit) beyond the proxy world.
+wasmtime serve -S cli=y --addr "127.0.0.1:$wasmtime_port" "$component" >"$work/wasmtime.out" 2>"$work/wasmtime.err" &
 wait_http "http://127.0.0.1:$wasmtime_port/"
 
 # One wrk run: prints "req_per_sec p50_ms p99_ms".
