@@ -73,6 +73,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             cache_dir: Some(state_dir.join("compiled")),
             pooling: !args.no_pooling,
         },
+        state_dir: state_dir.clone(),
     })?;
     tracing::info!(state_dir = %state_dir.display(), allocation = ?host.runtime().allocation(), "host started");
 

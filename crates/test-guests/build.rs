@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guests of `guests/` and the component of each example, by constant name.
-const GUESTS: &[(&str, &str)] = &[("HELLO", "hello"), ("FAULTS", "faults")];
+const GUESTS: &[(&str, &str)] = &[("HELLO", "hello"), ("FAULTS", "faults"), ("KV", "kv")];
 const EXAMPLES: &[(&str, &str, &str)] = &[("HELLO_WORLD_EXAMPLE", "hello-world", "http_hello_world")];
 
 fn main() {
@@ -17,6 +17,7 @@ fn main() {
 
     let guests = manifest_dir.join("guests");
     println!("cargo:rerun-if-changed={}", guests.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", guests.join("wit").display());
     for (_, dir) in GUESTS {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }

@@ -3,6 +3,7 @@
 mod util;
 
 mod cache;
+mod capabilities;
 mod faults;
 mod hello_world;
 mod manifests;

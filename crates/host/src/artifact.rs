@@ -25,7 +25,7 @@ impl ImageRef {
         if let Some(rest) = image.strip_prefix("file://") {
             return ImageRef::File(relative(rest));
         }
-        if let Some(name) = image.strip_prefix("wasmcloud+builtin://") {
+        if let Some(name) = image.strip_prefix("wasmcloud+builtin://").or_else(|| image.strip_prefix("trellis+builtin://")) {
             return ImageRef::Builtin(name.to_owned());
         }
         let oci = image.strip_prefix("oci://").or_else(|| image.strip_prefix("https://")).or_else(|| image.strip_prefix("http://"));

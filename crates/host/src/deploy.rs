@@ -1,42 +1,23 @@
 //! One deploy: a manifest in, running components and bound routes out, or nothing at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use trellis_cap_http_server::{HttpServer, HttpTarget, Owner, Route, ServerConfig};
-use trellis_runtime::{Limits, PreparedComponent, Runtime};
-use trellis_types::manifest::{Component, ComponentKind, ConfigProperty, LinkProperty, Manifest};
+use trellis_cap_config::ConfigValues;
+use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
+use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
 use crate::artifact::{self, ImageRef};
+use crate::builtins::{self, Builtin, builtin};
+use crate::config::Configs;
+use crate::links::{self, Backends};
 use crate::{DeployError, Deployment, StartedComponent};
-
-/// The capabilities built into the host, by `wasmcloud+builtin://` name and by the OCI
-/// repository of the wasmCloud provider they stand in for.
-const BUILTINS: &[(&str, &str)] = &[("http-server", "wasmcloud/http-server")];
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Builtin {
-    HttpServer,
-}
-
-fn builtin(image: &ImageRef) -> Option<Builtin> {
-    let name = match image {
-        ImageRef::Builtin(name) => name.clone(),
-        ImageRef::Oci(_) => {
-            let repo = image.oci_repository()?;
-            BUILTINS.iter().find(|(_, r)| *r == repo)?.0.to_owned()
-        }
-        ImageRef::File(_) => return None,
-    };
-    match name.as_str() {
-        "http-server" => Some(Builtin::HttpServer),
-        _ => None,
-    }
-}
 
 pub(crate) async fn deploy(
     runtime: &Runtime,
     http: &HttpServer,
+    state_dir: &Path,
     manifest: &Manifest,
     base_dir: &Path,
 ) -> Result<Deployment, DeployError> {
@@ -47,7 +28,8 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    match deploy_into(runtime, http, manifest, base_dir, &mut deployment).await {
+    let mut backends = Backends::new(state_dir.to_owned());
+    match deploy_into(runtime, http, manifest, base_dir, &mut backends, &mut deployment).await {
         Ok(()) => Ok(deployment),
         Err(e) => {
             for route in &deployment.routes {
@@ -63,6 +45,7 @@ async fn deploy_into(
     http: &HttpServer,
     manifest: &Manifest,
     base_dir: &Path,
+    backends: &mut Backends,
     deployment: &mut Deployment,
 ) -> Result<(), DeployError> {
     let configs = Configs::of(manifest);
@@ -84,7 +67,7 @@ async fn deploy_into(
             continue;
         }
         let id = c.id(manifest.name());
-        let prepared = start_component(runtime, c, i, &id, base_dir, scaler.instances).await?;
+        let prepared = start_component(runtime, manifest, i, &id, base_dir, &configs, backends, scaler.instances).await?;
         deployment.components.push(StartedComponent {
             name: c.name.clone(),
             id,
@@ -96,25 +79,28 @@ async fn deploy_into(
 
     for (i, c) in manifest.spec.components.iter().enumerate() {
         match c.kind {
-            ComponentKind::Component => {
-                // A component's own links bind its imports to capabilities or other components;
-                // this host provides none of those yet, and a link it cannot honour must not
-                // pass for a working one.
-                if let Some((t, link)) = c.links().enumerate().next() {
-                    return Err(link_error(c, link, i, t, "this host does not yet provide imports through links".into()));
-                }
-            }
+            // A component's own links were granted when it was prepared.
+            ComponentKind::Component => {}
             ComponentKind::Capability => {
                 let field = format!("spec.components[{i}].properties.image");
                 let image = c.properties.image.as_deref().unwrap_or_default();
-                let Some(Builtin::HttpServer) = builtin(&ImageRef::parse(image, base_dir)) else {
+                let kind = builtin(&ImageRef::parse(image, base_dir));
+                let Some(kind) = kind else {
                     return Err(DeployError::UnsupportedCapability {
                         component: c.name.clone(),
                         field,
                         image: image.to_owned(),
-                        builtins: BUILTINS.iter().map(|(n, r)| format!("wasmcloud+builtin://{n} (ghcr.io/{r})")).collect::<Vec<_>>().join(", "),
+                        builtins: builtins::describe(),
                     });
                 };
+                if kind != Builtin::HttpServer {
+                    // Backends (keyvalue) are reached through the links of the components that
+                    // use them; links of their own (e.g. a keyvalue watcher) are not served yet.
+                    if let Some((t, link)) = c.links().enumerate().next() {
+                        return Err(link_error(c, link, i, t, format!("links from capability `{}` are not supported yet", c.name)));
+                    }
+                    continue;
+                }
                 let server_config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
                 let server = ServerConfig::from_config(&server_config).map_err(|e| DeployError::Config {
                     field: format!("spec.components[{i}].properties.config"),
@@ -132,14 +118,18 @@ async fn deploy_into(
     Ok(())
 }
 
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn start_component(
     runtime: &Runtime,
-    c: &Component,
+    manifest: &Manifest,
     i: usize,
     id: &str,
     base_dir: &Path,
+    configs: &Configs<'_>,
+    backends: &mut Backends,
     instances: u32,
 ) -> Result<(PreparedComponent, trellis_runtime::LoadedFrom), DeployError> {
+    let c = &manifest.spec.components[i];
     let field = format!("spec.components[{i}].properties.image");
     let Some(image) = c.properties.image.clone() else {
         return Err(DeployError::Image {
@@ -171,13 +161,20 @@ async fn start_component(
             .map_err(|e| invalid(format!("{e:#}")))?
     };
     let mut linker = runtime.linker().map_err(|e| invalid(format!("{e:#}")))?;
+    // Logging and config are the host's own, as in wasmCloud: every component gets them, each
+    // seeing only its own config.
+    let mut grants = Grants::default();
+    let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
+    trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
+    links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants).await?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
     let limits = Limits {
         max_execution_time: requested.max_execution_time_ms.map_or(defaults.max_execution_time, std::time::Duration::from_millis),
         max_linear_memory_bytes: requested.max_linear_memory_bytes.unwrap_or(defaults.max_linear_memory_bytes),
     };
-    let prepared = runtime.prepare(id, &compiled.0, &mut linker, limits, instances).map_err(|e| invalid(format!("{e:#}")))?;
+    let prepared = runtime.prepare(id, &compiled.0, &mut linker, grants, limits, instances).map_err(|e| invalid(format!("{e:#}")))?;
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
     Ok((prepared, compiled.1))
 }
@@ -231,49 +228,5 @@ fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: St
         interface: format!("{}:{}/{}", link.namespace, link.package, link.interfaces.join(",")),
         field: format!("spec.components[{i}].traits[{t}]"),
         reason,
-    }
-}
-
-/// Named config defined in the manifest, for resolving references by name.
-struct Configs<'a> {
-    defined: BTreeMap<&'a str, &'a BTreeMap<String, String>>,
-}
-
-impl<'a> Configs<'a> {
-    fn of(manifest: &'a Manifest) -> Configs<'a> {
-        let mut defined = BTreeMap::new();
-        let mut add = |list: &'a [ConfigProperty]| {
-            for c in list {
-                if let Some(p) = &c.properties {
-                    defined.insert(c.name.as_str(), p);
-                }
-            }
-        };
-        for c in &manifest.spec.components {
-            add(&c.properties.config);
-            for link in c.links() {
-                if let Some(s) = &link.source {
-                    add(&s.config);
-                }
-                add(&link.target.config);
-            }
-        }
-        Configs { defined }
-    }
-
-    /// Merges a config list right-most-wins, resolving entries without properties by name.
-    fn merge(&self, list: &[ConfigProperty], field: &str) -> Result<BTreeMap<String, String>, DeployError> {
-        let mut merged = BTreeMap::new();
-        for (j, c) in list.iter().enumerate() {
-            let properties = match &c.properties {
-                Some(p) => p,
-                None => self.defined.get(c.name.as_str()).copied().ok_or_else(|| DeployError::Config {
-                    field: format!("{field}[{j}].name"),
-                    reason: format!("config `{}` is not defined: give it `properties` here, or define it elsewhere in the manifest", c.name),
-                })?,
-            };
-            merged.extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        Ok(merged)
     }
 }

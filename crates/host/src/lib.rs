@@ -13,11 +13,14 @@
 #![warn(missing_docs)]
 
 mod artifact;
+mod builtins;
+mod config;
 mod deploy;
 mod error;
+mod links;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::Mutex;
 use trellis_cap_http_server::{BoundRoute, HttpServer};
@@ -31,12 +34,15 @@ pub use error::DeployError;
 pub struct HostConfig {
     /// The wasmtime runtime's settings.
     pub runtime: RuntimeConfig,
+    /// Where durable state lives (e.g. the redb files of keyvalue capabilities).
+    pub state_dir: PathBuf,
 }
 
 /// One host: its runtime, its HTTP server and the applications deployed on it.
 pub struct Host {
     runtime: Runtime,
     http: HttpServer,
+    state_dir: PathBuf,
     apps: Mutex<BTreeMap<String, Deployment>>,
 }
 
@@ -71,7 +77,7 @@ pub struct StartedComponent {
 impl Host {
     /// A host with no applications.
     pub fn new(config: HostConfig) -> anyhow::Result<Host> {
-        Ok(Host { runtime: Runtime::new(config.runtime)?, http: HttpServer::new(), apps: Mutex::default() })
+        Ok(Host { runtime: Runtime::new(config.runtime)?, http: HttpServer::new(), state_dir: config.state_dir, apps: Mutex::default() })
     }
 
     /// The runtime, for its allocation mode and defaults.
@@ -87,7 +93,7 @@ impl Host {
         if apps.contains_key(manifest.name()) {
             return Err(DeployError::AlreadyDeployed { app: manifest.name().to_owned() });
         }
-        let deployment = deploy::deploy(&self.runtime, &self.http, manifest, base_dir).await?;
+        let deployment = deploy::deploy(&self.runtime, &self.http, &self.state_dir, manifest, base_dir).await?;
         apps.insert(deployment.app.clone(), deployment.clone());
         Ok(deployment)
     }

@@ -8,7 +8,7 @@ use wasmtime::component::InstancePre;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::limits::{DeadlineExceeded, InvocationError, Limits};
-use crate::state::InvocationState;
+use crate::state::{InvocationState, StateFactory};
 
 /// A linked, pre-instantiated component. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +22,7 @@ struct Inner {
     limits: Limits,
     permits: Arc<Semaphore>,
     max_concurrency: u32,
+    extensions: Vec<StateFactory>,
 }
 
 impl PreparedComponent {
@@ -30,6 +31,7 @@ impl PreparedComponent {
         pre: InstancePre<InvocationState>,
         limits: Limits,
         max_concurrency: u32,
+        extensions: Vec<StateFactory>,
     ) -> PreparedComponent {
         let max_concurrency = max_concurrency.max(1);
         PreparedComponent {
@@ -39,6 +41,7 @@ impl PreparedComponent {
                 limits,
                 permits: Arc::new(Semaphore::new(max_concurrency as usize)),
                 max_concurrency,
+                extensions,
             }),
         }
     }
@@ -81,7 +84,7 @@ impl PreparedComponent {
         };
         let mut store = Store::new(
             self.inner.pre.engine(),
-            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes),
+            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes).with_extensions(&self.inner.extensions),
         );
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick the guest yields to the executor, so a busy guest shares its thread;

@@ -12,7 +12,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 use crate::cache::{CompiledCache, LoadedFrom};
 use crate::component::PreparedComponent;
 use crate::limits::Limits;
-use crate::state::InvocationState;
+use crate::state::{Grants, InvocationState};
 
 /// How often the epoch advances. Guests yield to the executor at every tick, so a busy loop
 /// cannot starve other requests on a small machine, and deadlines are enforced to within a tick.
@@ -152,19 +152,22 @@ impl Runtime {
 
     /// Prepares a component: links it, pre-instantiates it, and caps its concurrency.
     ///
-    /// Imports nobody provides are linked to traps, so the component starts and only a call
-    /// that reaches such an import fails, naming it.
+    /// `linker` holds what the component's links grant and `grants` says which interfaces
+    /// those are and how to make their per-invocation state. Imports nobody provides are
+    /// linked to traps, so the component starts and only a call that reaches such an import
+    /// fails, naming it.
     pub fn prepare(
         &self,
         id: &str,
         component: &Component,
         linker: &mut Linker<InvocationState>,
+        grants: Grants,
         limits: Limits,
         max_concurrency: u32,
     ) -> anyhow::Result<PreparedComponent> {
-        crate::imports::stub_unprovided(linker, &self.inner.engine, component)?;
+        crate::imports::stub_unprovided(linker, &self.inner.engine, component, &grants.interfaces)?;
         let pre = linker.instantiate_pre(component)?;
-        Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency))
+        Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency, grants.extensions))
     }
 }
 

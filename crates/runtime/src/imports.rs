@@ -12,10 +12,17 @@ use wasmtime::component::{Component, Linker, ResourceType};
 const PROVIDED: &[&str] =
     &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
 
-pub(crate) fn stub_unprovided<T: 'static>(linker: &mut Linker<T>, engine: &Engine, component: &Component) -> wasmtime::Result<()> {
+/// `granted`: interface families (`wasi:keyvalue/`) that the component's capabilities defined
+/// in `linker`; like the WASI ones, they are left to the linker's semver matching.
+pub(crate) fn stub_unprovided<T: 'static>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &Component,
+    granted: &[String],
+) -> wasmtime::Result<()> {
     let ty = component.component_type();
     for (name, item) in ty.imports(engine) {
-        if PROVIDED.iter().any(|p| name.starts_with(p)) {
+        if PROVIDED.iter().any(|p| name.starts_with(p)) || granted.iter().any(|p| name.starts_with(p.as_str())) {
             continue;
         }
         match item.ty {

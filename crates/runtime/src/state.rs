@@ -1,5 +1,6 @@
 //! What a guest's store holds for one invocation: its WASI context, deny-by-default.
 
+use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +21,34 @@ pub struct InvocationState {
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     hooks: OutboundPolicy,
+    /// State of the capabilities linked to this component, one entry per capability.
+    extensions: Vec<Box<dyn Any + Send>>,
+}
+
+/// Makes a capability's per-invocation state; one per capability linked to a component.
+pub type StateFactory = std::sync::Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>;
+
+/// What a component's capabilities added to its linker: the interface families they define
+/// and the per-invocation state their host functions use.
+#[derive(Default, Clone)]
+pub struct Grants {
+    pub(crate) interfaces: Vec<String>,
+    pub(crate) extensions: Vec<StateFactory>,
+}
+
+impl Grants {
+    /// Records that the linker now defines the interfaces starting with `prefix`
+    /// (e.g. `wasi:keyvalue/`), any version.
+    pub fn interfaces(&mut self, prefix: &str) -> &mut Self {
+        self.interfaces.push(prefix.to_owned());
+        self
+    }
+
+    /// Adds per-invocation state of type `T`, made fresh for every invocation by `make`.
+    pub fn state<T: Any + Send>(&mut self, make: impl Fn() -> T + Send + Sync + 'static) -> &mut Self {
+        self.extensions.push(std::sync::Arc::new(move || Box::new(make()) as Box<dyn Any + Send>));
+        self
+    }
 }
 
 impl InvocationState {
@@ -38,7 +67,27 @@ impl InvocationState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
             hooks: OutboundPolicy { component: component.clone() },
+            extensions: Vec::new(),
         }
+    }
+
+    pub(crate) fn with_extensions(mut self, factories: &[StateFactory]) -> InvocationState {
+        self.extensions = factories.iter().map(|f| f()).collect();
+        self
+    }
+
+    /// A capability's state for this invocation, and the resource table its resources live in.
+    ///
+    /// # Panics
+    /// If no state of type `T` was installed: a capability added its interfaces to the linker
+    /// without its state factory, which is a bug in that capability's wiring, not in the guest.
+    pub fn extension<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable) {
+        let state = self
+            .extensions
+            .iter_mut()
+            .find_map(|e| e.downcast_mut::<T>())
+            .unwrap_or_else(|| panic!("no {} installed in this store", std::any::type_name::<T>()));
+        (state, &mut self.table)
     }
 }
 

@@ -54,7 +54,7 @@ fn prepared_components_carry_limits_and_concurrency() {
     let rt = runtime(dir.path());
     let (component, _) = rt.compile("hello", &std::fs::read(trellis_test_guests::HELLO).unwrap()).unwrap();
     let mut linker = rt.linker().unwrap();
-    let prepared = rt.prepare("hello", &component, &mut linker, Limits::default(), 7).unwrap();
+    let prepared = rt.prepare("hello", &component, &mut linker, trellis_runtime::Grants::default(), Limits::default(), 7).unwrap();
     assert_eq!(prepared.id(), "hello");
     assert_eq!(prepared.max_concurrency(), 7);
     assert_eq!(prepared.limits(), Limits::default());

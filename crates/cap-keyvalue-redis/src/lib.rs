@@ -1,0 +1,102 @@
+//! The Redis backend of `wasi:keyvalue`: what `ghcr.io/wasmcloud/keyvalue-redis` provides in
+//! wasmCloud, with its link configuration (`URL`).
+//!
+//! **Owns** the Redis client and the mapping of keyvalue operations onto Redis commands.
+//! **Must not** know components, links or manifests: the host hands it a URL.
+//!
+//! Like wasmCloud's provider, keys are used as they are: the bucket name a component opens does
+//! not prefix them, so data written through wasmCloud is read back unchanged. Counters use
+//! `INCRBY`, so their values are decimal text, as with every Trellis backend.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use trellis_cap_keyvalue::{Store, StoreError};
+
+/// How long a deploy waits for Redis to answer before failing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keys per `list-keys` page (a `SCAN` hint).
+const SCAN_COUNT: usize = 1000;
+
+/// A connection (reconnecting on failure) to one Redis server.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    url: String,
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`) and checks the server answers.
+    pub async fn connect(url: &str) -> anyhow::Result<RedisStore> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("`{url}` is not a Redis URL: {e}"))?;
+        let unreachable = |why: String| anyhow::anyhow!("cannot connect to Redis at `{url}`: {why}");
+        // One plain connection first: it fails at once on a refused connection, where the
+        // reconnecting manager below would keep retrying until the timeout.
+        let mut probe = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _: String = redis::cmd("PING").query_async(&mut probe).await.map_err(|e| unreachable(format!("PING failed: {e}")))?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(RedisStore { conn, url: url.to_owned() })
+    }
+
+    fn fail(&self, e: redis::RedisError) -> StoreError {
+        StoreError::Other(format!("redis keyvalue store {}: {e}", self.url))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn open(&self, _bucket: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn get(&self, _bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn.clone().get(key).await.map_err(|e| self.fail(e))
+    }
+    async fn set(&self, _bucket: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.conn.clone().set(key, value).await.map_err(|e| self.fail(e))
+    }
+    async fn delete(&self, _bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.conn.clone().del(key).await.map_err(|e| self.fail(e))
+    }
+    async fn exists(&self, _bucket: &str, key: &str) -> Result<bool, StoreError> {
+        self.conn.clone().exists(key).await.map_err(|e| self.fail(e))
+    }
+    async fn list_keys(&self, _bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor.unwrap_or(0))
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok((keys, (next != 0).then_some(next)))
+    }
+    async fn increment(&self, _bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
+        self.conn.clone().incr(key, delta).await.map_err(|e| self.fail(e))
+    }
+    async fn get_many(&self, _bucket: &str, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&keys).query_async(&mut self.conn.clone()).await.map_err(|e| self.fail(e))?;
+        Ok(keys.into_iter().zip(values).map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+    async fn set_many(&self, _bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.conn.clone().mset(&pairs).await.map_err(|e| self.fail(e))
+    }
+    async fn delete_many(&self, _bucket: &str, keys: Vec<String>) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.conn.clone().del(keys).await.map_err(|e| self.fail(e))
+    }
+}

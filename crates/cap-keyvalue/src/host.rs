@@ -1,0 +1,159 @@
+//! The `wasi:keyvalue` host functions: resources in the store's table, work in the backend.
+
+use std::sync::Arc;
+
+use trellis_runtime::InvocationState;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
+
+use crate::backend::{Store, StoreError};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "trellis:keyvalue/host",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::host::Bucket,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store.error" => crate::host::Error,
+        },
+    });
+}
+
+use generated::wasi::keyvalue::{atomics, batch, store};
+
+/// The per-invocation state: which backend this component's link reaches.
+pub(crate) struct KeyValueState {
+    pub(crate) store: Arc<dyn Store>,
+}
+
+/// An open bucket: a name within the linked backend.
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
+pub struct Bucket {
+    name: String,
+}
+
+/// A failed operation, before it becomes the guest's `error`.
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
+pub enum Error {
+    Store(StoreError),
+    Table(ResourceTableError),
+}
+
+impl From<ResourceTableError> for Error {
+    fn from(e: ResourceTableError) -> Self {
+        Error::Table(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+pub(crate) struct View<'a> {
+    store: &'a Arc<dyn Store>,
+    table: &'a mut ResourceTable,
+}
+
+struct HasView;
+
+impl HasData for HasView {
+    type Data<'a> = View<'a>;
+}
+
+fn view(state: &mut InvocationState) -> View<'_> {
+    let (kv, table) = state.extension::<KeyValueState>();
+    View { store: &kv.store, table }
+}
+
+pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
+    store::add_to_linker::<_, HasView>(linker, view)?;
+    atomics::add_to_linker::<_, HasView>(linker, view)?;
+    batch::add_to_linker::<_, HasView>(linker, view)?;
+    Ok(())
+}
+
+impl View<'_> {
+    fn bucket(&self, bucket: &Resource<Bucket>) -> Result<String, Error> {
+        Ok(self.table.get(bucket)?.name.clone())
+    }
+}
+
+type R<T> = Result<T, Error>;
+
+impl store::Host for View<'_> {
+    async fn open(&mut self, identifier: String) -> R<Resource<Bucket>> {
+        self.store.open(&identifier).await?;
+        Ok(self.table.push(Bucket { name: identifier })?)
+    }
+
+    fn convert_error(&mut self, err: Error) -> wasmtime::Result<store::Error> {
+        Ok(match err {
+            Error::Store(StoreError::NoSuchStore) => store::Error::NoSuchStore,
+            Error::Store(StoreError::AccessDenied) => store::Error::AccessDenied,
+            Error::Store(StoreError::Other(e)) => store::Error::Other(e),
+            // A bad handle is a guest bug the component model already prevents; trap on it.
+            Error::Table(e) => return Err(e.into()),
+        })
+    }
+}
+
+impl store::HostBucket for View<'_> {
+    async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> R<Option<Vec<u8>>> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.get(&name, &key).await?)
+    }
+
+    async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> R<()> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.set(&name, &key, value).await?)
+    }
+
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> R<()> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.delete(&name, &key).await?)
+    }
+
+    async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> R<bool> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.exists(&name, &key).await?)
+    }
+
+    async fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<u64>) -> R<store::KeyResponse> {
+        let name = self.bucket(&bucket)?;
+        let (keys, cursor) = self.store.list_keys(&name, cursor).await?;
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for View<'_> {
+    async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> R<u64> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.increment(&name, &key, delta).await?)
+    }
+}
+
+impl batch::Host for View<'_> {
+    async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<Vec<Option<(String, Vec<u8>)>>> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.get_many(&name, keys).await?)
+    }
+
+    async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> R<()> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.set_many(&name, key_values).await?)
+    }
+
+    async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<()> {
+        let name = self.bucket(&bucket)?;
+        Ok(self.store.delete_many(&name, keys).await?)
+    }
+}

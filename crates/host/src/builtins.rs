@@ -1,0 +1,50 @@
+//! The capabilities built into the host, and the wasmCloud provider images they stand in for.
+
+use crate::artifact::ImageRef;
+
+/// A built-in capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    /// `wasi:http/incoming-handler` server.
+    HttpServer,
+    /// `wasi:keyvalue` on Redis.
+    KeyValueRedis,
+    /// `wasi:keyvalue` in a redb file under the state directory: the embedded default.
+    KeyValueRedb,
+    /// `wasi:keyvalue` in memory.
+    KeyValueMemory,
+}
+
+/// `(builtin name, OCI repository of the wasmCloud provider it replaces, if any, capability)`.
+pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
+    ("http-server", Some("wasmcloud/http-server"), Builtin::HttpServer),
+    ("keyvalue-redis", Some("wasmcloud/keyvalue-redis"), Builtin::KeyValueRedis),
+    ("keyvalue", None, Builtin::KeyValueRedb),
+    ("keyvalue-redb", None, Builtin::KeyValueRedb),
+    ("keyvalue-memory", None, Builtin::KeyValueMemory),
+];
+
+/// The built-in capability an image names: a wasmCloud provider image from any registry at any
+/// version, or `wasmcloud+builtin://<name>` / `trellis+builtin://<name>`.
+pub(crate) fn builtin(image: &ImageRef) -> Option<Builtin> {
+    match image {
+        ImageRef::Builtin(name) => BUILTINS.iter().find(|(n, _, _)| n == name).map(|(_, _, b)| *b),
+        ImageRef::Oci(_) => {
+            let repo = image.oci_repository()?;
+            BUILTINS.iter().find(|(_, r, _)| *r == Some(repo.as_str())).map(|(_, _, b)| *b)
+        }
+        ImageRef::File(_) => None,
+    }
+}
+
+/// The list shown when an image names no built-in capability.
+pub(crate) fn describe() -> String {
+    BUILTINS
+        .iter()
+        .map(|(name, repo, _)| match repo {
+            Some(r) => format!("wasmcloud+builtin://{name} (ghcr.io/{r})"),
+            None => format!("wasmcloud+builtin://{name}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,127 @@
+//! A component's own links: each binds one of its imports to a capability, and is the only way
+//! the component reaches that capability.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store};
+use trellis_cap_keyvalue_redis::RedisStore;
+use trellis_runtime::wasmtime::component::Linker;
+use trellis_runtime::{Grants, InvocationState};
+use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
+
+use crate::DeployError;
+use crate::artifact::ImageRef;
+use crate::builtins::{Builtin, builtin};
+use crate::config::Configs;
+
+/// Backends opened by this deploy, by capability name: components linked to the same
+/// capability share its store, and only they do.
+pub(crate) struct Backends {
+    state_dir: PathBuf,
+    keyvalue: HashMap<String, Arc<dyn Store>>,
+}
+
+impl Backends {
+    pub(crate) fn new(state_dir: PathBuf) -> Backends {
+        Backends { state_dir, keyvalue: HashMap::new() }
+    }
+}
+
+/// Where a link sits in the manifest, for errors.
+struct At<'a> {
+    source: &'a Component,
+    link: &'a LinkProperty,
+    field: String,
+}
+
+impl At<'_> {
+    fn error(&self, reason: String) -> DeployError {
+        DeployError::Link {
+            source_name: self.source.name.clone(),
+            target: self.link.target.name.clone(),
+            interface: format!("{}:{}/{}", self.link.namespace, self.link.package, self.link.interfaces.join(",")),
+            field: self.field.clone(),
+            reason,
+        }
+    }
+}
+
+/// Adds to `linker` what each of component `i`'s links grants.
+pub(crate) async fn grant_links(
+    manifest: &Manifest,
+    base_dir: &std::path::Path,
+    i: usize,
+    configs: &Configs<'_>,
+    backends: &mut Backends,
+    linker: &mut Linker<InvocationState>,
+    grants: &mut Grants,
+) -> Result<(), DeployError> {
+    let c = &manifest.spec.components[i];
+    for (t, trait_) in c.traits.iter().enumerate() {
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        let at = At { source: c, link, field: format!("spec.components[{i}].traits[{t}]") };
+        let Some(target) = manifest.component(&link.target.name) else {
+            return Err(at.error("no such component".into()));
+        };
+        if target.kind == ComponentKind::Component {
+            return Err(at.error("calls from one component to another are not supported by this host yet".into()));
+        }
+        let image = target.properties.image.as_deref().unwrap_or_default();
+        let kind = builtin(&ImageRef::parse(image, base_dir));
+        match (kind, link.namespace.as_str(), link.package.as_str()) {
+            (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
+                let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
+                let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
+                config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
+                let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
+                trellis_cap_keyvalue::grant(linker, grants, store).map_err(|e| at.error(format!("{e:#}")))?;
+            }
+            (Some(Builtin::HttpServer), _, _) => {
+                return Err(at.error("the http-server capability is linked from the capability to the component, not the other way".into()));
+            }
+            (Some(_), ns, pkg) => {
+                return Err(at.error(format!("capability `{}` ({image}) does not provide {ns}:{pkg}", target.name)));
+            }
+            (None, _, _) => {
+                return Err(at.error(format!("capability `{}` ({image}) is not one this host provides", target.name)));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Backends {
+    async fn keyvalue(
+        &mut self,
+        app: &str,
+        capability: &Component,
+        kind: Builtin,
+        config: &BTreeMap<String, String>,
+        at: &At<'_>,
+    ) -> Result<Arc<dyn Store>, DeployError> {
+        if let Some(store) = self.keyvalue.get(&capability.name) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn Store> = match kind {
+            Builtin::KeyValueMemory => Arc::new(MemoryStore::new()),
+            Builtin::KeyValueRedb => {
+                let path = self.state_dir.join("keyvalue").join(app).join(format!("{}.redb", capability.name));
+                Arc::new(RedbStore::open(&path).map_err(|e| at.error(format!("redb backend: {e:#}")))?)
+            }
+            Builtin::KeyValueRedis => {
+                let url = config.iter().find(|(k, _)| k.eq_ignore_ascii_case("url")).map(|(_, v)| v.as_str()).ok_or_else(|| {
+                    at.error(format!(
+                        "redis backend of `{}`: no `URL` in the link's target config or the capability's config (e.g. URL: redis://127.0.0.1:6379)",
+                        capability.name
+                    ))
+                })?;
+                Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
+            }
+            Builtin::HttpServer => unreachable!("matched out by the caller"),
+        };
+        self.keyvalue.insert(capability.name.clone(), store.clone());
+        Ok(store)
+    }
+}

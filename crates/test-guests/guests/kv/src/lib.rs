@@ -1,0 +1,109 @@
+//! Exercises the capabilities a link or the host grants: `wasi:keyvalue` (bucket `default`
+//! unless `/in/<bucket>/...`), `wasi:config`, `wasi:logging`.
+//!
+//! `/incr/k`, `/get/k`, `/set/k/v`, `/del/k`, `/exists/k`, `/keys`, `/batch`,
+//! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`.
+
+wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/kv", generate_all });
+
+use std::io::Write;
+
+use wasi::keyvalue::{atomics, batch, store};
+use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+
+struct Kv;
+
+fn respond(out: ResponseOutparam, status: u16, body: &str) {
+    let response = OutgoingResponse::new(Fields::new());
+    response.set_status_code(status).unwrap();
+    let out_body = response.body().unwrap();
+    ResponseOutparam::set(out, Ok(response));
+    let mut stream = out_body.write().unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    drop(stream);
+    OutgoingBody::finish(out_body, None).unwrap();
+}
+
+fn kv_error(e: store::Error) -> String {
+    match e {
+        store::Error::NoSuchStore => "no such store".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(m) => m,
+    }
+}
+
+fn run(bucket_name: &str, parts: &[&str]) -> Result<(u16, String), String> {
+    let bucket = store::open(bucket_name).map_err(kv_error)?;
+    Ok(match parts {
+        ["incr", key] => (200, atomics::increment(&bucket, key, 1).map_err(kv_error)?.to_string()),
+        ["get", key] => match bucket.get(key).map_err(kv_error)? {
+            Some(v) => (200, String::from_utf8_lossy(&v).into_owned()),
+            None => (404, "(none)".into()),
+        },
+        ["set", key, value] => {
+            bucket.set(key, value.as_bytes()).map_err(kv_error)?;
+            (200, "ok".into())
+        }
+        ["del", key] => {
+            bucket.delete(key).map_err(kv_error)?;
+            (200, "ok".into())
+        }
+        ["exists", key] => (200, bucket.exists(key).map_err(kv_error)?.to_string()),
+        ["keys"] => {
+            let mut keys = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = bucket.list_keys(cursor).map_err(kv_error)?;
+                keys.extend(page.keys);
+                match page.cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            keys.sort();
+            (200, keys.join(","))
+        }
+        ["batch"] => {
+            batch::set_many(&bucket, &[("b1".into(), b"1".to_vec()), ("b2".into(), b"2".to_vec())]).map_err(kv_error)?;
+            let got = batch::get_many(&bucket, &["b1".into(), "b2".into(), "b3".into()]).map_err(kv_error)?;
+            batch::delete_many(&bucket, &["b1".into()]).map_err(kv_error)?;
+            let shown: Vec<String> = got
+                .into_iter()
+                .map(|e| e.map_or("-".into(), |(k, v)| format!("{k}={}", String::from_utf8_lossy(&v))))
+                .collect();
+            (200, format!("{} exists(b1)={}", shown.join(","), bucket.exists("b1").map_err(kv_error)?))
+        }
+        _ => (404, "unknown route".into()),
+    })
+}
+
+impl wasip2::exports::http::incoming_handler::Guest for Kv {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+        let (status, body) = match parts.as_slice() {
+            ["config", key] => match wasi::config::runtime::get(key) {
+                Ok(Some(v)) => (200, v),
+                Ok(None) => (404, "(none)".into()),
+                Err(_) => (500, "config error".into()),
+            },
+            ["config-all"] => match wasi::config::store::get_all() {
+                Ok(mut all) => {
+                    all.sort();
+                    (200, all.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                }
+                Err(_) => (500, "config error".into()),
+            },
+            ["log"] => {
+                wasi::logging::logging::log(wasi::logging::logging::Level::Warn, "kv-guest", "hello from wasi:logging");
+                (200, "logged".into())
+            }
+            ["in", bucket, rest @ ..] => run(bucket, rest).unwrap_or_else(|e| (500, e)),
+            rest => run("default", rest).unwrap_or_else(|e| (500, e)),
+        };
+        respond(out, status, &body);
+    }
+}
+
+wasip2::http::proxy::export!(Kv);

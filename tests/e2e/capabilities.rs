@@ -1,0 +1,179 @@
+//! Capabilities granted by links: wasi:keyvalue on every backend, swapped without a rebuild;
+//! wasi:config and wasi:logging; and nothing reached without a link.
+
+use crate::util::*;
+
+/// A keyvalue capability entry with the given image and config lines.
+fn kv_capability(name: &str, image: &str) -> String {
+    format!("    - name: {name}\n      type: capability\n      properties:\n        image: {image}\n")
+}
+
+/// The kv guest, linked to capability `kv_target` (if any) with `target_config` pairs.
+fn kv_component(name: &str, kv_target: Option<&str>, target_config: &[(&str, &str)]) -> String {
+    let mut out = format!(
+        "    - name: {name}\n      type: component\n      properties:\n        image: file://{}\n        config:\n          - name: {name}-settings\n            properties:\n              greeting: hello\n              lang: en\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 4\n",
+        guests::KV
+    );
+    if let Some(target) = kv_target {
+        out += &format!("        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: {target}\n");
+        if !target_config.is_empty() {
+            out += &format!("              config:\n                - name: {name}-{target}-link\n                  properties:\n");
+            for (k, v) in target_config {
+                out += &format!("                    {k}: \"{v}\"\n");
+            }
+        }
+    }
+    out
+}
+
+fn kv_app(image: &str, target_config: &[(&str, &str)], port: u16) -> ManifestFile {
+    manifest(&app(
+        "counter",
+        &[
+            kv_component("counter", Some("kv"), target_config),
+            kv_capability("kv", image),
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
+        ],
+    ))
+}
+
+fn body(base: &str, path: &str) -> String {
+    let r = get(&format!("{base}/{path}"), None);
+    assert!(r.status == 200 || r.status == 404, "{path}: {} {}", r.status, r.body);
+    r.body
+}
+
+/// The same assertions against any backend.
+fn exercise(base: &str, buckets_are_namespaces: bool) {
+    assert_eq!(body(base, "incr/hits"), "1");
+    assert_eq!(body(base, "incr/hits"), "2");
+    assert_eq!(body(base, "get/hits"), "2");
+    assert_eq!(body(base, "set/greeting/hi"), "ok");
+    assert_eq!(body(base, "get/greeting"), "hi");
+    assert_eq!(body(base, "exists/greeting"), "true");
+    assert_eq!(body(base, "del/greeting"), "ok");
+    assert_eq!(body(base, "exists/greeting"), "false");
+    assert_eq!(body(base, "batch"), "b1=1,b2=2,- exists(b1)=false");
+    assert_eq!(body(base, "keys"), "b2,hits");
+    body(base, "in/other/set/x/1");
+    let expected = if buckets_are_namespaces { "(none)" } else { "1" };
+    assert_eq!(body(base, "get/x"), expected, "bucket isolation");
+}
+
+#[test]
+fn keyvalue_in_memory() {
+    let port = free_port();
+    let m = kv_app("wasmcloud+builtin://keyvalue-memory", &[], port);
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    exercise(&format!("http://127.0.0.1:{port}"), true);
+}
+
+#[test]
+fn keyvalue_in_redb_survives_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = kv_app("wasmcloud+builtin://keyvalue", &[], port);
+    let base = format!("http://127.0.0.1:{port}");
+    let up = Up::start_in(&[&m.path], state.path(), &[]).unwrap();
+    exercise(&base, true);
+    assert!(up.terminate().success());
+    let _up = Up::start_in(&[&m.path], state.path(), &[]).unwrap();
+    assert_eq!(body(&base, "incr/hits"), "3");
+}
+
+#[test]
+fn keyvalue_in_redis_as_wasmclouds_provider_configures_it() {
+    let redis = Redis::start();
+    let port = free_port();
+    let m = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &redis.url)], port);
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    // Redis keys are not prefixed by bucket, as with wasmCloud's provider.
+    exercise(&format!("http://127.0.0.1:{port}"), false);
+}
+
+/// The same .wasm, first on redb, then (a new manifest changing only the capability) on Redis.
+#[test]
+fn swapping_the_backend_needs_no_rebuild() {
+    let redis = Redis::start();
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let on_redb = kv_app("wasmcloud+builtin://keyvalue", &[], port);
+    let up = Up::start_in(&[&on_redb.path], state.path(), &[]).unwrap();
+    assert_eq!(body(&base, "incr/hits"), "1");
+    assert!(up.terminate().success());
+
+    let on_redis = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &redis.url)], port);
+    let _up = Up::start_in(&[&on_redis.path], state.path(), &[]).unwrap();
+    assert_eq!(body(&base, "incr/hits"), "1", "a fresh Redis starts from zero");
+    assert_eq!(body(&base, "incr/hits"), "2");
+}
+
+/// A reaches its own store; B, linked to another, does not see A's keys; C, with no link,
+/// reaches no store at all, and its call fails naming the import.
+#[test]
+fn links_grant_and_nothing_else_does() {
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let m = manifest(&app(
+        "tenants",
+        &[
+            kv_component("a", Some("kv-a"), &[]),
+            kv_component("b", Some("kv-b"), &[]),
+            kv_component("c", None, &[]),
+            kv_capability("kv-a", "wasmcloud+builtin://keyvalue"),
+            kv_capability("kv-b", "wasmcloud+builtin://keyvalue"),
+            http_server(
+                "http",
+                &[],
+                &[
+                    ("a", &[("address", &format!("127.0.0.1:{pa}"))]),
+                    ("b", &[("address", &format!("127.0.0.1:{pb}"))]),
+                    ("c", &[("address", &format!("127.0.0.1:{pc}"))]),
+                ],
+            ),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    assert_eq!(body(&format!("http://127.0.0.1:{pa}"), "set/secret/a-only"), "ok");
+    assert_eq!(body(&format!("http://127.0.0.1:{pb}"), "get/secret"), "(none)");
+    let c = get(&format!("http://127.0.0.1:{pc}/get/secret"), None);
+    assert_eq!(c.status, 500);
+    assert!(
+        c.body.contains("import `wasi:keyvalue/store@0.2.0-draft#open` is not linked"),
+        "{}",
+        c.body
+    );
+}
+
+#[test]
+fn bad_backend_config_fails_the_deploy_naming_link_field_and_backend() {
+    let port = free_port();
+    let missing_url = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[], port);
+    let err = Up::start(&[&missing_url.path], &[]).unwrap_err();
+    assert!(err.contains("spec.components[0].traits[1]: link from `counter` to `kv` on wasi:keyvalue/store,atomics,batch: redis backend of `kv`: no `URL`"), "{err}");
+
+    let dead = format!("redis://127.0.0.1:{}/", free_port());
+    let unreachable = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &dead)], port);
+    let err = Up::start(&[&unreachable.path], &[]).unwrap_err();
+    assert!(err.contains(&format!("redis backend of `kv`: cannot connect to Redis at `{dead}`")), "{err}");
+}
+
+#[test]
+fn config_and_logging_reach_every_component() {
+    let port = free_port();
+    let m = manifest(&app(
+        "settings",
+        &[kv_component("reader", None, &[]), http_server("http", &[], &[("reader", &[("address", &format!("127.0.0.1:{port}"))])])],
+    ));
+    let up = Up::start(&[&m.path], &[]).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(body(&base, "config/greeting"), "hello");
+    assert_eq!(body(&base, "config/missing"), "(none)");
+    assert_eq!(body(&base, "config-all"), "greeting=hello,lang=en");
+    assert_eq!(body(&base, "log"), "logged");
+    let log = up.log();
+    assert!(
+        log.lines().any(|l| l.contains("WARN guest: hello from wasi:logging") && l.contains("component=\"settings_reader\"") && l.contains("context=\"kv-guest\"")),
+        "{log}"
+    );
+}
