@@ -7,4 +7,5 @@ mod capabilities;
 mod faults;
 mod hello_world;
 mod manifests;
+mod outbound;
 mod routing;

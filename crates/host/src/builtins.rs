@@ -7,6 +7,8 @@ use crate::artifact::ImageRef;
 pub(crate) enum Builtin {
     /// `wasi:http/incoming-handler` server.
     HttpServer,
+    /// `wasi:http/outgoing-handler`: outbound HTTP.
+    HttpClient,
     /// `wasi:keyvalue` on Redis.
     KeyValueRedis,
     /// `wasi:keyvalue` in a redb file under the state directory: the embedded default.
@@ -18,6 +20,7 @@ pub(crate) enum Builtin {
 /// `(builtin name, OCI repository of the wasmCloud provider it replaces, if any, capability)`.
 pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
     ("http-server", Some("wasmcloud/http-server"), Builtin::HttpServer),
+    ("http-client", Some("wasmcloud/http-client"), Builtin::HttpClient),
     ("keyvalue-redis", Some("wasmcloud/keyvalue-redis"), Builtin::KeyValueRedis),
     ("keyvalue", None, Builtin::KeyValueRedb),
     ("keyvalue-redb", None, Builtin::KeyValueRedb),

@@ -67,7 +67,8 @@ async fn deploy_into(
             continue;
         }
         let id = c.id(manifest.name());
-        let prepared = start_component(runtime, manifest, i, &id, base_dir, &configs, backends, scaler.instances).await?;
+        let prepared =
+            start_component(runtime, manifest, i, &id, base_dir, &configs, backends, scaler.instances, &mut deployment.warnings).await?;
         deployment.components.push(StartedComponent {
             name: c.name.clone(),
             id,
@@ -128,6 +129,7 @@ async fn start_component(
     configs: &Configs<'_>,
     backends: &mut Backends,
     instances: u32,
+    warnings: &mut Vec<String>,
 ) -> Result<(PreparedComponent, trellis_runtime::LoadedFrom), DeployError> {
     let c = &manifest.spec.components[i];
     let field = format!("spec.components[{i}].properties.image");
@@ -167,7 +169,7 @@ async fn start_component(
     let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
     trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
-    links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants).await?;
+    links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
     let limits = Limits {

@@ -48,7 +48,9 @@ impl At<'_> {
     }
 }
 
-/// Adds to `linker` what each of component `i`'s links grants.
+/// Adds to `linker` what each of component `i`'s links grants; `warnings` collects what the
+/// user should know (e.g. egress granted without an allowlist).
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 pub(crate) async fn grant_links(
     manifest: &Manifest,
     base_dir: &std::path::Path,
@@ -57,6 +59,7 @@ pub(crate) async fn grant_links(
     backends: &mut Backends,
     linker: &mut Linker<InvocationState>,
     grants: &mut Grants,
+    warnings: &mut Vec<String>,
 ) -> Result<(), DeployError> {
     let c = &manifest.spec.components[i];
     for (t, trait_) in c.traits.iter().enumerate() {
@@ -70,11 +73,29 @@ pub(crate) async fn grant_links(
         }
         let image = target.properties.image.as_deref().unwrap_or_default();
         let kind = builtin(&ImageRef::parse(image, base_dir));
+        // The capability's own config, overridden by the link's target config.
+        let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
+        let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
+        config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
         match (kind, link.namespace.as_str(), link.package.as_str()) {
+            (Some(Builtin::HttpClient), "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
+                let allowed = config.iter().find(|(k, _)| k.eq_ignore_ascii_case("allowed_hosts")).map(|(_, v)| v.as_str());
+                let allow = match allowed {
+                    Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(|e| DeployError::Config {
+                        field: format!("{}.properties.target.config", at.field),
+                        reason: format!("allowed_hosts of the link from `{}` to `{}`: {e}", c.name, target.name),
+                    })?),
+                    None => {
+                        warnings.push(format!(
+                            "{}: component `{}` may send HTTP requests to any host (unrestricted egress); set `allowed_hosts` in the link's target config to narrow it",
+                            at.field, c.name
+                        ));
+                        None
+                    }
+                };
+                trellis_cap_http_client::grant(grants, allow);
+            }
             (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
-                let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
-                let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
-                config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 trellis_cap_keyvalue::grant(linker, grants, store).map_err(|e| at.error(format!("{e:#}")))?;
             }
@@ -119,7 +140,7 @@ impl Backends {
                 })?;
                 Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
             }
-            Builtin::HttpServer => unreachable!("matched out by the caller"),
+            Builtin::HttpServer | Builtin::HttpClient => unreachable!("matched out by the caller"),
         };
         self.keyvalue.insert(capability.name.clone(), store.clone());
         Ok(store)

@@ -8,7 +8,7 @@ use wasmtime::component::InstancePre;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::limits::{DeadlineExceeded, InvocationError, Limits};
-use crate::state::{InvocationState, StateFactory};
+use crate::state::{Grants, InvocationState};
 
 /// A linked, pre-instantiated component. Cheap to clone.
 #[derive(Clone)]
@@ -22,7 +22,7 @@ struct Inner {
     limits: Limits,
     permits: Arc<Semaphore>,
     max_concurrency: u32,
-    extensions: Vec<StateFactory>,
+    grants: Grants,
 }
 
 impl PreparedComponent {
@@ -31,7 +31,7 @@ impl PreparedComponent {
         pre: InstancePre<InvocationState>,
         limits: Limits,
         max_concurrency: u32,
-        extensions: Vec<StateFactory>,
+        grants: Grants,
     ) -> PreparedComponent {
         let max_concurrency = max_concurrency.max(1);
         PreparedComponent {
@@ -41,7 +41,7 @@ impl PreparedComponent {
                 limits,
                 permits: Arc::new(Semaphore::new(max_concurrency as usize)),
                 max_concurrency,
-                extensions,
+                grants,
             }),
         }
     }
@@ -84,7 +84,7 @@ impl PreparedComponent {
         };
         let mut store = Store::new(
             self.inner.pre.engine(),
-            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes).with_extensions(&self.inner.extensions),
+            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes).with_grants(&self.inner.grants),
         );
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick the guest yields to the executor, so a busy guest shares its thread;

@@ -167,7 +167,7 @@ impl Runtime {
     ) -> anyhow::Result<PreparedComponent> {
         crate::imports::stub_unprovided(linker, &self.inner.engine, component, &grants.interfaces)?;
         let pre = linker.instantiate_pre(component)?;
-        Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency, grants.extensions))
+        Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency, grants))
     }
 }
 

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
@@ -34,6 +35,13 @@ pub type StateFactory = std::sync::Arc<dyn Fn() -> Box<dyn Any + Send> + Send + 
 pub struct Grants {
     pub(crate) interfaces: Vec<String>,
     pub(crate) extensions: Vec<StateFactory>,
+    pub(crate) outbound_http: Option<Arc<dyn OutboundHttp>>,
+}
+
+/// Outbound HTTP, as an http-client link grants it: which requests may leave.
+pub trait OutboundHttp: Send + Sync {
+    /// `Ok` to send `uri`; `Err` says why not (logged, with the component).
+    fn check(&self, uri: &http::Uri) -> Result<(), String>;
 }
 
 impl Grants {
@@ -41,6 +49,13 @@ impl Grants {
     /// (e.g. `wasi:keyvalue/`), any version.
     pub fn interfaces(&mut self, prefix: &str) -> &mut Self {
         self.interfaces.push(prefix.to_owned());
+        self
+    }
+
+    /// Lets the component send HTTP requests that `policy` allows. Without this grant every
+    /// outbound request is refused.
+    pub fn outbound_http(&mut self, policy: Arc<dyn OutboundHttp>) -> &mut Self {
+        self.outbound_http = Some(policy);
         self
     }
 
@@ -66,13 +81,14 @@ impl InvocationState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
-            hooks: OutboundPolicy { component: component.clone() },
+            hooks: OutboundPolicy { component: component.clone(), grant: None },
             extensions: Vec::new(),
         }
     }
 
-    pub(crate) fn with_extensions(mut self, factories: &[StateFactory]) -> InvocationState {
-        self.extensions = factories.iter().map(|f| f()).collect();
+    pub(crate) fn with_grants(mut self, grants: &Grants) -> InvocationState {
+        self.extensions = grants.extensions.iter().map(|f| f()).collect();
+        self.hooks.grant = grants.outbound_http.clone();
         self
     }
 
@@ -103,10 +119,11 @@ impl WasiHttpView for InvocationState {
     }
 }
 
-/// Outbound HTTP policy: denied. A component gets outbound HTTP only through an http-client
-/// link, which the capability that grants it installs.
+/// Outbound HTTP policy: denied, unless an http-client link granted it, and then only where
+/// the grant allows.
 struct OutboundPolicy {
     component: Arc<str>,
+    grant: Option<Arc<dyn OutboundHttp>>,
 }
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -126,12 +143,19 @@ impl WasiHttpHooks for OutboundPolicy {
                 >,
             > + Send,
     > {
-        tracing::warn!(
-            component = %self.component,
-            host = request.uri().host().unwrap_or(""),
-            "outbound HTTP denied: the component has no http-client link"
-        );
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let verdict = match &self.grant {
+            None => Err("the component has no http-client link".to_owned()),
+            Some(policy) => policy.check(request.uri()),
+        };
+        if let Err(why) = verdict {
+            tracing::warn!(component = %self.component, uri = %request.uri(), "outbound HTTP denied: {why}");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, _options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
     }
 }
 
