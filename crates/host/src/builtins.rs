@@ -15,6 +15,10 @@ pub(crate) enum Builtin {
     KeyValueRedb,
     /// `wasi:keyvalue` in memory.
     KeyValueMemory,
+    /// `wasmcloud:messaging` on a NATS server.
+    MessagingNats,
+    /// `wasmcloud:messaging` inside this process.
+    MessagingInProcess,
 }
 
 /// `(builtin name, OCI repository of the wasmCloud provider it replaces, if any, capability)`.
@@ -25,6 +29,8 @@ pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
     ("keyvalue", None, Builtin::KeyValueRedb),
     ("keyvalue-redb", None, Builtin::KeyValueRedb),
     ("keyvalue-memory", None, Builtin::KeyValueMemory),
+    ("messaging-nats", Some("wasmcloud/messaging-nats"), Builtin::MessagingNats),
+    ("messaging", None, Builtin::MessagingInProcess),
 ];
 
 /// The built-in capability an image names: a wasmCloud provider image from any registry at any

@@ -2,6 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use trellis_cap_messaging::{Handler, InProcessBroker, Subscription};
 
 use trellis_cap_http_server::{HttpServer, HttpTarget, Owner, Route, ServerConfig};
 use trellis_cap_config::ConfigValues;
@@ -14,13 +18,15 @@ use crate::config::Configs;
 use crate::links::{self, Backends};
 use crate::{DeployError, Deployment, StartedComponent};
 
+/// Deploys `manifest`; returns what it started and the message delivery tasks it runs.
 pub(crate) async fn deploy(
     runtime: &Runtime,
     http: &HttpServer,
     state_dir: &Path,
+    broker: Arc<InProcessBroker>,
     manifest: &Manifest,
     base_dir: &Path,
-) -> Result<Deployment, DeployError> {
+) -> Result<(Deployment, Vec<JoinHandle<()>>), DeployError> {
     let mut deployment = Deployment {
         app: manifest.name().to_owned(),
         version: manifest.version().map(str::to_owned),
@@ -28,10 +34,13 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut backends = Backends::new(state_dir.to_owned());
+    let mut backends = Backends::new(state_dir.to_owned(), broker);
     match deploy_into(runtime, http, manifest, base_dir, &mut backends, &mut deployment).await {
-        Ok(()) => Ok(deployment),
+        Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
+            for task in &backends.tasks {
+                task.abort();
+            }
             for route in &deployment.routes {
                 http.unbind(route).await;
             }
@@ -94,6 +103,10 @@ async fn deploy_into(
                         builtins: builtins::describe(),
                     });
                 };
+                if matches!(kind, Builtin::MessagingNats | Builtin::MessagingInProcess) {
+                    subscribe_handlers(manifest, c, i, kind, &configs, &running, backends).await?;
+                    continue;
+                }
                 if kind != Builtin::HttpServer {
                     // Backends (keyvalue) are reached through the links of the components that
                     // use them; links of their own (e.g. a keyvalue watcher) are not served yet.
@@ -231,4 +244,51 @@ fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: St
         field: format!("spec.components[{i}].traits[{t}]"),
         reason,
     }
+}
+
+/// Subscribes the components a messaging capability links to, per each link's `SUBSCRIPTIONS`.
+async fn subscribe_handlers(
+    manifest: &Manifest,
+    c: &Component,
+    i: usize,
+    kind: Builtin,
+    configs: &Configs<'_>,
+    running: &HashMap<&str, PreparedComponent>,
+    backends: &mut Backends,
+) -> Result<(), DeployError> {
+    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    for (t, trait_) in c.traits.iter().enumerate() {
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        if !(link.namespace == "wasmcloud" && link.package == "messaging" && link.interfaces.iter().any(|f| f == "handler")) {
+            return Err(link_error(c, link, i, t, "a messaging capability links only wasmcloud:messaging/handler to components".into()));
+        }
+        let target = &link.target.name;
+        let Some(prepared) = running.get(target.as_str()) else {
+            let reason = match manifest.component(target) {
+                Some(t) if t.kind == ComponentKind::Capability => format!("`{target}` is a capability, not a component"),
+                _ => format!("component `{target}` is not running (it needs a spreadscaler or daemonscaler with instances > 0)"),
+            };
+            return Err(link_error(c, link, i, t, reason));
+        };
+        let handler = Handler::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+        let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
+        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
+        let mut config = own.clone();
+        config.extend(configs.merge(source, &field)?);
+        let subscriptions = crate::links::lookup(&config, "subscriptions")
+            .map(Subscription::parse_list)
+            .transpose()
+            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("SUBSCRIPTIONS of the link to `{target}`: {e}") })?
+            .unwrap_or_default();
+        let broker = backends.broker(&c.name, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
+        for sub in subscriptions {
+            let subscriber = broker
+                .subscribe(&sub.subject, sub.queue.as_deref())
+                .await
+                .map_err(|e| link_error(c, link, i, t, e))?;
+            tracing::info!(component = prepared.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
+            backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
+        }
+    }
+    Ok(())
 }

@@ -22,8 +22,12 @@ mod links;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 use trellis_cap_http_server::{BoundRoute, HttpServer};
+use trellis_cap_messaging::InProcessBroker;
 use trellis_runtime::{LoadedFrom, Runtime, RuntimeConfig};
 use trellis_types::manifest::Manifest;
 
@@ -43,7 +47,15 @@ pub struct Host {
     runtime: Runtime,
     http: HttpServer,
     state_dir: PathBuf,
-    apps: Mutex<BTreeMap<String, Deployment>>,
+    /// The in-process message broker every app on this host shares.
+    broker: Arc<InProcessBroker>,
+    apps: Mutex<BTreeMap<String, Running>>,
+}
+
+/// A deployed application and the background work it owns.
+struct Running {
+    deployment: Deployment,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// What a deploy started.
@@ -77,7 +89,13 @@ pub struct StartedComponent {
 impl Host {
     /// A host with no applications.
     pub fn new(config: HostConfig) -> anyhow::Result<Host> {
-        Ok(Host { runtime: Runtime::new(config.runtime)?, http: HttpServer::new(), state_dir: config.state_dir, apps: Mutex::default() })
+        Ok(Host {
+            runtime: Runtime::new(config.runtime)?,
+            http: HttpServer::new(),
+            state_dir: config.state_dir,
+            broker: Arc::new(InProcessBroker::new()),
+            apps: Mutex::default(),
+        })
     }
 
     /// The runtime, for its allocation mode and defaults.
@@ -93,15 +111,18 @@ impl Host {
         if apps.contains_key(manifest.name()) {
             return Err(DeployError::AlreadyDeployed { app: manifest.name().to_owned() });
         }
-        let deployment = deploy::deploy(&self.runtime, &self.http, &self.state_dir, manifest, base_dir).await?;
-        apps.insert(deployment.app.clone(), deployment.clone());
+        let (deployment, tasks) = deploy::deploy(&self.runtime, &self.http, &self.state_dir, self.broker.clone(), manifest, base_dir).await?;
+        apps.insert(deployment.app.clone(), Running { deployment: deployment.clone(), tasks });
         Ok(deployment)
     }
 
     /// Stops an application's routes; in-flight requests finish. Returns whether it was deployed.
     pub async fn undeploy(&self, app: &str) -> bool {
-        let Some(deployment) = self.apps.lock().await.remove(app) else { return false };
-        for route in &deployment.routes {
+        let Some(running) = self.apps.lock().await.remove(app) else { return false };
+        for task in &running.tasks {
+            task.abort();
+        }
+        for route in &running.deployment.routes {
             self.http.unbind(route).await;
         }
         true
@@ -109,11 +130,16 @@ impl Host {
 
     /// The applications deployed here.
     pub async fn deployments(&self) -> Vec<Deployment> {
-        self.apps.lock().await.values().cloned().collect()
+        self.apps.lock().await.values().map(|r| r.deployment.clone()).collect()
     }
 
     /// Stops accepting requests and waits for in-flight ones to finish.
     pub async fn shutdown(&self) {
+        for running in self.apps.lock().await.values() {
+            for task in &running.tasks {
+                task.abort();
+            }
+        }
         self.http.shutdown().await;
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store};
 use trellis_cap_keyvalue_redis::RedisStore;
+use trellis_cap_messaging::{Broker, InProcessBroker};
+use trellis_cap_messaging_nats::NatsBroker;
 use trellis_runtime::wasmtime::component::Linker;
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
@@ -21,12 +23,44 @@ use crate::config::Configs;
 pub(crate) struct Backends {
     state_dir: PathBuf,
     keyvalue: HashMap<String, Arc<dyn Store>>,
+    brokers: HashMap<String, Arc<dyn Broker>>,
+    /// The host's own broker, shared by every app on it, as a NATS server would be.
+    in_process: Arc<InProcessBroker>,
+    /// Message delivery loops started by this deploy.
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Backends {
-    pub(crate) fn new(state_dir: PathBuf) -> Backends {
-        Backends { state_dir, keyvalue: HashMap::new() }
+    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>) -> Backends {
+        Backends { state_dir, keyvalue: HashMap::new(), brokers: HashMap::new(), in_process, tasks: Vec::new() }
     }
+
+    /// The broker of messaging capability `capability` (one connection per capability).
+    pub(crate) async fn broker(
+        &mut self,
+        capability: &str,
+        kind: Builtin,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Broker>, String> {
+        if let Some(b) = self.brokers.get(capability) {
+            return Ok(b.clone());
+        }
+        let broker: Arc<dyn Broker> = match kind {
+            Builtin::MessagingInProcess => self.in_process.clone(),
+            Builtin::MessagingNats => {
+                let uris = lookup(config, "cluster_uris").unwrap_or(trellis_cap_messaging_nats::DEFAULT_CLUSTER_URIS);
+                Arc::new(NatsBroker::connect(uris).await.map_err(|e| format!("nats backend of `{capability}`: {e:#}"))?)
+            }
+            other => unreachable!("{other:?} is not a messaging capability"),
+        };
+        self.brokers.insert(capability.to_owned(), broker.clone());
+        Ok(broker)
+    }
+}
+
+/// A config value by case-insensitive key, as wasmCloud's providers read them.
+pub(crate) fn lookup<'a>(config: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    config.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
 }
 
 /// Where a link sits in the manifest, for errors.
@@ -79,7 +113,7 @@ pub(crate) async fn grant_links(
         config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
         match (kind, link.namespace.as_str(), link.package.as_str()) {
             (Some(Builtin::HttpClient), "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
-                let allowed = config.iter().find(|(k, _)| k.eq_ignore_ascii_case("allowed_hosts")).map(|(_, v)| v.as_str());
+                let allowed = lookup(&config, "allowed_hosts");
                 let allow = match allowed {
                     Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(|e| DeployError::Config {
                         field: format!("{}.properties.target.config", at.field),
@@ -94,6 +128,10 @@ pub(crate) async fn grant_links(
                     }
                 };
                 trellis_cap_http_client::grant(grants, allow);
+            }
+            (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging") if link.interfaces.iter().any(|f| f == "consumer") => {
+                let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
+                trellis_cap_messaging::grant(linker, grants, broker).map_err(|e| at.error(format!("{e:#}")))?;
             }
             (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
@@ -132,7 +170,7 @@ impl Backends {
                 Arc::new(RedbStore::open(&path).map_err(|e| at.error(format!("redb backend: {e:#}")))?)
             }
             Builtin::KeyValueRedis => {
-                let url = config.iter().find(|(k, _)| k.eq_ignore_ascii_case("url")).map(|(_, v)| v.as_str()).ok_or_else(|| {
+                let url = lookup(config, "url").ok_or_else(|| {
                     at.error(format!(
                         "redis backend of `{}`: no `URL` in the link's target config or the capability's config (e.g. URL: redis://127.0.0.1:6379)",
                         capability.name
@@ -140,7 +178,7 @@ impl Backends {
                 })?;
                 Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
             }
-            Builtin::HttpServer | Builtin::HttpClient => unreachable!("matched out by the caller"),
+            other => unreachable!("{other:?} is not a keyvalue capability"),
         };
         self.keyvalue.insert(capability.name.clone(), store.clone());
         Ok(store)

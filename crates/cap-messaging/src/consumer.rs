@@ -1,0 +1,63 @@
+//! `wasmcloud:messaging/consumer`: what a component linked to a messaging capability may send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trellis_runtime::{Grants, InvocationState};
+use wasmtime::component::{HasData, Linker};
+
+use crate::broker::{Broker, Message};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "trellis:messaging/consumer",
+        imports: { default: async },
+    });
+}
+
+use generated::wasmcloud::messaging::{consumer, types};
+
+struct ConsumerState {
+    broker: Arc<dyn Broker>,
+}
+
+struct View<'a> {
+    broker: &'a Arc<dyn Broker>,
+}
+
+struct HasView;
+
+impl HasData for HasView {
+    type Data<'a> = View<'a>;
+}
+
+fn view(state: &mut InvocationState) -> View<'_> {
+    View { broker: &state.extension::<ConsumerState>().0.broker }
+}
+
+/// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl consumer::Host for View<'_> {
+    async fn request(&mut self, subject: String, body: Vec<u8>, timeout_ms: u32) -> Result<types::BrokerMessage, String> {
+        let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_REQUEST_TIMEOUT);
+        let reply = self.broker.request(&subject, body, timeout).await?;
+        Ok(types::BrokerMessage { subject: reply.subject, body: reply.body, reply_to: reply.reply_to })
+    }
+
+    async fn publish(&mut self, msg: types::BrokerMessage) -> Result<(), String> {
+        self.broker.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await
+    }
+}
+
+impl types::Host for View<'_> {}
+
+/// Adds `wasmcloud:messaging/consumer@0.2.0` to `linker`, sending through `broker`.
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, broker: Arc<dyn Broker>) -> anyhow::Result<()> {
+    consumer::add_to_linker::<_, HasView>(linker, view)?;
+    types::add_to_linker::<_, HasView>(linker, view)?;
+    grants.interfaces("wasmcloud:messaging/");
+    grants.state(move || ConsumerState { broker: broker.clone() });
+    Ok(())
+}

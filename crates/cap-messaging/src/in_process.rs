@@ -1,0 +1,132 @@
+//! A broker inside the process: NATS subject semantics without a server, for embedded mode.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::broker::{Broker, Message, Subscriber, inbox, matches, valid_subject};
+
+/// How many undelivered messages a subscriber may have before publishes to it are dropped
+/// (logged), so one slow handler cannot make the broker hold unbounded memory.
+const BACKLOG: usize = 1024;
+
+struct Sub {
+    pattern: String,
+    queue: Option<String>,
+    sender: mpsc::Sender<Message>,
+}
+
+/// Subjects and subscriptions in memory, shared by everything in the process.
+#[derive(Default)]
+pub struct InProcessBroker {
+    subs: Mutex<Vec<Sub>>,
+    /// Round-robin position for queue groups.
+    turn: AtomicUsize,
+}
+
+impl InProcessBroker {
+    /// A broker with no subscriptions.
+    pub fn new() -> InProcessBroker {
+        InProcessBroker::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for InProcessBroker {
+    async fn publish(&self, message: Message) -> Result<(), String> {
+        if message.subject.is_empty() || message.subject.contains(['*', '>', ' ']) {
+            return Err(format!("`{}` is not a subject to publish to", message.subject));
+        }
+        let targets: Vec<mpsc::Sender<Message>> = {
+            let mut subs = self.subs.lock().expect("broker poisoned");
+            subs.retain(|s| !s.sender.is_closed());
+            let mut plain = Vec::new();
+            let mut groups: std::collections::BTreeMap<&str, Vec<&mpsc::Sender<Message>>> = Default::default();
+            for s in subs.iter().filter(|s| matches(&s.pattern, &message.subject)) {
+                match &s.queue {
+                    None => plain.push(s.sender.clone()),
+                    Some(q) => groups.entry(q.as_str()).or_default().push(&s.sender),
+                }
+            }
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+            plain.extend(groups.values().map(|members| members[turn % members.len()].clone()));
+            plain
+        };
+        for target in targets {
+            if target.try_send(message.clone()).is_err() {
+                tracing::warn!(subject = %message.subject, "a subscriber is {BACKLOG} messages behind; message dropped for it");
+            }
+        }
+        Ok(())
+    }
+
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String> {
+        let reply_to = inbox();
+        let mut replies = self.subscribe(&reply_to, None).await?;
+        self.publish(Message { subject: subject.to_owned(), body, reply_to: Some(reply_to) }).await?;
+        match tokio::time::timeout(timeout, replies.recv()).await {
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(format!("request to `{subject}`: the broker closed")),
+            Err(_) => Err(format!("request to `{subject}` timed out after {} ms", timeout.as_millis())),
+        }
+    }
+
+    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String> {
+        if !valid_subject(subject) {
+            return Err(format!("`{subject}` is not a subject"));
+        }
+        let (sender, receiver) = mpsc::channel(BACKLOG);
+        self.subs.lock().expect("broker poisoned").push(Sub { pattern: subject.to_owned(), queue: queue.map(str::to_owned), sender });
+        Ok(receiver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(subject: &str) -> Message {
+        Message { subject: subject.into(), body: b"x".to_vec(), reply_to: None }
+    }
+
+    #[tokio::test]
+    async fn fan_out_and_queue_groups() {
+        let broker = InProcessBroker::new();
+        let mut all = broker.subscribe("orders.>", None).await.unwrap();
+        let mut q1 = broker.subscribe("orders.new", Some("workers")).await.unwrap();
+        let mut q2 = broker.subscribe("orders.new", Some("workers")).await.unwrap();
+        for _ in 0..4 {
+            broker.publish(msg("orders.new")).await.unwrap();
+        }
+        let mut got = (0, 0, 0);
+        while all.try_recv().is_ok() {
+            got.0 += 1;
+        }
+        while q1.try_recv().is_ok() {
+            got.1 += 1;
+        }
+        while q2.try_recv().is_ok() {
+            got.2 += 1;
+        }
+        assert_eq!(got.0, 4, "every plain subscriber gets every message");
+        assert_eq!(got.1 + got.2, 4, "a queue group gets each message once");
+        assert!(got.1 > 0 && got.2 > 0, "and shares them: {got:?}");
+    }
+
+    #[tokio::test]
+    async fn request_reply_and_timeout() {
+        let broker = std::sync::Arc::new(InProcessBroker::new());
+        let mut service = broker.subscribe("echo", None).await.unwrap();
+        let b = broker.clone();
+        tokio::spawn(async move {
+            let m = service.recv().await.unwrap();
+            b.publish(Message { subject: m.reply_to.unwrap(), body: m.body, reply_to: None }).await.unwrap();
+        });
+        let reply = broker.request("echo", b"hi".to_vec(), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(reply.body, b"hi");
+        let err = broker.request("nobody.home", vec![], Duration::from_millis(50)).await.unwrap_err();
+        assert_eq!(err, "request to `nobody.home` timed out after 50 ms");
+    }
+}

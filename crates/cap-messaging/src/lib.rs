@@ -1,0 +1,21 @@
+//! `wasmcloud:messaging@0.2.0` for Trellis components: the `consumer` import (publish,
+//! request) and delivery of subscribed messages to the exported `handler`.
+//!
+//! **Owns** the bindings, the [`Broker`] trait every backend implements, the in-process broker
+//! ([`InProcessBroker`]: NATS subject semantics, in one process) and the delivery loop that
+//! turns a message into an invocation of `handle-message` under the component's limits.
+//! **Must not** know links or manifests: the host reads `SUBSCRIPTIONS` and hands over
+//! [`Subscription`]s. Backends with their own clients (NATS) live in their own crates.
+//!
+//! Replies follow wasmCloud: a handler answers a request by publishing to the message's
+//! `reply-to` subject.
+
+mod broker;
+mod consumer;
+mod deliver;
+mod in_process;
+
+pub use broker::{Broker, Message, Subscriber, Subscription};
+pub use consumer::grant;
+pub use deliver::{Handler, deliver};
+pub use in_process::InProcessBroker;
