@@ -177,3 +177,51 @@ fn config_and_logging_reach_every_component() {
         "{log}"
     );
 }
+
+#[test]
+fn keyvalue_in_nats_jetstream_as_wasmclouds_provider_configures_it() {
+    let nats = Nats::start_jetstream();
+    let port = free_port();
+    let m = kv_app(
+        "ghcr.io/wasmcloud/keyvalue-nats:0.3.1",
+        &[("cluster_uri", &nats.url), ("bucket", "counters"), ("enable_bucket_auto_create", "true")],
+        port,
+    );
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    exercise(&format!("http://127.0.0.1:{port}"), false);
+}
+
+#[test]
+fn an_unknown_nats_bucket_fails_the_deploy() {
+    let nats = Nats::start_jetstream();
+    let m = kv_app("ghcr.io/wasmcloud/keyvalue-nats:0.3.1", &[("cluster_uri", &nats.url), ("bucket", "missing")], free_port());
+    let err = Up::start(&[&m.path], &[]).unwrap_err();
+    assert!(err.contains("nats backend of `kv`: KV bucket `missing` is not available"), "{err}");
+    assert!(err.contains("set enable_bucket_auto_create"), "{err}");
+}
+
+/// Many instances incrementing one counter at once lose no update, on every backend that
+/// shares state across instances.
+#[test]
+fn concurrent_increments_are_atomic() {
+    let nats = Nats::start_jetstream();
+    let redis = Redis::start();
+    for (image, config) in [
+        ("wasmcloud+builtin://keyvalue", vec![]),
+        ("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", vec![("URL", redis.url.as_str())]),
+        ("ghcr.io/wasmcloud/keyvalue-nats:0.3.1", vec![("cluster_uri", nats.url.as_str()), ("bucket", "race"), ("enable_bucket_auto_create", "true")]),
+    ] {
+        let port = free_port();
+        let m = kv_app(image, &config, port);
+        let _up = Up::start(&[&m.path], &[]).unwrap();
+        let url = format!("http://127.0.0.1:{port}/incr/race");
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || (0..25).for_each(|_| assert_eq!(get(&url, None).status, 200)))
+            })
+            .collect();
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        assert_eq!(body(&format!("http://127.0.0.1:{port}"), "get/race"), "100", "{image}");
+    }
+}

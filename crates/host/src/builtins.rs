@@ -11,6 +11,8 @@ pub(crate) enum Builtin {
     HttpClient,
     /// `wasi:keyvalue` on Redis.
     KeyValueRedis,
+    /// `wasi:keyvalue` on a NATS JetStream KV bucket.
+    KeyValueNats,
     /// `wasi:keyvalue` in a redb file under the state directory: the embedded default.
     KeyValueRedb,
     /// `wasi:keyvalue` in memory.
@@ -26,6 +28,7 @@ pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
     ("http-server", Some("wasmcloud/http-server"), Builtin::HttpServer),
     ("http-client", Some("wasmcloud/http-client"), Builtin::HttpClient),
     ("keyvalue-redis", Some("wasmcloud/keyvalue-redis"), Builtin::KeyValueRedis),
+    ("keyvalue-nats", Some("wasmcloud/keyvalue-nats"), Builtin::KeyValueNats),
     ("keyvalue", None, Builtin::KeyValueRedb),
     ("keyvalue-redb", None, Builtin::KeyValueRedb),
     ("keyvalue-memory", None, Builtin::KeyValueMemory),

@@ -133,7 +133,7 @@ pub(crate) async fn grant_links(
                 let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
                 trellis_cap_messaging::grant(linker, grants, broker).map_err(|e| at.error(format!("{e:#}")))?;
             }
-            (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
+            (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 trellis_cap_keyvalue::grant(linker, grants, store).map_err(|e| at.error(format!("{e:#}")))?;
             }
@@ -177,6 +177,21 @@ impl Backends {
                     ))
                 })?;
                 Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
+            }
+            Builtin::KeyValueNats => {
+                let bucket = lookup(config, "bucket").ok_or_else(|| {
+                    at.error(format!("nats backend of `{}`: no `bucket` in the link's target config or the capability's config", capability.name))
+                })?;
+                let config = trellis_cap_keyvalue_nats::NatsKvConfig {
+                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_keyvalue_nats::DEFAULT_CLUSTER_URI).to_owned(),
+                    bucket: bucket.to_owned(),
+                    js_domain: lookup(config, "js_domain").map(str::to_owned),
+                    auto_create: lookup(config, "enable_bucket_auto_create").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                };
+                let store = trellis_cap_keyvalue_nats::NatsKvStore::connect(&config)
+                    .await
+                    .map_err(|e| at.error(format!("nats backend of `{}`: {e:#}", capability.name)))?;
+                Arc::new(store)
             }
             other => unreachable!("{other:?} is not a keyvalue capability"),
         };

@@ -1,0 +1,129 @@
+//! The NATS JetStream KV backend of `wasi:keyvalue`: what `ghcr.io/wasmcloud/keyvalue-nats`
+//! provides in wasmCloud, with its link configuration (`bucket`, `cluster_uri`, `js_domain`,
+//! `enable_bucket_auto_create`).
+//!
+//! **Owns** the JetStream client and the mapping of keyvalue operations onto a KV bucket.
+//! **Must not** know components or links: the host hands it the configuration.
+//!
+//! The configured `bucket` is the JetStream KV bucket; as with the Redis backend, the name a
+//! component opens is not part of the key. Increments are compare-and-set on the entry's
+//! revision, so concurrent increments from many instances and hosts never lose an update.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{Operation, Store as Kv};
+use futures::TryStreamExt;
+use trellis_cap_keyvalue::{Store, StoreError};
+
+/// wasmCloud's provider default when `cluster_uri` is not set.
+pub const DEFAULT_CLUSTER_URI: &str = "nats://127.0.0.1:4222";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys per `list-keys` page.
+const PAGE: usize = 1000;
+/// Compare-and-set attempts of one increment before giving up under contention.
+const CAS_ATTEMPTS: usize = 64;
+
+/// What the link configures.
+#[derive(Debug, Clone)]
+pub struct NatsKvConfig {
+    /// Server(s), comma-separated.
+    pub cluster_uri: String,
+    /// The KV bucket.
+    pub bucket: String,
+    /// JetStream domain, if any.
+    pub js_domain: Option<String>,
+    /// Create the bucket if it does not exist.
+    pub auto_create: bool,
+}
+
+/// One JetStream KV bucket.
+pub struct NatsKvStore {
+    kv: Kv,
+    bucket: String,
+}
+
+impl NatsKvStore {
+    /// Connects and opens (or, if allowed, creates) the bucket.
+    pub async fn connect(config: &NatsKvConfig) -> anyhow::Result<NatsKvStore> {
+        let servers: Vec<&str> = config.cluster_uri.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .connect(servers.as_slice())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", config.cluster_uri))?;
+        let js = match &config.js_domain {
+            Some(domain) => async_nats::jetstream::with_domain(client, domain),
+            None => async_nats::jetstream::new(client),
+        };
+        let kv = match js.get_key_value(&config.bucket).await {
+            Ok(kv) => kv,
+            Err(_) if config.auto_create => js
+                .create_key_value(async_nats::jetstream::kv::Config { bucket: config.bucket.clone(), history: 1, ..Default::default() })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create KV bucket `{}`: {e}", config.bucket))?,
+            Err(e) => anyhow::bail!(
+                "KV bucket `{}` is not available ({e}); create it, or set enable_bucket_auto_create: \"true\"",
+                config.bucket
+            ),
+        };
+        Ok(NatsKvStore { kv, bucket: config.bucket.clone() })
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Other(format!("nats keyvalue bucket {}: {e}", self.bucket))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for NatsKvStore {
+    async fn open(&self, _bucket: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn get(&self, _bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.kv.get(key).await.map_err(|e| self.fail(e))?.map(|b| b.to_vec()))
+    }
+    async fn set(&self, _bucket: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.kv.put(key, value.into()).await.map(drop).map_err(|e| self.fail(e))
+    }
+    async fn delete(&self, _bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.kv.delete(key).await.map_err(|e| self.fail(e))
+    }
+    async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.get(bucket, key).await?.is_some())
+    }
+    async fn list_keys(&self, _bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
+        let mut keys: Vec<String> = match self.kv.keys().await {
+            Ok(stream) => stream.try_collect().await.map_err(|e| self.fail(e))?,
+            Err(e) => return Err(self.fail(e)),
+        };
+        keys.sort();
+        let start = cursor.unwrap_or(0) as usize;
+        let end = (start + PAGE).min(keys.len());
+        let next = (end < keys.len()).then_some(end as u64);
+        Ok((keys.get(start..end).map(<[String]>::to_vec).unwrap_or_default(), next))
+    }
+    async fn increment(&self, _bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let entry = self.kv.entry(key).await.map_err(|e| self.fail(e))?;
+            let live = entry.as_ref().filter(|e| e.operation == Operation::Put);
+            let current = match live {
+                Some(e) => std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| StoreError::Other(format!("value of `{key}` is not a decimal counter")))?,
+                None => 0,
+            };
+            let next = current.checked_add(delta).ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
+            let value = bytes::Bytes::from(next.to_string());
+            let written = match &entry {
+                Some(e) => self.kv.update(key, value, e.revision).await.map(drop).map_err(|e| e.to_string()),
+                None => self.kv.create(key, value).await.map(drop).map_err(|e| e.to_string()),
+            };
+            if written.is_ok() {
+                return Ok(next);
+            }
+            // Someone else wrote first: read again and retry.
+        }
+        Err(self.fail(format!("increment of `{key}` lost {CAS_ATTEMPTS} races in a row")))
+    }
+}
