@@ -2,7 +2,8 @@
 //! unless `/in/<bucket>/...`), `wasi:config`, `wasi:logging`.
 //!
 //! `/incr/k`, `/get/k`, `/set/k/v`, `/del/k`, `/exists/k`, `/keys`, `/batch`,
-//! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`.
+//! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`,
+//! `/bench/<n>` (n set+get pairs, timed inside the component).
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/kv", generate_all });
 
@@ -73,6 +74,19 @@ fn run(bucket_name: &str, parts: &[&str]) -> Result<(u16, String), String> {
                 .map(|e| e.map_or("-".into(), |(k, v)| format!("{k}={}", String::from_utf8_lossy(&v))))
                 .collect();
             (200, format!("{} exists(b1)={}", shown.join(","), bucket.exists("b1").map_err(kv_error)?))
+        }
+        ["bench", n] => {
+            // n set+get round trips, timed inside the component.
+            let n: u32 = n.parse().map_err(|_| "bench count must be a number".to_string())?;
+            let value = vec![b'v'; 64];
+            let start = wasip2::clocks::monotonic_clock::now();
+            for i in 0..n {
+                let key = format!("bench-{}", i % 100);
+                bucket.set(&key, &value).map_err(kv_error)?;
+                bucket.get(&key).map_err(kv_error)?;
+            }
+            let elapsed_ns = wasip2::clocks::monotonic_clock::now() - start;
+            (200, format!("round_trips={} elapsed_ns={elapsed_ns}", 2 * n))
         }
         _ => (404, "unknown route".into()),
     })
