@@ -116,6 +116,7 @@ impl Table {
     }
 
     /// This table plus `route`, or why it cannot take it.
+    #[expect(clippy::result_large_err, reason = "bound at deploy time, never per request; the error names both owners")]
     pub(crate) fn with(&self, route: &Route, entry: Entry) -> Result<Table, RouteError> {
         let requested_mode = match route {
             Route::Address(_) => "address",

@@ -231,7 +231,7 @@ async fn bind_http_link(
     let bound = http
         .bind(route, owner, http_target)
         .await
-        .map_err(|source| DeployError::Route { field: format!("spec.components[{i}].traits[{t}]"), source })?;
+        .map_err(|source| DeployError::Route { field: format!("spec.components[{i}].traits[{t}]"), source: Box::new(source) })?;
     deployment.routes.push(bound);
     Ok(())
 }

@@ -76,6 +76,6 @@ pub enum DeployError {
         /// Field path of the link trait.
         field: String,
         /// The conflict or bind failure, naming both owners.
-        source: RouteError,
+        source: Box<RouteError>,
     },
 }

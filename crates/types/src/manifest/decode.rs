@@ -462,10 +462,10 @@ fn to_json(node: &Node) -> serde_json::Value {
 /// a different form of the same stem (`policy` for `policies`).
 pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let stem = |w: &str| w.chars().take(w.chars().count().saturating_sub(1)).collect::<String>();
-    if word.chars().count() >= 4 {
-        if let Some(c) = candidates.iter().find(|c| c.starts_with(&stem(word)) || word.starts_with(&stem(c))) {
-            return Some(c);
-        }
+    if word.chars().count() >= 4
+        && let Some(c) = candidates.iter().find(|c| c.starts_with(&stem(word)) || word.starts_with(&stem(c)))
+    {
+        return Some(c);
     }
     candidates
         .iter()
