@@ -225,3 +225,32 @@ fn concurrent_increments_are_atomic() {
         assert_eq!(body(&format!("http://127.0.0.1:{port}"), "get/race"), "100", "{image}");
     }
 }
+
+/// Two keyvalue links under different names: `wasmcloud:bus/lattice.set-link-name` picks
+/// which store the next calls reach; a name with no link is refused (bus 2.0.0).
+#[test]
+fn link_names_choose_among_links_of_one_interface() {
+    let port = free_port();
+    let mut tenant = kv_component("app", Some("main-store"), &[]);
+    tenant += "        - type: link\n          properties:\n            name: cache\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: cache-store\n";
+    let m = manifest(&app(
+        "named",
+        &[
+            tenant,
+            kv_capability("main-store", "wasmcloud+builtin://keyvalue"),
+            kv_capability("cache-store", "wasmcloud+builtin://keyvalue-memory"),
+            http_server("http", &[], &[("app", &[("address", &format!("127.0.0.1:{port}"))])]),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(body(&base, "set/k/main"), "ok");
+    assert_eq!(body(&base, "link/cache/get/k"), "(none)", "the cache link reaches another store");
+    assert_eq!(body(&base, "link/cache/set/k/cached"), "ok");
+    assert_eq!(body(&base, "link/default/get/k"), "main");
+    assert_eq!(body(&base, "link/cache/get/k"), "cached");
+    // Each invocation starts on `default` again.
+    assert_eq!(body(&base, "get/k"), "main");
+    let refused = get(&format!("{base}/link/nope/get/k"), None);
+    assert_eq!((refused.status, refused.body.as_str()), (400, "no link named `nope` for wasi:keyvalue/store"));
+}

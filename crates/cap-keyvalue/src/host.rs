@@ -1,5 +1,6 @@
 //! The `wasi:keyvalue` host functions: resources in the store's table, work in the backend.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use trellis_runtime::InvocationState;
@@ -23,15 +24,16 @@ mod generated {
 
 use generated::wasi::keyvalue::{atomics, batch, store};
 
-/// The per-invocation state: which backend this component's link reaches.
+/// The per-invocation state: the backend of each of this component's keyvalue links.
 pub(crate) struct KeyValueState {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) stores: Arc<BTreeMap<String, Arc<dyn Store>>>,
 }
 
-/// An open bucket: a name within the linked backend.
+/// An open bucket: a name within the backend of the link it was opened through.
 #[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Bucket {
     name: String,
+    store: Arc<dyn Store>,
 }
 
 /// A failed operation, before it becomes the guest's `error`.
@@ -54,7 +56,8 @@ impl From<StoreError> for Error {
 }
 
 pub(crate) struct View<'a> {
-    store: &'a Arc<dyn Store>,
+    stores: &'a BTreeMap<String, Arc<dyn Store>>,
+    link: &'a str,
     table: &'a mut ResourceTable,
 }
 
@@ -65,8 +68,8 @@ impl HasData for HasView {
 }
 
 fn view(state: &mut InvocationState) -> View<'_> {
-    let (kv, table) = state.extension::<KeyValueState>();
-    View { store: &kv.store, table }
+    let (kv, table, links) = state.extension_and_links::<KeyValueState>();
+    View { stores: &kv.stores, link: links.name("wasi:keyvalue/store"), table }
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
@@ -77,8 +80,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Res
 }
 
 impl View<'_> {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> Result<String, Error> {
-        Ok(self.table.get(bucket)?.name.clone())
+    fn bucket(&self, bucket: &Resource<Bucket>) -> Result<(String, Arc<dyn Store>), Error> {
+        let b = self.table.get(bucket)?;
+        Ok((b.name.clone(), b.store.clone()))
     }
 }
 
@@ -86,8 +90,11 @@ type R<T> = Result<T, Error>;
 
 impl store::Host for View<'_> {
     async fn open(&mut self, identifier: String) -> R<Resource<Bucket>> {
-        self.store.open(&identifier).await?;
-        Ok(self.table.push(Bucket { name: identifier })?)
+        let store = self.stores.get(self.link).cloned().ok_or_else(|| {
+            StoreError::Other(format!("no wasi:keyvalue link named `{}`", self.link))
+        })?;
+        store.open(&identifier).await?;
+        Ok(self.table.push(Bucket { name: identifier, store })?)
     }
 
     fn convert_error(&mut self, err: Error) -> wasmtime::Result<store::Error> {
@@ -103,28 +110,28 @@ impl store::Host for View<'_> {
 
 impl store::HostBucket for View<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> R<Option<Vec<u8>>> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.get(&name, &key).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.get(&name, &key).await?)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> R<()> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.set(&name, &key, value).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.set(&name, &key, value).await?)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> R<()> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.delete(&name, &key).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.delete(&name, &key).await?)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> R<bool> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.exists(&name, &key).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.exists(&name, &key).await?)
     }
 
     async fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<u64>) -> R<store::KeyResponse> {
-        let name = self.bucket(&bucket)?;
-        let (keys, cursor) = self.store.list_keys(&name, cursor).await?;
+        let (name, store) = self.bucket(&bucket)?;
+        let (keys, cursor) = store.list_keys(&name, cursor).await?;
         Ok(store::KeyResponse { keys, cursor })
     }
 
@@ -136,24 +143,24 @@ impl store::HostBucket for View<'_> {
 
 impl atomics::Host for View<'_> {
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> R<u64> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.increment(&name, &key, delta).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.increment(&name, &key, delta).await?)
     }
 }
 
 impl batch::Host for View<'_> {
     async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<Vec<Option<(String, Vec<u8>)>>> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.get_many(&name, keys).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.get_many(&name, keys).await?)
     }
 
     async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> R<()> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.set_many(&name, key_values).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.set_many(&name, key_values).await?)
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<()> {
-        let name = self.bucket(&bucket)?;
-        Ok(self.store.delete_many(&name, keys).await?)
+        let (name, store) = self.bucket(&bucket)?;
+        Ok(store.delete_many(&name, keys).await?)
     }
 }

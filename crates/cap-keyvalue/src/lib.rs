@@ -25,15 +25,19 @@ pub use backend::{Store, StoreError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::component::Linker;
 use trellis_runtime::{Grants, InvocationState};
+use wasmtime::component::Linker;
 
-/// Adds `wasi:keyvalue` to `linker`, backed by `store`, and records the grant.
-pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, store: Arc<dyn Store>) -> anyhow::Result<()> {
+/// Adds `wasi:keyvalue` to `linker`, backed by one store per link name, and records the grant.
+/// `store.open` uses the store of the link name currently selected for `wasi:keyvalue/store`
+/// (`default` unless the guest called `wasmcloud:bus/lattice.set-link-name`).
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn Store>>) -> anyhow::Result<()> {
     host::add_to_linker(linker)?;
     grants.interfaces("wasi:keyvalue/");
-    grants.state(move || host::KeyValueState { store: store.clone() });
+    let stores = Arc::new(stores);
+    grants.state(move || host::KeyValueState { stores: stores.clone() });
     Ok(())
 }

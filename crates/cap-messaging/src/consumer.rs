@@ -1,5 +1,6 @@
 //! `wasmcloud:messaging/consumer`: what a component linked to a messaging capability may send.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +20,18 @@ mod generated {
 use generated::wasmcloud::messaging::{consumer, types};
 
 struct ConsumerState {
-    broker: Arc<dyn Broker>,
+    brokers: Arc<BTreeMap<String, Arc<dyn Broker>>>,
 }
 
 struct View<'a> {
-    broker: &'a Arc<dyn Broker>,
+    brokers: &'a BTreeMap<String, Arc<dyn Broker>>,
+    link: &'a str,
+}
+
+impl View<'_> {
+    fn broker(&self) -> Result<&Arc<dyn Broker>, String> {
+        self.brokers.get(self.link).ok_or_else(|| format!("no wasmcloud:messaging link named `{}`", self.link))
+    }
 }
 
 struct HasView;
@@ -33,7 +41,8 @@ impl HasData for HasView {
 }
 
 fn view(state: &mut InvocationState) -> View<'_> {
-    View { broker: &state.extension::<ConsumerState>().0.broker }
+    let (consumer, _, links) = state.extension_and_links::<ConsumerState>();
+    View { brokers: &consumer.brokers, link: links.name("wasmcloud:messaging/consumer") }
 }
 
 /// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
@@ -42,22 +51,24 @@ const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 impl consumer::Host for View<'_> {
     async fn request(&mut self, subject: String, body: Vec<u8>, timeout_ms: u32) -> Result<types::BrokerMessage, String> {
         let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_REQUEST_TIMEOUT);
-        let reply = self.broker.request(&subject, body, timeout).await?;
+        let reply = self.broker()?.request(&subject, body, timeout).await?;
         Ok(types::BrokerMessage { subject: reply.subject, body: reply.body, reply_to: reply.reply_to })
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> Result<(), String> {
-        self.broker.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await
+        self.broker()?.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await
     }
 }
 
 impl types::Host for View<'_> {}
 
-/// Adds `wasmcloud:messaging/consumer@0.2.0` to `linker`, sending through `broker`.
-pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, broker: Arc<dyn Broker>) -> anyhow::Result<()> {
+/// Adds `wasmcloud:messaging/consumer@0.2.0` to `linker`, sending through the broker of the
+/// link name selected for `wasmcloud:messaging/consumer` (`default` unless the guest chose).
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, brokers: BTreeMap<String, Arc<dyn Broker>>) -> anyhow::Result<()> {
     consumer::add_to_linker::<_, HasView>(linker, view)?;
     types::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:messaging/");
-    grants.state(move || ConsumerState { broker: broker.clone() });
+    let brokers = Arc::new(brokers);
+    grants.state(move || ConsumerState { brokers: brokers.clone() });
     Ok(())
 }

@@ -176,12 +176,13 @@ async fn start_component(
             .map_err(|e| invalid(format!("{e:#}")))?
     };
     let mut linker = runtime.linker().map_err(|e| invalid(format!("{e:#}")))?;
-    // Logging and config are the host's own, as in wasmCloud: every component gets them, each
-    // seeing only its own config.
+    // Logging, config and the link-name bus are the host's own, as in wasmCloud: every
+    // component gets them, each seeing only its own config and links.
     let mut grants = Grants::default();
     let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
     trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
+    trellis_cap_bus::grant(&mut linker, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
     links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
     let defaults = runtime.default_limits();
     let requested = c.limits();

@@ -96,6 +96,11 @@ pub(crate) async fn grant_links(
     warnings: &mut Vec<String>,
 ) -> Result<(), DeployError> {
     let c = &manifest.spec.components[i];
+    // Each capability is granted once, with its backend for every link name the component
+    // has for it; `wasmcloud:bus/lattice.set-link-name` picks among them at run time.
+    let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
+    let mut brokers: BTreeMap<String, Arc<dyn Broker>> = BTreeMap::new();
+    let mut egress: Option<(String, Option<trellis_cap_http_client::AllowList>)> = None;
     for (t, trait_) in c.traits.iter().enumerate() {
         let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
         let at = At { source: c, link, field: format!("spec.components[{i}].traits[{t}]") };
@@ -111,6 +116,10 @@ pub(crate) async fn grant_links(
         let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
         let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
         config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
+        let name = link.link_name().to_owned();
+        for interface in &link.interfaces {
+            grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
+        }
         match (kind, link.namespace.as_str(), link.package.as_str()) {
             (Some(Builtin::HttpClient), "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
                 let allowed = lookup(&config, "allowed_hosts");
@@ -127,15 +136,18 @@ pub(crate) async fn grant_links(
                         None
                     }
                 };
-                trellis_cap_http_client::grant(grants, allow);
+                // Outbound HTTP has one policy per component: the `default` link's, else the first.
+                if egress.is_none() || name == "default" {
+                    egress = Some((name, allow));
+                }
             }
             (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging") if link.interfaces.iter().any(|f| f == "consumer") => {
                 let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
-                trellis_cap_messaging::grant(linker, grants, broker).map_err(|e| at.error(format!("{e:#}")))?;
+                brokers.insert(name, broker);
             }
             (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
-                trellis_cap_keyvalue::grant(linker, grants, store).map_err(|e| at.error(format!("{e:#}")))?;
+                stores.insert(name, store);
             }
             (Some(Builtin::HttpServer), _, _) => {
                 return Err(at.error("the http-server capability is linked from the capability to the component, not the other way".into()));
@@ -147,6 +159,22 @@ pub(crate) async fn grant_links(
                 return Err(at.error(format!("capability `{}` ({image}) is not one this host provides", target.name)));
             }
         }
+    }
+    let linking = |e: anyhow::Error| DeployError::Link {
+        source_name: c.name.clone(),
+        target: String::new(),
+        interface: String::new(),
+        field: format!("spec.components[{i}].traits"),
+        reason: format!("{e:#}"),
+    };
+    if !stores.is_empty() {
+        trellis_cap_keyvalue::grant(linker, grants, stores).map_err(linking)?;
+    }
+    if !brokers.is_empty() {
+        trellis_cap_messaging::grant(linker, grants, brokers).map_err(linking)?;
+    }
+    if let Some((_, allow)) = egress {
+        trellis_cap_http_client::grant(grants, allow);
     }
     Ok(())
 }

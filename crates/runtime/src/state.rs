@@ -24,6 +24,33 @@ pub struct InvocationState {
     hooks: OutboundPolicy,
     /// State of the capabilities linked to this component, one entry per capability.
     extensions: Vec<Box<dyn Any + Send>>,
+    links: Links,
+}
+
+/// Which link names a component has per interface, and which one each interface uses now
+/// (`wasmcloud:bus/lattice.set-link-name`); `default` until the guest selects another.
+#[derive(Default)]
+pub struct Links {
+    available: Arc<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
+    selected: Vec<(String, String)>,
+}
+
+impl Links {
+    /// The link name `interface` (`ns:pkg/iface`, no version) uses now.
+    pub fn name(&self, interface: &str) -> &str {
+        self.selected.iter().rev().find(|(i, _)| i == interface).map_or("default", |(_, n)| n.as_str())
+    }
+
+    /// Whether the component has a link named `name` for `interface`.
+    pub fn exists(&self, interface: &str, name: &str) -> bool {
+        self.available.get(interface).is_some_and(|names| names.contains(name))
+    }
+
+    /// Makes `interface` use the link named `name` from now on in this invocation.
+    pub fn select(&mut self, interface: &str, name: &str) {
+        self.selected.retain(|(i, _)| i != interface);
+        self.selected.push((interface.to_owned(), name.to_owned()));
+    }
 }
 
 /// Makes a capability's per-invocation state; one per capability linked to a component.
@@ -36,6 +63,7 @@ pub struct Grants {
     pub(crate) interfaces: Vec<String>,
     pub(crate) extensions: Vec<StateFactory>,
     pub(crate) outbound_http: Option<Arc<dyn OutboundHttp>>,
+    pub(crate) links: Arc<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
 
 /// Outbound HTTP, as an http-client link grants it: which requests may leave.
@@ -49,6 +77,12 @@ impl Grants {
     /// (e.g. `wasi:keyvalue/`), any version.
     pub fn interfaces(&mut self, prefix: &str) -> &mut Self {
         self.interfaces.push(prefix.to_owned());
+        self
+    }
+
+    /// Records that the component has a link named `name` for `interface` (`ns:pkg/iface`).
+    pub fn link(&mut self, interface: &str, name: &str) -> &mut Self {
+        Arc::make_mut(&mut self.links).entry(interface.to_owned()).or_default().insert(name.to_owned());
         self
     }
 
@@ -83,13 +117,33 @@ impl InvocationState {
             limiter: MemoryLimiter::new(memory_cap),
             hooks: OutboundPolicy { component: component.clone(), grant: None },
             extensions: Vec::new(),
+            links: Links::default(),
         }
     }
 
     pub(crate) fn with_grants(mut self, grants: &Grants) -> InvocationState {
         self.extensions = grants.extensions.iter().map(|f| f()).collect();
         self.hooks.grant = grants.outbound_http.clone();
+        self.links.available = grants.links.clone();
         self
+    }
+
+    /// A capability's state, the resource table, and the component's link selection.
+    ///
+    /// # Panics
+    /// As [`InvocationState::extension`].
+    pub fn extension_and_links<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable, &Links) {
+        let state = self
+            .extensions
+            .iter_mut()
+            .find_map(|e| e.downcast_mut::<T>())
+            .unwrap_or_else(|| panic!("no {} installed in this store", std::any::type_name::<T>()));
+        (state, &mut self.table, &self.links)
+    }
+
+    /// The link selection and the resource table, for `wasmcloud:bus/lattice`.
+    pub fn links_and_table(&mut self) -> (&mut Links, &mut ResourceTable) {
+        (&mut self.links, &mut self.table)
     }
 
     /// A capability's state for this invocation, and the resource table its resources live in.

@@ -3,7 +3,8 @@
 //!
 //! `/incr/k`, `/get/k`, `/set/k/v`, `/del/k`, `/exists/k`, `/keys`, `/batch`,
 //! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`,
-//! `/bench/<n>` (n set+get pairs, timed inside the component).
+//! `/bench/<n>` (n set+get pairs, timed inside the component), `/link/<name>/<kv route>` (the
+//! same through the keyvalue link named `name`, chosen with `wasmcloud:bus/lattice`).
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/kv", generate_all });
 
@@ -114,6 +115,14 @@ impl wasip2::exports::http::incoming_handler::Guest for Kv {
                 (200, "logged".into())
             }
             ["in", bucket, rest @ ..] => run(bucket, rest).unwrap_or_else(|e| (500, e)),
+            ["link", name, rest @ ..] => {
+                use wasmcloud::bus::lattice::{CallTargetInterface, set_link_name};
+                let targets = ["store", "atomics", "batch"].map(|i| CallTargetInterface::new("wasi", "keyvalue", i));
+                match set_link_name(name, targets.into()) {
+                    Ok(()) => run("default", rest).unwrap_or_else(|e| (500, e)),
+                    Err(e) => (400, e),
+                }
+            }
             rest => run("default", rest).unwrap_or_else(|e| (500, e)),
         };
         respond(out, status, &body);
