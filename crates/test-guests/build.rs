@@ -18,7 +18,7 @@ fn main() {
     let guests = manifest_dir.join("guests");
     println!("cargo:rerun-if-changed={}", guests.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", guests.join("wit").display());
-    for (_, dir) in GUESTS {
+    for dir in GUESTS.iter().map(|(_, d)| *d).chain(["common"]) {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }
     cargo_build(&guests.join("Cargo.toml"), &target_dir);

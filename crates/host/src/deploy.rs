@@ -212,13 +212,7 @@ async fn bind_http_link(
         return Err(link_error(c, link, i, t, "the http-server capability links only wasi:http/incoming-handler".into()));
     }
     let target = &link.target.name;
-    let Some(prepared) = running.get(target.as_str()) else {
-        let reason = match manifest.component(target) {
-            Some(t) if t.kind == ComponentKind::Capability => format!("`{target}` is a capability, not a component"),
-            _ => format!("component `{target}` is not running (it needs a spreadscaler or daemonscaler with instances > 0)"),
-        };
-        return Err(link_error(c, link, i, t, reason));
-    };
+    let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
     let http_target = HttpTarget::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
     let config_field = format!("spec.components[{i}].traits[{t}].properties.source.config");
     let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
@@ -235,6 +229,14 @@ async fn bind_http_link(
         .map_err(|source| DeployError::Route { field: format!("spec.components[{i}].traits[{t}]"), source: Box::new(source) })?;
     deployment.routes.push(bound);
     Ok(())
+}
+
+/// The running component a capability's link targets, or why there is none.
+fn running_target<'r>(manifest: &Manifest, running: &'r HashMap<&str, PreparedComponent>, target: &str) -> Result<&'r PreparedComponent, String> {
+    running.get(target).ok_or_else(|| match manifest.component(target) {
+        Some(t) if t.kind == ComponentKind::Capability => format!("`{target}` is a capability, not a component"),
+        _ => format!("component `{target}` is not running (it needs a spreadscaler or daemonscaler with instances > 0)"),
+    })
 }
 
 fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: String) -> DeployError {
@@ -264,13 +266,7 @@ async fn subscribe_handlers(
             return Err(link_error(c, link, i, t, "a messaging capability links only wasmcloud:messaging/handler to components".into()));
         }
         let target = &link.target.name;
-        let Some(prepared) = running.get(target.as_str()) else {
-            let reason = match manifest.component(target) {
-                Some(t) if t.kind == ComponentKind::Capability => format!("`{target}` is a capability, not a component"),
-                _ => format!("component `{target}` is not running (it needs a spreadscaler or daemonscaler with instances > 0)"),
-            };
-            return Err(link_error(c, link, i, t, reason));
-        };
+        let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
         let handler = Handler::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
         let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();

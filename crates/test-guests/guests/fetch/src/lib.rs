@@ -1,24 +1,14 @@
 //! Fetches `<scheme>://<authority>/<path>` for a request to `/<scheme>/<authority>/<path>` and
 //! answers `upstream <status>: <body>`, or 502 with the error code when the host refuses.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme};
+use common::respond;
+use wasip2::http::types::{Fields, IncomingRequest, OutgoingRequest, ResponseOutparam, Scheme};
 
 struct Fetch;
 
-fn respond(out: ResponseOutparam, status: u16, body: &str) {
-    let response = OutgoingResponse::new(Fields::new());
-    response.set_status_code(status).unwrap();
-    let out_body = response.body().unwrap();
-    ResponseOutparam::set(out, Ok(response));
-    let mut stream = out_body.write().unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    stream.flush().unwrap();
-    drop(stream);
-    OutgoingBody::finish(out_body, None).unwrap();
-}
 
 fn fetch(scheme: &str, authority: &str, path: &str) -> Result<String, String> {
     let request = OutgoingRequest::new(Fields::new());

@@ -8,24 +8,12 @@
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/kv", generate_all });
 
-use std::io::Write;
-
 use wasi::keyvalue::{atomics, batch, store};
-use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use common::respond;
+use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Kv;
 
-fn respond(out: ResponseOutparam, status: u16, body: &str) {
-    let response = OutgoingResponse::new(Fields::new());
-    response.set_status_code(status).unwrap();
-    let out_body = response.body().unwrap();
-    ResponseOutparam::set(out, Ok(response));
-    let mut stream = out_body.write().unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    stream.flush().unwrap();
-    drop(stream);
-    OutgoingBody::finish(out_body, None).unwrap();
-}
 
 fn kv_error(e: store::Error) -> String {
     match e {

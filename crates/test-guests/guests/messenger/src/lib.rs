@@ -6,12 +6,11 @@
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/messenger", generate_all });
 
-use std::io::Write;
-
 use exports::wasmcloud::messaging::handler::Guest as Handler;
 use wasmcloud::messaging::consumer;
 use wasmcloud::messaging::types::BrokerMessage;
-use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use common::respond;
+use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Messenger;
 
@@ -29,17 +28,6 @@ impl Handler for Messenger {
     }
 }
 
-fn respond(out: ResponseOutparam, status: u16, body: &str) {
-    let response = OutgoingResponse::new(Fields::new());
-    response.set_status_code(status).unwrap();
-    let out_body = response.body().unwrap();
-    ResponseOutparam::set(out, Ok(response));
-    let mut stream = out_body.write().unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    stream.flush().unwrap();
-    drop(stream);
-    OutgoingBody::finish(out_body, None).unwrap();
-}
 
 impl wasip2::exports::http::incoming_handler::Guest for Messenger {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
