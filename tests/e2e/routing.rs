@@ -104,3 +104,31 @@ fn routing_modes_cannot_share_a_listener() {
     let err = Up::start(&[&one.path, &two.path], &[]).unwrap_err();
     assert!(err.contains(&format!("address {address} routes by address for component `hello` of app `one`; component `faults` of app `two` asked to route it by path")), "{err}");
 }
+
+/// wasmCloud's per-link `readonly_mode`, `timeout_ms` and `cache_control`.
+#[test]
+fn link_settings_apply_to_each_request() {
+    let port = free_port();
+    let m = manifest(&app(
+        "settings",
+        &[
+            component("faults", guests::FAULTS, 4, ""),
+            http_server(
+                "http",
+                &[],
+                &[("faults", &[("address", &format!("127.0.0.1:{port}")), ("readonly_mode", "true"), ("timeout_ms", "200"), ("cache_control", "max-age=60")])],
+            ),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let ok = get(&format!("{base}/"), None);
+    assert_eq!((ok.status, ok.header("cache-control")), (200, Some("max-age=60")));
+    let post = post_zeros(&format!("{base}/upload"), 10);
+    assert_eq!(post.status, 405, "{}", post.body);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert!(post.body.contains("component `faults` of app `settings` is read-only"), "{}", post.body);
+    let slow = get(&format!("{base}/slow"), None);
+    assert_eq!(slow.status, 408);
+    assert!(slow.body.contains("did not answer within the link's timeout_ms of 200"), "{}", slow.body);
+}

@@ -137,6 +137,18 @@ impl Drop for Up {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: String,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// The first value of header `name`.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn headers_of<B>(resp: &http::Response<B>) -> Vec<(String, String)> {
+    resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned())).collect()
 }
 
 fn agent() -> ureq::Agent {
@@ -155,8 +167,9 @@ pub(crate) fn get(url: &str, host: Option<&str>) -> Reply {
     }
     let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
+    let headers = headers_of(&resp);
     let body = resp.body_mut().read_to_string().unwrap_or_else(|e| panic!("reading {url}: {e}"));
-    Reply { status, body }
+    Reply { status, body, headers }
 }
 
 /// GET `url` and count the body's bytes without keeping them.
@@ -176,7 +189,8 @@ pub(crate) fn post_zeros(url: &str, len: u64) -> Reply {
         .send(ureq::SendBody::from_reader(&mut { reader }))
         .unwrap();
     let status = resp.status().as_u16();
-    Reply { status, body: resp.body_mut().read_to_string().unwrap() }
+    let headers = headers_of(&resp);
+    Reply { status, body: resp.body_mut().read_to_string().unwrap(), headers }
 }
 
 /// A manifest file in a fresh temp dir.

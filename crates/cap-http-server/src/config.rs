@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// How a listener picks the component for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +40,6 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "cors_allowed_methods",
     "cors_exposed_headers",
     "cors_max_age_secs",
-    "cache_control",
-    "readonly_mode",
-    "timeout_ms",
     "disable_keepalive",
     "config_json",
     "config_b64",
@@ -106,6 +104,35 @@ pub enum Route {
         /// Value matched, case-insensitively.
         host: String,
     },
+}
+
+/// Per-link behaviour of wasmCloud's provider that Trellis applies to each request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// `readonly_mode`: only GET and HEAD; anything else gets 405.
+    pub readonly: bool,
+    /// `timeout_ms`: a response not ready by then gets 408.
+    pub timeout: Option<Duration>,
+    /// `cache_control`: set as the `Cache-Control` header of every response.
+    pub cache_control: Option<http::HeaderValue>,
+}
+
+impl LinkSettings {
+    /// Reads `readonly_mode`, `timeout_ms` and `cache_control`.
+    pub fn from_link_config(link: &BTreeMap<String, String>) -> Result<LinkSettings, ConfigError> {
+        let readonly = match get(link, "readonly_mode").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(err("readonly_mode", format!("`{other}` is not true or false"))),
+        };
+        let timeout = get(link, "timeout_ms")
+            .map(|v| v.parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis).ok_or_else(|| err("timeout_ms", format!("`{v}` is not a positive number of milliseconds"))))
+            .transpose()?;
+        let cache_control = get(link, "cache_control")
+            .map(|v| http::HeaderValue::from_str(v).map_err(|_| err("cache_control", format!("`{v}` is not a valid header value"))))
+            .transpose()?;
+        Ok(LinkSettings { readonly, timeout, cache_control })
+    }
 }
 
 impl Route {
@@ -202,6 +229,16 @@ mod tests {
         assert_eq!(e.key, "routing_mode");
         let e = ServerConfig::from_config(&map(&[("default_address", "localhost")])).unwrap_err();
         assert!(e.to_string().starts_with("default_address: `localhost` is not an IP:PORT"), "{e}");
+    }
+
+    #[test]
+    fn link_settings() {
+        let s = LinkSettings::from_link_config(&map(&[("READONLY_MODE", "true"), ("timeout_ms", "250"), ("cache_control", "max-age=60")])).unwrap();
+        assert!(s.readonly);
+        assert_eq!(s.timeout, Some(Duration::from_millis(250)));
+        assert_eq!(s.cache_control.unwrap(), "max-age=60");
+        assert_eq!(LinkSettings::from_link_config(&map(&[("timeout_ms", "soon")])).unwrap_err().key, "timeout_ms");
+        assert_eq!(LinkSettings::from_link_config(&map(&[("readonly_mode", "yes")])).unwrap_err().key, "readonly_mode");
     }
 
     #[test]

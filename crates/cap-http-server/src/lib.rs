@@ -29,7 +29,7 @@ mod invoke;
 mod routes;
 mod server;
 
-pub use config::{ConfigError, Route, RoutingMode, ServerConfig};
+pub use config::{ConfigError, LinkSettings, Route, RoutingMode, ServerConfig};
 pub use invoke::HttpTarget;
 pub use routes::{Owner, RouteError};
 pub use server::{BoundRoute, HttpServer};

@@ -77,6 +77,7 @@ pub enum RouteError {
 pub(crate) struct Entry {
     pub(crate) owner: Owner,
     pub(crate) target: HttpTarget,
+    pub(crate) settings: std::sync::Arc<crate::config::LinkSettings>,
 }
 
 /// One listener's routes. Cloned and modified on change, never mutated in place.

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Route;
+use crate::config::{LinkSettings, Route};
 use crate::invoke::{self, HttpTarget};
 use crate::routes::{Entry, Owner, RouteError, Table};
 
@@ -58,9 +58,9 @@ impl HttpServer {
     /// Serves `target` at `route`, opening the listener if this is its first route.
     ///
     /// Fails, naming both owners, if the address or route is taken or routes another way.
-    pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget) -> Result<BoundRoute, RouteError> {
+    pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget, settings: LinkSettings) -> Result<BoundRoute, RouteError> {
         let address = route.address();
-        let entry = Entry { owner: owner.clone(), target };
+        let entry = Entry { owner: owner.clone(), target, settings: Arc::new(settings) };
         // Fast path and conflict check under the lock; binding a socket happens outside it.
         {
             let listeners = self.inner.lock().expect("listener map poisoned");
@@ -129,6 +129,27 @@ impl HttpServer {
     }
 }
 
+/// Applies the link's settings around the invocation.
+async fn serve_routed(entry: &Entry, request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<invoke::Body> {
+    let settings = &entry.settings;
+    if settings.readonly && !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
+        let mut response = invoke::text_response(405, format!("{} is read-only: only GET and HEAD\n", entry.owner));
+        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let mut response = match settings.timeout {
+        // The guest's own deadline still bounds its instance; this bounds the client's wait.
+        Some(limit) => tokio::time::timeout(limit, invoke::handle(&entry.target, request)).await.unwrap_or_else(|_| {
+            invoke::text_response(408, format!("{} did not answer within the link's timeout_ms of {}\n", entry.owner, limit.as_millis()))
+        }),
+        None => invoke::handle(&entry.target, request).await,
+    };
+    if let Some(value) = &settings.cache_control {
+        response.headers_mut().insert(http::header::CACHE_CONTROL, value.clone());
+    }
+    response
+}
+
 async fn serve(socket: TcpListener, table: Arc<ArcSwap<Table>>, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
@@ -151,11 +172,9 @@ async fn serve(socket: TcpListener, table: Arc<ArcSwap<Table>>, mut stop: watch:
         let service = service_fn(move |request| {
             let table = table.clone();
             async move {
-                let response = match table.load().route(&request) {
-                    Some(entry) => {
-                        let target = entry.target.clone();
-                        invoke::handle(&target, request).await
-                    }
+                let entry = table.load().route(&request).cloned();
+                let response = match entry {
+                    Some(entry) => serve_routed(&entry, request).await,
                     None => invoke::text_response(404, "no component is routed here\n".into()),
                 };
                 Ok::<_, std::convert::Infallible>(response)

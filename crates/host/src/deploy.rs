@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use trellis_cap_messaging::{Handler, InProcessBroker, Subscription};
 
-use trellis_cap_http_server::{HttpServer, HttpTarget, Owner, Route, ServerConfig};
+use trellis_cap_http_server::{HttpServer, HttpTarget, LinkSettings, Owner, Route, ServerConfig};
 use trellis_cap_config::ConfigValues;
 use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
@@ -222,9 +222,11 @@ async fn bind_http_link(
     for key in ignored {
         deployment.warnings.push(format!("{config_field}: `{key}` is not supported yet and has no effect"));
     }
+    let settings = LinkSettings::from_link_config(&link_config)
+        .map_err(|e| DeployError::Config { field: config_field.clone(), reason: format!("link to `{target}`: {e}") })?;
     let owner = Owner { app: manifest.name().to_owned(), component: target.clone() };
     let bound = http
-        .bind(route, owner, http_target)
+        .bind(route, owner, http_target, settings)
         .await
         .map_err(|source| DeployError::Route { field: format!("spec.components[{i}].traits[{t}]"), source: Box::new(source) })?;
     deployment.routes.push(bound);
