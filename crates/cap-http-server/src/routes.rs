@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::config::Route;
 use crate::invoke::HttpTarget;
@@ -77,7 +78,7 @@ pub enum RouteError {
 pub(crate) struct Entry {
     pub(crate) owner: Owner,
     pub(crate) target: HttpTarget,
-    pub(crate) settings: std::sync::Arc<crate::config::LinkSettings>,
+    pub(crate) settings: crate::config::LinkSettings,
 }
 
 /// One listener's routes. Cloned and modified on change, never mutated in place.
@@ -85,9 +86,10 @@ pub(crate) struct Entry {
 pub(crate) enum Table {
     #[default]
     Empty,
-    Address(Entry),
-    Path(HashMap<String, Entry>),
-    Host { header: String, hosts: HashMap<String, Entry> },
+    // Entries behind `Arc`: a request clones one pointer out of the table, not the entry.
+    Address(Arc<Entry>),
+    Path(HashMap<String, Arc<Entry>>),
+    Host { header: String, hosts: HashMap<String, Arc<Entry>> },
 }
 
 impl Table {
@@ -124,13 +126,15 @@ impl Table {
             Route::Path { .. } => "path",
             Route::Host { .. } => "host",
         };
-        let conflict = |existing: &Owner| RouteError::ModeConflict {
+        let conflict = |existing: &Owner, requested: Owner| RouteError::ModeConflict {
             address: route.address(),
             existing_mode: self.mode(),
             existing: existing.clone(),
             requested_mode,
-            requested: entry.owner.clone(),
+            requested,
         };
+        let requested = entry.owner.clone();
+        let entry = Arc::new(entry);
         match (self, route) {
             (Table::Empty, Route::Address(_)) => Ok(Table::Address(entry)),
             (Table::Empty, Route::Path { path, .. }) => Ok(Table::Path(HashMap::from([(path.clone(), entry)]))),
@@ -140,11 +144,11 @@ impl Table {
             (Table::Address(existing), Route::Address(address)) => Err(RouteError::AddressTaken {
                 address: *address,
                 existing: existing.owner.clone(),
-                requested: entry.owner,
+                requested,
             }),
             (Table::Path(paths), Route::Path { path, .. }) => {
                 if let Some(existing) = paths.get(path) {
-                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested: entry.owner });
+                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested });
                 }
                 let mut paths = paths.clone();
                 paths.insert(path.clone(), entry);
@@ -152,13 +156,13 @@ impl Table {
             }
             (Table::Host { header, hosts }, Route::Host { header: h, host, .. }) if header == h => {
                 if let Some(existing) = hosts.get(host) {
-                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested: entry.owner });
+                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested });
                 }
                 let mut hosts = hosts.clone();
                 hosts.insert(host.clone(), entry);
                 Ok(Table::Host { header: header.clone(), hosts })
             }
-            (table, _) => Err(conflict(table.any_owner().expect("a non-empty table has an owner"))),
+            (table, _) => Err(conflict(table.any_owner().expect("a non-empty table has an owner"), requested)),
         }
     }
 
@@ -185,7 +189,7 @@ impl Table {
     }
 
     /// The component that serves `request`, if any.
-    pub(crate) fn route<B>(&self, request: &http::Request<B>) -> Option<&Entry> {
+    pub(crate) fn route<B>(&self, request: &http::Request<B>) -> Option<&Arc<Entry>> {
         match self {
             Table::Empty => None,
             Table::Address(e) => Some(e),

@@ -60,7 +60,7 @@ impl HttpServer {
     /// Fails, naming both owners, if the address or route is taken or routes another way.
     pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget, settings: LinkSettings) -> Result<BoundRoute, RouteError> {
         let address = route.address();
-        let entry = Entry { owner: owner.clone(), target, settings: Arc::new(settings) };
+        let entry = Entry { owner: owner.clone(), target, settings };
         // Fast path and conflict check under the lock; binding a socket happens outside it.
         {
             let listeners = self.inner.lock().expect("listener map poisoned");

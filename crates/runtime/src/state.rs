@@ -22,8 +22,10 @@ pub struct InvocationState {
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     hooks: OutboundPolicy,
-    /// State of the capabilities linked to this component, one entry per capability.
+    /// State of the capabilities this invocation has used so far: made on first use from
+    /// `factories`, so a request that never calls a capability pays nothing for it.
     extensions: Vec<Box<dyn Any + Send>>,
+    factories: Arc<[(std::any::TypeId, StateFactory)]>,
     links: Links,
 }
 
@@ -58,10 +60,10 @@ pub type StateFactory = std::sync::Arc<dyn Fn() -> Box<dyn Any + Send> + Send + 
 
 /// What a component's capabilities added to its linker: the interface families they define
 /// and the per-invocation state their host functions use.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Grants {
     pub(crate) interfaces: Vec<String>,
-    pub(crate) extensions: Vec<StateFactory>,
+    pub(crate) extensions: Arc<[(std::any::TypeId, StateFactory)]>,
     pub(crate) outbound_http: Option<Arc<dyn OutboundHttp>>,
     pub(crate) links: Arc<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
@@ -70,6 +72,12 @@ pub struct Grants {
 pub trait OutboundHttp: Send + Sync {
     /// `Ok` to send `uri`; `Err` says why not (logged, with the component).
     fn check(&self, uri: &http::Uri) -> Result<(), String>;
+}
+
+impl Default for Grants {
+    fn default() -> Self {
+        Grants { interfaces: Vec::new(), extensions: Arc::new([]), outbound_http: None, links: Arc::default() }
+    }
 }
 
 impl Grants {
@@ -95,7 +103,10 @@ impl Grants {
 
     /// Adds per-invocation state of type `T`, made fresh for every invocation by `make`.
     pub fn state<T: Any + Send>(&mut self, make: impl Fn() -> T + Send + Sync + 'static) -> &mut Self {
-        self.extensions.push(std::sync::Arc::new(move || Box::new(make()) as Box<dyn Any + Send>));
+        let factory: StateFactory = Arc::new(move || Box::new(make()) as Box<dyn Any + Send>);
+        let mut all = self.extensions.to_vec();
+        all.push((std::any::TypeId::of::<T>(), factory));
+        self.extensions = all.into();
         self
     }
 }
@@ -117,12 +128,13 @@ impl InvocationState {
             limiter: MemoryLimiter::new(memory_cap),
             hooks: OutboundPolicy { component: component.clone(), grant: None },
             extensions: Vec::new(),
+            factories: Arc::new([]),
             links: Links::default(),
         }
     }
 
     pub(crate) fn with_grants(mut self, grants: &Grants) -> InvocationState {
-        self.extensions = grants.extensions.iter().map(|f| f()).collect();
+        self.factories = grants.extensions.clone();
         self.hooks.grant = grants.outbound_http.clone();
         self.links.available = grants.links.clone();
         self
@@ -133,12 +145,8 @@ impl InvocationState {
     /// # Panics
     /// As [`InvocationState::extension`].
     pub fn extension_and_links<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable, &Links) {
-        let state = self
-            .extensions
-            .iter_mut()
-            .find_map(|e| e.downcast_mut::<T>())
-            .unwrap_or_else(|| panic!("no {} installed in this store", std::any::type_name::<T>()));
-        (state, &mut self.table, &self.links)
+        let index = self.extension_index::<T>();
+        (self.extensions[index].downcast_mut::<T>().expect("indexed by type"), &mut self.table, &self.links)
     }
 
     /// The link selection and the resource table, for `wasmcloud:bus/lattice`.
@@ -148,16 +156,27 @@ impl InvocationState {
 
     /// A capability's state for this invocation, and the resource table its resources live in.
     ///
+    /// Made on first use in this invocation.
+    ///
     /// # Panics
-    /// If no state of type `T` was installed: a capability added its interfaces to the linker
+    /// If no state of type `T` was granted: a capability added its interfaces to the linker
     /// without its state factory, which is a bug in that capability's wiring, not in the guest.
     pub fn extension<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable) {
-        let state = self
-            .extensions
-            .iter_mut()
-            .find_map(|e| e.downcast_mut::<T>())
-            .unwrap_or_else(|| panic!("no {} installed in this store", std::any::type_name::<T>()));
-        (state, &mut self.table)
+        let index = self.extension_index::<T>();
+        (self.extensions[index].downcast_mut::<T>().expect("indexed by type"), &mut self.table)
+    }
+
+    fn extension_index<T: Any + Send>(&mut self) -> usize {
+        if let Some(i) = self.extensions.iter().position(|e| e.is::<T>()) {
+            return i;
+        }
+        let factory = self
+            .factories
+            .iter()
+            .find(|(id, _)| *id == std::any::TypeId::of::<T>())
+            .unwrap_or_else(|| panic!("no {} granted to this component", std::any::type_name::<T>()));
+        self.extensions.push((factory.1)());
+        self.extensions.len() - 1
     }
 }
 
