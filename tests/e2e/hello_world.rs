@@ -37,8 +37,8 @@ fn in_flight_requests_finish_on_shutdown() {
     let up = Up::start(&[&m.path], &[]).unwrap();
     let url = format!("http://127.0.0.1:{port}/slow");
     let request = std::thread::spawn(move || get(&url, None));
-    // Wait until the request is in the guest (its instance is running) before signalling.
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // Signal only once the request is inside the guest.
+    up.wait_for_log(&["slow request started"]);
     up.signal_terminate();
     let reply = request.join().unwrap();
     assert_eq!((reply.status, reply.body.as_str()), (200, "slow done"));

@@ -84,7 +84,7 @@ impl PreparedComponent {
         };
         let mut store = Store::new(
             self.inner.pre.engine(),
-            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes).with_grants(&self.inner.grants),
+            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes, &self.inner.grants),
         );
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick the guest yields to the executor, so a busy guest shares its thread;

@@ -4,7 +4,6 @@ use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
@@ -112,7 +111,7 @@ impl Grants {
 }
 
 impl InvocationState {
-    pub(crate) fn new(component: &Arc<str>, memory_cap: u64) -> InvocationState {
+    pub(crate) fn new(component: &Arc<str>, memory_cap: u64, grants: &Grants) -> InvocationState {
         // No environment, no arguments beyond the program name, no preopened directories and
         // no network: the builder's defaults deny sockets, so all a guest reaches is what its
         // links grant. Its output goes to the host log, tagged with its id.
@@ -126,18 +125,11 @@ impl InvocationState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
-            hooks: OutboundPolicy { component: component.clone(), grant: None },
+            hooks: OutboundPolicy { component: component.clone(), grant: grants.outbound_http.clone() },
             extensions: Vec::new(),
-            factories: Arc::new([]),
-            links: Links::default(),
+            factories: grants.extensions.clone(),
+            links: Links { available: grants.links.clone(), selected: Vec::new() },
         }
-    }
-
-    pub(crate) fn with_grants(mut self, grants: &Grants) -> InvocationState {
-        self.factories = grants.extensions.clone();
-        self.hooks.grant = grants.outbound_http.clone();
-        self.links.available = grants.links.clone();
-        self
     }
 
     /// A capability's state, the resource table, and the component's link selection.

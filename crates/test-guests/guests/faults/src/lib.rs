@@ -75,7 +75,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                 respond(out, 200, |s| s.write_all(total.to_string().as_bytes()).unwrap());
             }
             "/slow" => {
-                // Half a second in a host timer, for tests of graceful shutdown.
+                // Half a second in a host timer, for tests of graceful shutdown; the line tells
+                // the test the request is inside the guest.
+                println!("slow request started");
                 wasip2::clocks::monotonic_clock::subscribe_duration(500_000_000).block();
                 respond(out, 200, |s| s.write_all(b"slow done").unwrap());
             }
