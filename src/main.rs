@@ -3,7 +3,10 @@
 //! This crate holds only the command line: parsing flags, printing for people and for
 //! scripts (`-o json`), and exit codes. The work is done by the library crates.
 
+mod api_server;
 mod app;
+mod client;
+mod lattice_cmds;
 mod output;
 mod up;
 
@@ -17,22 +20,53 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: app::Connection,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start Trellis in embedded mode: a host and its HTTP server in this process.
+    /// Start Trellis in embedded mode: hosts, the deployment manager and the API in this process.
     Up(up::UpArgs),
-    /// Work with application manifests.
+    /// Work with applications: put, deploy, status, versions, ...
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Named config that manifests reference by name.
+    #[command(subcommand)]
+    Config(lattice_cmds::ConfigCommand),
+    /// Read lattice state.
+    #[command(subcommand)]
+    Get(lattice_cmds::GetCommand),
+    /// Set or remove a host label: `trellis label HOST KEY=VALUE`, `trellis label HOST KEY --delete`.
+    Label {
+        /// Host id.
+        host: String,
+        /// `KEY=VALUE`, or `KEY` with `--delete`.
+        label: String,
+        /// Remove the label.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Stop parts of the lattice.
+    #[command(subcommand)]
+    Stop(lattice_cmds::StopCommand),
+}
+
+/// Runs a client command's async body on a small runtime.
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts").block_on(future)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let connection = cli.connection;
     let result = match cli.command {
-        Command::Up(args) => up::run(args),
-        Command::App(cmd) => app::run(cmd),
+        Command::Up(args) => up::run(args, &connection),
+        Command::App(cmd) => app::run(cmd, &connection),
+        Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
+        Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
+        Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
+        Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
     };
     match result {
         Ok(code) => code,
@@ -40,5 +74,13 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

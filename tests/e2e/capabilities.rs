@@ -104,6 +104,9 @@ fn swapping_the_backend_needs_no_rebuild() {
     assert!(up.terminate().success());
 
     let on_redis = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &redis.url)], port);
+    // A new version of the app that changes only the capability.
+    let text = std::fs::read_to_string(&on_redis.path).unwrap().replace("version: v0.1.0", "version: v0.2.0");
+    std::fs::write(&on_redis.path, text).unwrap();
     let _up = Up::start_in(&[&on_redis.path], state.path(), &[]).unwrap();
     assert_eq!(body(&base, "incr/hits"), "1", "a fresh Redis starts from zero");
     assert_eq!(body(&base, "incr/hits"), "2");

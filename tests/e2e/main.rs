@@ -6,6 +6,7 @@ mod cache;
 mod capabilities;
 mod faults;
 mod hello_world;
+mod manager;
 mod manifests;
 mod messaging;
 mod outbound;

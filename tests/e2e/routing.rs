@@ -77,7 +77,7 @@ fn two_apps_on_one_address_are_refused_naming_both() {
     let two = manifest(&app("two", &[component("faults", guests::FAULTS, 1, ""), http_server("http", &[], &[("faults", &[("address", &address)])])]));
     let err = Up::start(&[&one.path, &two.path], &[]).unwrap_err();
     let expected = format!(
-        "spec.components[1].traits[0]: address {address} is already served by component `hello` of app `one`; component `faults` of app `two` asked for it too"
+        "refusing to deploy two v0.1.0: spec.components[1].traits[0]: HTTP address {address} is already taken by deployed app `one` (spec.components[1].traits[0]); app `two` cannot have it too"
     );
     assert!(err.contains(&expected), "{err}");
 }
@@ -90,7 +90,9 @@ fn a_path_taken_twice_is_refused_naming_both() {
     let two = manifest(&app("two", &[component("faults", guests::FAULTS, 1, ""), http_server("http", &config, &[("faults", &[("path", "/api")])])]));
     let err = Up::start(&[&one.path, &two.path], &[]).unwrap_err();
     assert!(
-        err.contains(&format!("route http://{address}/api is already served by component `hello` of app `one`; component `faults` of app `two` asked for it too")),
+        err.contains(&format!(
+            "spec.components[1].traits[0]: HTTP route http://{address}/api is already taken by deployed app `one` (spec.components[1].traits[0]); app `two` cannot have it too"
+        )),
         "{err}"
     );
 }

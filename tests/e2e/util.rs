@@ -26,6 +26,8 @@ pub(crate) struct Up {
     stderr: PathBuf,
     /// What it printed on stdout up to "Trellis is up".
     pub(crate) stdout: String,
+    /// Its API, for `trellis` client commands (`TRELLIS_API`).
+    pub(crate) api: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -62,6 +64,9 @@ impl Up {
     fn launch(mut cmd: Command, manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
         let stderr = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
         cmd.arg("up").arg("--state-dir").arg(state_dir);
+        if !extra.contains(&"--api") {
+            cmd.args(["--api", "http://127.0.0.1:0"]);
+        }
         for m in manifests {
             cmd.arg("--deploy").arg(m);
         }
@@ -88,7 +93,8 @@ impl Up {
                     printed.push_str(&line);
                     printed.push('\n');
                     if line.starts_with("Trellis is up") {
-                        return Ok(Up { child, stderr, stdout: printed, _dir: None });
+                        let api = printed.lines().find_map(|l| l.strip_prefix("API: ")).unwrap_or_default().to_owned();
+                        return Ok(Up { child, stderr, stdout: printed, api, _dir: None });
                     }
                 }
                 Err(_) => {
@@ -98,6 +104,31 @@ impl Up {
                     return Err(format!("trellis exited ({status}) before it was up\nstdout:\n{printed}\nstderr:\n{log}"));
                 }
             }
+        }
+    }
+
+    /// A `trellis` client command aimed at this instance.
+    pub(crate) fn cli(&self, args: &[&str]) -> std::process::Output {
+        trellis().args(args).env("TRELLIS_API", &self.api).output().expect("running trellis")
+    }
+
+    /// As [`Up::cli`], parsing stdout as JSON (pass `-o json`); panics with stderr on failure.
+    pub(crate) fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli(args);
+        assert!(out.status.success(), "trellis {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("trellis {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Polls `trellis app status APP` until `done` accepts it; returns it, or panics after `timeout`.
+    pub(crate) fn wait_for_status(&self, app: &str, timeout: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.cli_json(&["app", "status", app, "-o", "json"]);
+            if done(&status) {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "status of {app} never settled: {status}\nlog:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -130,6 +161,13 @@ impl Drop for Up {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr);
     }
+}
+
+/// The status code of a GET, or `None` if the request failed outright.
+pub(crate) fn try_get(url: &str) -> Option<u16> {
+    let mut resp = agent().get(url).call().ok()?;
+    let _ = resp.body_mut().read_to_vec();
+    Some(resp.status().as_u16())
 }
 
 /// An HTTP response as the tests need it.

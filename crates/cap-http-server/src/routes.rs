@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::Route;
 use crate::invoke::HttpTarget;
@@ -79,6 +80,53 @@ pub(crate) struct Entry {
     pub(crate) owner: Owner,
     pub(crate) target: HttpTarget,
     pub(crate) settings: crate::config::LinkSettings,
+    /// Tells this binding from another of the same owner on the same route.
+    pub(crate) token: u64,
+}
+
+/// Everything bound at one route. Only one owner may hold a route, but it may hold it more
+/// than once: a new version starting beside the old, or the same component on several hosts
+/// of one process. Requests rotate over the entries.
+pub(crate) struct Slot {
+    // Entries behind `Arc`: a request clones one pointer out of the table, not the entry.
+    entries: Vec<Arc<Entry>>,
+    next: AtomicUsize,
+}
+
+impl Slot {
+    fn one(entry: Arc<Entry>) -> Arc<Slot> {
+        Arc::new(Slot { entries: vec![entry], next: AtomicUsize::new(0) })
+    }
+
+    fn owner(&self) -> &Owner {
+        &self.entries[0].owner
+    }
+
+    /// This slot plus `entry`, if the owner is the same; else who holds it.
+    fn with(&self, entry: Arc<Entry>) -> Result<Arc<Slot>, &Owner> {
+        if entry.owner != *self.owner() {
+            return Err(self.owner());
+        }
+        let mut entries = self.entries.clone();
+        entries.push(entry);
+        Ok(Arc::new(Slot { entries, next: AtomicUsize::new(0) }))
+    }
+
+    /// This slot without the binding `token`; `None` when that leaves it empty.
+    fn without(self: &Arc<Slot>, token: u64) -> Option<Arc<Slot>> {
+        if !self.entries.iter().any(|e| e.token == token) {
+            return Some(self.clone());
+        }
+        let entries: Vec<_> = self.entries.iter().filter(|e| e.token != token).cloned().collect();
+        (!entries.is_empty()).then(|| Arc::new(Slot { entries, next: AtomicUsize::new(0) }))
+    }
+
+    fn pick(&self) -> &Arc<Entry> {
+        match self.entries.len() {
+            1 => &self.entries[0],
+            n => &self.entries[self.next.fetch_add(1, Ordering::Relaxed) % n],
+        }
+    }
 }
 
 /// One listener's routes. Cloned and modified on change, never mutated in place.
@@ -86,10 +134,9 @@ pub(crate) struct Entry {
 pub(crate) enum Table {
     #[default]
     Empty,
-    // Entries behind `Arc`: a request clones one pointer out of the table, not the entry.
-    Address(Arc<Entry>),
-    Path(HashMap<String, Arc<Entry>>),
-    Host { header: String, hosts: HashMap<String, Arc<Entry>> },
+    Address(Arc<Slot>),
+    Path(HashMap<String, Arc<Slot>>),
+    Host { header: String, hosts: HashMap<String, Arc<Slot>> },
 }
 
 impl Table {
@@ -105,8 +152,8 @@ impl Table {
     fn any_owner(&self) -> Option<&Owner> {
         match self {
             Table::Empty => None,
-            Table::Address(e) => Some(&e.owner),
-            Table::Path(m) | Table::Host { hosts: m, .. } => m.values().next().map(|e| &e.owner),
+            Table::Address(slot) => Some(slot.owner()),
+            Table::Path(m) | Table::Host { hosts: m, .. } => m.values().next().map(|slot| slot.owner()),
         }
     }
 
@@ -135,65 +182,74 @@ impl Table {
         };
         let requested = entry.owner.clone();
         let entry = Arc::new(entry);
+        let stack = |slot: &Arc<Slot>, entry: Arc<Entry>| {
+            slot.with(entry).map_err(|existing| RouteError::RouteTaken {
+                route: route.to_string(),
+                existing: existing.clone(),
+                requested: requested.clone(),
+            })
+        };
         match (self, route) {
-            (Table::Empty, Route::Address(_)) => Ok(Table::Address(entry)),
-            (Table::Empty, Route::Path { path, .. }) => Ok(Table::Path(HashMap::from([(path.clone(), entry)]))),
+            (Table::Empty, Route::Address(_)) => Ok(Table::Address(Slot::one(entry))),
+            (Table::Empty, Route::Path { path, .. }) => Ok(Table::Path(HashMap::from([(path.clone(), Slot::one(entry))]))),
             (Table::Empty, Route::Host { header, host, .. }) => {
-                Ok(Table::Host { header: header.clone(), hosts: HashMap::from([(host.clone(), entry)]) })
+                Ok(Table::Host { header: header.clone(), hosts: HashMap::from([(host.clone(), Slot::one(entry))]) })
             }
-            (Table::Address(existing), Route::Address(address)) => Err(RouteError::AddressTaken {
-                address: *address,
-                existing: existing.owner.clone(),
-                requested,
-            }),
+            (Table::Address(slot), Route::Address(address)) => match slot.with(entry) {
+                Ok(slot) => Ok(Table::Address(slot)),
+                Err(existing) => Err(RouteError::AddressTaken { address: *address, existing: existing.clone(), requested }),
+            },
             (Table::Path(paths), Route::Path { path, .. }) => {
-                if let Some(existing) = paths.get(path) {
-                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested });
-                }
+                let slot = match paths.get(path) {
+                    Some(slot) => stack(slot, entry)?,
+                    None => Slot::one(entry),
+                };
                 let mut paths = paths.clone();
-                paths.insert(path.clone(), entry);
+                paths.insert(path.clone(), slot);
                 Ok(Table::Path(paths))
             }
             (Table::Host { header, hosts }, Route::Host { header: h, host, .. }) if header == h => {
-                if let Some(existing) = hosts.get(host) {
-                    return Err(RouteError::RouteTaken { route: route.to_string(), existing: existing.owner.clone(), requested });
-                }
+                let slot = match hosts.get(host) {
+                    Some(slot) => stack(slot, entry)?,
+                    None => Slot::one(entry),
+                };
                 let mut hosts = hosts.clone();
-                hosts.insert(host.clone(), entry);
+                hosts.insert(host.clone(), slot);
                 Ok(Table::Host { header: header.clone(), hosts })
             }
             (table, _) => Err(conflict(table.any_owner().expect("a non-empty table has an owner"), requested)),
         }
     }
 
-    /// This table without `route` (if `owner` holds it).
-    pub(crate) fn without(&self, route: &Route, owner: &Owner) -> Table {
+    /// This table without the binding `token` at `route`.
+    pub(crate) fn without(&self, route: &Route, token: u64) -> Table {
+        let drop_from = |map: &HashMap<String, Arc<Slot>>, key: &str| {
+            let mut map = map.clone();
+            match map.get(key).map(|slot| slot.without(token)) {
+                Some(Some(slot)) => {
+                    map.insert(key.to_owned(), slot);
+                }
+                Some(None) => {
+                    map.remove(key);
+                }
+                None => {}
+            }
+            map
+        };
         match (self, route) {
-            (Table::Address(e), Route::Address(_)) if e.owner == *owner => Table::Empty,
-            (Table::Path(paths), Route::Path { path, .. }) => {
-                let mut paths = paths.clone();
-                if paths.get(path).is_some_and(|e| e.owner == *owner) {
-                    paths.remove(path);
-                }
-                Table::Path(paths)
-            }
-            (Table::Host { header, hosts }, Route::Host { host, .. }) => {
-                let mut hosts = hosts.clone();
-                if hosts.get(host).is_some_and(|e| e.owner == *owner) {
-                    hosts.remove(host);
-                }
-                Table::Host { header: header.clone(), hosts }
-            }
+            (Table::Address(slot), Route::Address(_)) => slot.without(token).map_or(Table::Empty, Table::Address),
+            (Table::Path(paths), Route::Path { path, .. }) => Table::Path(drop_from(paths, path)),
+            (Table::Host { header, hosts }, Route::Host { host, .. }) => Table::Host { header: header.clone(), hosts: drop_from(hosts, host) },
             (table, _) => table.clone(),
         }
     }
 
-    /// The component that serves `request`, if any.
+    /// The binding that serves `request`, if any.
     pub(crate) fn route<B>(&self, request: &http::Request<B>) -> Option<&Arc<Entry>> {
-        match self {
-            Table::Empty => None,
-            Table::Address(e) => Some(e),
-            Table::Path(paths) => paths.get(request.uri().path()),
+        let slot = match self {
+            Table::Empty => return None,
+            Table::Address(slot) => slot,
+            Table::Path(paths) => paths.get(request.uri().path())?,
             Table::Host { header, hosts } => {
                 let value = match header.as_str() {
                     // HTTP/1.1 puts the host in the header, HTTP/2 and absolute-form in the URI.
@@ -205,12 +261,13 @@ impl Table {
                     name => request.headers().get(name)?.to_str().ok()?,
                 };
                 let value = value.to_ascii_lowercase();
-                hosts.get(&value).or_else(|| {
+                match hosts.get(&value) {
+                    Some(slot) => slot,
                     // `Host: a.example:8000` still matches a route for `a.example`.
-                    let bare = value.rsplit_once(':').map(|(h, _)| h)?;
-                    hosts.get(bare)
-                })
+                    None => hosts.get(value.rsplit_once(':').map(|(h, _)| h)?)?,
+                }
             }
-        }
+        };
+        Some(slot.pick())
     }
 }

@@ -47,7 +47,12 @@ pub struct BoundRoute {
     pub local_address: SocketAddr,
     /// Who owns it.
     pub owner: Owner,
+    /// Which of the owner's bindings of this route it is.
+    token: u64,
 }
+
+/// Tokens of bindings, unique in the process.
+static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl HttpServer {
     /// An HTTP server with no listeners.
@@ -57,17 +62,20 @@ impl HttpServer {
 
     /// Serves `target` at `route`, opening the listener if this is its first route.
     ///
-    /// Fails, naming both owners, if the address or route is taken or routes another way.
+    /// Fails, naming both owners, if another owner has the address or route, or it routes
+    /// another way. The same owner may bind a route again (a new version starting beside the
+    /// old one); requests then rotate over its bindings until the old one is unbound.
     pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget, settings: LinkSettings) -> Result<BoundRoute, RouteError> {
         let address = route.address();
-        let entry = Entry { owner: owner.clone(), target, settings };
+        let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = Entry { owner: owner.clone(), target, settings, token };
         // Fast path and conflict check under the lock; binding a socket happens outside it.
         {
             let listeners = self.inner.lock().expect("listener map poisoned");
             if let Some(l) = listeners.by_address.get(&address) {
                 let next = l.table.load().with(&route, entry)?;
                 l.table.store(Arc::new(next));
-                return Ok(BoundRoute { route, local_address: l.local, owner });
+                return Ok(BoundRoute { route, local_address: l.local, owner, token });
             }
         }
         let socket = TcpListener::bind(address)
@@ -87,13 +95,13 @@ impl HttpServer {
             // Someone bound the same address while we were binding; join theirs.
             let next = l.table.load().with(&route, entry)?;
             l.table.store(Arc::new(next));
-            return Ok(BoundRoute { route, local_address: l.local, owner });
+            return Ok(BoundRoute { route, local_address: l.local, owner, token });
         }
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(serve(socket, table.clone(), stopped));
         listeners.by_address.insert(address, Listener { table, stop, task, local });
         tracing::info!(%local, %owner, "listening");
-        Ok(BoundRoute { route, local_address: local, owner })
+        Ok(BoundRoute { route, local_address: local, owner, token })
     }
 
     /// Stops serving `bound`; closes the listener (after its requests finish) when it was the last route.
@@ -102,7 +110,7 @@ impl HttpServer {
             let mut listeners = self.inner.lock().expect("listener map poisoned");
             let address = bound.route.address();
             let Some(l) = listeners.by_address.get(&address) else { return };
-            let next = l.table.load().without(&bound.route, &bound.owner);
+            let next = l.table.load().without(&bound.route, bound.token);
             let empty = next.is_empty();
             l.table.store(Arc::new(next));
             if empty { listeners.by_address.remove(&address) } else { None }

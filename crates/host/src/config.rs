@@ -12,8 +12,10 @@ pub(crate) struct Configs<'a> {
 }
 
 impl<'a> Configs<'a> {
-    pub(crate) fn of(manifest: &'a Manifest) -> Configs<'a> {
-        let mut defined = BTreeMap::new();
+    /// The manifest's own config, then `external` (named config put in the lattice) for the
+    /// names the manifest references without defining.
+    pub(crate) fn of(manifest: &'a Manifest, external: &'a BTreeMap<String, BTreeMap<String, String>>) -> Configs<'a> {
+        let mut defined: BTreeMap<&'a str, &'a BTreeMap<String, String>> = external.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let mut add = |list: &'a [ConfigProperty]| {
             for c in list {
                 if let Some(p) = &c.properties {
@@ -41,7 +43,7 @@ impl<'a> Configs<'a> {
                 Some(p) => p,
                 None => self.defined.get(c.name.as_str()).copied().ok_or_else(|| DeployError::Config {
                     field: format!("{field}[{j}].name"),
-                    reason: format!("config `{}` is not defined: give it `properties` here, or define it elsewhere in the manifest", c.name),
+                    reason: format!("config `{}` is not defined: give it `properties` here, define it elsewhere in the manifest, or put it with `trellis config put`", c.name),
                 })?,
             };
             merged.extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -1,6 +1,6 @@
 //! One deploy: a manifest in, running components and bound routes out, or nothing at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +18,16 @@ use crate::config::Configs;
 use crate::links::{self, Backends};
 use crate::{DeployError, Deployment, StartedComponent};
 
-/// Deploys `manifest`; returns what it started and the message delivery tasks it runs.
+/// What of a manifest this host runs.
+pub(crate) struct Share<'a> {
+    /// Component name → maximum concurrent instances here; components not listed run elsewhere.
+    pub(crate) components: &'a BTreeMap<String, u32>,
+    /// Named config the manifest references without defining.
+    pub(crate) configs: &'a BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Deploys this host's share of `manifest`; returns what it started and the message delivery
+/// tasks it runs.
 pub(crate) async fn deploy(
     runtime: &Runtime,
     http: &HttpServer,
@@ -26,6 +35,7 @@ pub(crate) async fn deploy(
     broker: Arc<InProcessBroker>,
     manifest: &Manifest,
     base_dir: &Path,
+    share: &Share<'_>,
 ) -> Result<(Deployment, Vec<JoinHandle<()>>), DeployError> {
     let mut deployment = Deployment {
         app: manifest.name().to_owned(),
@@ -35,7 +45,7 @@ pub(crate) async fn deploy(
         warnings: Vec::new(),
     };
     let mut backends = Backends::new(state_dir.to_owned(), broker);
-    match deploy_into(runtime, http, manifest, base_dir, &mut backends, &mut deployment).await {
+    match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
             for task in &backends.tasks {
@@ -54,36 +64,21 @@ async fn deploy_into(
     http: &HttpServer,
     manifest: &Manifest,
     base_dir: &Path,
+    share: &Share<'_>,
     backends: &mut Backends,
     deployment: &mut Deployment,
 ) -> Result<(), DeployError> {
-    let configs = Configs::of(manifest);
+    let configs = Configs::of(manifest, share.configs);
     let mut running: HashMap<&str, PreparedComponent> = HashMap::new();
 
     for (i, c) in manifest.spec.components.iter().enumerate() {
         if c.kind != ComponentKind::Component {
             continue;
         }
-        let Some((_, scaler)) = c.scaler() else {
-            deployment.warnings.push(format!(
-                "spec.components[{i}]: component `{}` has no spreadscaler or daemonscaler, so it is not started",
-                c.name
-            ));
-            continue;
-        };
-        if scaler.instances == 0 {
-            deployment.warnings.push(format!("spec.components[{i}]: component `{}` is scaled to 0 instances", c.name));
-            continue;
-        }
+        let Some(&instances) = share.components.get(&c.name).filter(|&&n| n > 0) else { continue };
         let id = c.id(manifest.name());
-        let prepared =
-            start_component(runtime, manifest, i, &id, base_dir, &configs, backends, scaler.instances, &mut deployment.warnings).await?;
-        deployment.components.push(StartedComponent {
-            name: c.name.clone(),
-            id,
-            max_instances: scaler.instances,
-            loaded_from: prepared.1,
-        });
+        let prepared = start_component(runtime, manifest, i, &id, base_dir, &configs, backends, instances, &mut deployment.warnings).await?;
+        deployment.components.push(StartedComponent { name: c.name.clone(), id, max_instances: instances, loaded_from: prepared.1 });
         running.insert(&c.name, prepared.0);
     }
 
@@ -104,7 +99,7 @@ async fn deploy_into(
                     });
                 };
                 if matches!(kind, Builtin::MessagingNats | Builtin::MessagingInProcess) {
-                    subscribe_handlers(manifest, c, i, kind, &configs, &running, backends).await?;
+                    subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends).await?;
                     continue;
                 }
                 if kind != Builtin::HttpServer {
@@ -124,6 +119,9 @@ async fn deploy_into(
                     trellis_types::manifest::TraitProperty::Link(l) => Some((t, l)),
                     _ => None,
                 }) {
+                    if runs_elsewhere(manifest, share, &running, &link.target.name) {
+                        continue;
+                    }
                     bind_http_link(http, manifest, c, i, t, link, &server, &configs, &running, deployment).await?;
                 }
             }
@@ -233,6 +231,14 @@ async fn bind_http_link(
     Ok(())
 }
 
+/// Whether `target` is a component placed on another host (so this host's capability leaves
+/// it alone).
+fn runs_elsewhere(manifest: &Manifest, share: &Share<'_>, running: &HashMap<&str, PreparedComponent>, target: &str) -> bool {
+    !running.contains_key(target)
+        && !share.components.contains_key(target)
+        && manifest.component(target).is_some_and(|t| t.kind == ComponentKind::Component && t.scaler().is_some_and(|(_, s)| s.instances > 0))
+}
+
 /// The running component a capability's link targets, or why there is none.
 fn running_target<'r>(manifest: &Manifest, running: &'r HashMap<&str, PreparedComponent>, target: &str) -> Result<&'r PreparedComponent, String> {
     running.get(target).ok_or_else(|| match manifest.component(target) {
@@ -252,11 +258,13 @@ fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: St
 }
 
 /// Subscribes the components a messaging capability links to, per each link's `SUBSCRIPTIONS`.
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn subscribe_handlers(
     manifest: &Manifest,
     c: &Component,
     i: usize,
     kind: Builtin,
+    share: &Share<'_>,
     configs: &Configs<'_>,
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
@@ -268,6 +276,9 @@ async fn subscribe_handlers(
             return Err(link_error(c, link, i, t, "a messaging capability links only wasmcloud:messaging/handler to components".into()));
         }
         let target = &link.target.name;
+        if runs_elsewhere(manifest, share, running, target) {
+            continue;
+        }
         let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
         let handler = Handler::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
@@ -290,4 +301,31 @@ async fn subscribe_handlers(
         }
     }
     Ok(())
+}
+
+/// The HTTP addresses and routes `manifest` would bind, each with the link field that binds it.
+/// Links whose config cannot be read claim nothing here; the deploy reports them.
+pub(crate) fn http_claims(manifest: &Manifest, external: &BTreeMap<String, BTreeMap<String, String>>, base_dir: &Path) -> Vec<(String, String)> {
+    let configs = Configs::of(manifest, external);
+    let mut claims = Vec::new();
+    for (i, c) in manifest.spec.components.iter().enumerate() {
+        let image = c.properties.image.as_deref().unwrap_or_default();
+        if c.kind != ComponentKind::Capability || builtin(&ImageRef::parse(image, base_dir)) != Some(Builtin::HttpServer) {
+            continue;
+        }
+        let Ok(own) = configs.merge(&c.properties.config, "") else { continue };
+        let Ok(server) = ServerConfig::from_config(&own) else { continue };
+        for (t, tr) in c.traits.iter().enumerate() {
+            let trellis_types::manifest::TraitProperty::Link(link) = &tr.properties else { continue };
+            let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
+            let Ok(link_config) = configs.merge(source, "") else { continue };
+            let Ok((route, _)) = Route::from_link_config(&server, &link_config) else { continue };
+            let resource = match &route {
+                Route::Address(a) => format!("HTTP address {a}"),
+                other => format!("HTTP route {other}"),
+            };
+            claims.push((resource, format!("spec.components[{i}].traits[{t}]")));
+        }
+    }
+    claims
 }

@@ -6,12 +6,6 @@ use trellis_cap_http_server::RouteError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeployError {
-    /// The application is already deployed on this host.
-    #[error("app `{app}` is already deployed")]
-    AlreadyDeployed {
-        /// Application name.
-        app: String,
-    },
     /// A component's artifact could not be fetched or read.
     #[error("{field}: component `{component}`: cannot load image `{image}`: {reason}")]
     Image {
@@ -78,4 +72,27 @@ pub enum DeployError {
         /// The conflict or bind failure, naming both owners.
         source: Box<RouteError>,
     },
+}
+
+impl DeployError {
+    /// The manifest field at fault, if the error has one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DeployError::Image { field, .. }
+            | DeployError::Invalid { field, .. }
+            | DeployError::UnsupportedCapability { field, .. }
+            | DeployError::Link { field, .. }
+            | DeployError::Config { field, .. }
+            | DeployError::Route { field, .. } => Some(field),
+        }
+    }
+
+    /// The message without the leading field path, for reports that carry the field apart.
+    pub fn reason(&self) -> String {
+        let full = self.to_string();
+        match self.field() {
+            Some(field) => full.strip_prefix(&format!("{field}: ")).map_or_else(|| full.clone(), str::to_owned),
+            None => full,
+        }
+    }
 }

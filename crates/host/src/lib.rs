@@ -1,15 +1,16 @@
-//! A Trellis host: runs the components of an application and the built-in capabilities their
-//! links call for.
+//! A Trellis host: runs its share of each application's components and the built-in
+//! capabilities their links call for.
 //!
-//! **Owns** turning a validated manifest into running parts on this node: fetching component
+//! **Owns** turning an [`Assignment`] into running parts on this node: fetching component
 //! artifacts, preparing each component under its limits and concurrency cap, resolving named
-//! config, and wiring links to built-in capabilities (the HTTP server today). A deploy either
-//! completes or leaves nothing behind.
+//! config, and wiring links to built-in capabilities. Applying a new assignment starts the new
+//! components beside the old ones and stops the old only once the new serve; a failed apply
+//! leaves the old running and is reported with the manifest field at fault.
 //!
 //! **Must not** schedule across hosts (the deployment manager's job), speak a wire protocol, or
 //! configure wasmtime (the runtime's job).
 //!
-//! Start at [`Host::deploy`].
+//! Start at [`Host::apply`]; [`LocalFleet`] joins several hosts of one process to a manager.
 #![warn(missing_docs)]
 
 mod artifact;
@@ -17,45 +18,78 @@ mod builtins;
 mod config;
 mod deploy;
 mod error;
+mod fleet;
 mod links;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
-use trellis_cap_http_server::{BoundRoute, HttpServer};
+use trellis_cap_http_server::{BoundRoute, HttpServer, Route};
 use trellis_cap_messaging::InProcessBroker;
-use trellis_runtime::{LoadedFrom, Runtime, RuntimeConfig};
+use trellis_runtime::{LoadedFrom, Runtime};
 use trellis_types::manifest::Manifest;
+use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 
 pub use error::DeployError;
+pub use fleet::LocalFleet;
 
-/// Settings of one host.
-#[derive(Debug, Clone, Default)]
-pub struct HostConfig {
-    /// The wasmtime runtime's settings.
-    pub runtime: RuntimeConfig,
-    /// Where durable state lives (e.g. the redb files of keyvalue capabilities).
-    pub state_dir: PathBuf,
-}
-
-/// One host: its runtime, its HTTP server and the applications deployed on it.
-pub struct Host {
+/// What every host of one process shares: one wasmtime engine and instance pool, one HTTP
+/// server (so hosts of one process can serve one address together), one in-process broker.
+#[derive(Clone)]
+pub struct Shared {
     runtime: Runtime,
     http: HttpServer,
-    state_dir: PathBuf,
-    /// The in-process message broker every app on this host shares.
     broker: Arc<InProcessBroker>,
+    state_dir: PathBuf,
+}
+
+impl Shared {
+    /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
+    pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
+        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir }
+    }
+
+    /// The runtime, for its allocation mode and defaults.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Stops accepting requests and waits for in-flight ones to finish.
+    pub async fn shutdown(&self) {
+        self.http.shutdown().await;
+    }
+}
+
+/// One host: an id, labels, and the applications it runs.
+pub struct Host {
+    id: String,
+    labels: RwLock<BTreeMap<String, String>>,
+    shared: Shared,
     apps: Mutex<BTreeMap<String, Running>>,
+    /// The newest failed apply per app, until an apply of that app succeeds.
+    failures: std::sync::Mutex<BTreeMap<String, Failure>>,
 }
 
 /// A deployed application and the background work it owns.
 struct Running {
     deployment: Deployment,
+    revision: String,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    async fn stop(self, http: &HttpServer) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for route in &self.deployment.routes {
+            http.unbind(route).await;
+        }
+    }
 }
 
 /// What a deploy started.
@@ -87,59 +121,121 @@ pub struct StartedComponent {
 }
 
 impl Host {
-    /// A host with no applications.
-    pub fn new(config: HostConfig) -> anyhow::Result<Host> {
-        Ok(Host {
-            runtime: Runtime::new(config.runtime)?,
-            http: HttpServer::new(),
-            state_dir: config.state_dir,
-            broker: Arc::new(InProcessBroker::new()),
-            apps: Mutex::default(),
-        })
+    /// A host with no applications. Its id is a fresh server nkey's public key, as in wasmCloud.
+    pub fn new(shared: Shared, labels: BTreeMap<String, String>) -> Host {
+        let id = nkeys::KeyPair::new_server().public_key();
+        Host { id, labels: RwLock::new(labels), shared, apps: Mutex::default(), failures: Default::default() }
     }
 
-    /// The runtime, for its allocation mode and defaults.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
+    /// The host's id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
-    /// Starts `manifest`'s components and capabilities. Relative image paths resolve against
-    /// `base_dir` (the manifest's directory). On any error, everything this deploy started is
-    /// stopped again and the error names the component and field.
-    pub async fn deploy(&self, manifest: &Manifest, base_dir: &Path) -> Result<Deployment, DeployError> {
-        let mut apps = self.apps.lock().await;
-        if apps.contains_key(manifest.name()) {
-            return Err(DeployError::AlreadyDeployed { app: manifest.name().to_owned() });
+    /// The host's labels.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.read().expect("labels poisoned").clone()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a label.
+    pub fn set_label(&self, key: &str, value: Option<&str>) {
+        let mut labels = self.labels.write().expect("labels poisoned");
+        match value {
+            Some(v) => labels.insert(key.to_owned(), v.to_owned()),
+            None => labels.remove(key),
+        };
+    }
+
+    /// Runs `assignment`. Its components start beside whatever ran of the app before, and the
+    /// old ones stop once the new ones serve, so no request finds nothing. On failure the old
+    /// version keeps running, and the failure is kept for [`Host::report`].
+    pub async fn apply(&self, assignment: &Assignment) -> Result<(), Failure> {
+        let name = assignment.manifest.name().to_owned();
+        if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
+            return Ok(());
         }
-        let (deployment, tasks) = deploy::deploy(&self.runtime, &self.http, &self.state_dir, self.broker.clone(), manifest, base_dir).await?;
-        apps.insert(deployment.app.clone(), Running { deployment: deployment.clone(), tasks });
-        Ok(deployment)
+        let share = deploy::Share { components: &assignment.components, configs: &assignment.configs };
+        let base_dir = if assignment.base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { assignment.base_dir.clone() };
+        let s = &self.shared;
+        match deploy::deploy(&s.runtime, &s.http, &s.state_dir, s.broker.clone(), &assignment.manifest, &base_dir, &share).await {
+            Ok((deployment, tasks)) => {
+                for warning in &deployment.warnings {
+                    tracing::warn!(app = %name, host = %self.id, "{warning}");
+                }
+                let running = Running { deployment, revision: assignment.revision.clone(), tasks };
+                let old = self.apps.lock().await.insert(name.clone(), running);
+                self.failures.lock().expect("failures poisoned").remove(&name);
+                if let Some(old) = old {
+                    old.stop(&s.http).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let failure = Failure { revision: assignment.revision.clone(), field: e.field().map(str::to_owned), message: e.reason() };
+                tracing::warn!(app = %name, host = %self.id, error = %e, "deploy failed");
+                self.failures.lock().expect("failures poisoned").insert(name, failure.clone());
+                Err(failure)
+            }
+        }
     }
 
-    /// Stops an application's routes; in-flight requests finish. Returns whether it was deployed.
-    pub async fn undeploy(&self, app: &str) -> bool {
+    /// Stops an application here; in-flight requests finish. Returns whether it ran here.
+    pub async fn remove(&self, app: &str) -> bool {
+        self.failures.lock().expect("failures poisoned").remove(app);
         let Some(running) = self.apps.lock().await.remove(app) else { return false };
-        for task in &running.tasks {
-            task.abort();
-        }
-        for route in &running.deployment.routes {
-            self.http.unbind(route).await;
-        }
+        running.stop(&self.shared.http).await;
         true
     }
 
-    /// The applications deployed here.
-    pub async fn deployments(&self) -> Vec<Deployment> {
-        self.apps.lock().await.values().map(|r| r.deployment.clone()).collect()
+    /// What runs here, for the manager.
+    pub async fn report(&self) -> HostReport {
+        let mut apps: BTreeMap<String, AppOnHost> = self
+            .apps
+            .lock()
+            .await
+            .iter()
+            .map(|(name, r)| {
+                let d = &r.deployment;
+                let on_host = AppOnHost {
+                    revision: Some(r.revision.clone()),
+                    version: d.version.clone(),
+                    components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).collect(),
+                    routes: d.routes.iter().map(|b| format!("{} -> {}", url(&b.route, b.local_address), b.owner.component)).collect(),
+                    warnings: d.warnings.clone(),
+                    failure: None,
+                };
+                (name.clone(), on_host)
+            })
+            .collect();
+        for (name, failure) in self.failures.lock().expect("failures poisoned").iter() {
+            apps.entry(name.clone()).or_default().failure = Some(failure.clone());
+        }
+        HostReport { id: self.id.clone(), labels: self.labels(), apps }
     }
 
-    /// Stops accepting requests and waits for in-flight ones to finish.
-    pub async fn shutdown(&self) {
-        for running in self.apps.lock().await.values() {
-            for task in &running.tasks {
-                task.abort();
-            }
+    /// Stops every application here (in-flight requests finish).
+    pub async fn stop(&self) {
+        let apps = std::mem::take(&mut *self.apps.lock().await);
+        for (_, running) in apps {
+            running.stop(&self.shared.http).await;
         }
-        self.http.shutdown().await;
+    }
+}
+
+/// The HTTP addresses and routes `manifest` would take, with the field that takes each.
+pub fn http_claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<(String, String)> {
+    deploy::http_claims(manifest, configs, std::path::Path::new("."))
+}
+
+/// The URL a person can open: the bound address, with `0.0.0.0` shown as `127.0.0.1`.
+pub fn url(route: &Route, local: SocketAddr) -> String {
+    let mut shown = local;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    match route {
+        Route::Address(_) => format!("http://{shown}/"),
+        Route::Path { path, .. } => format!("http://{shown}{path}"),
+        Route::Host { header, host, .. } => format!("http://{shown}/ ({header}: {host})"),
     }
 }

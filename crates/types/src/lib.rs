@@ -1,5 +1,6 @@
-//! Trellis wire types: the wadm OAM application manifest and, as the lattice grows, the control
-//! interface and event shapes that wasmCloud 1.x speaks.
+//! Trellis wire types: the wadm OAM application manifest, the wadm API's bodies, what the
+//! manager asks of hosts, and, as the lattice grows, the control interface and event shapes
+//! that wasmCloud 1.x speaks.
 //!
 //! **Owns** the data model and its validation: every error a user can make in a manifest is
 //! reported here with the file, the line and the field path, so every front end (the CLI, the
@@ -11,3 +12,5 @@
 #![warn(missing_docs)]
 
 pub mod manifest;
+pub mod placement;
+pub mod wadm;

@@ -373,6 +373,12 @@ impl Component {
     }
 }
 
+/// The 1-based line of the field at `path` (e.g. `spec.components[0].properties.image`) in a
+/// manifest's source text, so errors found after parsing can still point into the file.
+pub fn line_of(text: &str, path: &str) -> Option<usize> {
+    node::parse(text).ok()?.line_of(path)
+}
+
 /// One problem in a manifest, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {

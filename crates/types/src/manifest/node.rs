@@ -62,6 +62,28 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     convert(first)
 }
 
+impl Node {
+    /// The line of the value at a field path such as `spec.components[0].properties.image`.
+    pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
+        let mut node = self;
+        for part in path.split('.') {
+            let (key, indices) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if !key.is_empty() {
+                let Value::Map(entries) = &node.value else { return None };
+                node = &entries.iter().find(|(k, _, _)| k == key)?.2;
+            }
+            for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+                let Value::Seq(items) = &node.value else { return None };
+                node = items.get(index.parse::<usize>().ok()?)?;
+            }
+        }
+        Some(node.line)
+    }
+}
+
 fn convert(yaml: MarkedYaml<'_>) -> Result<Node, SyntaxError> {
     let line = yaml.span.start.line();
     let value = match yaml.data {
@@ -141,6 +163,14 @@ mod tests {
         let Value::Map(inner) = &entries[0].2.value else { panic!("not a map") };
         assert_eq!(inner[0].1, 3);
         assert_eq!(inner[0].2.value, Value::Int(2));
+    }
+
+    #[test]
+    fn field_paths_find_their_line() {
+        let node = parse("spec:\n  components:\n    - name: a\n    - name: b\n      image: x\n").unwrap();
+        assert_eq!(node.line_of("spec.components[1].image"), Some(5));
+        assert_eq!(node.line_of("spec.components[2]"), None);
+        assert_eq!(node.line_of("spec.nope"), None);
     }
 
     #[test]

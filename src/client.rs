@@ -1,0 +1,155 @@
+//! How commands reach Trellis: over the embedded instance's loopback API, or (inside `trellis
+//! up`) straight onto its lattice. Either way the subjects and JSON are wadm's and wasmCloud's.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::de::DeserializeOwned;
+use trellis_lattice::{Lattice, Message};
+use trellis_manager::{BASE_DIR_HEADER, SOURCE_HEADER};
+use trellis_types::wadm::{DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType};
+
+/// Where client commands find Trellis, unless `--api` says otherwise.
+pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:7151";
+
+enum Transport {
+    Lattice(Arc<dyn Lattice>),
+    Http(String),
+}
+
+/// A connection to one lattice.
+pub(crate) struct Client {
+    transport: Transport,
+    lattice: String,
+}
+
+impl Client {
+    /// Straight onto an in-process lattice.
+    pub(crate) fn in_process(lattice: Arc<dyn Lattice>, name: &str) -> Client {
+        Client { transport: Transport::Lattice(lattice), lattice: name.to_owned() }
+    }
+
+    /// Through an embedded instance's API at `base` (e.g. `http://127.0.0.1:7151`).
+    pub(crate) fn http(base: &str, lattice: &str) -> Client {
+        Client { transport: Transport::Http(base.trim_end_matches('/').to_owned()), lattice: lattice.to_owned() }
+    }
+
+    /// Sends a request on `subject` and returns the reply body.
+    pub(crate) async fn request(&self, subject: String, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        match &self.transport {
+            Transport::Lattice(lattice) => {
+                let mut message = Message::new(subject, body);
+                message.headers = headers;
+                Ok(lattice.request(message, Duration::from_secs(60)).await?.payload.to_vec())
+            }
+            Transport::Http(base) => {
+                let url = format!("{base}/v1/lattice/{subject}");
+                let base = base.clone();
+                tokio::task::spawn_blocking(move || {
+                    let agent: ureq::Agent =
+                        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(90))).build().into();
+                    let mut request = agent.post(&url);
+                    for (k, v) in &headers {
+                        request = request.header(k, v);
+                    }
+                    let mut response = request.send(&body[..]).map_err(|e| {
+                        anyhow::anyhow!("cannot reach Trellis at {base}: {e}; is `trellis up` running? (set --api or TRELLIS_API)")
+                    })?;
+                    let status = response.status();
+                    let text = response.body_mut().read_to_vec().context("reading the reply")?;
+                    if !status.is_success() {
+                        bail!("{base}: {status}: {}", String::from_utf8_lossy(&text).trim());
+                    }
+                    Ok(text)
+                })
+                .await?
+            }
+        }
+    }
+
+    /// A wadm API call: `wadm.api.<lattice>.model.<op>[.<name>]`.
+    pub(crate) async fn model<T: DeserializeOwned>(&self, op: &str, name: Option<&str>, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<T> {
+        let subject = match name {
+            Some(n) => format!("wadm.api.{}.model.{op}.{n}", self.lattice),
+            None => format!("wadm.api.{}.model.{op}", self.lattice),
+        };
+        let reply = self.request(subject.clone(), headers, body).await?;
+        serde_json::from_slice(&reply).with_context(|| format!("the reply on {subject} is not what wadm sends: {}", String::from_utf8_lossy(&reply)))
+    }
+
+    /// A control-interface call: `wasmbus.ctl.v1.<lattice>.<rest>`; fails on `success: false`.
+    pub(crate) async fn ctl(&self, rest: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+        let subject = format!("wasmbus.ctl.v1.{}.{rest}", self.lattice);
+        let reply: serde_json::Value = serde_json::from_slice(&self.request(subject.clone(), Vec::new(), body).await?)
+            .with_context(|| format!("the reply on {subject} is not JSON"))?;
+        if reply["success"] != serde_json::Value::Bool(true) {
+            bail!("{}", reply["message"].as_str().unwrap_or("the request failed"));
+        }
+        Ok(reply)
+    }
+}
+
+/// The directory relative image paths in the manifest at `path` resolve against (absolute).
+pub(crate) fn base_dir_of(path: &Path) -> PathBuf {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+/// Puts the manifest at `path`; returns its name and version. With `reuse_existing`, a version
+/// already stored is not an error: that version is used (with a warning if the text differs).
+pub(crate) async fn put_file(client: &Client, path: &Path, reuse_existing: bool) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // Parse here too, so errors come back at once with the file's own name and lines.
+    let manifest = trellis_types::manifest::Manifest::parse(&path.display().to_string(), &text)?;
+    let headers = vec![
+        (SOURCE_HEADER.to_owned(), path.display().to_string()),
+        (BASE_DIR_HEADER.to_owned(), base_dir_of(path).display().to_string()),
+    ];
+    let reply: PutReply = client.model("put", None, headers, text.clone().into_bytes()).await?;
+    match reply.result {
+        PutResult::Created | PutResult::NewVersion => Ok((reply.name, reply.current_version)),
+        PutResult::Error if reuse_existing && manifest.version().is_some() && reply.message.contains("already has version") => {
+            let version = manifest.version().expect("checked above").to_owned();
+            let stored: trellis_types::wadm::GetReply =
+                client.model("get", Some(manifest.name()), Vec::new(), serde_json::to_vec(&serde_json::json!({"version": version}))?).await?;
+            if stored.manifest != Some(serde_json::to_value(&manifest)?) {
+                eprintln!(
+                    "warning: {}: {} {version} is already stored with different contents; using the stored one (change `version` to put the new one)",
+                    path.display(),
+                    manifest.name()
+                );
+            }
+            Ok((manifest.name().to_owned(), version))
+        }
+        PutResult::Error => bail!("{}", reply.message),
+    }
+}
+
+/// Deploys `name` (at `version`, else the newest); fails with the manager's reason.
+pub(crate) async fn deploy(client: &Client, name: &str, version: Option<&str>) -> anyhow::Result<DeployReply> {
+    let body = serde_json::to_vec(&serde_json::json!({"version": version}))?;
+    let reply: DeployReply = client.model("deploy", Some(name), Vec::new(), body).await?;
+    match reply.result {
+        DeployResult::Acknowledged => Ok(reply),
+        DeployResult::NotFound | DeployResult::Error => bail!("{}", reply.message),
+    }
+}
+
+/// Polls `name`'s status until it settles (deployed, failed or waiting) or `timeout` passes.
+pub(crate) async fn wait_for_status(client: &Client, name: &str, timeout: Duration) -> anyhow::Result<Status> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let reply: StatusReply = client.model("status", Some(name), Vec::new(), Vec::new()).await?;
+        if reply.result != StatusResult::Ok {
+            bail!("{}", reply.message);
+        }
+        let status = reply.status.unwrap_or_default();
+        let settled = matches!(status.info.status_type, StatusType::Deployed | StatusType::Failed | StatusType::Waiting);
+        if settled || tokio::time::Instant::now() >= deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,132 @@
+//! Lattice commands: named config, hosts and their labels.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::app::Connection;
+use crate::output::{Format, print_json, table};
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Create or replace named config: `trellis config put NAME KEY=VALUE...`.
+    Put {
+        /// Config name.
+        name: String,
+        /// Entries.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        entries: Vec<String>,
+    },
+    /// Print named config.
+    Get {
+        /// Config name.
+        name: String,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Delete named config.
+    Del {
+        /// Config name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GetCommand {
+    /// The hosts of the lattice, their labels and what they run.
+    Hosts {
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StopCommand {
+    /// Stop a host; the manager moves its share of each application elsewhere.
+    Host {
+        /// Host id.
+        id: String,
+    },
+}
+
+pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let client = connection.client();
+    crate::block_on(async move {
+        match cmd {
+            ConfigCommand::Put { name, entries } => {
+                let mut values = serde_json::Map::new();
+                for e in &entries {
+                    let Some((k, v)) = e.split_once('=') else { bail!("`{e}` is not KEY=VALUE") };
+                    values.insert(k.to_owned(), json!(v));
+                }
+                let reply = client.ctl(&format!("config.put.{name}"), serde_json::to_vec(&values)?).await?;
+                println!("{}", reply["message"].as_str().unwrap_or("ok"));
+            }
+            ConfigCommand::Get { name, output } => {
+                let reply = client.ctl(&format!("config.get.{name}"), Vec::new()).await?;
+                let Some(values) = reply.get("response").and_then(|r| r.as_object()) else { bail!("config `{name}` is not defined") };
+                match output {
+                    Format::Json => print_json(&json!(values)),
+                    Format::Text => table(&["KEY", "VALUE"], values.iter().map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or_default().to_owned()]).collect()),
+                }
+            }
+            ConfigCommand::Del { name } => {
+                client.ctl(&format!("config.del.{name}"), Vec::new()).await?;
+                println!("deleted config {name}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let client = connection.client();
+    crate::block_on(async move {
+        let GetCommand::Hosts { output } = cmd;
+        let reply = client.ctl("host.ping", Vec::new()).await?;
+        let hosts: Vec<trellis_types::placement::HostReport> = serde_json::from_value(reply["response"].clone())?;
+        match output {
+            Format::Json => print_json(&json!(hosts)),
+            Format::Text => {
+                let rows = hosts
+                    .iter()
+                    .map(|h| {
+                        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        vec![h.id.clone(), labels.join(","), h.apps.keys().cloned().collect::<Vec<_>>().join(",")]
+                    })
+                    .collect();
+                table(&["HOST", "LABELS", "APPS"], rows);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trellis label HOST KEY=VALUE [--delete]`.
+pub(crate) fn label(host: &str, label: &str, delete: bool, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let client = connection.client();
+    let (key, value) = match (label.split_once('='), delete) {
+        (Some((k, v)), false) => (k.to_owned(), Some(v.to_owned())),
+        (None, true) => (label.to_owned(), None),
+        (Some((k, _)), true) => (k.to_owned(), None),
+        (None, false) => bail!("`{label}` is not KEY=VALUE (use --delete KEY to remove a label)"),
+    };
+    crate::block_on(async move {
+        let op = if delete { "label.del" } else { "label.put" };
+        let reply = client.ctl(&format!("{op}.{host}"), serde_json::to_vec(&json!({"key": key, "value": value}))?).await?;
+        println!("{}", reply["message"].as_str().unwrap_or("ok"));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn stop(cmd: StopCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let client = connection.client();
+    crate::block_on(async move {
+        let StopCommand::Host { id } = cmd;
+        let reply = client.ctl(&format!("host.stop.{id}"), Vec::new()).await?;
+        println!("{}", reply["message"].as_str().unwrap_or("ok"));
+        Ok(ExitCode::SUCCESS)
+    })
+}
