@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt as _;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
 use trellis_manager::{Claim, Fleet};
+use trellis_types::ctl::CtlReply;
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::{Assignment, Failure, HostReport};
 
@@ -91,7 +92,7 @@ impl LocalFleet {
                     }
                     "label.put" | "label.del" => {
                         let Ok(label) = serde_json::from_slice::<Label>(&message.payload) else {
-                            return CtlReply::fail(r#"the body must be {"key": ..., "value": ...}"#.into());
+                            return CtlReply::fail(r#"the body must be {"key": ..., "value": ...}"#);
                         };
                         let value = (op == "label.put").then_some(label.value.as_deref().unwrap_or_default());
                         host.set_label(&label.key, value);
@@ -111,27 +112,6 @@ struct Label {
     key: String,
     #[serde(default)]
     value: Option<String>,
-}
-
-/// wasmCloud's control-interface reply envelope.
-#[derive(Serialize)]
-struct CtlReply {
-    success: bool,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<serde_json::Value>,
-}
-
-impl CtlReply {
-    fn ok(response: serde_json::Value) -> CtlReply {
-        CtlReply { success: true, message: String::new(), response: Some(response) }
-    }
-    fn done(message: String) -> CtlReply {
-        CtlReply { success: true, message, response: None }
-    }
-    fn fail(message: String) -> CtlReply {
-        CtlReply { success: false, message, response: None }
-    }
 }
 
 #[async_trait::async_trait]

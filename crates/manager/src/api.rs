@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use serde::Serialize;
 use trellis_lattice::{Message, Subscriber, respond};
+use trellis_types::ctl::CtlReply;
 use trellis_types::wadm::{
     API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
     StatusResult, StatusType, VersionRequest,
@@ -176,16 +177,11 @@ async fn deploy(inner: &Inner, name: &str, version: Option<&str>) -> DeployReply
     reply
 }
 
-#[derive(Serialize)]
-struct CtlReply<T: Serialize> {
-    success: bool,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<T>,
-}
-
 async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
-    let reply = |success: bool, message: String| json(&CtlReply::<()> { success, message, response: None });
+    let reply = |success: bool, message: String| match success {
+        true => json(&CtlReply::<()>::done(message)),
+        false => json(&CtlReply::<()>::fail(message)),
+    };
     let Some((op, name)) = rest.split_once('.') else { return reply(false, format!("config.{rest} needs a config name")) };
     match op {
         "put" => {
@@ -201,7 +197,7 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
             }
         }
         "get" => match inner.catalogue.lock().await.configs.get(name) {
-            Some(values) => json(&CtlReply { success: true, message: String::new(), response: Some(values) }),
+            Some(values) => json(&CtlReply::ok(values)),
             None => reply(true, "Configuration not found".into()),
         },
         "del" => {

@@ -11,6 +11,7 @@
 //! Start at [`manifest::Manifest::parse`].
 #![warn(missing_docs)]
 
+pub mod ctl;
 pub mod manifest;
 pub mod placement;
 pub mod wadm;
