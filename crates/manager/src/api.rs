@@ -112,7 +112,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
                 Err(e) => return error(e),
             };
             let reply = inner.catalogue.lock().await.delete(name, v.as_deref()).await;
-            inner.dirty.notify_one();
+            inner.mark(name);
             json(&reply)
         }
         ("deploy", Some(name)) => match version(message) {
@@ -121,7 +121,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
         },
         ("undeploy", Some(name)) => {
             let reply = inner.catalogue.lock().await.undeploy(name).await;
-            inner.dirty.notify_one();
+            inner.mark(name);
             json(&reply)
         }
         ("status", Some(name)) => {
@@ -173,7 +173,7 @@ async fn deploy(inner: &Inner, name: &str, version: Option<&str>) -> DeployReply
         };
     }
     let reply = catalogue.deploy(name, &candidate.stored.version).await;
-    inner.dirty.notify_one();
+    inner.mark(name);
     reply
 }
 
@@ -190,7 +190,7 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
                 Err(e) => return reply(false, format!("config `{name}` must be a JSON object of strings: {e}")),
             };
             let result = inner.catalogue.lock().await.put_config(name, Some(values)).await;
-            inner.dirty.notify_one();
+            inner.mark_all();
             match result {
                 Ok(()) => reply(true, "successfully put config".into()),
                 Err(e) => reply(false, e.to_string()),
@@ -202,7 +202,7 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
         },
         "del" => {
             let result = inner.catalogue.lock().await.put_config(name, None).await;
-            inner.dirty.notify_one();
+            inner.mark_all();
             match result {
                 Ok(()) => reply(true, "successfully deleted config".into()),
                 Err(e) => reply(false, e.to_string()),

@@ -78,7 +78,8 @@ pub(crate) struct Inner {
     /// App → (the version it was computed for, its status).
     statuses: Mutex<BTreeMap<String, (String, Status)>>,
     work: Mutex<reconcile::Work>,
-    dirty: Notify,
+    dirty: Mutex<reconcile::Dirty>,
+    wake: Notify,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -93,7 +94,8 @@ impl Manager {
             catalogue: tokio::sync::Mutex::new(catalogue),
             statuses: Mutex::default(),
             work: Mutex::new(reconcile::Work { in_flight: HashMap::new(), backoff: HashMap::new() }),
-            dirty: Notify::new(),
+            dirty: Mutex::default(),
+            wake: Notify::new(),
             tasks: Mutex::default(),
         });
         let subscriptions = api::subscribe(&inner).await?;
@@ -105,7 +107,7 @@ impl Manager {
 
     /// Tells the manager the fleet changed (a host came, went or changed labels).
     pub fn hosts_changed(&self) {
-        self.inner.dirty.notify_one();
+        self.inner.mark_all();
     }
 
     /// The last computed status of `app`.

@@ -1,6 +1,8 @@
-//! The reconciler: level-triggered. An event only marks the world dirty; every pass (on an
-//! event or every resync interval) recomputes desired against observed from scratch, so
-//! status cannot go stale and a missed event costs at most one interval.
+//! The reconciler: level-triggered. An event only marks an application (or, when hosts or
+//! named config change, every application) dirty; a pass recomputes desired against observed
+//! from scratch for what is dirty, and every resync interval for everything, so status cannot
+//! go stale and a missed event costs at most one interval. Marks made while a pass runs
+//! coalesce into the next one, so a burst of completions costs one pass, not one each.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,6 +26,27 @@ pub(crate) struct Work {
     pub(crate) backoff: HashMap<(String, String), Backoff>,
 }
 
+/// What changed since the last pass.
+#[derive(Default)]
+pub(crate) struct Dirty {
+    all: bool,
+    apps: BTreeSet<String>,
+}
+
+impl Inner {
+    /// Replans `app` at the next pass.
+    pub(crate) fn mark(&self, app: &str) {
+        self.dirty.lock().expect("dirty set poisoned").apps.insert(app.to_owned());
+        self.wake.notify_one();
+    }
+
+    /// Replans every application at the next pass (hosts or named config changed).
+    pub(crate) fn mark_all(&self) {
+        self.dirty.lock().expect("dirty set poisoned").all = true;
+        self.wake.notify_one();
+    }
+}
+
 pub(crate) struct Backoff {
     revision: String,
     failures: u32,
@@ -35,14 +58,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = resync.tick() => {}
-            _ = inner.dirty.notified() => {}
+            _ = resync.tick() => inner.dirty.lock().expect("dirty set poisoned").all = true,
+            _ = inner.wake.notified() => {}
         }
-        pass(&inner).await;
+        let dirty = std::mem::take(&mut *inner.dirty.lock().expect("dirty set poisoned"));
+        pass(&inner, dirty).await;
     }
 }
 
-async fn pass(inner: &Arc<Inner>) {
+async fn pass(inner: &Arc<Inner>, dirty: Dirty) {
     let reports = inner.fleet.reports().await;
     let (deployed, configs, known) = {
         let catalogue = inner.catalogue.lock().await;
@@ -52,7 +76,7 @@ async fn pass(inner: &Arc<Inner>) {
     };
     let now = Instant::now();
     let mut statuses = Vec::new();
-    for (name, app) in &deployed {
+    for (name, app) in deployed.iter().filter(|(name, _)| dirty.all || dirty.apps.contains(name)) {
         let plan = plan::plan(app, &reports, &configs);
         let in_flight = issue(inner, name, &plan, &reports, now);
         let status = plan::status(name, &app.stored.source, &plan, &reports, &in_flight);
@@ -65,7 +89,12 @@ async fn pass(inner: &Arc<Inner>) {
             remove(inner, app, &report.id);
         }
     }
-    publish(inner, statuses, &known).await;
+    let deployed_names: BTreeSet<String> = deployed_names.into_iter().map(str::to_owned).collect();
+    let replanned: BTreeSet<String> = match dirty.all {
+        true => known,
+        false => dirty.apps,
+    };
+    publish(inner, statuses, &replanned, &deployed_names).await;
 }
 
 /// Issues the commands `plan` needs that are not in flight or backing off; returns the hosts
@@ -109,11 +138,11 @@ fn issue(inner: &Arc<Inner>, name: &str, plan: &AppPlan, reports: &[trellis_type
                         let failures = work.backoff.get(&key).filter(|b| b.revision == revision).map_or(1, |b| b.failures + 1);
                         let delay = BACKOFF_FIRST.saturating_mul(1 << failures.min(16)).min(BACKOFF_CAP);
                         tracing::warn!(app = %key.0, host = %key.1, %reason, retry_in_ms = delay.as_millis() as u64, "apply failed");
-                        work.backoff.insert(key, Backoff { revision, failures, retry_at: Instant::now() + delay });
+                        work.backoff.insert(key.clone(), Backoff { revision, failures, retry_at: Instant::now() + delay });
                     }
                 }
             }
-            inner2.dirty.notify_one();
+            inner2.mark(&key.0);
         });
     }
     // Make before break: hosts that should no longer run the app lose it only once every host
@@ -137,19 +166,19 @@ fn remove(inner: &Arc<Inner>, app: &str, host: &str) {
         tracing::info!(app = %key.0, host = %key.1, "removing");
         inner.fleet.remove(&key.1, &key.0).await;
         inner.work.lock().expect("work table poisoned").in_flight.remove(&key);
-        inner.dirty.notify_one();
+        inner.mark(&key.0);
     });
 }
 
-/// Stores the new statuses and publishes the changed ones on `wadm.status.<lattice>.<app>`.
-async fn publish(inner: &Inner, statuses: Vec<(String, String, Status)>, known: &BTreeSet<String>) {
+/// Stores the new statuses of the `replanned` apps and publishes the changed ones on
+/// `wadm.status.<lattice>.<app>`.
+async fn publish(inner: &Inner, statuses: Vec<(String, String, Status)>, replanned: &BTreeSet<String>, deployed: &BTreeSet<String>) {
     let mut changed = Vec::new();
     {
         let mut current = inner.statuses.lock().expect("status map poisoned");
-        current.retain(|app, _| known.contains(app));
-        let fresh: BTreeSet<&String> = statuses.iter().map(|(n, _, _)| n).collect();
-        // Apps no longer deployed read as undeployed (the API answers that without a lookup).
-        current.retain(|app, _| fresh.contains(app));
+        // Apps no longer deployed read as undeployed (the API answers that without a lookup);
+        // a full pass also forgets apps deleted since.
+        current.retain(|app, _| deployed.contains(app) || !replanned.contains(app));
         for (name, version, status) in statuses {
             if current.get(&name).map(|(_, s)| s) != Some(&status) {
                 if status.info.status_type != StatusType::Deployed {

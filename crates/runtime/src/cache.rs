@@ -4,11 +4,13 @@
 //! code incompatible (wasmtime's own compatibility hash: version, target, tunables, features),
 //! so an upgrade or a config change misses instead of loading wrong code.
 
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -19,6 +21,68 @@ pub enum LoadedFrom {
     Compiled,
     /// Loaded from the cache; no compilation happened.
     Cache,
+    /// Already in memory for another deployment of the same bytes: the code is shared.
+    Memory,
+}
+
+/// The sha256 of a component's bytes: what the memo and the cache are keyed by.
+pub(crate) type Digest = [u8; 32];
+
+pub(crate) fn digest(wasm: &[u8]) -> Digest {
+    Sha256::digest(wasm).into()
+}
+
+/// How many distinct components the memo keeps loaded after nothing asks for them. Evicting one
+/// costs only sharing (the next load maps the cached file again), never correctness.
+const MEMO_CAPACITY: usize = 256;
+
+/// Components already loaded, by digest, so a thousand apps deploying the same bytes share one
+/// copy of the code, and deploying them at once compiles once: the first load of a digest holds
+/// that digest's slot while it compiles and the others wait for it instead of compiling too.
+#[derive(Default)]
+pub(crate) struct Memo {
+    slots: Mutex<MemoSlots>,
+}
+
+#[derive(Default)]
+struct MemoSlots {
+    by_digest: HashMap<Digest, Arc<Mutex<Option<Component>>>>,
+    /// Insertion order, for eviction.
+    order: VecDeque<Digest>,
+}
+
+impl Memo {
+    /// The component for `digest`, loading it with `load` if no other caller has. Blocks while
+    /// another caller loads the same digest; a failed load leaves the slot empty for a retry.
+    pub(crate) fn get_or_load(
+        &self,
+        digest: Digest,
+        load: impl FnOnce() -> anyhow::Result<(Component, LoadedFrom)>,
+    ) -> anyhow::Result<(Component, LoadedFrom)> {
+        let slot = {
+            let mut slots = self.slots.lock().expect("component memo poisoned");
+            let slots = &mut *slots;
+            match slots.by_digest.get(&digest) {
+                Some(slot) => slot.clone(),
+                None => {
+                    if slots.order.len() >= MEMO_CAPACITY
+                        && let Some(oldest) = slots.order.pop_front()
+                    {
+                        slots.by_digest.remove(&oldest);
+                    }
+                    slots.order.push_back(digest);
+                    slots.by_digest.entry(digest).or_default().clone()
+                }
+            }
+        };
+        let mut loaded = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(component) = &*loaded {
+            return Ok((component.clone(), LoadedFrom::Memory));
+        }
+        let (component, from) = load()?;
+        *loaded = Some(component.clone());
+        Ok((component, from))
+    }
 }
 
 pub(crate) struct CompiledCache {
@@ -34,9 +98,8 @@ impl CompiledCache {
         CompiledCache { dir, engine_key: format!("{:016x}", h.finish()) }
     }
 
-    fn path_for(&self, wasm: &[u8]) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(wasm));
-        self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
+    fn path_for(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key))
     }
 
     pub(crate) fn load_or_compile(
@@ -44,8 +107,9 @@ impl CompiledCache {
         engine: &Engine,
         id: &str,
         wasm: &[u8],
+        digest: &Digest,
     ) -> anyhow::Result<(Component, LoadedFrom)> {
-        let path = self.path_for(wasm);
+        let path = self.path_for(digest);
         if path.exists() {
             // SAFETY: the file was written by `store` below from `Component::serialize` for an
             // engine with the same compatibility hash (it is in the name), into a directory

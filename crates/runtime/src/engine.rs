@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::cache::{CompiledCache, LoadedFrom};
+use crate::cache::{self, CompiledCache, LoadedFrom, Memo};
 use crate::component::PreparedComponent;
 use crate::limits::Limits;
 use crate::state::{Grants, InvocationState};
@@ -62,6 +62,7 @@ struct Inner {
     allocation: Allocation,
     limits: Limits,
     cache: Option<CompiledCache>,
+    loaded: Memo,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -113,6 +114,7 @@ impl Runtime {
                 allocation,
                 limits: config.limits,
                 cache,
+                loaded: Memo::default(),
                 ticker: Some(ticker),
                 stop,
             }),
@@ -142,12 +144,14 @@ impl Runtime {
         Ok(linker)
     }
 
-    /// Compiles `wasm` (or loads it from the cache) for the engine.
+    /// Compiles `wasm` for the engine, or shares the copy already loaded, or loads it from the
+    /// cache. Blocking: call it off the async executor.
     pub fn compile(&self, id: &str, wasm: &[u8]) -> anyhow::Result<(Component, LoadedFrom)> {
-        match &self.inner.cache {
-            Some(cache) => cache.load_or_compile(&self.inner.engine, id, wasm),
+        let digest = cache::digest(wasm);
+        self.inner.loaded.get_or_load(digest, || match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, id, wasm, &digest),
             None => Ok((Component::from_binary(&self.inner.engine, wasm)?, LoadedFrom::Compiled)),
-        }
+        })
     }
 
     /// Prepares a component: links it, pre-instantiates it, and caps its concurrency.

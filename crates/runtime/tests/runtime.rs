@@ -13,12 +13,28 @@ fn compiled_components_are_cached_by_content() {
     let rt = runtime(dir.path());
     assert_eq!(rt.allocation(), Allocation::Pooling);
     assert_eq!(rt.compile("hello", &wasm).unwrap().1, LoadedFrom::Compiled);
+    // The same runtime shares the copy it has.
+    assert_eq!(rt.compile("hello-again", &wasm).unwrap().1, LoadedFrom::Memory);
     // A new runtime (a restart) finds it.
     let rt = runtime(dir.path());
     assert_eq!(rt.compile("hello", &wasm).unwrap().1, LoadedFrom::Cache);
     // Other bytes are another entry.
     let other = std::fs::read(trellis_test_guests::FAULTS).unwrap();
     assert_eq!(rt.compile("faults", &other).unwrap().1, LoadedFrom::Compiled);
+}
+
+#[test]
+fn concurrent_loads_of_the_same_bytes_compile_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(trellis_test_guests::HELLO).unwrap();
+    let rt = runtime(dir.path());
+    let (rt, wasm) = (&rt, &wasm);
+    let from: Vec<LoadedFrom> = std::thread::scope(|s| {
+        let loads: Vec<_> = (0..4).map(|i| s.spawn(move || rt.compile(&format!("hello-{i}"), wasm).unwrap().1)).collect();
+        loads.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    assert_eq!(from.iter().filter(|f| **f == LoadedFrom::Compiled).count(), 1, "{from:?}");
+    assert_eq!(from.iter().filter(|f| **f == LoadedFrom::Memory).count(), 3, "{from:?}");
 }
 
 #[test]
