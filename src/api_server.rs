@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use trellis_lattice::{Lattice, LatticeError, Message};
 
 /// Subjects clients may reach: the wadm API and the control interface.
-const ALLOWED_PREFIXES: &[&str] = &["wadm.api.", "wasmbus.ctl."];
+const ALLOWED_PREFIXES: &[&str] = &["wadm.api.", "wasmbus.ctl.", "trellis.secrets."];
 /// How long a request may wait for the manager or a host.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,7 +43,7 @@ pub(crate) async fn serve(address: SocketAddr, lattice: Arc<dyn Lattice>) -> any
 
 async fn forward(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if !ALLOWED_PREFIXES.iter().any(|p| subject.starts_with(p)) {
-        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*)\n")).into_response();
+        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*, trellis.secrets.*)\n")).into_response();
     }
     let mut message = Message::new(subject, body);
     message.headers = headers

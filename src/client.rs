@@ -81,7 +81,16 @@ impl Client {
 
     /// A control-interface call: `wasmbus.ctl.v1.<lattice>.<rest>`; fails on `success: false`.
     pub(crate) async fn ctl(&self, rest: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
-        let subject = format!("wasmbus.ctl.v1.{}.{rest}", self.lattice);
+        self.checked(format!("wasmbus.ctl.v1.{}.{rest}", self.lattice), body).await
+    }
+
+    /// A local secret store call: `trellis.secrets.v1.<lattice>.<op>`; fails on `success: false`.
+    pub(crate) async fn secrets(&self, op: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+        self.checked(format!("{}.{}.{op}", trellis_host::SECRET_STORE_PREFIX, self.lattice), body).await
+    }
+
+    /// A request answered with the control interface's envelope; fails on `success: false`.
+    async fn checked(&self, subject: String, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
         let reply: serde_json::Value = serde_json::from_slice(&self.request(subject.clone(), Vec::new(), body).await?)
             .with_context(|| format!("the reply on {subject} is not JSON"))?;
         if reply["success"] != serde_json::Value::Bool(true) {

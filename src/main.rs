@@ -8,6 +8,7 @@ mod app;
 mod client;
 mod lattice_cmds;
 mod output;
+mod secret_cmds;
 mod up;
 
 use std::process::ExitCode;
@@ -34,6 +35,9 @@ enum Command {
     /// Named config that manifests reference by name.
     #[command(subcommand)]
     Config(lattice_cmds::ConfigCommand),
+    /// The local encrypted secret store that manifests' secret references read.
+    #[command(subcommand)]
+    Secret(secret_cmds::SecretCommand),
     /// Read lattice state.
     #[command(subcommand)]
     Get(lattice_cmds::GetCommand),
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args, &connection),
         Command::App(cmd) => app::run(cmd, &connection),
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
+        Command::Secret(cmd) => secret_cmds::run(cmd, &connection),
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
         Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),

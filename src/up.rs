@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use trellis_host::{Host, LocalFleet, Shared};
+use trellis_host::{Host, LocalFleet, LocalStore, Shared};
 use trellis_lattice::{InProcess, Lattice};
 use trellis_manager::{Manager, ManagerConfig, Store};
 use trellis_runtime::{Limits, Runtime, RuntimeConfig};
@@ -107,7 +107,8 @@ async fn up(args: UpArgs, api: SocketAddr, lattice_name: String) -> anyhow::Resu
         pooling: !args.no_pooling,
     })?;
     let allocation = runtime.allocation();
-    let shared = Shared::new(runtime, state_dir.clone());
+    let secrets = LocalStore::open(&state_dir).context("opening the local secret store")?;
+    let shared = Shared::new(runtime, state_dir.clone()).with_secrets(Arc::new(secrets.clone()));
     let labels = if args.hosts.is_empty() { vec![BTreeMap::new()] } else { args.hosts.clone() };
     let hosts: Vec<Arc<Host>> = labels.into_iter().map(|l| Arc::new(Host::new(shared.clone(), l))).collect();
     for h in &hosts {
@@ -128,6 +129,7 @@ async fn up(args: UpArgs, api: SocketAddr, lattice_name: String) -> anyhow::Resu
     let manager = Manager::start(config, store, lattice_dyn.clone(), fleet.clone()).await?;
     let _ = manager_cell.set(manager.clone());
     fleet.clone().serve_ctl(lattice_dyn.clone(), &lattice_name).await?;
+    trellis_host::serve_secret_store(secrets, lattice_dyn.clone(), &lattice_name).await?;
     let api = crate::api_server::serve(api, lattice_dyn.clone()).await?;
     tracing::info!(state_dir = %state_dir.display(), ?allocation, lattice = %lattice_name, "Trellis started (embedded)");
     println!("API: http://{api}");

@@ -11,3 +11,4 @@ mod manifests;
 mod messaging;
 mod outbound;
 mod routing;
+mod secrets;

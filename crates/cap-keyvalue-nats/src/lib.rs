@@ -50,7 +50,7 @@ impl NatsKvStore {
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(servers.as_slice())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", config.cluster_uri))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", trellis_types::redact::urls(&config.cluster_uri)))?;
         let js = match &config.js_domain {
             Some(domain) => async_nats::jetstream::with_domain(client, domain),
             None => async_nats::jetstream::new(client),

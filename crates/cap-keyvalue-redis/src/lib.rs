@@ -23,14 +23,16 @@ const SCAN_COUNT: usize = 1000;
 /// A connection (reconnecting on failure) to one Redis server.
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// For errors: the URL without its password.
     url: String,
 }
 
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`) and checks the server answers.
     pub async fn connect(url: &str) -> anyhow::Result<RedisStore> {
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("`{url}` is not a Redis URL: {e}"))?;
-        let unreachable = |why: String| anyhow::anyhow!("cannot connect to Redis at `{url}`: {why}");
+        let shown = trellis_types::redact::url(url);
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("`{shown}` is not a Redis URL: {e}"))?;
+        let unreachable = |why: String| anyhow::anyhow!("cannot connect to Redis at `{shown}`: {why}");
         // One plain connection first: it fails at once on a refused connection, where the
         // reconnecting manager below would keep retrying until the timeout.
         let mut probe = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
@@ -42,7 +44,7 @@ impl RedisStore {
             .await
             .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(RedisStore { conn, url: url.to_owned() })
+        Ok(RedisStore { conn, url: shown.into_owned() })
     }
 
     fn fail(&self, e: redis::RedisError) -> StoreError {

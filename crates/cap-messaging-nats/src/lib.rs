@@ -27,7 +27,7 @@ impl NatsBroker {
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(servers.as_slice())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{uris}`: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", trellis_types::redact::urls(uris)))?;
         Ok(NatsBroker { client })
     }
 }

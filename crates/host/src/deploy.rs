@@ -2,13 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 
 use tokio::task::JoinHandle;
-use trellis_cap_messaging::{Handler, InProcessBroker, Subscription};
-
 use trellis_cap_http_server::{HttpServer, HttpTarget, LinkSettings, Owner, Route, ServerConfig};
 use trellis_cap_config::ConfigValues;
+use trellis_cap_messaging::{Handler, Subscription};
 use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
@@ -29,14 +27,12 @@ pub(crate) struct Share<'a> {
 /// Deploys this host's share of `manifest`; returns what it started and the message delivery
 /// tasks it runs.
 pub(crate) async fn deploy(
-    runtime: &Runtime,
-    http: &HttpServer,
-    state_dir: &Path,
-    broker: Arc<InProcessBroker>,
+    shared: &crate::Shared,
     manifest: &Manifest,
     base_dir: &Path,
     share: &Share<'_>,
 ) -> Result<(Deployment, Vec<JoinHandle<()>>), DeployError> {
+    let (runtime, http) = (&shared.runtime, &shared.http);
     let mut deployment = Deployment {
         app: manifest.name().to_owned(),
         version: manifest.version().map(str::to_owned),
@@ -44,7 +40,7 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut backends = Backends::new(state_dir.to_owned(), broker);
+    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), shared.secrets.clone());
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
@@ -181,6 +177,10 @@ async fn start_component(
     trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_bus::grant(&mut linker, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
+    let secrets = crate::secrets::resolve(manifest, &c.properties.secrets, &format!("spec.components[{i}].properties.secrets"), backends.secrets.as_ref())
+        .await
+        .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
+    trellis_cap_secrets::grant(&mut linker, &mut grants, trellis_cap_secrets::ComponentSecrets::new(secrets)).map_err(|e| invalid(format!("{e:#}")))?;
     links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
     let defaults = runtime.default_limits();
     let requested = c.limits();

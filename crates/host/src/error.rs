@@ -64,6 +64,16 @@ pub enum DeployError {
         /// Why, naming the key.
         reason: String,
     },
+    /// A secret reference could not be resolved. Never carries a value.
+    #[error("{field}: component `{component}`: {reason}")]
+    Secret {
+        /// Manifest name of the component whose reference (or link) it is.
+        component: String,
+        /// Field path of the secret reference.
+        field: String,
+        /// Why, naming the key and the backend.
+        reason: String,
+    },
     /// A route could not be bound.
     #[error("{field}: {source}")]
     Route {
@@ -83,6 +93,7 @@ impl DeployError {
             | DeployError::UnsupportedCapability { field, .. }
             | DeployError::Link { field, .. }
             | DeployError::Config { field, .. }
+            | DeployError::Secret { field, .. }
             | DeployError::Route { field, .. } => Some(field),
         }
     }

@@ -20,6 +20,7 @@ mod deploy;
 mod error;
 mod fleet;
 mod links;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,21 +37,45 @@ use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 
 pub use error::DeployError;
 pub use fleet::LocalFleet;
+pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
+pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
+
+/// The backend of a host that was given none: every reference fails, saying so.
+struct NoSecrets;
+
+#[async_trait::async_trait]
+impl SecretsBackend for NoSecrets {
+    async fn get(&self, request: &trellis_cap_secrets::SecretRequest<'_>) -> Result<trellis_cap_secrets::SecretValue, trellis_cap_secrets::SecretsError> {
+        Err(trellis_cap_secrets::SecretsError::Backend {
+            backend: format!("policy backend `{}`", request.policy.get("backend").map_or("", String::as_str)),
+            reason: "this host has no secrets backend".into(),
+        })
+    }
+}
 
 /// What every host of one process shares: one wasmtime engine and instance pool, one HTTP
-/// server (so hosts of one process can serve one address together), one in-process broker.
+/// server (so hosts of one process can serve one address together), one in-process broker,
+/// one secrets backend.
 #[derive(Clone)]
 pub struct Shared {
     runtime: Runtime,
     http: HttpServer,
     broker: Arc<InProcessBroker>,
     state_dir: PathBuf,
+    secrets: Arc<dyn SecretsBackend>,
 }
 
 impl Shared {
     /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
+    /// Secret references fail until a backend is given with [`Shared::with_secrets`].
     pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
-        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir }
+        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir, secrets: Arc::new(NoSecrets) }
+    }
+
+    /// Resolves manifests' secret references through `backend`.
+    pub fn with_secrets(mut self, backend: Arc<dyn SecretsBackend>) -> Shared {
+        self.secrets = backend;
+        self
     }
 
     /// The runtime, for its allocation mode and defaults.
@@ -157,7 +182,7 @@ impl Host {
         let share = deploy::Share { components: &assignment.components, configs: &assignment.configs };
         let base_dir = if assignment.base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { assignment.base_dir.clone() };
         let s = &self.shared;
-        match deploy::deploy(&s.runtime, &s.http, &s.state_dir, s.broker.clone(), &assignment.manifest, &base_dir, &share).await {
+        match deploy::deploy(s, &assignment.manifest, &base_dir, &share).await {
             Ok((deployment, tasks)) => {
                 for warning in &deployment.warnings {
                     tracing::warn!(app = %name, host = %self.id, "{warning}");

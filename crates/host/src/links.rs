@@ -13,7 +13,7 @@ use trellis_runtime::wasmtime::component::Linker;
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
-use crate::DeployError;
+use crate::{DeployError, SecretsBackend};
 use crate::artifact::ImageRef;
 use crate::builtins::{Builtin, builtin};
 use crate::config::Configs;
@@ -26,13 +26,15 @@ pub(crate) struct Backends {
     brokers: HashMap<String, Arc<dyn Broker>>,
     /// The host's own broker, shared by every app on it, as a NATS server would be.
     in_process: Arc<InProcessBroker>,
+    /// Where secret references are resolved.
+    pub(crate) secrets: Arc<dyn SecretsBackend>,
     /// Message delivery loops started by this deploy.
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Backends {
-    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>) -> Backends {
-        Backends { state_dir, keyvalue: HashMap::new(), brokers: HashMap::new(), in_process, tasks: Vec::new() }
+    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>) -> Backends {
+        Backends { state_dir, keyvalue: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new() }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -116,6 +118,9 @@ pub(crate) async fn grant_links(
         let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
         let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
         config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
+        // The link's target secrets reach the capability as config keys (a Redis `URL` with a
+        // password in it), as wasmCloud's providers read them; they are not kept.
+        config.extend(link_secrets(manifest, link, &at, backends.secrets.as_ref()).await?);
         let name = link.link_name().to_owned();
         for interface in &link.interfaces {
             grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
@@ -177,6 +182,24 @@ pub(crate) async fn grant_links(
         trellis_cap_http_client::grant(grants, allow);
     }
     Ok(())
+}
+
+/// The link's `target.secrets` as text, by their names in the manifest.
+async fn link_secrets(
+    manifest: &Manifest,
+    link: &LinkProperty,
+    at: &At<'_>,
+    backend: &dyn SecretsBackend,
+) -> Result<BTreeMap<String, String>, DeployError> {
+    let field = format!("{}.properties.target.secrets", at.field);
+    let secret_error = |(field, reason)| DeployError::Secret { component: at.source.name.clone(), field, reason };
+    let resolved = crate::secrets::resolve(manifest, &link.target.secrets, &field, backend).await.map_err(secret_error)?;
+    let mut out = BTreeMap::new();
+    for (j, (name, value)) in resolved.into_iter().enumerate() {
+        let text = value.into_text().ok_or_else(|| secret_error((format!("{field}[{j}]"), format!("secret `{name}` is bytes; link config takes text"))))?;
+        out.insert(name, text);
+    }
+    Ok(out)
 }
 
 impl Backends {

@@ -14,4 +14,5 @@
 pub mod ctl;
 pub mod manifest;
 pub mod placement;
+pub mod redact;
 pub mod wadm;

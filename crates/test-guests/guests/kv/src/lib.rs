@@ -1,10 +1,12 @@
 //! Exercises the capabilities a link or the host grants: `wasi:keyvalue` (bucket `default`
-//! unless `/in/<bucket>/...`), `wasi:config`, `wasi:logging`.
+//! unless `/in/<bucket>/...`), `wasi:config`, `wasi:logging`, `wasmcloud:secrets`.
 //!
 //! `/incr/k`, `/get/k`, `/set/k/v`, `/del/k`, `/exists/k`, `/keys`, `/batch`,
 //! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`,
 //! `/bench/<n>` (n set+get pairs, timed inside the component), `/link/<name>/<kv route>` (the
-//! same through the keyvalue link named `name`, chosen with `wasmcloud:bus/lattice`).
+//! same through the keyvalue link named `name`, chosen with `wasmcloud:bus/lattice`),
+//! `/secret/<name>` (the revealed value of the secret the manifest names `name`; bytes are
+//! shown as `bytes:<hex>`).
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/kv", generate_all });
 
@@ -101,6 +103,17 @@ impl wasip2::exports::http::incoming_handler::Guest for Kv {
             ["log"] => {
                 wasi::logging::logging::log(wasi::logging::logging::Level::Warn, "kv-guest", "hello from wasi:logging");
                 (200, "logged".into())
+            }
+            ["secret", name] => {
+                use wasmcloud::secrets::{reveal, store};
+                match store::get(name) {
+                    Ok(secret) => match reveal::reveal(&secret) {
+                        store::SecretValue::String(text) => (200, text),
+                        store::SecretValue::Bytes(bytes) => (200, format!("bytes:{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())),
+                    },
+                    Err(store::SecretsError::NotFound) => (404, "not-found".into()),
+                    Err(store::SecretsError::Upstream(e) | store::SecretsError::Io(e)) => (500, e),
+                }
             }
             ["in", bucket, rest @ ..] => run(bucket, rest).unwrap_or_else(|e| (500, e)),
             ["link", name, rest @ ..] => {
