@@ -2,6 +2,7 @@
 
 mod util;
 
+mod blobstore;
 mod cache;
 mod capabilities;
 mod faults;

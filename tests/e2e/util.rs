@@ -220,12 +220,18 @@ pub(crate) fn get_len(url: &str) -> (u16, u64) {
 
 /// POST `len` bytes of zeros to `url`, streamed.
 pub(crate) fn post_zeros(url: &str, len: u64) -> Reply {
-    let reader = std::io::repeat(0).take(len);
-    let mut resp = agent()
-        .post(url)
-        .header("content-length", len.to_string())
-        .send(ureq::SendBody::from_reader(&mut { reader }))
-        .unwrap();
+    send_reader("POST", url, std::io::repeat(0).take(len), len)
+}
+
+/// `method` `url` with `body`.
+pub(crate) fn send(method: &str, url: &str, body: &[u8]) -> Reply {
+    send_reader(method, url, body, body.len() as u64)
+}
+
+/// `method` `url` with `len` bytes from `body`, streamed.
+pub(crate) fn send_reader(method: &str, url: &str, mut body: impl std::io::Read, len: u64) -> Reply {
+    let request = http::Request::builder().method(method).uri(url).header("content-length", len.to_string()).body(ureq::SendBody::from_reader(&mut body)).unwrap();
+    let mut resp = agent().run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
     let headers = headers_of(&resp);
     Reply { status, body: resp.body_mut().read_to_string().unwrap(), headers }

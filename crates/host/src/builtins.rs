@@ -17,6 +17,12 @@ pub(crate) enum Builtin {
     KeyValueRedb,
     /// `wasi:keyvalue` in memory.
     KeyValueMemory,
+    /// `wasi:blobstore` in a directory.
+    BlobstoreFs,
+    /// `wasi:blobstore` on NATS JetStream object stores.
+    BlobstoreNats,
+    /// `wasi:blobstore` in memory.
+    BlobstoreMemory,
     /// `wasmcloud:messaging` on a NATS server.
     MessagingNats,
     /// `wasmcloud:messaging` inside this process.
@@ -32,6 +38,10 @@ pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
     ("keyvalue", None, Builtin::KeyValueRedb),
     ("keyvalue-redb", None, Builtin::KeyValueRedb),
     ("keyvalue-memory", None, Builtin::KeyValueMemory),
+    ("blobstore-fs", Some("wasmcloud/blobstore-fs"), Builtin::BlobstoreFs),
+    ("blobstore", None, Builtin::BlobstoreFs),
+    ("blobstore-nats", Some("wasmcloud/blobstore-nats"), Builtin::BlobstoreNats),
+    ("blobstore-memory", None, Builtin::BlobstoreMemory),
     ("messaging-nats", Some("wasmcloud/messaging-nats"), Builtin::MessagingNats),
     ("messaging", None, Builtin::MessagingInProcess),
 ];

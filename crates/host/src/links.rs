@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use trellis_cap_blobstore::{BlobStore, FsStore, MemoryStore as MemoryBlobs};
+use trellis_cap_blobstore_nats::{NatsBlobConfig, NatsBlobStore};
 use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store};
 use trellis_cap_keyvalue_redis::RedisStore;
 use trellis_cap_messaging::{Broker, InProcessBroker};
@@ -23,6 +25,7 @@ use crate::config::Configs;
 pub(crate) struct Backends {
     state_dir: PathBuf,
     keyvalue: HashMap<String, Arc<dyn Store>>,
+    blobstores: HashMap<String, Arc<dyn BlobStore>>,
     brokers: HashMap<String, Arc<dyn Broker>>,
     /// The host's own broker, shared by every app on it, as a NATS server would be.
     in_process: Arc<InProcessBroker>,
@@ -34,7 +37,7 @@ pub(crate) struct Backends {
 
 impl Backends {
     pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>) -> Backends {
-        Backends { state_dir, keyvalue: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new() }
+        Backends { state_dir, keyvalue: HashMap::new(), blobstores: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new() }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -101,6 +104,7 @@ pub(crate) async fn grant_links(
     // Each capability is granted once, with its backend for every link name the component
     // has for it; `wasmcloud:bus/lattice.set-link-name` picks among them at run time.
     let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
+    let mut blobs: BTreeMap<String, Arc<dyn BlobStore>> = BTreeMap::new();
     let mut brokers: BTreeMap<String, Arc<dyn Broker>> = BTreeMap::new();
     let mut egress: Option<(String, Option<trellis_cap_http_client::AllowList>)> = None;
     for (t, trait_) in c.traits.iter().enumerate() {
@@ -154,6 +158,10 @@ pub(crate) async fn grant_links(
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 stores.insert(name, store);
             }
+            (Some(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory)), "wasi", "blobstore") => {
+                let store = backends.blobstore(manifest.name(), base_dir, target, b, &config, &at).await?;
+                blobs.insert(name, store);
+            }
             (Some(Builtin::HttpServer), _, _) => {
                 return Err(at.error("the http-server capability is linked from the capability to the component, not the other way".into()));
             }
@@ -174,6 +182,9 @@ pub(crate) async fn grant_links(
     };
     if !stores.is_empty() {
         trellis_cap_keyvalue::grant(linker, grants, stores).map_err(linking)?;
+    }
+    if !blobs.is_empty() {
+        trellis_cap_blobstore::grant(linker, grants, blobs).map_err(linking)?;
     }
     if !brokers.is_empty() {
         trellis_cap_messaging::grant(linker, grants, brokers).map_err(linking)?;
@@ -203,6 +214,47 @@ async fn link_secrets(
 }
 
 impl Backends {
+    async fn blobstore(
+        &mut self,
+        app: &str,
+        base_dir: &std::path::Path,
+        capability: &Component,
+        kind: Builtin,
+        config: &BTreeMap<String, String>,
+        at: &At<'_>,
+    ) -> Result<Arc<dyn BlobStore>, DeployError> {
+        if let Some(store) = self.blobstores.get(&capability.name) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn BlobStore> = match kind {
+            Builtin::BlobstoreMemory => Arc::new(MemoryBlobs::new()),
+            Builtin::BlobstoreFs => {
+                // `ROOT` as wasmCloud's blobstore-fs takes it; relative to the manifest.
+                let root = match lookup(config, "root") {
+                    Some(root) => base_dir.join(root),
+                    None => self.state_dir.join("blobstore").join(app).join(&capability.name),
+                };
+                Arc::new(FsStore::open(&root).map_err(|e| at.error(format!("filesystem blobstore of `{}`: {e}", capability.name)))?)
+            }
+            Builtin::BlobstoreNats => {
+                let replicas = match lookup(config, "num_replicas") {
+                    Some(n) => n.parse().map_err(|_| at.error(format!("nats blobstore of `{}`: num_replicas `{n}` is not a number", capability.name)))?,
+                    None => 1,
+                };
+                let config = NatsBlobConfig {
+                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_blobstore_nats::DEFAULT_CLUSTER_URI).to_owned(),
+                    js_domain: lookup(config, "js_domain").map(str::to_owned),
+                    memory_storage: lookup(config, "storage_type").is_some_and(|t| t.eq_ignore_ascii_case("memory")),
+                    num_replicas: replicas,
+                };
+                Arc::new(NatsBlobStore::connect(config).await.map_err(|e| at.error(format!("nats blobstore of `{}`: {e}", capability.name)))?)
+            }
+            other => unreachable!("{other:?} is not a blobstore capability"),
+        };
+        self.blobstores.insert(capability.name.clone(), store.clone());
+        Ok(store)
+    }
+
     async fn keyvalue(
         &mut self,
         app: &str,

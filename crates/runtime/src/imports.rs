@@ -4,6 +4,7 @@
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, ResourceType};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
 
 /// Interface families the base linker provides (WASI 0.2 and `wasi:http`). Imports of these are
 /// left to the linker, which matches any semver-compatible patch version (a component built
@@ -21,6 +22,7 @@ pub(crate) fn stub_unprovided<T: 'static>(
     granted: &[String],
 ) -> wasmtime::Result<()> {
     let ty = component.component_type();
+    let wasi_resources = wasi_io_resources(engine, component);
     for (name, item) in ty.imports(engine) {
         if PROVIDED.iter().any(|p| name.starts_with(p)) || granted.iter().any(|p| name.starts_with(p.as_str())) {
             continue;
@@ -37,7 +39,13 @@ pub(crate) fn stub_unprovided<T: 'static>(
                                 wasmtime::bail!("import `{qualified}` is not linked: no link or capability provides `{interface}`")
                             })?;
                         }
-                        ComponentItem::Resource(_) => li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))?,
+                        // A resource the interface `use`s from wasi:io (a blobstore's streams)
+                        // must be the host's own type, or the real interface's values would not
+                        // fit; resources of its own are placeholders nothing can create.
+                        ComponentItem::Resource(r) => match wasi_resources.iter().find(|(t, _)| *t == r) {
+                            Some((_, host)) => li.resource(export, *host, |_, _| Ok(()))?,
+                            None => li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))?,
+                        },
                         _ => {}
                     }
                 }
@@ -52,4 +60,26 @@ pub(crate) fn stub_unprovided<T: 'static>(
         }
     }
     Ok(())
+}
+
+/// The component's view of each wasi:io resource it imports, with the host type the base linker
+/// implements it with.
+fn wasi_io_resources(engine: &Engine, component: &Component) -> Vec<(ResourceType, ResourceType)> {
+    let mut out = Vec::new();
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else { continue };
+        let interface = name.split('@').next().unwrap_or(name);
+        for (export, ty) in instance.exports(engine) {
+            let ComponentItem::Resource(r) = ty.ty else { continue };
+            let host = match (interface, export) {
+                ("wasi:io/poll", "pollable") => ResourceType::host::<DynPollable>(),
+                ("wasi:io/streams", "input-stream") => ResourceType::host::<DynInputStream>(),
+                ("wasi:io/streams", "output-stream") => ResourceType::host::<DynOutputStream>(),
+                ("wasi:io/error", "error") => ResourceType::host::<IoError>(),
+                _ => continue,
+            };
+            out.push((r, host));
+        }
+    }
+    out
 }
