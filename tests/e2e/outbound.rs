@@ -58,6 +58,13 @@ fn a_link_grants_outbound_http_and_is_reported_as_unrestricted() {
     let reply = get(&format!("http://127.0.0.1:{port}/http/127.0.0.1:{}/", up_ports[0]), None);
     assert_eq!((reply.status, reply.body.as_str()), (200, "upstream 200: Hello from Trellis!\n"));
     assert!(up.log().contains("component `fetch` may send HTTP requests to any host (unrestricted egress)"), "{}", up.log());
+    // The app's status says so too: deployed, with the warning, its field and line.
+    let status = up.cli_json(&["app", "status", "egress", "-o", "json"]);
+    let message = status["status"]["message"].as_str().unwrap_or_default();
+    assert_eq!(status["status"]["type"], "deployed", "{status}");
+    assert!(message.starts_with("warning: component `fetch` may send HTTP requests to any host (unrestricted egress)") && message.contains("(spec.components[0].traits[1], line "), "{message}");
+    let link = status["scalers"].as_array().unwrap().iter().find(|s| s["kind"] == "LinkScaler" && s["status"]["message"].as_str().unwrap_or_default().contains("unrestricted egress"));
+    assert!(link.is_some(), "no link scaler carries the warning: {status}");
 }
 
 #[test]
@@ -73,6 +80,7 @@ fn allowed_hosts_narrows_the_grant() {
     let expected = format!("outbound HTTP denied: http://127.0.0.1:{} is not in the link's allowed_hosts ({allowed})", up_ports[1]);
     assert!(up.log().contains(&expected), "{}", up.log());
     assert!(!up.log().contains("unrestricted egress"));
+    assert!(!up.cli_json(&["app", "status", "egress", "-o", "json"]).to_string().contains("unrestricted egress"));
 }
 
 #[test]

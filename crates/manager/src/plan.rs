@@ -226,6 +226,23 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
     };
     let owns = |prefix: &str, field: &str| field == prefix || field.starts_with(&format!("{prefix}.")) || field.starts_with(&format!("{prefix}["));
 
+    // What hosts running the current revision said the user should know (unrestricted egress),
+    // by the field it is about, with its line.
+    let warnings: BTreeSet<(String, String)> = plan
+        .assignments
+        .iter()
+        .filter_map(|(host, a)| report(host).filter(|r| r.revision.as_deref() == Some(a.revision.as_str())))
+        .flat_map(|r| r.warnings.iter())
+        .map(|w| {
+            let (field, text) = w.split_once(": ").unwrap_or(("", w));
+            let shown = match manifest::line_of(source, field) {
+                Some(line) => format!("warning: {text} ({field}, line {line})"),
+                None => format!("warning: {w}"),
+            };
+            (field.to_owned(), shown)
+        })
+        .collect();
+
     let mut out = Vec::new();
     for s in &plan.scalers {
         let info = if let Some(fixed) = &s.fixed {
@@ -247,6 +264,11 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
         } else {
             StatusInfo::new(StatusType::Reconciling, "Waiting for the components it joins to start")
         };
+        let mut info = info;
+        if info.status_type == StatusType::Deployed {
+            let own: Vec<&str> = warnings.iter().filter(|(field, _)| owns(&s.field, field)).map(|(_, w)| w.as_str()).collect();
+            info.message = own.join("; ");
+        }
         out.push(ScalerStatus { id: s.id.clone(), kind: s.kind.to_owned(), name: s.name.clone(), info });
     }
     // A failure no scaler claims (a field outside every component) still fails the app.
@@ -261,6 +283,9 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
     let mut messages: Vec<String> = out.iter().filter(|s| s.info.status_type == status_type).map(|s| s.info.message.clone()).collect();
     if status_type == StatusType::Failed {
         messages.extend(extra);
+    }
+    if status_type == StatusType::Deployed {
+        messages = warnings.into_iter().map(|(_, w)| w).collect();
     }
     messages.retain(|m| !m.is_empty());
     messages.dedup();
