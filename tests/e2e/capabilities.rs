@@ -257,3 +257,62 @@ fn link_names_choose_among_links_of_one_interface() {
     let refused = get(&format!("{base}/link/nope/get/k"), None);
     assert_eq!((refused.status, refused.body.as_str()), (400, "no link named `nope` for wasi:keyvalue/store"));
 }
+
+/// Polls `path` until it answers `expected`.
+fn eventually(base: &str, path: &str, expected: &str) {
+    for _ in 0..500 {
+        if body(base, path) == expected {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{path} never became {expected:?} (last: {:?})", body(base, path));
+}
+
+/// A component exporting wasi:keyvalue/watcher is told of the changes its link's WATCH list
+/// selects, made by any component linked to the same capability.
+#[test]
+fn a_watcher_is_told_of_the_keys_it_watches() {
+    let port = free_port();
+    let watcher_link = "      traits:\n        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [watcher]\n            target:\n              name: counter\n            source:\n              config:\n                - name: watch-users\n                  properties:\n                    WATCH: \"user:*, DEL@session\"\n";
+    let m = manifest(&app(
+        "watched",
+        &[
+            kv_component("counter", Some("kv"), &[]),
+            kv_capability("kv", "wasmcloud+builtin://keyvalue") + watcher_link,
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(body(&base, "set/other/x"), "ok");
+    assert_eq!(body(&base, "set/session/s1"), "ok");
+    assert_eq!(body(&base, "set/user:1/alice"), "ok");
+    eventually(&base, "get/seen:user:1", "alice");
+    assert_eq!(body(&base, "incr/user:visits"), "1");
+    eventually(&base, "get/seen:user:visits", "1");
+    assert_eq!(body(&base, "del/user:1"), "ok");
+    eventually(&base, "get/deleted:user:1", "1");
+    assert_eq!(body(&base, "del/session"), "ok");
+    eventually(&base, "get/deleted:session", "1");
+    // Keys the list does not select were never reported (the filter runs in order, before the
+    // later changes above were reported).
+    assert_eq!(body(&base, "get/seen:other"), "(none)");
+    assert_eq!(body(&base, "get/seen:session"), "(none)");
+}
+
+#[test]
+fn a_watcher_without_its_own_link_to_the_store_is_refused() {
+    let port = free_port();
+    let watcher_link = "      traits:\n        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [watcher]\n            target:\n              name: counter\n";
+    let m = manifest(&app(
+        "unwatched",
+        &[
+            kv_component("counter", None, &[]),
+            kv_capability("kv", "wasmcloud+builtin://keyvalue-memory") + watcher_link,
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
+        ],
+    ));
+    let err = Up::start(&[&m.path], &[]).unwrap_err();
+    assert!(err.contains("component `counter` must also link to `kv` (wasi:keyvalue/store) to be told of its changes"), "{err}");
+}

@@ -22,7 +22,9 @@ mod generated {
     });
 }
 
-use generated::wasi::keyvalue::{atomics, batch, store};
+#[expect(unreachable_pub, reason = "bindgen re-exports the interface for the watcher's bindings")]
+pub use generated::wasi::keyvalue::store;
+use generated::wasi::keyvalue::{atomics, batch};
 
 /// The per-invocation state: the backend of each of this component's keyvalue links.
 pub(crate) struct KeyValueState {
@@ -34,6 +36,13 @@ pub(crate) struct KeyValueState {
 pub struct Bucket {
     name: String,
     store: Arc<dyn Store>,
+}
+
+impl Bucket {
+    /// The bucket handed to a watcher with a change.
+    pub(crate) fn new(name: String, store: Arc<dyn Store>) -> Bucket {
+        Bucket { name, store }
+    }
 }
 
 /// A failed operation, before it becomes the guest's `error`.

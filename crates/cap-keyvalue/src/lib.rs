@@ -1,4 +1,5 @@
-//! `wasi:keyvalue` (`store`, `atomics`, `batch` @0.2.0-draft) for Trellis components.
+//! `wasi:keyvalue` (`store`, `atomics`, `batch` @0.2.0-draft, and the exported `watcher`) for
+//! Trellis components.
 //!
 //! **Owns** the bindings, the [`Store`] trait every backend implements, and the backends
 //! without heavy dependencies: in-memory ([`MemoryStore`]) and a redb file ([`RedbStore`], the
@@ -20,10 +21,12 @@ mod backend;
 mod host;
 mod memory;
 mod redb_store;
+mod watch;
 
 pub use backend::{Store, StoreError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
+pub use watch::{KeyFilter, Watched, Watcher, watch};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

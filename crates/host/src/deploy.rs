@@ -98,6 +98,10 @@ async fn deploy_into(
                     subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends).await?;
                     continue;
                 }
+                if matches!(kind, Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory) {
+                    watch_links(manifest, c, i, share, &configs, &running, backends)?;
+                    continue;
+                }
                 if kind != Builtin::HttpServer {
                     // Backends (keyvalue) are reached through the links of the components that
                     // use them; links of their own (e.g. a keyvalue watcher) are not served yet.
@@ -299,6 +303,45 @@ async fn subscribe_handlers(
             tracing::info!(component = prepared.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
             backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
         }
+    }
+    Ok(())
+}
+
+/// A keyvalue capability's links to components exporting `wasi:keyvalue/watcher`: each is told
+/// of the changes to the keys its `WATCH` list selects (every key without one).
+fn watch_links(
+    manifest: &Manifest,
+    c: &Component,
+    i: usize,
+    share: &Share<'_>,
+    configs: &Configs<'_>,
+    running: &HashMap<&str, PreparedComponent>,
+    backends: &mut Backends,
+) -> Result<(), DeployError> {
+    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    for (t, trait_) in c.traits.iter().enumerate() {
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        if !(link.namespace == "wasi" && link.package == "keyvalue" && link.interfaces.iter().any(|f| f == "watcher")) {
+            return Err(link_error(c, link, i, t, "a keyvalue capability links only wasi:keyvalue/watcher to components".into()));
+        }
+        let target = &link.target.name;
+        if runs_elsewhere(manifest, share, running, target) {
+            continue;
+        }
+        let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
+        let watcher = trellis_cap_keyvalue::Watcher::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+        // The watcher is handed buckets of this store, so it must reach the store itself.
+        let store = backends.watched(&c.name).ok_or_else(|| {
+            link_error(c, link, i, t, format!("component `{target}` must also link to `{}` (wasi:keyvalue/store) to be told of its changes", c.name))
+        })?;
+        let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
+        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
+        let mut config = own.clone();
+        config.extend(configs.merge(source, &field)?);
+        let filter = trellis_cap_keyvalue::KeyFilter::parse(crate::links::lookup(&config, "watch").unwrap_or("*"))
+            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("WATCH of the link to `{target}`: {e}") })?;
+        tracing::info!(component = prepared.id(), capability = %c.name, ?filter, "watching keyvalue changes");
+        backends.tasks.push(trellis_cap_keyvalue::watch(watcher, &store, filter));
     }
     Ok(())
 }

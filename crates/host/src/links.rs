@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trellis_cap_blobstore::{BlobStore, FsStore, MemoryStore as MemoryBlobs};
 use trellis_cap_blobstore_nats::{NatsBlobConfig, NatsBlobStore};
-use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store};
+use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store, Watched};
 use trellis_cap_keyvalue_redis::RedisStore;
 use trellis_cap_messaging::{Broker, InProcessBroker};
 use trellis_cap_messaging_nats::NatsBroker;
@@ -24,7 +24,8 @@ use crate::config::Configs;
 /// capability share its store, and only they do.
 pub(crate) struct Backends {
     state_dir: PathBuf,
-    keyvalue: HashMap<String, Arc<dyn Store>>,
+    /// Each wrapped so watcher links can be told of the changes made through it.
+    keyvalue: HashMap<String, Arc<Watched>>,
     blobstores: HashMap<String, Arc<dyn BlobStore>>,
     brokers: HashMap<String, Arc<dyn Broker>>,
     /// The host's own broker, shared by every app on it, as a NATS server would be.
@@ -214,6 +215,11 @@ async fn link_secrets(
 }
 
 impl Backends {
+    /// The store of keyvalue capability `capability`, if a component of this deploy linked to it.
+    pub(crate) fn watched(&self, capability: &str) -> Option<Arc<Watched>> {
+        self.keyvalue.get(capability).cloned()
+    }
+
     async fn blobstore(
         &mut self,
         app: &str,
@@ -298,7 +304,8 @@ impl Backends {
             }
             other => unreachable!("{other:?} is not a keyvalue capability"),
         };
-        self.keyvalue.insert(capability.name.clone(), store.clone());
-        Ok(store)
+        let watched = Watched::new(store);
+        self.keyvalue.insert(capability.name.clone(), watched.clone());
+        Ok(watched)
     }
 }

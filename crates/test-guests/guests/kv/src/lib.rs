@@ -5,6 +5,8 @@
 //! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`,
 //! `/bench/<n>` (n set+get pairs, timed inside the component), `/link/<name>/<kv route>` (the
 //! same through the keyvalue link named `name`, chosen with `wasmcloud:bus/lattice`),
+//! As a `wasi:keyvalue/watcher`, it records each change it is told of in the same bucket:
+//! `seen:<key>` = the new value, `deleted:<key>` = `1`.
 //! `/secret/<name>` (the revealed value of the secret the manifest names `name`; bytes are
 //! shown as `bytes:<hex>`).
 
@@ -130,4 +132,15 @@ impl wasip2::exports::http::incoming_handler::Guest for Kv {
     }
 }
 
+impl exports::wasi::keyvalue::watcher::Guest for Kv {
+    fn on_set(bucket: store::Bucket, key: String, value: Vec<u8>) {
+        let _ = bucket.set(&format!("seen:{key}"), &value);
+    }
+
+    fn on_delete(bucket: store::Bucket, key: String) {
+        let _ = bucket.set(&format!("deleted:{key}"), b"1");
+    }
+}
+
 wasip2::http::proxy::export!(Kv);
+export!(Kv);
