@@ -43,42 +43,11 @@ pub(crate) enum SecretCommand {
 
 pub(crate) fn run(cmd: SecretCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
     let client = connection.client();
-    let request = match &cmd {
-        SecretCommand::Put { key, file, env, binary } => {
-            let value: Vec<u8> = match (file, env) {
-                (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-                (None, Some(var)) => std::env::var(var).with_context(|| format!("reading environment variable {var}"))?.into_bytes(),
-                (None, None) => {
-                    let mut text = Vec::new();
-                    std::io::stdin().read_to_end(&mut text).context("reading the value from standard input")?;
-                    if text.ends_with(b"\n") {
-                        text.pop();
-                        if text.ends_with(b"\r") {
-                            text.pop();
-                        }
-                    }
-                    text
-                }
-            };
-            let body = match binary {
-                true => json!({"key": key, "binary_secret": value}),
-                false => match String::from_utf8(value) {
-                    Ok(text) => json!({"key": key, "string_secret": text}),
-                    Err(_) => bail!("the value of `{key}` is not UTF-8 text; pass --binary to store it as bytes"),
-                },
-            };
-            Some(("put", body))
-        }
-        SecretCommand::Del { key } => Some(("del", json!({"key": key}))),
-        SecretCommand::List { .. } => None,
-    };
-    crate::block_on(async move {
-        match (request, cmd) {
-            (Some((op, body)), _) => {
-                let reply = client.secrets(op, serde_json::to_vec(&body)?).await?;
-                println!("{}", reply["message"].as_str().unwrap_or("ok"));
-            }
-            (None, SecretCommand::List { output }) => {
+    let (op, body) = match cmd {
+        SecretCommand::Put { key, file, env, binary } => ("put", put_body(&key, file, env, binary)?),
+        SecretCommand::Del { key } => ("del", json!({"key": key})),
+        SecretCommand::List { output } => {
+            return crate::block_on(async move {
                 let reply = client.secrets("list", Vec::new()).await?;
                 let listed = reply["response"].as_array().cloned().unwrap_or_default();
                 match output {
@@ -91,9 +60,39 @@ pub(crate) fn run(cmd: SecretCommand, connection: &Connection) -> anyhow::Result
                             .collect(),
                     ),
                 }
-            }
-            (None, _) => unreachable!("every command but list has a request"),
+                Ok(ExitCode::SUCCESS)
+            });
         }
+    };
+    crate::block_on(async move {
+        let reply = client.secrets(op, serde_json::to_vec(&body)?).await?;
+        println!("{}", reply["message"].as_str().unwrap_or("ok"));
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The `put` body: the value read from `file`, `env` or standard input.
+fn put_body(key: &str, file: Option<PathBuf>, env: Option<String>, binary: bool) -> anyhow::Result<serde_json::Value> {
+    let value: Vec<u8> = match (file, env) {
+        (Some(path), _) => std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Some(var)) => std::env::var(&var).with_context(|| format!("reading environment variable {var}"))?.into_bytes(),
+        (None, None) => {
+            let mut text = Vec::new();
+            std::io::stdin().read_to_end(&mut text).context("reading the value from standard input")?;
+            if text.ends_with(b"\n") {
+                text.pop();
+                if text.ends_with(b"\r") {
+                    text.pop();
+                }
+            }
+            text
+        }
+    };
+    Ok(match binary {
+        true => json!({"key": key, "binary_secret": value}),
+        false => match String::from_utf8(value) {
+            Ok(text) => json!({"key": key, "string_secret": text}),
+            Err(_) => bail!("the value of `{key}` is not UTF-8 text; pass --binary to store it as bytes"),
+        },
     })
 }
