@@ -189,6 +189,9 @@ impl BlobStore for FsStore {
         }
         Ok(Box::pin(file.take(len)))
     }
+    fn check_name(&self, container: &str, object: &str) -> Result<(), BlobError> {
+        self.object_path(container, object).map(drop)
+    }
     async fn write(&self, container: &str, object: &str, mut body: BlobReader) -> Result<u64, BlobError> {
         let dir = self.existing_container(container).await?;
         let path = self.object_path(container, object)?;

@@ -184,6 +184,9 @@ impl container::HostContainer for View<'_> {
             Ok(false) => return Ok(Err(text(BlobError::NoContainer(container)))),
             Err(e) => return Ok(Err(text(e))),
         }
+        if let Err(e) = store.check_name(&container, &name) {
+            return Ok(Err(text(e)));
+        }
         Ok(self.table.get_mut(&data)?.start_upload(store, container, name))
     }
     async fn list_objects(&mut self, c: Resource<Container>) -> R<Resource<ObjectNames>> {

@@ -97,6 +97,11 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn clear(&self, container: &str) -> Result<(), BlobError>;
     /// `len` bytes of `object` from `start` (fewer at the end of the object).
     async fn read(&self, container: &str, object: &str, start: u64, len: u64) -> Result<BlobReader, BlobError>;
+    /// Refuses an object name this backend cannot store, before any of its body is sent, so
+    /// `write-data` fails at once rather than midway through the guest's writes.
+    fn check_name(&self, _container: &str, _object: &str) -> Result<(), BlobError> {
+        Ok(())
+    }
     /// Creates or replaces `object` with everything `body` yields; the old content stays
     /// readable until the new one is complete. Returns the size written.
     async fn write(&self, container: &str, object: &str, body: BlobReader) -> Result<u64, BlobError>;

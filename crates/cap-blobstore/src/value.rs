@@ -108,7 +108,7 @@ impl OutputStream for BodyStream {
             }
             Sink::Streaming(sender) => sender.try_send(bytes).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StreamError::Trap(wasmtime::format_err!("wrote more than check-write permitted")),
-                mpsc::error::TrySendError::Closed(_) => StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed")),
+                mpsc::error::TrySendError::Closed(_) => StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed; finish says why")),
             }),
             Sink::Closed => Err(StreamError::Closed),
         }
@@ -121,7 +121,7 @@ impl OutputStream for BodyStream {
     fn check_write(&mut self) -> StreamResult<usize> {
         match &*self.sink.lock().expect("sink poisoned") {
             Sink::Buffering(_) => Ok(CHUNK),
-            Sink::Streaming(sender) if sender.is_closed() => Err(StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed"))),
+            Sink::Streaming(sender) if sender.is_closed() => Err(StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed; finish says why"))),
             Sink::Streaming(sender) => Ok(if sender.capacity() > 0 { CHUNK } else { 0 }),
             Sink::Closed => Err(StreamError::Closed),
         }

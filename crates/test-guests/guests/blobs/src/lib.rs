@@ -47,14 +47,14 @@ fn put(request: IncomingRequest, container: &str, object: &str, buffered: bool) 
     }
     let body = request.consume().map_err(|_| "no request body")?;
     let source = body.stream().map_err(|_| "no request body stream")?;
-    let written = pump(&source, &sink)?;
-    sink.blocking_flush().map_err(|e| format!("{e:?}"))?;
+    let written = pump(&source, &sink).and_then(|n| sink.blocking_flush().map(|()| n).map_err(|e| format!("{e:?}")));
     drop((source, sink));
-    if buffered {
+    if buffered && written.is_ok() {
         container.write_data(object, &value)?;
     }
+    // A write the backend gave up on fails the stream; `finish` says why.
     types::OutgoingValue::finish(value)?;
-    Ok(format!("stored {written}"))
+    Ok(format!("stored {}", written?))
 }
 
 /// Answers with the object's bytes, streamed.
