@@ -261,6 +261,49 @@ fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: St
     }
 }
 
+/// A link from a capability to a component that runs on this host.
+struct LinkHere<'m> {
+    t: usize,
+    link: &'m LinkProperty,
+    target: PreparedComponent,
+    /// The capability's own config, overridden by the link's source config.
+    config: BTreeMap<String, String>,
+    /// Where that config sits, for errors about its values.
+    field: String,
+}
+
+/// The links of capability `c` (component `i`) to components running here, each checked to be
+/// `interface` (`ns:pkg/iface`), the only one this capability links to components.
+fn links_here<'m>(
+    manifest: &'m Manifest,
+    c: &'m Component,
+    i: usize,
+    interface: (&str, &str, &str),
+    share: &Share<'_>,
+    configs: &Configs<'_>,
+    running: &HashMap<&str, PreparedComponent>,
+) -> Result<Vec<LinkHere<'m>>, DeployError> {
+    let (namespace, package, name) = interface;
+    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    let mut out = Vec::new();
+    for (t, trait_) in c.traits.iter().enumerate() {
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        if !(link.namespace == namespace && link.package == package && link.interfaces.iter().any(|f| f == name)) {
+            return Err(link_error(c, link, i, t, format!("capability `{}` links only {namespace}:{package}/{name} to components", c.name)));
+        }
+        if runs_elsewhere(manifest, share, running, &link.target.name) {
+            continue;
+        }
+        let target = running_target(manifest, running, &link.target.name).map_err(|reason| link_error(c, link, i, t, reason))?.clone();
+        let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
+        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
+        let mut config = own.clone();
+        config.extend(configs.merge(source, &field)?);
+        out.push(LinkHere { t, link, target, config, field });
+    }
+    Ok(out)
+}
+
 /// Subscribes the components a messaging capability links to, per each link's `SUBSCRIPTIONS`.
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn subscribe_handlers(
@@ -273,26 +316,12 @@ async fn subscribe_handlers(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
-    for (t, trait_) in c.traits.iter().enumerate() {
-        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
-        if !(link.namespace == "wasmcloud" && link.package == "messaging" && link.interfaces.iter().any(|f| f == "handler")) {
-            return Err(link_error(c, link, i, t, "a messaging capability links only wasmcloud:messaging/handler to components".into()));
-        }
-        let target = &link.target.name;
-        if runs_elsewhere(manifest, share, running, target) {
-            continue;
-        }
-        let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
-        let handler = Handler::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
-        let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
-        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
-        let mut config = own.clone();
-        config.extend(configs.merge(source, &field)?);
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, running)? {
+        let handler = Handler::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         let subscriptions = crate::links::lookup(&config, "subscriptions")
             .map(Subscription::parse_list)
             .transpose()
-            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("SUBSCRIPTIONS of the link to `{target}`: {e}") })?
+            .map_err(|e| DeployError::Config { field, reason: format!("SUBSCRIPTIONS of the link to `{}`: {e}", link.target.name) })?
             .unwrap_or_default();
         let broker = backends.broker(&c.name, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
         for sub in subscriptions {
@@ -300,7 +329,7 @@ async fn subscribe_handlers(
                 .subscribe(&sub.subject, sub.queue.as_deref())
                 .await
                 .map_err(|e| link_error(c, link, i, t, e))?;
-            tracing::info!(component = prepared.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
+            tracing::info!(component = target.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
             backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
         }
     }
@@ -318,29 +347,16 @@ fn watch_links(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
-    for (t, trait_) in c.traits.iter().enumerate() {
-        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
-        if !(link.namespace == "wasi" && link.package == "keyvalue" && link.interfaces.iter().any(|f| f == "watcher")) {
-            return Err(link_error(c, link, i, t, "a keyvalue capability links only wasi:keyvalue/watcher to components".into()));
-        }
-        let target = &link.target.name;
-        if runs_elsewhere(manifest, share, running, target) {
-            continue;
-        }
-        let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
-        let watcher = trellis_cap_keyvalue::Watcher::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", "watcher"), share, configs, running)? {
+        let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         // The watcher is handed buckets of this store, so it must reach the store itself.
         let store = backends.watched(&c.name).ok_or_else(|| {
-            link_error(c, link, i, t, format!("component `{target}` must also link to `{}` (wasi:keyvalue/store) to be told of its changes", c.name))
+            let reason = format!("component `{}` must also link to `{}` (wasi:keyvalue/store) to be told of its changes", link.target.name, c.name);
+            link_error(c, link, i, t, reason)
         })?;
-        let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
-        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
-        let mut config = own.clone();
-        config.extend(configs.merge(source, &field)?);
         let filter = trellis_cap_keyvalue::KeyFilter::parse(crate::links::lookup(&config, "watch").unwrap_or("*"))
-            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("WATCH of the link to `{target}`: {e}") })?;
-        tracing::info!(component = prepared.id(), capability = %c.name, ?filter, "watching keyvalue changes");
+            .map_err(|e| DeployError::Config { field, reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
+        tracing::info!(component = target.id(), capability = %c.name, ?filter, "watching keyvalue changes");
         backends.tasks.push(trellis_cap_keyvalue::watch(watcher, &store, filter));
     }
     Ok(())

@@ -1,5 +1,7 @@
-//! Imports nobody provides: linked to functions that fail when called, so a component starts
-//! and only the call that needs a missing capability fails, naming it.
+//! Deny by default for imports no link grants: each is linked to a function that refuses the
+//! call with an error naming the component's import, so a component starts and only the call
+//! that needs a missing capability fails. (Wasmtime's own trap-on-unknown-imports cannot be
+//! used: it would shadow the semver-compatible versions the linker matches.)
 
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
@@ -8,14 +10,15 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
 
 /// Interface families the base linker provides (WASI 0.2 and `wasi:http`). Imports of these are
 /// left to the linker, which matches any semver-compatible patch version (a component built
-/// against `wasi:io@0.2.12` links to the host's `0.2.x`). Stubbing them here would create a
+/// against `wasi:io@0.2.12` links to the host's `0.2.x`). Denying them here would create a
 /// second, exactly-versioned instance whose resource types differ from the real ones.
 const PROVIDED: &[&str] =
     &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
 
-/// `granted`: interface families (`wasi:keyvalue/`) that the component's capabilities defined
+/// Links every import of `component` that neither the base linker nor a grant provides to a
+/// refusal. `granted`: interface families (`wasi:keyvalue/`) that the component's capabilities defined
 /// in `linker`; like the WASI ones, they are left to the linker's semver matching.
-pub(crate) fn stub_unprovided<T: 'static>(
+pub(crate) fn deny_unlinked<T: 'static>(
     linker: &mut Linker<T>,
     engine: &Engine,
     component: &Component,
