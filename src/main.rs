@@ -7,6 +7,7 @@ mod api_server;
 mod app;
 mod client;
 mod lattice_cmds;
+mod node;
 mod output;
 mod secret_cmds;
 mod up;
@@ -29,6 +30,10 @@ struct Cli {
 enum Command {
     /// Start Trellis in embedded mode: hosts, the deployment manager and the API in this process.
     Up(up::UpArgs),
+    /// Run one host joined to a NATS lattice (`--nats URL`), with labels.
+    Host(node::HostCmd),
+    /// Run the deployment manager alone, joined to a NATS lattice (`--nats URL`).
+    Manager(node::ManagerCmd),
     /// Work with applications: put, deploy, status, versions, ...
     #[command(subcommand)]
     App(app::AppCommand),
@@ -58,7 +63,11 @@ enum Command {
 
 /// Runs a client command's async body on a small runtime.
 pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts").block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+        .block_on(future)
 }
 
 fn main() -> ExitCode {
@@ -66,11 +75,17 @@ fn main() -> ExitCode {
     let connection = cli.connection;
     let result = match cli.command {
         Command::Up(args) => up::run(args, &connection),
+        Command::Host(cmd) => node::host(cmd, &connection),
+        Command::Manager(cmd) => node::manager(cmd, &connection),
         Command::App(cmd) => app::run(cmd, &connection),
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
         Command::Secret(cmd) => secret_cmds::run(cmd, &connection),
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
-        Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
+        Command::Label {
+            host,
+            label,
+            delete,
+        } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
     };
     match result {

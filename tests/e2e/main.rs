@@ -7,6 +7,7 @@ mod cache;
 mod capabilities;
 mod faults;
 mod hello_world;
+mod lattice;
 mod manager;
 mod manifests;
 mod messaging;

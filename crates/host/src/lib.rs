@@ -19,6 +19,7 @@ mod config;
 mod deploy;
 mod error;
 mod fleet;
+mod inventory;
 mod links;
 mod secrets;
 
@@ -36,7 +37,7 @@ use trellis_types::manifest::Manifest;
 use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 
 pub use error::DeployError;
-pub use fleet::LocalFleet;
+pub use fleet::{LocalFleet, RemoteFleet};
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
 
@@ -45,9 +46,15 @@ struct NoSecrets;
 
 #[async_trait::async_trait]
 impl SecretsBackend for NoSecrets {
-    async fn get(&self, request: &trellis_cap_secrets::SecretRequest<'_>) -> Result<trellis_cap_secrets::SecretValue, trellis_cap_secrets::SecretsError> {
+    async fn get(
+        &self,
+        request: &trellis_cap_secrets::SecretRequest<'_>,
+    ) -> Result<trellis_cap_secrets::SecretValue, trellis_cap_secrets::SecretsError> {
         Err(trellis_cap_secrets::SecretsError::Backend {
-            backend: format!("policy backend `{}`", request.policy.get("backend").map_or("", String::as_str)),
+            backend: format!(
+                "policy backend `{}`",
+                request.policy.get("backend").map_or("", String::as_str)
+            ),
             reason: "this host has no secrets backend".into(),
         })
     }
@@ -69,7 +76,13 @@ impl Shared {
     /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
     /// Secret references fail until a backend is given with [`Shared::with_secrets`].
     pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
-        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir, secrets: Arc::new(NoSecrets) }
+        Shared {
+            runtime,
+            http: HttpServer::new(),
+            broker: Arc::new(InProcessBroker::new()),
+            state_dir,
+            secrets: Arc::new(NoSecrets),
+        }
     }
 
     /// Resolves manifests' secret references through `backend`.
@@ -92,6 +105,8 @@ impl Shared {
 /// One host: an id, labels, and the applications it runs.
 pub struct Host {
     id: String,
+    friendly_name: String,
+    started: std::time::Instant,
     labels: RwLock<BTreeMap<String, String>>,
     shared: Shared,
     apps: Mutex<BTreeMap<String, Running>>,
@@ -139,6 +154,8 @@ pub struct StartedComponent {
     pub name: String,
     /// Lattice id.
     pub id: String,
+    /// The image it was started from, as the manifest gives it.
+    pub image_ref: String,
     /// Maximum concurrent instances.
     pub max_instances: u32,
     /// Whether compiled now or loaded from the cache.
@@ -149,12 +166,26 @@ impl Host {
     /// A host with no applications. Its id is a fresh server nkey's public key, as in wasmCloud.
     pub fn new(shared: Shared, labels: BTreeMap<String, String>) -> Host {
         let id = nkeys::KeyPair::new_server().public_key();
-        Host { id, labels: RwLock::new(labels), shared, apps: Mutex::default(), failures: Default::default() }
+        let friendly_name = inventory::friendly_name(&id);
+        Host {
+            id,
+            friendly_name,
+            started: std::time::Instant::now(),
+            labels: RwLock::new(labels),
+            shared,
+            apps: Mutex::default(),
+            failures: Default::default(),
+        }
     }
 
     /// The host's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// A name people can tell apart from other hosts' (`brave-otter-42`).
+    pub fn friendly_name(&self) -> &str {
+        &self.friendly_name
     }
 
     /// The host's labels.
@@ -176,29 +207,56 @@ impl Host {
     /// version keeps running, and the failure is kept for [`Host::report`].
     pub async fn apply(&self, assignment: &Assignment) -> Result<(), Failure> {
         let name = assignment.manifest.name().to_owned();
-        if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
+        if self
+            .apps
+            .lock()
+            .await
+            .get(&name)
+            .is_some_and(|r| r.revision == assignment.revision)
+        {
             return Ok(());
         }
-        let share = deploy::Share { components: &assignment.components, configs: &assignment.configs };
-        let base_dir = if assignment.base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { assignment.base_dir.clone() };
+        let share = deploy::Share {
+            components: &assignment.components,
+            configs: &assignment.configs,
+        };
+        let base_dir = if assignment.base_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            assignment.base_dir.clone()
+        };
         let s = &self.shared;
         match deploy::deploy(s, &assignment.manifest, &base_dir, &share).await {
             Ok((deployment, tasks)) => {
                 for warning in &deployment.warnings {
                     tracing::warn!(app = %name, host = %self.id, "{warning}");
                 }
-                let running = Running { deployment, revision: assignment.revision.clone(), tasks };
+                let running = Running {
+                    deployment,
+                    revision: assignment.revision.clone(),
+                    tasks,
+                };
                 let old = self.apps.lock().await.insert(name.clone(), running);
-                self.failures.lock().expect("failures poisoned").remove(&name);
+                self.failures
+                    .lock()
+                    .expect("failures poisoned")
+                    .remove(&name);
                 if let Some(old) = old {
                     old.stop(&s.http).await;
                 }
                 Ok(())
             }
             Err(e) => {
-                let failure = Failure { revision: assignment.revision.clone(), field: e.field().map(str::to_owned), message: e.reason() };
+                let failure = Failure {
+                    revision: assignment.revision.clone(),
+                    field: e.field().map(str::to_owned),
+                    message: e.reason(),
+                };
                 tracing::warn!(app = %name, host = %self.id, error = %e, "deploy failed");
-                self.failures.lock().expect("failures poisoned").insert(name, failure.clone());
+                self.failures
+                    .lock()
+                    .expect("failures poisoned")
+                    .insert(name, failure.clone());
                 Err(failure)
             }
         }
@@ -207,7 +265,9 @@ impl Host {
     /// Stops an application here; in-flight requests finish. Returns whether it ran here.
     pub async fn remove(&self, app: &str) -> bool {
         self.failures.lock().expect("failures poisoned").remove(app);
-        let Some(running) = self.apps.lock().await.remove(app) else { return false };
+        let Some(running) = self.apps.lock().await.remove(app) else {
+            return false;
+        };
         running.stop(&self.shared.http).await;
         true
     }
@@ -224,8 +284,22 @@ impl Host {
                 let on_host = AppOnHost {
                     revision: Some(r.revision.clone()),
                     version: d.version.clone(),
-                    components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).collect(),
-                    routes: d.routes.iter().map(|b| format!("{} -> {}", url(&b.route, b.local_address), b.owner.component)).collect(),
+                    components: d
+                        .components
+                        .iter()
+                        .map(|c| (c.name.clone(), c.max_instances))
+                        .collect(),
+                    routes: d
+                        .routes
+                        .iter()
+                        .map(|b| {
+                            format!(
+                                "{} -> {}",
+                                url(&b.route, b.local_address),
+                                b.owner.component
+                            )
+                        })
+                        .collect(),
                     warnings: d.warnings.clone(),
                     failure: None,
                 };
@@ -235,7 +309,11 @@ impl Host {
         for (name, failure) in self.failures.lock().expect("failures poisoned").iter() {
             apps.entry(name.clone()).or_default().failure = Some(failure.clone());
         }
-        HostReport { id: self.id.clone(), labels: self.labels(), apps }
+        HostReport {
+            id: self.id.clone(),
+            labels: self.labels(),
+            apps,
+        }
     }
 
     /// Stops every application here (in-flight requests finish).
@@ -248,7 +326,10 @@ impl Host {
 }
 
 /// The HTTP addresses and routes `manifest` would take, with the field that takes each.
-pub fn http_claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<(String, String)> {
+pub fn http_claims(
+    manifest: &Manifest,
+    configs: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
     deploy::http_claims(manifest, configs, std::path::Path::new("."))
 }
 

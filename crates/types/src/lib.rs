@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod ctl;
+pub mod inventory;
 pub mod manifest;
 pub mod placement;
 pub mod redact;

@@ -66,3 +66,71 @@ pub struct Failure {
     /// What went wrong.
     pub message: String,
 }
+
+/// An [`Assignment`] as it travels from the manager to a host over the lattice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssignmentMessage {
+    /// The manifest, in wadm's JSON form.
+    pub manifest: serde_json::Value,
+    /// Where relative image paths resolve (on the host's file system).
+    pub base_dir: PathBuf,
+    /// Component name → maximum concurrent instances on this host.
+    pub components: BTreeMap<String, u32>,
+    /// Named config the manifest references but does not define.
+    pub configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// See [`Assignment::revision`].
+    pub revision: String,
+}
+
+impl From<&Assignment> for AssignmentMessage {
+    fn from(a: &Assignment) -> AssignmentMessage {
+        AssignmentMessage {
+            manifest: serde_json::to_value(a.manifest.as_ref()).expect("manifests serialize"),
+            base_dir: a.base_dir.clone(),
+            components: a.components.clone(),
+            configs: a.configs.clone(),
+            revision: a.revision.clone(),
+        }
+    }
+}
+
+impl TryFrom<AssignmentMessage> for Assignment {
+    type Error = crate::manifest::ManifestErrors;
+
+    fn try_from(m: AssignmentMessage) -> Result<Assignment, Self::Error> {
+        let text = m.manifest.to_string();
+        let manifest = Manifest::parse("the manager's assignment", &text)?;
+        Ok(Assignment {
+            manifest: Arc::new(manifest),
+            base_dir: m.base_dir,
+            components: m.components,
+            configs: m.configs,
+            revision: m.revision,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assignment_survives_the_wire() {
+        let yaml = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: app\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: hello\n      type: component\n      properties:\n        image: file://hello.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 2\n            spread:\n              - name: eu\n                weight: 3\n                requirements:\n                  region: eu\n";
+        let manifest = Manifest::parse("app.yaml", yaml).unwrap();
+        let assignment = Assignment {
+            manifest: Arc::new(manifest),
+            base_dir: PathBuf::from("/apps"),
+            components: BTreeMap::from([("hello".to_owned(), 2)]),
+            configs: BTreeMap::from([(
+                "c".to_owned(),
+                BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            )]),
+            revision: "r1".into(),
+        };
+        let json = serde_json::to_string(&AssignmentMessage::from(&assignment)).unwrap();
+        let back = Assignment::try_from(serde_json::from_str::<AssignmentMessage>(&json).unwrap())
+            .unwrap();
+        assert_eq!(back, assignment);
+    }
+}

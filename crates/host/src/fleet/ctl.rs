@@ -1,0 +1,349 @@
+//! The control interface of a [`LocalFleet`]'s hosts (`wasmbus.ctl.v1.<lattice>.*`), their
+//! events and heartbeats (`wasmbus.evt.<lattice>.*`), and the subjects a Trellis manager
+//! places applications with (`trellis.host.v1.<lattice>.<host>.apply|remove`).
+//!
+//! Each host subscribes to its own subjects, so in a lattice of many processes only the host
+//! named answers, and a request for a host nobody runs gets "no responders". `host.ping` and
+//! auctions are answered by every host that hears them (scatter/gather).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde::Deserialize;
+use serde_json::json;
+use trellis_lattice::{Lattice, LatticeError, Message, respond};
+use trellis_types::ctl::CtlReply;
+use trellis_types::inventory::{CloudEvent, ctl_prefix, event_subject};
+use trellis_types::placement::{Assignment, AssignmentMessage, Failure};
+
+use super::LocalFleet;
+use crate::Host;
+
+/// The prefix of the subjects a Trellis manager reaches hosts on.
+pub(crate) fn placement_prefix(lattice: &str) -> String {
+    format!("trellis.host.v1.{lattice}")
+}
+
+/// Publishes a host's CloudEvents on `wasmbus.evt.<lattice>.*`.
+pub(super) struct Events {
+    lattice: Arc<dyn Lattice>,
+    name: String,
+}
+
+impl Events {
+    async fn emit(&self, host: &Host, event: &str, data: serde_json::Value) {
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let id = uuid_text(ulid::Ulid::new().0);
+        let envelope = CloudEvent::new(id, host.id(), event, time, data);
+        let body = serde_json::to_vec(&envelope).expect("events serialize");
+        if let Err(e) = self
+            .lattice
+            .publish(Message::new(event_subject(&self.name, event), body))
+            .await
+        {
+            tracing::warn!(host = host.id(), event, error = %e, "cannot publish event");
+        }
+    }
+
+    pub(super) async fn heartbeat(&self, host: &Host) {
+        let inventory = host.inventory().await;
+        self.emit(
+            host,
+            "host_heartbeat",
+            serde_json::to_value(inventory).expect("inventories serialize"),
+        )
+        .await;
+    }
+
+    async fn host_started(&self, host: &Host) {
+        let info = host.info(&self.name);
+        self.emit(host, "host_started", json!({"friendly_name": info.friendly_name, "labels": info.labels, "uptime_seconds": 0, "version": info.version}))
+            .await;
+    }
+
+    pub(super) async fn host_stopped(&self, host: &Host) {
+        self.emit(host, "host_stopped", json!({"labels": host.labels()}))
+            .await;
+        // The process may exit next; the event must not die in its buffer.
+        let _ = self.lattice.flush().await;
+    }
+
+    pub(super) async fn labels_changed(&self, host: &Host) {
+        self.emit(
+            host,
+            "labels_changed",
+            json!({"host_id": host.id(), "labels": host.labels()}),
+        )
+        .await;
+        self.heartbeat(host).await;
+    }
+}
+
+/// A ULID's 128 bits written as a UUID, as wasmCloud's event ids are.
+fn uuid_text(bits: u128) -> String {
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[derive(Deserialize)]
+struct Label {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl LocalFleet {
+    /// Serves the hosts' control interface on `lattice`, announces them (`host_started`) and
+    /// sends each one's heartbeat every `heartbeat`, until the process ends.
+    pub async fn serve_ctl(
+        self: Arc<Self>,
+        lattice: Arc<dyn Lattice>,
+        lattice_name: &str,
+        heartbeat: Duration,
+    ) -> Result<(), LatticeError> {
+        let events = Events {
+            lattice: lattice.clone(),
+            name: lattice_name.to_owned(),
+        };
+        let events = self.events.get_or_init(|| events);
+        let ctl = ctl_prefix(lattice_name);
+        let placement = placement_prefix(lattice_name);
+        let mut subscriptions = vec![
+            lattice.subscribe(&format!("{ctl}.host.ping"), None).await?,
+            lattice
+                .subscribe(&format!("{ctl}.component.auction"), None)
+                .await?,
+            lattice
+                .subscribe(&format!("{placement}.heartbeat"), None)
+                .await?,
+        ];
+        for host in self.hosts() {
+            subscriptions.push(
+                lattice
+                    .subscribe(&format!("{ctl}.*.*.{}", host.id()), None)
+                    .await?,
+            );
+            subscriptions.push(
+                lattice
+                    .subscribe(&format!("{placement}.{}.*", host.id()), None)
+                    .await?,
+            );
+        }
+        let mut messages = futures::stream::select_all(subscriptions);
+        let fleet = self.clone();
+        let name = lattice_name.to_owned();
+        tokio::spawn(async move {
+            while let Some(message) = messages.next().await {
+                // An apply may take minutes (pulls, compiles); nothing waits behind it.
+                let (fleet, lattice, name) = (fleet.clone(), lattice.clone(), name.clone());
+                tokio::spawn(async move { fleet.handle(lattice.as_ref(), &name, message).await });
+            }
+        });
+        for host in self.hosts() {
+            events.host_started(&host).await;
+            events.heartbeat(&host).await;
+        }
+        let fleet = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(heartbeat);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                fleet.heartbeats().await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn heartbeats(&self) {
+        let Some(events) = self.events.get() else {
+            return;
+        };
+        for host in self.hosts() {
+            events.heartbeat(&host).await;
+        }
+    }
+
+    async fn handle(&self, lattice: &dyn Lattice, lattice_name: &str, message: Message) {
+        let ctl = ctl_prefix(lattice_name);
+        let placement = placement_prefix(lattice_name);
+        if let Some(rest) = message.subject.strip_prefix(&format!("{placement}.")) {
+            return self.placement(lattice, rest, &message).await;
+        }
+        let Some(rest) = message.subject.strip_prefix(&format!("{ctl}.")) else {
+            return;
+        };
+        match rest {
+            "host.ping" => {
+                for host in self.hosts() {
+                    let reply = CtlReply::ok(host.info(lattice_name));
+                    let _ = respond(
+                        lattice,
+                        &message,
+                        serde_json::to_vec(&reply).expect("replies serialize"),
+                    )
+                    .await;
+                }
+            }
+            "component.auction" => self.auction(lattice, &message).await,
+            _ => {
+                let Some((op, id)) = rest.rsplit_once('.') else {
+                    return;
+                };
+                let reply = self.host_op(op, id, &message).await;
+                let _ = respond(
+                    lattice,
+                    &message,
+                    serde_json::to_vec(&reply).expect("replies serialize"),
+                )
+                .await;
+                // wasmCloud acknowledges `host.stop` first, then stops.
+                if op == "host.stop" && reply.success {
+                    let _ = lattice.flush().await;
+                    self.stop_host(id).await;
+                }
+            }
+        }
+    }
+
+    /// `component.auction`: every host whose labels satisfy the constraints and that does not
+    /// run the component yet bids.
+    async fn auction(&self, lattice: &dyn Lattice, message: &Message) {
+        #[derive(Deserialize)]
+        struct Auction {
+            component_ref: String,
+            component_id: String,
+            #[serde(default)]
+            constraints: std::collections::BTreeMap<String, String>,
+        }
+        let Ok(auction) = serde_json::from_slice::<Auction>(&message.payload) else {
+            return;
+        };
+        for host in self.hosts() {
+            let labels = host.labels();
+            let fits = auction
+                .constraints
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v));
+            let runs = host
+                .inventory()
+                .await
+                .components
+                .iter()
+                .any(|c| c.id == auction.component_id);
+            if fits && !runs {
+                let bid = json!({"component_ref": auction.component_ref, "component_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints});
+                let _ = respond(
+                    lattice,
+                    message,
+                    serde_json::to_vec(&CtlReply::ok(bid)).expect("replies serialize"),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn host_op(&self, op: &str, id: &str, message: &Message) -> CtlReply {
+        let Some(host) = self.host(id) else {
+            return CtlReply::fail(format!("no host `{id}` here"));
+        };
+        match op {
+            "host.get" => CtlReply::ok(
+                serde_json::to_value(host.inventory().await).expect("inventories serialize"),
+            ),
+            "host.stop" => CtlReply::done(format!("host {id} is stopping")),
+            "label.put" | "label.del" => {
+                let Ok(label) = serde_json::from_slice::<Label>(&message.payload) else {
+                    return CtlReply::fail(r#"the body must be {"key": ..., "value": ...}"#);
+                };
+                if label.key.starts_with("hostcore.") {
+                    return CtlReply::fail(format!(
+                        "label `{}`: labels starting with `hostcore.` are set by the host and cannot be changed",
+                        label.key
+                    ));
+                }
+                let value =
+                    (op == "label.put").then_some(label.value.as_deref().unwrap_or_default());
+                self.set_label(id, &label.key, value).await;
+                CtlReply::done(format!(
+                    "label {} {}",
+                    label.key,
+                    if value.is_some() { "set" } else { "removed" }
+                ))
+            }
+            "provider.start" | "provider.stop" => CtlReply::fail(
+                "external capability providers do not run on Trellis hosts yet: the well-known provider images are built in (see docs/capabilities.md)",
+            ),
+            _ => CtlReply::fail("unsupported subject"),
+        }
+    }
+
+    /// `<host>.apply` and `<host>.remove`: the manager's placement of one application.
+    async fn placement(&self, lattice: &dyn Lattice, rest: &str, message: &Message) {
+        if rest == "heartbeat" {
+            return self.heartbeats().await;
+        }
+        let Some((id, op)) = rest.split_once('.') else {
+            return;
+        };
+        let Some(host) = self.host(id) else { return };
+        let result: Result<(), Failure> = match op {
+            "apply" => match serde_json::from_slice::<AssignmentMessage>(&message.payload) {
+                Ok(m) => {
+                    let revision = m.revision.clone();
+                    match Assignment::try_from(m) {
+                        Ok(assignment) => host.apply(&assignment).await,
+                        Err(e) => Err(Failure {
+                            revision,
+                            field: None,
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+                Err(e) => Err(Failure {
+                    revision: String::new(),
+                    field: None,
+                    message: format!("not an assignment: {e}"),
+                }),
+            },
+            "remove" => {
+                let app = String::from_utf8_lossy(&message.payload);
+                host.remove(&app).await;
+                Ok(())
+            }
+            _ => return,
+        };
+        let body = match result {
+            Ok(()) => json!({"ok": host.inventory().await}),
+            Err(failure) => json!({"failed": failure}),
+        };
+        let _ = respond(
+            lattice,
+            message,
+            serde_json::to_vec(&body).expect("replies serialize"),
+        )
+        .await;
+        if let Some(events) = self.events.get() {
+            events.heartbeat(&host).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_ids_look_like_uuids() {
+        let id = super::uuid_text(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(id, "01234567-89ab-cdef-0123-456789abcdef");
+    }
+}

@@ -1,0 +1,129 @@
+//! Hosts as the deployment manager sees them: [`LocalFleet`], the hosts of this process, and
+//! [`RemoteFleet`], the hosts of a lattice seen through their heartbeats and reached over it.
+//! `ctl` serves the hosts of a [`LocalFleet`] on the control interface, so a manager in another
+//! process (or a wasmCloud client) reaches them as it would reach wasmCloud hosts.
+
+mod ctl;
+mod remote;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use trellis_manager::{Claim, Fleet};
+use trellis_types::manifest::Manifest;
+use trellis_types::placement::{Assignment, Failure, HostReport};
+
+pub use remote::RemoteFleet;
+
+use crate::Host;
+
+/// The hosts of one process: several in embedded mode (so placement is real without NATS), one
+/// in `trellis host`.
+pub struct LocalFleet {
+    hosts: RwLock<Vec<Arc<Host>>>,
+    /// Called when a host leaves or its labels change.
+    on_change: Box<dyn Fn() + Send + Sync>,
+    /// Set once the control interface is served: where events go.
+    events: std::sync::OnceLock<ctl::Events>,
+}
+
+impl LocalFleet {
+    /// A fleet of `hosts`; `on_change` is called whenever one stops or its labels change.
+    pub fn new(hosts: Vec<Arc<Host>>, on_change: impl Fn() + Send + Sync + 'static) -> LocalFleet {
+        LocalFleet {
+            hosts: RwLock::new(hosts),
+            on_change: Box::new(on_change),
+            events: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The live hosts.
+    pub fn hosts(&self) -> Vec<Arc<Host>> {
+        self.hosts.read().expect("host list poisoned").clone()
+    }
+
+    fn host(&self, id: &str) -> Option<Arc<Host>> {
+        self.hosts().into_iter().find(|h| h.id() == id)
+    }
+
+    /// Stops host `id` and everything it runs; the manager re-places its share elsewhere.
+    pub async fn stop_host(&self, id: &str) -> bool {
+        let host = {
+            let mut hosts = self.hosts.write().expect("host list poisoned");
+            let Some(i) = hosts.iter().position(|h| h.id() == id) else {
+                return false;
+            };
+            hosts.remove(i)
+        };
+        host.stop().await;
+        tracing::info!(host = id, "host stopped");
+        if let Some(events) = self.events.get() {
+            events.host_stopped(&host).await;
+        }
+        (self.on_change)();
+        true
+    }
+
+    /// Stops every host, saying so on the lattice.
+    pub async fn stop_all(&self) {
+        for host in self.hosts() {
+            self.stop_host(host.id()).await;
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) a label of host `id`; false if it is not here.
+    pub async fn set_label(&self, id: &str, key: &str, value: Option<&str>) -> bool {
+        let Some(host) = self.host(id) else {
+            return false;
+        };
+        host.set_label(key, value);
+        if let Some(events) = self.events.get() {
+            events.labels_changed(&host).await;
+        }
+        (self.on_change)();
+        true
+    }
+}
+
+#[async_trait::async_trait]
+impl Fleet for LocalFleet {
+    async fn reports(&self) -> Vec<HostReport> {
+        let mut reports = Vec::new();
+        for host in self.hosts() {
+            reports.push(host.report().await);
+        }
+        reports
+    }
+
+    async fn apply(&self, host: &str, assignment: Assignment) -> Result<(), Failure> {
+        match self.host(host) {
+            Some(h) => h.apply(&assignment).await,
+            None => Err(Failure {
+                revision: assignment.revision,
+                field: None,
+                message: format!("host {host} is gone"),
+            }),
+        }
+    }
+
+    async fn remove(&self, host: &str, app: &str) {
+        if let Some(h) = self.host(host) {
+            h.remove(app).await;
+        }
+    }
+
+    fn claims(
+        &self,
+        manifest: &Manifest,
+        configs: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Vec<Claim> {
+        claims(manifest, configs)
+    }
+}
+
+fn claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
+    crate::http_claims(manifest, configs)
+        .into_iter()
+        .map(|(resource, field)| Claim { resource, field })
+        .collect()
+}

@@ -1,0 +1,172 @@
+//! The distributed lattice: the same [`Lattice`] over a NATS connection.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::{HeaderMap, RequestErrorKind};
+use futures::StreamExt as _;
+
+use crate::{Lattice, LatticeError, Message, Subscriber};
+
+/// How to reach a NATS server: the URL and, if the server wants them, credentials.
+#[derive(Debug, Clone, Default)]
+pub struct NatsOptions {
+    /// `nats://host:port` (several, comma-separated, for a cluster).
+    pub url: String,
+    /// A `.creds` file (JWT and seed together).
+    pub creds: Option<PathBuf>,
+    /// A user JWT; needs `seed`.
+    pub jwt: Option<String>,
+    /// The nkey seed that signs the server's nonce for `jwt`.
+    pub seed: Option<String>,
+    /// Refuse a connection that is not TLS.
+    pub require_tls: bool,
+    /// The connection's name, as the server's monitoring shows it.
+    pub name: String,
+}
+
+/// A lattice over a NATS connection.
+#[derive(Clone, Debug)]
+pub struct Nats {
+    client: async_nats::Client,
+}
+
+impl Nats {
+    /// Connects (an unreachable server is an error here, naming the URL); later disconnections
+    /// are retried for ever, and subscriptions survive them.
+    pub async fn connect(options: &NatsOptions) -> Result<Nats, LatticeError> {
+        let mut connect = async_nats::ConnectOptions::new()
+            .name(&options.name)
+            .require_tls(options.require_tls)
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(path) = &options.creds {
+            connect = connect.credentials_file(path).await.map_err(|e| {
+                LatticeError::Transport(format!("reading NATS credentials {}: {e}", path.display()))
+            })?;
+        }
+        match (&options.jwt, &options.seed) {
+            (Some(jwt), Some(seed)) => {
+                let key = std::sync::Arc::new(nkeys::KeyPair::from_seed(seed).map_err(|e| {
+                    LatticeError::Transport(format!("the NATS seed is not an nkey seed: {e}"))
+                })?);
+                connect = connect.jwt(jwt.clone(), move |nonce| {
+                    let key = key.clone();
+                    async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
+                });
+            }
+            (Some(_), None) => {
+                return Err(LatticeError::Transport(
+                    "a NATS JWT needs its seed (--nats-seed)".into(),
+                ));
+            }
+            (None, Some(seed)) => connect = connect.nkey(seed.clone()),
+            (None, None) => {}
+        }
+        let client = connect.connect(options.url.as_str()).await.map_err(|e| {
+            LatticeError::Transport(format!(
+                "cannot reach NATS at {} ({e}); is nats-server running?",
+                options.url
+            ))
+        })?;
+        Ok(Nats { client })
+    }
+
+    /// The underlying client, for JetStream.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+}
+
+fn transport(e: impl std::fmt::Display) -> LatticeError {
+    LatticeError::Transport(e.to_string())
+}
+
+fn header_map(headers: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.append(k.as_str(), v.as_str());
+    }
+    map
+}
+
+fn from_nats(message: async_nats::Message) -> Message {
+    let headers = message
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .flat_map(|(k, values)| values.iter().map(move |v| (k.to_string(), v.to_string())))
+        .collect();
+    Message {
+        subject: message.subject.to_string(),
+        reply: message.reply.map(|r| r.to_string()),
+        headers,
+        payload: message.payload,
+    }
+}
+
+#[async_trait::async_trait]
+impl Lattice for Nats {
+    async fn publish(&self, message: Message) -> Result<(), LatticeError> {
+        let headers = header_map(&message.headers);
+        match message.reply {
+            Some(reply) => {
+                self.client
+                    .publish_with_reply_and_headers(
+                        message.subject,
+                        reply,
+                        headers,
+                        message.payload,
+                    )
+                    .await
+            }
+            None => {
+                self.client
+                    .publish_with_headers(message.subject, headers, message.payload)
+                    .await
+            }
+        }
+        .map_err(transport)
+    }
+
+    async fn subscribe(
+        &self,
+        pattern: &str,
+        queue: Option<&str>,
+    ) -> Result<Subscriber, LatticeError> {
+        crate::Pattern::parse(pattern)?;
+        let subscriber = match queue {
+            Some(q) => {
+                self.client
+                    .queue_subscribe(pattern.to_owned(), q.to_owned())
+                    .await
+            }
+            None => self.client.subscribe(pattern.to_owned()).await,
+        }
+        .map_err(transport)?;
+        // The server knows of the subscription once this returns, so a publish that follows
+        // (from any connection) reaches it, as with the in-process lattice.
+        self.client.flush().await.map_err(transport)?;
+        Ok(Box::pin(subscriber.map(from_nats)))
+    }
+
+    async fn flush(&self) -> Result<(), LatticeError> {
+        self.client.flush().await.map_err(transport)
+    }
+
+    async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError> {
+        let subject = message.subject.clone();
+        let request = async_nats::Request::new()
+            .payload(message.payload)
+            .headers(header_map(&message.headers))
+            .timeout(Some(timeout));
+        match self.client.send_request(message.subject, request).await {
+            Ok(reply) => Ok(from_nats(reply)),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::NoResponders => LatticeError::NoResponders { subject },
+                RequestErrorKind::TimedOut => LatticeError::TimedOut { subject, timeout },
+                _ => transport(format!("request on `{subject}`: {e}")),
+            }),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The process modes that join a NATS lattice: `trellis host` (hosts only) and `trellis
+//! manager` (the deployment manager only), and what they share with `trellis up`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use trellis_host::{Host, LocalFleet, LocalStore, RemoteFleet, Shared};
+use trellis_lattice::{Lattice, Nats};
+use trellis_manager::{Manager, ManagerConfig, Store};
+use trellis_runtime::{Limits, Runtime, RuntimeConfig};
+
+use crate::app::Connection;
+
+/// Settings of a process that runs hosts.
+#[derive(Args)]
+pub(crate) struct HostArgs {
+    /// Holds the compiled-component cache and all state. Default: the per-user data directory.
+    #[arg(long, env = "TRELLIS_STATE_DIR", value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Deadline of one invocation, host-wide default; a manifest may lower it per component.
+    #[arg(
+        long,
+        env = "WASMCLOUD_MAX_EXECUTION_TIME_MS",
+        value_name = "MS",
+        default_value_t = 60_000
+    )]
+    max_execution_time_ms: u64,
+    /// Cap on one instance's linear memory, host-wide default; a manifest may lower it per component.
+    #[arg(long, env = "WASMCLOUD_MAX_LINEAR_MEMORY", value_name = "BYTES", default_value_t = 256 << 20)]
+    max_linear_memory_bytes: u64,
+    /// Concurrent instances the pooling allocator reserves room for, across all components.
+    #[arg(
+        long,
+        alias = "max-components",
+        env = "WASMCLOUD_MAX_COMPONENTS",
+        default_value_t = 1000
+    )]
+    max_instances: u32,
+    /// Allocate instance memory on demand instead of from a pre-reserved pool.
+    #[arg(long)]
+    no_pooling: bool,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// Settings every long-running mode has.
+#[derive(Args)]
+pub(crate) struct CommonArgs {
+    /// Log filter (tracing's `RUST_LOG` syntax), e.g. `info` or `trellis=debug,guest=info`.
+    #[arg(long, env = "WASMCLOUD_LOG_LEVEL", default_value = "info")]
+    pub(crate) log_level: String,
+    /// Seconds between heartbeats; a host silent for 1.5 intervals is taken as gone and its
+    /// share re-placed. Hosts and managers of one lattice should agree on it.
+    #[arg(long, env = "WASMCLOUD_HEARTBEAT_INTERVAL", value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
+    pub(crate) heartbeat_interval: f64,
+}
+
+impl CommonArgs {
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_interval)
+    }
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+/// `k=v,k=v` → labels.
+pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
+        if k.is_empty() {
+            return Err(format!("`{pair}` has an empty key"));
+        }
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(labels)
+}
+
+/// Labels every host carries, as wasmCloud's do.
+fn builtin_labels() -> BTreeMap<String, String> {
+    use std::env::consts::{ARCH, FAMILY, OS};
+    BTreeMap::from([
+        ("hostcore.arch".into(), ARCH.into()),
+        ("hostcore.os".into(), OS.into()),
+        ("hostcore.osfamily".into(), FAMILY.into()),
+    ])
+}
+
+/// A host's labels: the built-in ones, then `WASMCLOUD_LABEL_<key>` variables, then `given`.
+pub(crate) fn host_labels(given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut labels = builtin_labels();
+    for (name, value) in std::env::vars() {
+        if let Some(key) = name
+            .strip_prefix("WASMCLOUD_LABEL_")
+            .filter(|k| !k.is_empty())
+        {
+            labels.insert(key.to_owned(), value);
+        }
+    }
+    labels.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+pub(crate) fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+pub(crate) fn state_dir(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = given.cloned().unwrap_or_else(|| {
+        directories::ProjectDirs::from("dev", "trellis", "trellis")
+            .map(|d| d.data_dir().to_owned())
+            .unwrap_or_else(|| PathBuf::from(".trellis"))
+    });
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The engine, pool and shared parts of this process's hosts, and the local secret store.
+pub(crate) fn shared(
+    args: &HostArgs,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(Shared, LocalStore)> {
+    if args.max_execution_time_ms == 0 || args.max_linear_memory_bytes == 0 {
+        anyhow::bail!(
+            "--max-execution-time-ms and --max-linear-memory-bytes must be greater than zero"
+        );
+    }
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: Limits {
+            max_execution_time: Duration::from_millis(args.max_execution_time_ms),
+            max_linear_memory_bytes: args.max_linear_memory_bytes,
+        },
+        max_instances: args.max_instances,
+        cache_dir: Some(state_dir.join("compiled")),
+        pooling: !args.no_pooling,
+    })?;
+    let secrets = LocalStore::open(state_dir).context("opening the local secret store")?;
+    Ok((
+        Shared::new(runtime, state_dir.to_owned()).with_secrets(Arc::new(secrets.clone())),
+        secrets,
+    ))
+}
+
+/// Starts a deployment manager on `lattice` with its store in `state_dir`, placing on `fleet`
+/// (built by `fleet` from the manager's change callback).
+pub(crate) async fn start_manager<F: trellis_manager::Fleet>(
+    lattice: Arc<dyn Lattice>,
+    name: &str,
+    state_dir: &std::path::Path,
+    resync: Duration,
+    fleet: impl AsyncFnOnce(Box<dyn Fn() + Send + Sync>) -> anyhow::Result<Arc<F>>,
+) -> anyhow::Result<(Manager, Arc<F>)> {
+    let cell: Arc<OnceLock<Manager>> = Arc::default();
+    let notify = cell.clone();
+    let fleet = fleet(Box::new(move || {
+        if let Some(m) = notify.get() {
+            m.hosts_changed();
+        }
+    }))
+    .await?;
+    let store = Store::open(&state_dir.join("manager.redb"))?;
+    let config = ManagerConfig {
+        lattice: name.to_owned(),
+        resync_interval: resync.max(Duration::from_millis(10)),
+    };
+    let manager = Manager::start(config, store, lattice, fleet.clone()).await?;
+    let _ = cell.set(manager.clone());
+    Ok((manager, fleet))
+}
+
+pub(crate) async fn connect(
+    connection: &Connection,
+    role: &str,
+) -> anyhow::Result<Arc<dyn Lattice>> {
+    let Some(options) = connection.nats.options(&format!("trellis-{role}")) else {
+        anyhow::bail!(
+            "`trellis {role}` joins a NATS lattice: give --nats nats://HOST:PORT (or run `trellis up` for one process with everything)"
+        );
+    };
+    let nats = Nats::connect(&options).await?;
+    tracing::info!(url = %options.url, lattice = %connection.lattice, "connected to NATS");
+    Ok(Arc::new(nats))
+}
+
+#[derive(Args)]
+pub(crate) struct HostCmd {
+    /// A label `KEY=VALUE` (repeatable); `WASMCLOUD_LABEL_<key>` variables add more.
+    #[arg(long = "label", short = 'l', value_name = "KEY=VALUE", value_parser = parse_labels)]
+    labels: Vec<BTreeMap<String, String>>,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// `trellis host --nats URL`: one host joined to a lattice, until Ctrl-C or `host.stop`.
+pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
+    init_logging(&cmd.host.common.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let lattice = connect(connection, "host").await?;
+        let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
+        let (shared, _secrets) = shared(&cmd.host, &state_dir)?;
+        let given = cmd.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let host = Arc::new(Host::new(shared.clone(), host_labels(&given)));
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        let on_stop = stopped.clone();
+        let fleet = Arc::new(LocalFleet::new(vec![host.clone()], move || on_stop.notify_one()));
+        fleet.clone().serve_ctl(lattice, &connection.lattice, cmd.host.common.heartbeat()).await?;
+        tracing::info!(host = host.id(), name = host.friendly_name(), labels = ?host.labels(), lattice = %connection.lattice, "host started");
+        println!("host {} ({}) joined lattice {}", host.id(), host.friendly_name(), connection.lattice);
+        // `on_change` also fires on label changes; the host is done only once it is gone.
+        loop {
+            tokio::select! {
+                () = shutdown_signal() => break,
+                () = stopped.notified() => if fleet.hosts().is_empty() { break },
+            }
+        }
+        eprintln!("stopping: finishing in-flight requests");
+        fleet.stop_all().await;
+        shared.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Args)]
+pub(crate) struct ManagerCmd {
+    /// Holds the manager's store (`manager.redb`). Default: the per-user data directory.
+    #[arg(long, env = "TRELLIS_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// How often the manager recomputes every application from scratch.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    resync_interval_ms: u64,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `trellis manager --nats URL`: the deployment manager alone, placing on the lattice's hosts.
+pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
+    init_logging(&cmd.common.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let lattice = connect(connection, "manager").await?;
+        let state_dir = state_dir(cmd.state_dir.as_ref())?;
+        let heartbeat = cmd.common.heartbeat();
+        let name = connection.lattice.clone();
+        let (manager, _fleet) = start_manager(
+            lattice.clone(),
+            &name,
+            &state_dir,
+            Duration::from_millis(cmd.resync_interval_ms),
+            async |on_change| {
+                Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
+            },
+        )
+        .await?;
+        tracing::info!(lattice = %name, state_dir = %state_dir.display(), "manager started");
+        println!("manager serving wadm.api.{name}.>");
+        shutdown_signal().await;
+        manager.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
