@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::{Nats, app, component, guests, manifest, trellis};
+use crate::util::{Nats, Up, app, component, guests, manifest, trellis};
 
 /// Heartbeat interval of these tests' hosts and managers, in seconds.
 const HEARTBEAT: &str = "0.5";
@@ -344,6 +344,27 @@ fn wasmcloud_control_interface_client_conforms() {
     assert!(status.success(), "{status}");
 }
 
+/// Named config is the manager's (a queue group): wasmCloud's client and the CLI reach it over NATS.
+#[test]
+fn named_config_over_nats() {
+    let nats = Nats::start();
+    let _manager = Node::start(&nats, "manager", &[]);
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let connection = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
+        let client = wasmcloud_control_interface::ClientBuilder::new(connection).build();
+        let put = client.put_config("greeting", std::collections::HashMap::from([("lang".to_owned(), "en".to_owned())])).await.unwrap();
+        assert!(put.succeeded(), "{}", put.message());
+        let got = client.get_config("greeting").await.unwrap();
+        assert_eq!(got.data().and_then(|c| c.get("lang")).map(String::as_str), Some("en"));
+    });
+    let got = cli_json(&nats, &["config", "get", "greeting", "-o", "json"]);
+    assert_eq!(got["lang"], "en");
+    let out = trellis().args(["--nats", &nats.url, "config", "del", "greeting"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = trellis().args(["--nats", &nats.url, "config", "get", "greeting"]).output().unwrap();
+    assert!(!out.status.success(), "deleted config is gone");
+}
+
 #[test]
 fn wadm_client_conforms() {
     let nats = Nats::start_jetstream();
@@ -406,4 +427,42 @@ fn wadm_client_conforms() {
             assert!(client.delete_manifest("greeter", None).await.unwrap());
             assert!(client.list_manifests().await.unwrap().is_empty());
         });
+}
+
+/// Debian ships nats-server 2.9.10: hosts, a manager and the CLI work on it too.
+#[test]
+fn debian_nats_2_9_smoke() {
+    let nats = Nats::start_debian();
+    let host = Node::start(&nats, "host", &["--label", "distro=debian"]);
+    let _manager = Node::start(&nats, "manager", &[]);
+    let file = manifest(&app("smoke", &[component("hello", guests::HELLO, 2, "")]));
+    let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let placed = placement(&nats);
+    assert_eq!(placed.get(&host.host_id()).and_then(|(_, c)| c.get("smoke_hello")), Some(&2), "{placed:?}");
+}
+
+/// `trellis up --nats` is one node of a lattice: its manager places on hosts of other processes,
+/// and its API reaches them.
+#[test]
+fn up_joined_to_nats_places_on_a_separate_host() {
+    let nats = Nats::start();
+    let up = Up::start(&[], &["--nats", &nats.url, "--host", "region=a", "--heartbeat-interval", HEARTBEAT]).unwrap();
+    let remote = Node::start(&nats, "host", &["--label", "region=b"]);
+    let only_b = component("hello", guests::HELLO, 2, "").replace(
+        "            instances: 2\n",
+        "            instances: 2\n            spread:\n              - name: b\n                requirements:\n                  region: b\n",
+    );
+    let file = manifest(&app("remote", &[only_b]));
+    let out = up.cli(&["app", "deploy", file.path.to_str().unwrap(), "--wait"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), up.log());
+    let hosts = up.cli_json(&["get", "hosts", "-o", "json"]);
+    let ran: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["components"].as_array().unwrap().iter().any(|c| c["id"] == "remote_hello"))
+        .map(|h| h["host_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, vec![remote.host_id().as_str()], "{hosts}");
 }

