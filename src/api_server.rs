@@ -23,14 +23,9 @@ const ALLOWED_PREFIXES: &[&str] = &["wadm.api.", "wasmbus.ctl.", "trellis.secret
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves the API on `address` (refusing non-loopback addresses); returns the bound address.
-pub(crate) async fn serve(
-    address: SocketAddr,
-    lattice: Arc<dyn Lattice>,
-) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn serve(address: SocketAddr, lattice: Arc<dyn Lattice>) -> anyhow::Result<SocketAddr> {
     if !address.ip().is_loopback() {
-        anyhow::bail!(
-            "--api {address}: the API has no authentication, so it listens on loopback only (e.g. 127.0.0.1:7151)"
-        );
+        anyhow::bail!("--api {address}: the API has no authentication, so it listens on loopback only (e.g. 127.0.0.1:7151)");
     }
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -52,39 +47,21 @@ pub(crate) async fn serve(
 /// Scatter/gather (`host.ping`): every answer, as a JSON array.
 async fn gather(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>) -> Response {
     if !subject.starts_with("wasmbus.ctl.") {
-        return (
-            StatusCode::FORBIDDEN,
-            format!("subject `{subject}` cannot be gathered (allowed: wasmbus.ctl.*)\n"),
-        )
-            .into_response();
+        return (StatusCode::FORBIDDEN, format!("subject `{subject}` cannot be gathered (allowed: wasmbus.ctl.*)\n")).into_response();
     }
-    match trellis_lattice::gather(
-        lattice.as_ref(),
-        Message::new(subject, Vec::new()),
-        GATHER_QUIET,
-        GATHER_LIMIT,
-    )
-    .await
-    {
+    match trellis_lattice::gather(lattice.as_ref(), Message::new(subject, Vec::new()), GATHER_QUIET, GATHER_LIMIT).await {
         Ok(replies) => {
-            let bodies: Vec<serde_json::Value> = replies
-                .iter()
-                .filter_map(|r| serde_json::from_slice(&r.payload).ok())
-                .collect();
+            let bodies: Vec<serde_json::Value> = replies.iter().filter_map(|r| serde_json::from_slice(&r.payload).ok()).collect();
             axum::Json(bodies).into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }
 
-async fn forward(
-    State(lattice): State<Arc<dyn Lattice>>,
-    Path(subject): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn forward(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if !ALLOWED_PREFIXES.iter().any(|p| subject.starts_with(p)) {
-        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*, trellis.secrets.*)\n")).into_response();
+        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*, trellis.secrets.*)\n"))
+            .into_response();
     }
     let mut message = Message::new(subject, body);
     message.headers = headers
@@ -94,12 +71,8 @@ async fn forward(
         .collect();
     match lattice.request(message, REQUEST_TIMEOUT).await {
         Ok(reply) => ([(header::CONTENT_TYPE, "application/json")], reply.payload).into_response(),
-        Err(e @ LatticeError::NoResponders { .. }) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
-        }
-        Err(e @ LatticeError::TimedOut { .. }) => {
-            (StatusCode::GATEWAY_TIMEOUT, format!("{e}\n")).into_response()
-        }
+        Err(e @ LatticeError::NoResponders { .. }) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e @ LatticeError::TimedOut { .. }) => (StatusCode::GATEWAY_TIMEOUT, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }

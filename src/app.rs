@@ -8,10 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use trellis_types::manifest::Manifest;
-use trellis_types::wadm::{
-    DeleteReply, DeleteResult, GetReply, GetResult, ListReply, StatusReply, StatusResult,
-    StatusType, VersionsReply,
-};
+use trellis_types::wadm::{DeleteReply, DeleteResult, GetReply, GetResult, ListReply, StatusReply, StatusResult, StatusType, VersionsReply};
 
 use trellis_lattice::NatsOptions;
 
@@ -25,13 +22,7 @@ pub(crate) struct Connection {
     #[arg(long, global = true, env = "TRELLIS_API", default_value = client::DEFAULT_API)]
     pub(crate) api: String,
     /// The lattice's name, the `<lattice>` of every subject.
-    #[arg(
-        long,
-        short = 'x',
-        global = true,
-        env = "WASMCLOUD_LATTICE",
-        default_value = "default"
-    )]
+    #[arg(long, short = 'x', global = true, env = "WASMCLOUD_LATTICE", default_value = "default")]
     pub(crate) lattice: String,
     #[command(flatten)]
     pub(crate) nats: NatsArgs,
@@ -54,12 +45,7 @@ pub(crate) struct NatsArgs {
     #[arg(long, global = true, env = "WASMCLOUD_NATS_CREDS", value_name = "FILE", conflicts_with_all = ["nats_jwt", "nats_seed"])]
     nats_creds: Option<std::path::PathBuf>,
     /// A NATS user JWT (needs --nats-seed).
-    #[arg(
-        long,
-        global = true,
-        env = "WASMCLOUD_NATS_JWT",
-        requires = "nats_seed"
-    )]
+    #[arg(long, global = true, env = "WASMCLOUD_NATS_JWT", requires = "nats_seed")]
     nats_jwt: Option<String>,
     /// The nkey seed for --nats-jwt, or alone for nkey authentication.
     #[arg(long, global = true, env = "WASMCLOUD_NATS_SEED")]
@@ -75,11 +61,7 @@ impl NatsArgs {
         let url = match (&self.nats, &self.nats_host, self.nats_port) {
             (Some(url), _, _) => url.clone(),
             (None, None, None) => return None,
-            (None, host, port) => format!(
-                "nats://{}:{}",
-                host.as_deref().unwrap_or("127.0.0.1"),
-                port.unwrap_or(4222)
-            ),
+            (None, host, port) => format!("nats://{}:{}", host.as_deref().unwrap_or("127.0.0.1"), port.unwrap_or(4222)),
         };
         Some(NatsOptions {
             url,
@@ -190,37 +172,14 @@ pub(crate) fn run(cmd: AppCommand, connection: &Connection) -> anyhow::Result<Ex
         match cmd {
             AppCommand::Validate { .. } => unreachable!("handled above"),
             AppCommand::Put { file, output } => put(&client, &file, output).await,
-            AppCommand::Deploy {
-                app,
-                app_version,
-                wait,
-                timeout,
-                output,
-            } => deploy(&client, &app, app_version, wait, timeout, output).await,
+            AppCommand::Deploy { app, app_version, wait, timeout, output } => deploy(&client, &app, app_version, wait, timeout, output).await,
             AppCommand::Undeploy { name, output } => {
-                let reply: trellis_types::wadm::DeployReply = client
-                    .model("undeploy", Some(&name), Vec::new(), b"{}".to_vec())
-                    .await?;
-                finish(
-                    output,
-                    &json!(reply),
-                    reply.result == trellis_types::wadm::DeployResult::Acknowledged,
-                    &reply.message,
-                )
+                let reply: trellis_types::wadm::DeployReply = client.model("undeploy", Some(&name), Vec::new(), b"{}".to_vec()).await?;
+                finish(output, &json!(reply), reply.result == trellis_types::wadm::DeployResult::Acknowledged, &reply.message)
             }
             AppCommand::List { output } => list(&client, output).await,
-            AppCommand::Get {
-                name,
-                app_version: version,
-            } => {
-                let reply: GetReply = client
-                    .model(
-                        "get",
-                        Some(&name),
-                        Vec::new(),
-                        serde_json::to_vec(&json!({"version": version}))?,
-                    )
-                    .await?;
+            AppCommand::Get { name, app_version: version } => {
+                let reply: GetReply = client.model("get", Some(&name), Vec::new(), serde_json::to_vec(&json!({"version": version}))?).await?;
                 match (reply.result, reply.manifest) {
                     (GetResult::Success, Some(m)) => {
                         print_json(&m);
@@ -231,106 +190,49 @@ pub(crate) fn run(cmd: AppCommand, connection: &Connection) -> anyhow::Result<Ex
             }
             AppCommand::Status { name, output } => status(&client, &name, output).await,
             AppCommand::Versions { name, output } => {
-                let reply: VersionsReply = client
-                    .model("versions", Some(&name), Vec::new(), Vec::new())
-                    .await?;
+                let reply: VersionsReply = client.model("versions", Some(&name), Vec::new(), Vec::new()).await?;
                 if reply.result != GetResult::Success {
                     bail!("{}", reply.message);
                 }
                 if output == Format::Json {
                     print_json(&json!(reply.versions));
                 } else {
-                    let rows = reply
-                        .versions
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.version.clone(),
-                                if v.deployed {
-                                    "yes".into()
-                                } else {
-                                    String::new()
-                                },
-                            ]
-                        })
-                        .collect();
+                    let rows = reply.versions.iter().map(|v| vec![v.version.clone(), if v.deployed { "yes".into() } else { String::new() }]).collect();
                     table(&["VERSION", "DEPLOYED"], rows);
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            AppCommand::Delete {
-                name,
-                app_version: version,
-                output,
-            } => {
-                let reply: DeleteReply = client
-                    .model(
-                        "del",
-                        Some(&name),
-                        Vec::new(),
-                        serde_json::to_vec(&json!({"version": version}))?,
-                    )
-                    .await?;
-                finish(
-                    output,
-                    &json!(reply),
-                    reply.result == DeleteResult::Deleted,
-                    &reply.message,
-                )
+            AppCommand::Delete { name, app_version: version, output } => {
+                let reply: DeleteReply = client.model("del", Some(&name), Vec::new(), serde_json::to_vec(&json!({"version": version}))?).await?;
+                finish(output, &json!(reply), reply.result == DeleteResult::Deleted, &reply.message)
             }
         }
     })
 }
 
 /// Prints `reply` (JSON) or `message` (text); exit 0 only if `ok`.
-fn finish(
-    output: Format,
-    reply: &serde_json::Value,
-    ok: bool,
-    message: &str,
-) -> anyhow::Result<ExitCode> {
+fn finish(output: Format, reply: &serde_json::Value, ok: bool, message: &str) -> anyhow::Result<ExitCode> {
     match (output, ok) {
         (Format::Json, _) => print_json(reply),
         (Format::Text, true) => println!("{message}"),
         (Format::Text, false) => eprintln!("error: {message}"),
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn put(client: &Client, file: &Path, output: Format) -> anyhow::Result<ExitCode> {
     let (name, version) = client::put_file(client, file, false).await?;
-    finish(
-        output,
-        &json!({"name": name, "version": version}),
-        true,
-        &format!("put {name} {version}"),
-    )
+    finish(output, &json!({"name": name, "version": version}), true, &format!("put {name} {version}"))
 }
 
 fn looks_like_file(app: &str) -> bool {
-    Path::new(app).is_file()
-        || [".yaml", ".yml", ".json"]
-            .iter()
-            .any(|ext| app.ends_with(ext))
+    Path::new(app).is_file() || [".yaml", ".yml", ".json"].iter().any(|ext| app.ends_with(ext))
 }
 
-async fn deploy(
-    client: &Client,
-    app: &str,
-    version: Option<String>,
-    wait: bool,
-    timeout: u64,
-    output: Format,
-) -> anyhow::Result<ExitCode> {
+async fn deploy(client: &Client, app: &str, version: Option<String>, wait: bool, timeout: u64, output: Format) -> anyhow::Result<ExitCode> {
     let (name, version) = if looks_like_file(app) {
         if version.is_some() {
-            bail!(
-                "give a version only with an application name; a file's version is its `version` annotation"
-            );
+            bail!("give a version only with an application name; a file's version is its `version` annotation");
         }
         let (name, version) = client::put_file(client, Path::new(app), true).await?;
         (name, Some(version))
@@ -340,29 +242,15 @@ async fn deploy(
     let reply = client::deploy(client, &name, version.as_deref()).await?;
     let deployed = reply.version.clone().unwrap_or_default();
     if !wait {
-        return finish(
-            output,
-            &json!(reply),
-            true,
-            &format!("deploying {name} {deployed}"),
-        );
+        return finish(output, &json!(reply), true, &format!("deploying {name} {deployed}"));
     }
     let status = client::wait_for_status(client, &name, Duration::from_secs(timeout)).await?;
     let ok = status.info.status_type == StatusType::Deployed;
     let message = match ok {
         true => format!("deployed {name} {deployed}"),
-        false => format!(
-            "{name} {deployed} is {}: {}",
-            status.info.status_type.as_str(),
-            status.info.message
-        ),
+        false => format!("{name} {deployed} is {}: {}", status.info.status_type.as_str(), status.info.message),
     };
-    finish(
-        output,
-        &json!({"name": name, "version": deployed, "status": status}),
-        ok,
-        &message,
-    )
+    finish(output, &json!({"name": name, "version": deployed, "status": status}), ok, &message)
 }
 
 async fn list(client: &Client, output: Format) -> anyhow::Result<ExitCode> {
@@ -389,9 +277,7 @@ async fn list(client: &Client, output: Format) -> anyhow::Result<ExitCode> {
 }
 
 async fn status(client: &Client, name: &str, output: Format) -> anyhow::Result<ExitCode> {
-    let reply: StatusReply = client
-        .model("status", Some(name), Vec::new(), Vec::new())
-        .await?;
+    let reply: StatusReply = client.model("status", Some(name), Vec::new(), Vec::new()).await?;
     if reply.result != StatusResult::Ok {
         bail!("{}", reply.message);
     }
@@ -407,18 +293,8 @@ async fn status(client: &Client, name: &str, output: Format) -> anyhow::Result<E
     }
     if !status.scalers.is_empty() {
         println!();
-        let rows = status
-            .scalers
-            .iter()
-            .map(|s| {
-                vec![
-                    s.kind.clone(),
-                    s.name.clone(),
-                    s.info.status_type.as_str().to_owned(),
-                    s.info.message.clone(),
-                ]
-            })
-            .collect();
+        let rows =
+            status.scalers.iter().map(|s| vec![s.kind.clone(), s.name.clone(), s.info.status_type.as_str().to_owned(), s.info.message.clone()]).collect();
         table(&["KIND", "NAME", "STATUS", "MESSAGE"], rows);
     }
     Ok(ExitCode::SUCCESS)
@@ -429,9 +305,7 @@ fn validate(files: &[PathBuf], output: Format) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for path in files {
         let name = path.display().to_string();
-        let result = std::fs::read_to_string(path)
-            .map_err(|e| format!("{name}: {e}"))
-            .map(|text| Manifest::parse(&name, &text));
+        let result = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}")).map(|text| Manifest::parse(&name, &text));
         match (result, output) {
             (Err(read), Format::Text) => {
                 failed = true;
@@ -441,25 +315,15 @@ fn validate(files: &[PathBuf], output: Format) -> anyhow::Result<ExitCode> {
                 failed = true;
                 reports.push(json!({"file": name, "valid": false, "errors": [{"line": null, "path": "", "message": read}]}));
             }
-            (Ok(Ok(m)), Format::Text) => println!(
-                "{name}: valid ({} {})",
-                m.name(),
-                m.version().unwrap_or("unversioned")
-            ),
-            (Ok(Ok(m)), Format::Json) => reports.push(
-                json!({"file": name, "valid": true, "name": m.name(), "version": m.version()}),
-            ),
+            (Ok(Ok(m)), Format::Text) => println!("{name}: valid ({} {})", m.name(), m.version().unwrap_or("unversioned")),
+            (Ok(Ok(m)), Format::Json) => reports.push(json!({"file": name, "valid": true, "name": m.name(), "version": m.version()})),
             (Ok(Err(errors)), Format::Text) => {
                 failed = true;
                 eprintln!("{errors}");
             }
             (Ok(Err(errors)), Format::Json) => {
                 failed = true;
-                let list: Vec<_> = errors
-                    .errors
-                    .iter()
-                    .map(|e| json!({"line": e.line, "path": e.path, "message": e.message}))
-                    .collect();
+                let list: Vec<_> = errors.errors.iter().map(|e| json!({"line": e.line, "path": e.path, "message": e.message})).collect();
                 reports.push(json!({"file": name, "valid": false, "errors": list}));
             }
         }
@@ -467,9 +331,5 @@ fn validate(files: &[PathBuf], output: Format) -> anyhow::Result<ExitCode> {
     if output == Format::Json {
         print_json(&json!(reports));
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -9,9 +9,7 @@ use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
 use trellis_lattice::{Lattice, Message, Nats, NatsOptions};
 use trellis_manager::{BASE_DIR_HEADER, SOURCE_HEADER};
-use trellis_types::wadm::{
-    DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType,
-};
+use trellis_types::wadm::{DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType};
 
 /// Where client commands find Trellis, unless `--api` says otherwise.
 pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:7151";
@@ -37,58 +35,35 @@ pub(crate) struct Client {
 impl Client {
     /// Straight onto an in-process lattice.
     pub(crate) fn in_process(lattice: Arc<dyn Lattice>, name: &str) -> Client {
-        Client {
-            transport: Transport::Lattice(lattice),
-            lattice: name.to_owned(),
-        }
+        Client { transport: Transport::Lattice(lattice), lattice: name.to_owned() }
     }
 
     /// Onto a NATS lattice.
     pub(crate) fn nats(options: NatsOptions, lattice: &str) -> Client {
-        Client {
-            transport: Transport::Nats(options, tokio::sync::OnceCell::new()),
-            lattice: lattice.to_owned(),
-        }
+        Client { transport: Transport::Nats(options, tokio::sync::OnceCell::new()), lattice: lattice.to_owned() }
     }
 
     async fn lattice(&self) -> anyhow::Result<Option<&Arc<dyn Lattice>>> {
         Ok(match &self.transport {
             Transport::Lattice(lattice) => Some(lattice),
-            Transport::Nats(options, cell) => Some(
-                cell.get_or_try_init(|| async {
-                    Ok::<_, anyhow::Error>(
-                        Arc::new(Nats::connect(options).await?) as Arc<dyn Lattice>
-                    )
-                })
-                .await?,
-            ),
+            Transport::Nats(options, cell) => {
+                Some(cell.get_or_try_init(|| async { Ok::<_, anyhow::Error>(Arc::new(Nats::connect(options).await?) as Arc<dyn Lattice>) }).await?)
+            }
             Transport::Http(_) => None,
         })
     }
 
     /// Through an embedded instance's API at `base` (e.g. `http://127.0.0.1:7151`).
     pub(crate) fn http(base: &str, lattice: &str) -> Client {
-        Client {
-            transport: Transport::Http(base.trim_end_matches('/').to_owned()),
-            lattice: lattice.to_owned(),
-        }
+        Client { transport: Transport::Http(base.trim_end_matches('/').to_owned()), lattice: lattice.to_owned() }
     }
 
     /// Sends a request on `subject` and returns the reply body.
-    pub(crate) async fn request(
-        &self,
-        subject: String,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> anyhow::Result<Vec<u8>> {
+    pub(crate) async fn request(&self, subject: String, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let mut message = Message::new(subject, body);
         message.headers = headers;
         if let Some(lattice) = self.lattice().await? {
-            return Ok(lattice
-                .request(message, Duration::from_secs(60))
-                .await?
-                .payload
-                .to_vec());
+            return Ok(lattice.request(message, Duration::from_secs(60)).await?.payload.to_vec());
         }
         self.through_api("lattice", message).await
     }
@@ -97,25 +72,16 @@ impl Client {
     pub(crate) async fn gather(&self, subject: String) -> anyhow::Result<Vec<Vec<u8>>> {
         let message = Message::new(subject, Vec::new());
         if let Some(lattice) = self.lattice().await? {
-            let replies =
-                trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT)
-                    .await?;
+            let replies = trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT).await?;
             return Ok(replies.into_iter().map(|m| m.payload.to_vec()).collect());
         }
-        let replies: Vec<serde_json::Value> =
-            serde_json::from_slice(&self.through_api("gather", message).await?)
-                .context("the API's gather reply")?;
+        let replies: Vec<serde_json::Value> = serde_json::from_slice(&self.through_api("gather", message).await?).context("the API's gather reply")?;
         Ok(replies.iter().map(|r| r.to_string().into_bytes()).collect())
     }
 
     /// `POST <base>/v1/<kind>/<subject>`.
     async fn through_api(&self, kind: &str, message: Message) -> anyhow::Result<Vec<u8>> {
-        let Message {
-            subject,
-            headers,
-            payload: body,
-            ..
-        } = message;
+        let Message { subject, headers, payload: body, .. } = message;
         match &self.transport {
             Transport::Lattice(_) | Transport::Nats(..) => {
                 unreachable!("only the HTTP transport goes through the API")
@@ -130,9 +96,9 @@ impl Client {
                     for (k, v) in &headers {
                         request = request.header(k, v);
                     }
-                    let mut response = request.send(&body[..]).map_err(|e| {
-                        anyhow::anyhow!("cannot reach Trellis at {base}: {e}; is `trellis up` running? (set --api or TRELLIS_API)")
-                    })?;
+                    let mut response = request
+                        .send(&body[..])
+                        .map_err(|e| anyhow::anyhow!("cannot reach Trellis at {base}: {e}; is `trellis up` running? (set --api or TRELLIS_API)"))?;
                     let status = response.status();
                     let text = response.body_mut().read_to_vec().context("reading the reply")?;
                     if !status.is_success() {
@@ -146,32 +112,18 @@ impl Client {
     }
 
     /// A wadm API call: `wadm.api.<lattice>.model.<op>[.<name>]`.
-    pub(crate) async fn model<T: DeserializeOwned>(
-        &self,
-        op: &str,
-        name: Option<&str>,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> anyhow::Result<T> {
+    pub(crate) async fn model<T: DeserializeOwned>(&self, op: &str, name: Option<&str>, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<T> {
         let subject = match name {
             Some(n) => format!("wadm.api.{}.model.{op}.{n}", self.lattice),
             None => format!("wadm.api.{}.model.{op}", self.lattice),
         };
         let reply = self.request(subject.clone(), headers, body).await?;
-        serde_json::from_slice(&reply).with_context(|| {
-            format!(
-                "the reply on {subject} is not what wadm sends: {}",
-                String::from_utf8_lossy(&reply)
-            )
-        })
+        serde_json::from_slice(&reply).with_context(|| format!("the reply on {subject} is not what wadm sends: {}", String::from_utf8_lossy(&reply)))
     }
 
     /// The control-interface subject `wasmbus.ctl.v1.<lattice>.<rest>`.
     pub(crate) fn ctl_subject(&self, rest: &str) -> String {
-        format!(
-            "{}.{rest}",
-            trellis_types::inventory::ctl_prefix(&self.lattice)
-        )
+        format!("{}.{rest}", trellis_types::inventory::ctl_prefix(&self.lattice))
     }
 
     /// A control-interface call: `wasmbus.ctl.v1.<lattice>.<rest>`; fails on `success: false`.
@@ -180,32 +132,16 @@ impl Client {
     }
 
     /// A local secret store call: `trellis.secrets.v1.<lattice>.<op>`; fails on `success: false`.
-    pub(crate) async fn secrets(
-        &self,
-        op: &str,
-        body: Vec<u8>,
-    ) -> anyhow::Result<serde_json::Value> {
-        self.checked(
-            format!(
-                "{}.{}.{op}",
-                trellis_host::SECRET_STORE_PREFIX,
-                self.lattice
-            ),
-            body,
-        )
-        .await
+    pub(crate) async fn secrets(&self, op: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+        self.checked(format!("{}.{}.{op}", trellis_host::SECRET_STORE_PREFIX, self.lattice), body).await
     }
 
     /// A request answered with the control interface's envelope; fails on `success: false`.
     async fn checked(&self, subject: String, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
         let reply: serde_json::Value =
-            serde_json::from_slice(&self.request(subject.clone(), Vec::new(), body).await?)
-                .with_context(|| format!("the reply on {subject} is not JSON"))?;
+            serde_json::from_slice(&self.request(subject.clone(), Vec::new(), body).await?).with_context(|| format!("the reply on {subject} is not JSON"))?;
         if reply["success"] != serde_json::Value::Bool(true) {
-            bail!(
-                "{}",
-                reply["message"].as_str().unwrap_or("the request failed")
-            );
+            bail!("{}", reply["message"].as_str().unwrap_or("the request failed"));
         }
         Ok(reply)
     }
@@ -213,50 +149,24 @@ impl Client {
 
 /// The directory relative image paths in the manifest at `path` resolve against (absolute).
 pub(crate) fn base_dir_of(path: &Path) -> PathBuf {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
 /// Puts the manifest at `path`; returns its name and version. With `reuse_existing`, a version
 /// already stored is not an error: that version is used (with a warning if the text differs).
-pub(crate) async fn put_file(
-    client: &Client,
-    path: &Path,
-    reuse_existing: bool,
-) -> anyhow::Result<(String, String)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+pub(crate) async fn put_file(client: &Client, path: &Path, reuse_existing: bool) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     // Parse here too, so errors come back at once with the file's own name and lines.
     let manifest = trellis_types::manifest::Manifest::parse(&path.display().to_string(), &text)?;
-    let headers = vec![
-        (SOURCE_HEADER.to_owned(), path.display().to_string()),
-        (
-            BASE_DIR_HEADER.to_owned(),
-            base_dir_of(path).display().to_string(),
-        ),
-    ];
-    let reply: PutReply = client
-        .model("put", None, headers, text.clone().into_bytes())
-        .await?;
+    let headers = vec![(SOURCE_HEADER.to_owned(), path.display().to_string()), (BASE_DIR_HEADER.to_owned(), base_dir_of(path).display().to_string())];
+    let reply: PutReply = client.model("put", None, headers, text.clone().into_bytes()).await?;
     match reply.result {
         PutResult::Created | PutResult::NewVersion => Ok((reply.name, reply.current_version)),
-        PutResult::Error
-            if reuse_existing
-                && manifest.version().is_some()
-                && reply.message.contains("already has version") =>
-        {
+        PutResult::Error if reuse_existing && manifest.version().is_some() && reply.message.contains("already has version") => {
             let version = manifest.version().expect("checked above").to_owned();
-            let stored: trellis_types::wadm::GetReply = client
-                .model(
-                    "get",
-                    Some(manifest.name()),
-                    Vec::new(),
-                    serde_json::to_vec(&serde_json::json!({"version": version}))?,
-                )
-                .await?;
+            let stored: trellis_types::wadm::GetReply =
+                client.model("get", Some(manifest.name()), Vec::new(), serde_json::to_vec(&serde_json::json!({"version": version}))?).await?;
             if stored.manifest != Some(serde_json::to_value(&manifest)?) {
                 eprintln!(
                     "warning: {}: {} {version} is already stored with different contents; using the stored one (change `version` to put the new one)",
@@ -271,11 +181,7 @@ pub(crate) async fn put_file(
 }
 
 /// Deploys `name` (at `version`, else the newest); fails with the manager's reason.
-pub(crate) async fn deploy(
-    client: &Client,
-    name: &str,
-    version: Option<&str>,
-) -> anyhow::Result<DeployReply> {
+pub(crate) async fn deploy(client: &Client, name: &str, version: Option<&str>) -> anyhow::Result<DeployReply> {
     let body = serde_json::to_vec(&serde_json::json!({"version": version}))?;
     let reply: DeployReply = client.model("deploy", Some(name), Vec::new(), body).await?;
     match reply.result {
@@ -285,24 +191,15 @@ pub(crate) async fn deploy(
 }
 
 /// Polls `name`'s status until it settles (deployed, failed or waiting) or `timeout` passes.
-pub(crate) async fn wait_for_status(
-    client: &Client,
-    name: &str,
-    timeout: Duration,
-) -> anyhow::Result<Status> {
+pub(crate) async fn wait_for_status(client: &Client, name: &str, timeout: Duration) -> anyhow::Result<Status> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let reply: StatusReply = client
-            .model("status", Some(name), Vec::new(), Vec::new())
-            .await?;
+        let reply: StatusReply = client.model("status", Some(name), Vec::new(), Vec::new()).await?;
         if reply.result != StatusResult::Ok {
             bail!("{}", reply.message);
         }
         let status = reply.status.unwrap_or_default();
-        let settled = matches!(
-            status.info.status_type,
-            StatusType::Deployed | StatusType::Failed | StatusType::Waiting
-        );
+        let settled = matches!(status.info.status_type, StatusType::Deployed | StatusType::Failed | StatusType::Waiting);
         if settled || tokio::time::Instant::now() >= deadline {
             return Ok(status);
         }

@@ -69,40 +69,22 @@ pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Res
             ConfigCommand::Put { name, entries } => {
                 let mut values = serde_json::Map::new();
                 for e in &entries {
-                    let Some((k, v)) = e.split_once('=') else {
-                        bail!("`{e}` is not KEY=VALUE")
-                    };
+                    let Some((k, v)) = e.split_once('=') else { bail!("`{e}` is not KEY=VALUE") };
                     values.insert(k.to_owned(), json!(v));
                 }
-                let reply = client
-                    .ctl(&format!("config.put.{name}"), serde_json::to_vec(&values)?)
-                    .await?;
+                let reply = client.ctl(&format!("config.put.{name}"), serde_json::to_vec(&values)?).await?;
                 println!("{}", reply["message"].as_str().unwrap_or("ok"));
             }
             ConfigCommand::Get { name, output } => {
-                let reply = client
-                    .ctl(&format!("config.get.{name}"), Vec::new())
-                    .await?;
-                let Some(values) = reply.get("response").and_then(|r| r.as_object()) else {
-                    bail!("config `{name}` is not defined")
-                };
+                let reply = client.ctl(&format!("config.get.{name}"), Vec::new()).await?;
+                let Some(values) = reply.get("response").and_then(|r| r.as_object()) else { bail!("config `{name}` is not defined") };
                 match output {
                     Format::Json => print_json(&json!(values)),
-                    Format::Text => table(
-                        &["KEY", "VALUE"],
-                        values
-                            .iter()
-                            .map(|(k, v)| {
-                                vec![k.clone(), v.as_str().unwrap_or_default().to_owned()]
-                            })
-                            .collect(),
-                    ),
+                    Format::Text => table(&["KEY", "VALUE"], values.iter().map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or_default().to_owned()]).collect()),
                 }
             }
             ConfigCommand::Del { name } => {
-                client
-                    .ctl(&format!("config.del.{name}"), Vec::new())
-                    .await?;
+                client.ctl(&format!("config.del.{name}"), Vec::new()).await?;
                 println!("deleted config {name}");
             }
         }
@@ -133,24 +115,9 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
                 let rows = inventories
                     .iter()
                     .map(|h| {
-                        let labels: Vec<String> = h
-                            .labels
-                            .iter()
-                            .filter(|(k, _)| !k.starts_with("hostcore."))
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect();
-                        let apps: Vec<String> = h
-                            .trellis_apps
-                            .iter()
-                            .flat_map(|a| a.keys().cloned())
-                            .collect();
-                        vec![
-                            h.host_id.clone(),
-                            h.friendly_name.clone(),
-                            labels.join(","),
-                            apps.join(","),
-                            h.uptime_human.clone(),
-                        ]
+                        let labels: Vec<String> = h.labels.iter().filter(|(k, _)| !k.starts_with("hostcore.")).map(|(k, v)| format!("{k}={v}")).collect();
+                        let apps: Vec<String> = h.trellis_apps.iter().flat_map(|a| a.keys().cloned()).collect();
+                        vec![h.host_id.clone(), h.friendly_name.clone(), labels.join(","), apps.join(","), h.uptime_human.clone()]
                     })
                     .collect();
                 table(&["HOST", "NAME", "LABELS", "APPS", "UPTIME"], rows);
@@ -158,16 +125,7 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
             (Format::Text, true) => {
                 let rows = inventories
                     .iter()
-                    .flat_map(|h| {
-                        h.components.iter().map(|c| {
-                            vec![
-                                h.host_id.clone(),
-                                c.id.clone(),
-                                c.image_ref.clone(),
-                                c.max_instances.to_string(),
-                            ]
-                        })
-                    })
+                    .flat_map(|h| h.components.iter().map(|c| vec![h.host_id.clone(), c.id.clone(), c.image_ref.clone(), c.max_instances.to_string()]))
                     .collect();
                 table(&["HOST", "COMPONENT", "IMAGE", "MAX INSTANCES"], rows);
             }
@@ -180,8 +138,7 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
 async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for body in client.gather(client.ctl_subject("host.ping")).await? {
-        let reply: CtlReply<HostInfo> =
-            serde_json::from_slice(&body).context("a host's answer to host.ping")?;
+        let reply: CtlReply<HostInfo> = serde_json::from_slice(&body).context("a host's answer to host.ping")?;
         ids.extend(reply.response.map(|h| h.id));
     }
     ids.sort();
@@ -189,21 +146,12 @@ async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
 }
 
 async fn inventory(client: &Client, id: &str) -> anyhow::Result<HostInventory> {
-    let reply = client
-        .ctl(&format!("host.get.{id}"), Vec::new())
-        .await
-        .with_context(|| format!("host {id}"))?;
-    serde_json::from_value(reply["response"].clone())
-        .with_context(|| format!("host {id}'s inventory"))
+    let reply = client.ctl(&format!("host.get.{id}"), Vec::new()).await.with_context(|| format!("host {id}"))?;
+    serde_json::from_value(reply["response"].clone()).with_context(|| format!("host {id}'s inventory"))
 }
 
 /// `trellis label HOST KEY=VALUE [--delete]`.
-pub(crate) fn label(
-    host: &str,
-    label: &str,
-    delete: bool,
-    connection: &Connection,
-) -> anyhow::Result<ExitCode> {
+pub(crate) fn label(host: &str, label: &str, delete: bool, connection: &Connection) -> anyhow::Result<ExitCode> {
     let client = connection.client();
     let (key, value) = match (label.split_once('='), delete) {
         (Some((k, v)), false) => (k.to_owned(), Some(v.to_owned())),
@@ -213,12 +161,7 @@ pub(crate) fn label(
     };
     crate::block_on(async move {
         let op = if delete { "label.del" } else { "label.put" };
-        let reply = client
-            .ctl(
-                &format!("{op}.{host}"),
-                serde_json::to_vec(&json!({"key": key, "value": value}))?,
-            )
-            .await?;
+        let reply = client.ctl(&format!("{op}.{host}"), serde_json::to_vec(&json!({"key": key, "value": value}))?).await?;
         println!("{}", reply["message"].as_str().unwrap_or("ok"));
         Ok(ExitCode::SUCCESS)
     })

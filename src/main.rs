@@ -63,11 +63,7 @@ enum Command {
 
 /// Runs a client command's async body on a small runtime.
 pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts")
-        .block_on(future)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts").block_on(future)
 }
 
 fn main() -> ExitCode {
@@ -81,11 +77,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
         Command::Secret(cmd) => secret_cmds::run(cmd, &connection),
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
-        Command::Label {
-            host,
-            label,
-            delete,
-        } => lattice_cmds::label(&host, &label, delete, &connection),
+        Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
     };
     match result {

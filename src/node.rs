@@ -23,23 +23,13 @@ pub(crate) struct HostArgs {
     #[arg(long, env = "TRELLIS_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Deadline of one invocation, host-wide default; a manifest may lower it per component.
-    #[arg(
-        long,
-        env = "WASMCLOUD_MAX_EXECUTION_TIME_MS",
-        value_name = "MS",
-        default_value_t = 60_000
-    )]
+    #[arg(long, env = "WASMCLOUD_MAX_EXECUTION_TIME_MS", value_name = "MS", default_value_t = 60_000)]
     max_execution_time_ms: u64,
     /// Cap on one instance's linear memory, host-wide default; a manifest may lower it per component.
     #[arg(long, env = "WASMCLOUD_MAX_LINEAR_MEMORY", value_name = "BYTES", default_value_t = 256 << 20)]
     max_linear_memory_bytes: u64,
     /// Concurrent instances the pooling allocator reserves room for, across all components.
-    #[arg(
-        long,
-        alias = "max-components",
-        env = "WASMCLOUD_MAX_COMPONENTS",
-        default_value_t = 1000
-    )]
+    #[arg(long, alias = "max-components", env = "WASMCLOUD_MAX_COMPONENTS", default_value_t = 1000)]
     max_instances: u32,
     /// Allocate instance memory on demand instead of from a pre-reserved pool.
     #[arg(long)]
@@ -77,9 +67,7 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut labels = BTreeMap::new();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
         if k.is_empty() {
             return Err(format!("`{pair}` has an empty key"));
         }
@@ -91,21 +79,14 @@ pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Strin
 /// Labels every host carries, as wasmCloud's do.
 fn builtin_labels() -> BTreeMap<String, String> {
     use std::env::consts::{ARCH, FAMILY, OS};
-    BTreeMap::from([
-        ("hostcore.arch".into(), ARCH.into()),
-        ("hostcore.os".into(), OS.into()),
-        ("hostcore.osfamily".into(), FAMILY.into()),
-    ])
+    BTreeMap::from([("hostcore.arch".into(), ARCH.into()), ("hostcore.os".into(), OS.into()), ("hostcore.osfamily".into(), FAMILY.into())])
 }
 
 /// A host's labels: the built-in ones, then `WASMCLOUD_LABEL_<key>` variables, then `given`.
 pub(crate) fn host_labels(given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut labels = builtin_labels();
     for (name, value) in std::env::vars() {
-        if let Some(key) = name
-            .strip_prefix("WASMCLOUD_LABEL_")
-            .filter(|k| !k.is_empty())
-        {
+        if let Some(key) = name.strip_prefix("WASMCLOUD_LABEL_").filter(|k| !k.is_empty()) {
             labels.insert(key.to_owned(), value);
         }
     }
@@ -124,39 +105,25 @@ pub(crate) fn init_logging(filter: &str) {
 
 pub(crate) fn state_dir(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = given.cloned().unwrap_or_else(|| {
-        directories::ProjectDirs::from("dev", "trellis", "trellis")
-            .map(|d| d.data_dir().to_owned())
-            .unwrap_or_else(|| PathBuf::from(".trellis"))
+        directories::ProjectDirs::from("dev", "trellis", "trellis").map(|d| d.data_dir().to_owned()).unwrap_or_else(|| PathBuf::from(".trellis"))
     });
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating state directory {}", dir.display()))?;
     Ok(dir)
 }
 
 /// The engine, pool and shared parts of this process's hosts, and the local secret store.
-pub(crate) fn shared(
-    args: &HostArgs,
-    state_dir: &std::path::Path,
-) -> anyhow::Result<(Shared, LocalStore)> {
+pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path) -> anyhow::Result<(Shared, LocalStore)> {
     if args.max_execution_time_ms == 0 || args.max_linear_memory_bytes == 0 {
-        anyhow::bail!(
-            "--max-execution-time-ms and --max-linear-memory-bytes must be greater than zero"
-        );
+        anyhow::bail!("--max-execution-time-ms and --max-linear-memory-bytes must be greater than zero");
     }
     let runtime = Runtime::new(RuntimeConfig {
-        limits: Limits {
-            max_execution_time: Duration::from_millis(args.max_execution_time_ms),
-            max_linear_memory_bytes: args.max_linear_memory_bytes,
-        },
+        limits: Limits { max_execution_time: Duration::from_millis(args.max_execution_time_ms), max_linear_memory_bytes: args.max_linear_memory_bytes },
         max_instances: args.max_instances,
         cache_dir: Some(state_dir.join("compiled")),
         pooling: !args.no_pooling,
     })?;
     let secrets = LocalStore::open(state_dir).context("opening the local secret store")?;
-    Ok((
-        Shared::new(runtime, state_dir.to_owned()).with_secrets(Arc::new(secrets.clone())),
-        secrets,
-    ))
+    Ok((Shared::new(runtime, state_dir.to_owned()).with_secrets(Arc::new(secrets.clone())), secrets))
 }
 
 /// Starts a deployment manager on `lattice` with its store in `state_dir`, placing on `fleet`
@@ -177,23 +144,15 @@ pub(crate) async fn start_manager<F: trellis_manager::Fleet>(
     }))
     .await?;
     let store = Store::open(&state_dir.join("manager.redb"))?;
-    let config = ManagerConfig {
-        lattice: name.to_owned(),
-        resync_interval: resync.max(Duration::from_millis(10)),
-    };
+    let config = ManagerConfig { lattice: name.to_owned(), resync_interval: resync.max(Duration::from_millis(10)) };
     let manager = Manager::start(config, store, lattice, fleet.clone()).await?;
     let _ = cell.set(manager.clone());
     Ok((manager, fleet))
 }
 
-pub(crate) async fn connect(
-    connection: &Connection,
-    role: &str,
-) -> anyhow::Result<Arc<dyn Lattice>> {
+pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Result<Arc<dyn Lattice>> {
     let Some(options) = connection.nats.options(&format!("trellis-{role}")) else {
-        anyhow::bail!(
-            "`trellis {role}` joins a NATS lattice: give --nats nats://HOST:PORT (or run `trellis up` for one process with everything)"
-        );
+        anyhow::bail!("`trellis {role}` joins a NATS lattice: give --nats nats://HOST:PORT (or run `trellis up` for one process with everything)");
     };
     let nats = Nats::connect(&options).await?;
     tracing::info!(url = %options.url, lattice = %connection.lattice, "connected to NATS");
@@ -212,9 +171,7 @@ pub(crate) struct HostCmd {
 /// `trellis host --nats URL`: one host joined to a lattice, until Ctrl-C or `host.stop`.
 pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
     init_logging(&cmd.host.common.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let lattice = connect(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
@@ -256,23 +213,15 @@ pub(crate) struct ManagerCmd {
 /// `trellis manager --nats URL`: the deployment manager alone, placing on the lattice's hosts.
 pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
     init_logging(&cmd.common.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let lattice = connect(connection, "manager").await?;
         let state_dir = state_dir(cmd.state_dir.as_ref())?;
         let heartbeat = cmd.common.heartbeat();
         let name = connection.lattice.clone();
-        let (manager, _fleet) = start_manager(
-            lattice.clone(),
-            &name,
-            &state_dir,
-            Duration::from_millis(cmd.resync_interval_ms),
-            async |on_change| {
-                Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
-            },
-        )
+        let (manager, _fleet) = start_manager(lattice.clone(), &name, &state_dir, Duration::from_millis(cmd.resync_interval_ms), async |on_change| {
+            Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
+        })
         .await?;
         tracing::info!(lattice = %name, state_dir = %state_dir.display(), "manager started");
         println!("manager serving wadm.api.{name}.>");
@@ -286,8 +235,7 @@ pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

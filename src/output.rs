@@ -14,10 +14,7 @@ pub(crate) enum Format {
 
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("a JSON value serializes")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("a JSON value serializes"));
 }
 
 /// Prints rows under a header, columns padded to their widest cell.
@@ -29,11 +26,7 @@ pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());

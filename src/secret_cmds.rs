@@ -44,12 +44,7 @@ pub(crate) enum SecretCommand {
 pub(crate) fn run(cmd: SecretCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
     let client = connection.client();
     let (op, body) = match cmd {
-        SecretCommand::Put {
-            key,
-            file,
-            env,
-            binary,
-        } => ("put", put_body(&key, file, env, binary)?),
+        SecretCommand::Put { key, file, env, binary } => ("put", put_body(&key, file, env, binary)?),
         SecretCommand::Del { key } => ("del", json!({"key": key})),
         SecretCommand::List { output } => {
             return crate::block_on(async move {
@@ -61,13 +56,7 @@ pub(crate) fn run(cmd: SecretCommand, connection: &Connection) -> anyhow::Result
                         &["KEY", "VERSION", "KIND"],
                         listed
                             .iter()
-                            .map(|s| {
-                                vec![
-                                    s["key"].as_str().unwrap_or_default().to_owned(),
-                                    s["version"].to_string(),
-                                    s["kind"].as_str().unwrap_or_default().to_owned(),
-                                ]
-                            })
+                            .map(|s| vec![s["key"].as_str().unwrap_or_default().to_owned(), s["version"].to_string(), s["kind"].as_str().unwrap_or_default().to_owned()])
                             .collect(),
                     ),
                 }
@@ -83,24 +72,13 @@ pub(crate) fn run(cmd: SecretCommand, connection: &Connection) -> anyhow::Result
 }
 
 /// The `put` body: the value read from `file`, `env` or standard input.
-fn put_body(
-    key: &str,
-    file: Option<PathBuf>,
-    env: Option<String>,
-    binary: bool,
-) -> anyhow::Result<serde_json::Value> {
+fn put_body(key: &str, file: Option<PathBuf>, env: Option<String>, binary: bool) -> anyhow::Result<serde_json::Value> {
     let value: Vec<u8> = match (file, env) {
-        (Some(path), _) => {
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
-        }
-        (None, Some(var)) => std::env::var(&var)
-            .with_context(|| format!("reading environment variable {var}"))?
-            .into_bytes(),
+        (Some(path), _) => std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Some(var)) => std::env::var(&var).with_context(|| format!("reading environment variable {var}"))?.into_bytes(),
         (None, None) => {
             let mut text = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut text)
-                .context("reading the value from standard input")?;
+            std::io::stdin().read_to_end(&mut text).context("reading the value from standard input")?;
             if text.ends_with(b"\n") {
                 text.pop();
                 if text.ends_with(b"\r") {
@@ -114,9 +92,7 @@ fn put_body(
         true => json!({"key": key, "binary_secret": value}),
         false => match String::from_utf8(value) {
             Ok(text) => json!({"key": key, "string_secret": text}),
-            Err(_) => {
-                bail!("the value of `{key}` is not UTF-8 text; pass --binary to store it as bytes")
-            }
+            Err(_) => bail!("the value of `{key}` is not UTF-8 text; pass --binary to store it as bytes"),
         },
     })
 }

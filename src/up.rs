@@ -42,9 +42,7 @@ pub(crate) fn run(args: UpArgs, connection: &Connection) -> anyhow::Result<ExitC
     let api: SocketAddr = address
         .parse()
         .map_err(|_| anyhow::anyhow!("--api {url}: `up` listens on it, so give it as http://IP:PORT on loopback, e.g. http://127.0.0.1:7151"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(up(args, api, connection))
 }
 
@@ -52,85 +50,48 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
     let state_dir = node::state_dir(args.host.state_dir.as_ref())?;
     let (shared, secrets) = node::shared(&args.host, &state_dir)?;
     let allocation = shared.runtime().allocation();
-    let labels = if args.hosts.is_empty() {
-        vec![BTreeMap::new()]
-    } else {
-        args.hosts.clone()
-    };
-    let hosts: Vec<Arc<Host>> = labels
-        .iter()
-        .map(|l| Arc::new(Host::new(shared.clone(), node::host_labels(l))))
-        .collect();
+    let labels = if args.hosts.is_empty() { vec![BTreeMap::new()] } else { args.hosts.clone() };
+    let hosts: Vec<Arc<Host>> = labels.iter().map(|l| Arc::new(Host::new(shared.clone(), node::host_labels(l)))).collect();
     for h in &hosts {
         tracing::info!(host = h.id(), name = h.friendly_name(), labels = ?h.labels(), "host started");
     }
 
     let name = connection.lattice.clone();
     let embedded = connection.nats.options("").is_none();
-    let lattice: Arc<dyn Lattice> = if embedded {
-        Arc::new(InProcess::new())
-    } else {
-        node::connect(connection, "up").await?
-    };
+    let lattice: Arc<dyn Lattice> = if embedded { Arc::new(InProcess::new()) } else { node::connect(connection, "up").await? };
     let heartbeat = args.host.common.heartbeat();
     let resync = Duration::from_millis(args.resync_interval_ms);
     // Embedded, the manager places on this process's hosts directly; on NATS, on every host of
     // the lattice, these included, as it learns of them from heartbeats.
     let (manager, local, fleet): (_, Arc<LocalFleet>, Arc<dyn Fleet>) = if embedded {
-        let (manager, local) = node::start_manager(
-            lattice.clone(),
-            &name,
-            &state_dir,
-            resync,
-            async |on_change| Ok(Arc::new(LocalFleet::new(hosts, on_change))),
-        )
-        .await?;
+        let (manager, local) =
+            node::start_manager(lattice.clone(), &name, &state_dir, resync, async |on_change| Ok(Arc::new(LocalFleet::new(hosts, on_change)))).await?;
         (manager, local.clone(), local)
     } else {
-        let (manager, remote) = node::start_manager(
-            lattice.clone(),
-            &name,
-            &state_dir,
-            resync,
-            async |on_change| {
-                Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
-            },
-        )
+        let (manager, remote) = node::start_manager(lattice.clone(), &name, &state_dir, resync, async |on_change| {
+            Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
+        })
         .await?;
         (manager, Arc::new(LocalFleet::new(hosts, || {})), remote)
     };
-    local
-        .clone()
-        .serve_ctl(lattice.clone(), &name, heartbeat)
-        .await?;
+    local.clone().serve_ctl(lattice.clone(), &name, heartbeat).await?;
     if embedded {
         // Secret values travel in the clear on the lattice, so the store is served only where
         // the lattice is this process.
         trellis_host::serve_secret_store(secrets, lattice.clone(), &name).await?;
     }
     let api = crate::api_server::serve(api, lattice.clone()).await?;
-    let mode = if embedded {
-        "embedded"
-    } else {
-        "joined to NATS"
-    };
+    let mode = if embedded { "embedded" } else { "joined to NATS" };
     tracing::info!(state_dir = %state_dir.display(), ?allocation, lattice = %name, "Trellis started ({mode})");
     println!("API: http://{api}");
 
     let client = Client::in_process(lattice, &name);
     for path in &args.deploy {
         let (app, version) = client::put_file(&client, path, true).await?;
-        client::deploy(&client, &app, Some(&version))
-            .await
-            .with_context(|| format!("deploying {}", path.display()))?;
+        client::deploy(&client, &app, Some(&version)).await.with_context(|| format!("deploying {}", path.display()))?;
         let status = client::wait_for_status(&client, &app, Duration::from_secs(300)).await?;
         if status.info.status_type != StatusType::Deployed {
-            anyhow::bail!(
-                "{}: {app} {version} is {}: {}",
-                path.display(),
-                status.info.status_type.as_str(),
-                status.info.message
-            );
+            anyhow::bail!("{}: {app} {version} is {}: {}", path.display(), status.info.status_type.as_str(), status.info.message);
         }
         println!("deployed {app} {version}");
         for report in fleet.reports().await {

@@ -17,21 +17,8 @@ fn blob_app(name: &str, image: &str, config: &[(&str, &str)], port: u16) -> Mani
         }
     }
     let component = component(name, guests::BLOBS, 4, "") + &link;
-    let capability = format!(
-        "    - name: store\n      type: capability\n      properties:\n        image: {image}\n"
-    );
-    manifest(&app(
-        name,
-        &[
-            component,
-            capability,
-            http_server(
-                "http",
-                &[],
-                &[(name, &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
-        ],
-    ))
+    let capability = format!("    - name: store\n      type: capability\n      properties:\n        image: {image}\n");
+    manifest(&app(name, &[component, capability, http_server("http", &[], &[(name, &[("address", &format!("127.0.0.1:{port}"))])])]))
 }
 
 fn ok(method: &str, base: &str, path: &str, body: &[u8]) -> String {
@@ -47,10 +34,7 @@ fn exercise(base: &str) {
     // Creating an existing container is not an error, as with wasmCloud's providers.
     assert_eq!(ok("POST", base, "create/photos", b""), "created");
     assert_eq!(ok("GET", base, "exists/photos", b""), "true");
-    assert_eq!(
-        ok("GET", base, "container-info/photos", b""),
-        "photos created=true"
-    );
+    assert_eq!(ok("GET", base, "container-info/photos", b""), "photos created=true");
     assert_eq!(ok("PUT", base, "o/photos/cat", b"meow meow"), "stored 9");
     assert_eq!(ok("PUT", base, "buffered/photos/dog", b"woof"), "stored 4");
     assert_eq!(ok("GET", base, "o/photos/cat", b""), "meow meow");
@@ -64,14 +48,8 @@ fn exercise(base: &str) {
     assert_eq!(ok("PUT", base, "o/photos/cat", b"purr"), "stored 4");
     assert_eq!(ok("GET", base, "o/photos/cat", b""), "purr");
     assert_eq!(ok("POST", base, "create/archive", b""), "created");
-    assert_eq!(
-        ok("POST", base, "copy/photos/cat/archive/cat-copy", b""),
-        "copy done"
-    );
-    assert_eq!(
-        ok("POST", base, "move/photos/dog/archive/dog", b""),
-        "move done"
-    );
+    assert_eq!(ok("POST", base, "copy/photos/cat/archive/cat-copy", b""), "copy done");
+    assert_eq!(ok("POST", base, "move/photos/dog/archive/dog", b""), "move done");
     // Listing pages through the names two at a time.
     assert_eq!(ok("PUT", base, "o/archive/emu", b"e"), "stored 1");
     assert_eq!(ok("GET", base, "list/archive", b""), "cat-copy,dog,emu");
@@ -85,15 +63,9 @@ fn exercise(base: &str) {
     assert_eq!(ok("POST", base, "delete-container/archive", b""), "deleted");
     assert_eq!(ok("GET", base, "exists/archive", b""), "false");
     let missing = send("GET", &format!("{base}/o/nope/x"), b"");
-    assert_eq!(
-        (missing.status, missing.body.as_str()),
-        (404, "container `nope` does not exist")
-    );
+    assert_eq!((missing.status, missing.body.as_str()), (404, "container `nope` does not exist"));
     let missing = send("GET", &format!("{base}/o/photos/bird"), b"");
-    assert_eq!(
-        (missing.status, missing.body.as_str()),
-        (404, "object `bird` does not exist in container `photos`")
-    );
+    assert_eq!((missing.status, missing.body.as_str()), (404, "object `bird` does not exist in container `photos`"));
 }
 
 #[test]
@@ -101,24 +73,14 @@ fn filesystem_backend_keeps_objects_as_files_confined_to_root() {
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     let root_dir = root.path().join("blobs");
-    let m = blob_app(
-        "files",
-        "ghcr.io/wasmcloud/blobstore-fs:0.10.1",
-        &[("ROOT", root_dir.to_str().unwrap())],
-        port,
-    );
+    let m = blob_app("files", "ghcr.io/wasmcloud/blobstore-fs:0.10.1", &[("ROOT", root_dir.to_str().unwrap())], port);
     let _up = Up::start(&[&m.path], &[]).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     exercise(&base);
     assert_eq!(std::fs::read(root_dir.join("photos/cat")).unwrap(), b"purr");
     // Names that would leave the root are refused, and nothing is written outside it.
     let r = send("PUT", &format!("{base}/o/photos/sub/../../../escape"), b"x");
-    assert!(
-        r.status == 500 && r.body.contains("invalid object name"),
-        "{}: {}",
-        r.status,
-        r.body
-    );
+    assert!(r.status == 500 && r.body.contains("invalid object name"), "{}: {}", r.status, r.body);
     assert!(!root.path().join("escape").exists() && !root_dir.join("escape").exists());
 }
 
@@ -134,12 +96,7 @@ fn memory_backend() {
 fn nats_object_store_backend() {
     let nats = Nats::start_jetstream();
     let port = free_port();
-    let m = blob_app(
-        "objects",
-        "ghcr.io/wasmcloud/blobstore-nats:0.4.0",
-        &[("cluster_uri", &nats.url)],
-        port,
-    );
+    let m = blob_app("objects", "ghcr.io/wasmcloud/blobstore-nats:0.4.0", &[("cluster_uri", &nats.url)], port);
     let _up = Up::start(&[&m.path], &[]).unwrap();
     exercise(&format!("http://127.0.0.1:{port}"));
 }
@@ -151,105 +108,38 @@ fn large_objects_stream_through() {
     const SIZE: u64 = 64 << 20;
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
-    let m = blob_app(
-        "big",
-        "wasmcloud+builtin://blobstore-fs",
-        &[("ROOT", root.path().to_str().unwrap())],
-        port,
-    );
+    let m = blob_app("big", "wasmcloud+builtin://blobstore-fs", &[("ROOT", root.path().to_str().unwrap())], port);
     let up = Up::start(&[&m.path], &[]).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     ok("POST", &base, "create/big", b"");
     ok("PUT", &base, "o/big/warmup", &[7u8; 1 << 20]);
     let before = up.peak_rss_bytes();
-    let r = send_reader(
-        "PUT",
-        &format!("{base}/o/big/zeros"),
-        std::io::repeat(0).take(SIZE),
-        SIZE,
-    );
+    let r = send_reader("PUT", &format!("{base}/o/big/zeros"), std::io::repeat(0).take(SIZE), SIZE);
     assert_eq!((r.status, r.body.as_str()), (200, "stored 67108864"));
-    assert_eq!(
-        std::fs::metadata(root.path().join("big/zeros"))
-            .unwrap()
-            .len(),
-        SIZE
-    );
+    assert_eq!(std::fs::metadata(root.path().join("big/zeros")).unwrap().len(), SIZE);
     assert_eq!(get_len(&format!("{base}/o/big/zeros")), (200, SIZE));
     let grown = up.peak_rss_bytes().saturating_sub(before);
-    assert!(
-        grown < SIZE / 2,
-        "peak RSS grew by {} MiB moving a {} MiB object",
-        grown >> 20,
-        SIZE >> 20
-    );
+    assert!(grown < SIZE / 2, "peak RSS grew by {} MiB moving a {} MiB object", grown >> 20, SIZE >> 20);
 }
 
 #[test]
 fn containers_are_reached_only_through_the_components_own_link() {
     let (root_a, root_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (port_a, port_b, port_c) = (free_port(), free_port(), free_port());
-    let a = blob_app(
-        "alpha",
-        "ghcr.io/wasmcloud/blobstore-fs:0.10.1",
-        &[("ROOT", root_a.path().to_str().unwrap())],
-        port_a,
-    );
-    let b = blob_app(
-        "beta",
-        "ghcr.io/wasmcloud/blobstore-fs:0.10.1",
-        &[("ROOT", root_b.path().to_str().unwrap())],
-        port_b,
-    );
+    let a = blob_app("alpha", "ghcr.io/wasmcloud/blobstore-fs:0.10.1", &[("ROOT", root_a.path().to_str().unwrap())], port_a);
+    let b = blob_app("beta", "ghcr.io/wasmcloud/blobstore-fs:0.10.1", &[("ROOT", root_b.path().to_str().unwrap())], port_b);
     let unlinked = manifest(&app(
         "gamma",
-        &[
-            component("gamma", guests::BLOBS, 1, ""),
-            http_server(
-                "http",
-                &[],
-                &[("gamma", &[("address", &format!("127.0.0.1:{port_c}"))])],
-            ),
-        ],
+        &[component("gamma", guests::BLOBS, 1, ""), http_server("http", &[], &[("gamma", &[("address", &format!("127.0.0.1:{port_c}"))])])],
     ));
     let up = Up::start(&[&a.path, &b.path, &unlinked.path], &[]).unwrap();
-    ok(
-        "POST",
-        &format!("http://127.0.0.1:{port_a}"),
-        "create/private",
-        b"",
-    );
-    ok(
-        "PUT",
-        &format!("http://127.0.0.1:{port_a}"),
-        "o/private/plan",
-        b"alpha's",
-    );
+    ok("POST", &format!("http://127.0.0.1:{port_a}"), "create/private", b"");
+    ok("PUT", &format!("http://127.0.0.1:{port_a}"), "o/private/plan", b"alpha's");
     // Another app's link has its own root: the container is not there.
-    assert_eq!(
-        ok(
-            "GET",
-            &format!("http://127.0.0.1:{port_b}"),
-            "exists/private",
-            b""
-        ),
-        "false"
-    );
+    assert_eq!(ok("GET", &format!("http://127.0.0.1:{port_b}"), "exists/private", b""), "false");
     // No link, no blobstore: the call fails naming the import, and the host stays up.
-    let r = send(
-        "GET",
-        &format!("http://127.0.0.1:{port_c}/exists/private"),
-        b"",
-    );
+    let r = send("GET", &format!("http://127.0.0.1:{port_c}/exists/private"), b"");
     assert_eq!(r.status, 500, "{}", r.body);
     up.wait_for_log(&["wasi:blobstore/blobstore@0.2.0-draft", "is not linked"]);
-    assert_eq!(
-        ok(
-            "GET",
-            &format!("http://127.0.0.1:{port_a}"),
-            "o/private/plan",
-            b""
-        ),
-        "alpha's"
-    );
+    assert_eq!(ok("GET", &format!("http://127.0.0.1:{port_a}"), "o/private/plan", b""), "alpha's");
 }

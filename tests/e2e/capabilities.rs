@@ -5,9 +5,7 @@ use crate::util::*;
 
 /// A keyvalue capability entry with the given image and config lines.
 fn kv_capability(name: &str, image: &str) -> String {
-    format!(
-        "    - name: {name}\n      type: capability\n      properties:\n        image: {image}\n"
-    )
+    format!("    - name: {name}\n      type: capability\n      properties:\n        image: {image}\n")
 }
 
 /// The kv guest, linked to capability `kv_target` (if any) with `target_config` pairs.
@@ -17,13 +15,9 @@ fn kv_component(name: &str, kv_target: Option<&str>, target_config: &[(&str, &st
         guests::KV
     );
     if let Some(target) = kv_target {
-        out += &format!(
-            "        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: {target}\n"
-        );
+        out += &format!("        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: {target}\n");
         if !target_config.is_empty() {
-            out += &format!(
-                "              config:\n                - name: {name}-{target}-link\n                  properties:\n"
-            );
+            out += &format!("              config:\n                - name: {name}-{target}-link\n                  properties:\n");
             for (k, v) in target_config {
                 out += &format!("                    {k}: \"{v}\"\n");
             }
@@ -38,23 +32,14 @@ fn kv_app(image: &str, target_config: &[(&str, &str)], port: u16) -> ManifestFil
         &[
             kv_component("counter", Some("kv"), target_config),
             kv_capability("kv", image),
-            http_server(
-                "http",
-                &[],
-                &[("counter", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
         ],
     ))
 }
 
 fn body(base: &str, path: &str) -> String {
     let r = get(&format!("{base}/{path}"), None);
-    assert!(
-        r.status == 200 || r.status == 404,
-        "{path}: {} {}",
-        r.status,
-        r.body
-    );
+    assert!(r.status == 200 || r.status == 404, "{path}: {} {}", r.status, r.body);
     r.body
 }
 
@@ -71,11 +56,7 @@ fn exercise(base: &str, buckets_are_namespaces: bool) {
     assert_eq!(body(base, "batch"), "b1=1,b2=2,- exists(b1)=false");
     assert_eq!(body(base, "keys"), "b2,hits");
     body(base, "in/other/set/x/1");
-    let expected = if buckets_are_namespaces {
-        "(none)"
-    } else {
-        "1"
-    };
+    let expected = if buckets_are_namespaces { "(none)" } else { "1" };
     assert_eq!(body(base, "get/x"), expected, "bucket isolation");
 }
 
@@ -104,11 +85,7 @@ fn keyvalue_in_redb_survives_a_restart() {
 fn keyvalue_in_redis_as_wasmclouds_provider_configures_it() {
     let redis = Redis::start();
     let port = free_port();
-    let m = kv_app(
-        "ghcr.io/wasmcloud/keyvalue-redis:0.28.1",
-        &[("URL", &redis.url)],
-        port,
-    );
+    let m = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &redis.url)], port);
     let _up = Up::start(&[&m.path], &[]).unwrap();
     // Redis keys are not prefixed by bucket, as with wasmCloud's provider.
     exercise(&format!("http://127.0.0.1:{port}"), false);
@@ -126,22 +103,12 @@ fn swapping_the_backend_needs_no_rebuild() {
     assert_eq!(body(&base, "incr/hits"), "1");
     assert!(up.terminate().success());
 
-    let on_redis = kv_app(
-        "ghcr.io/wasmcloud/keyvalue-redis:0.28.1",
-        &[("URL", &redis.url)],
-        port,
-    );
+    let on_redis = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &redis.url)], port);
     // A new version of the app that changes only the capability.
-    let text = std::fs::read_to_string(&on_redis.path)
-        .unwrap()
-        .replace("version: v0.1.0", "version: v0.2.0");
+    let text = std::fs::read_to_string(&on_redis.path).unwrap().replace("version: v0.1.0", "version: v0.2.0");
     std::fs::write(&on_redis.path, text).unwrap();
     let _up = Up::start_in(&[&on_redis.path], state.path(), &[]).unwrap();
-    assert_eq!(
-        body(&base, "incr/hits"),
-        "1",
-        "a fresh Redis starts from zero"
-    );
+    assert_eq!(body(&base, "incr/hits"), "1", "a fresh Redis starts from zero");
     assert_eq!(body(&base, "incr/hits"), "2");
 }
 
@@ -170,19 +137,12 @@ fn links_grant_and_nothing_else_does() {
         ],
     ));
     let _up = Up::start(&[&m.path], &[]).unwrap();
-    assert_eq!(
-        body(&format!("http://127.0.0.1:{pa}"), "set/secret/a-only"),
-        "ok"
-    );
-    assert_eq!(
-        body(&format!("http://127.0.0.1:{pb}"), "get/secret"),
-        "(none)"
-    );
+    assert_eq!(body(&format!("http://127.0.0.1:{pa}"), "set/secret/a-only"), "ok");
+    assert_eq!(body(&format!("http://127.0.0.1:{pb}"), "get/secret"), "(none)");
     let c = get(&format!("http://127.0.0.1:{pc}/get/secret"), None);
     assert_eq!(c.status, 500);
     assert!(
-        c.body
-            .contains("import `wasi:keyvalue/store@0.2.0-draft#open` is not linked"),
+        c.body.contains("import `wasi:keyvalue/store@0.2.0-draft#open` is not linked"),
         "{}",
         c.body
     );
@@ -196,18 +156,9 @@ fn bad_backend_config_fails_the_deploy_naming_link_field_and_backend() {
     assert!(err.contains("spec.components[0].traits[1]: link from `counter` to `kv` on wasi:keyvalue/store,atomics,batch: redis backend of `kv`: no `URL`"), "{err}");
 
     let dead = format!("redis://127.0.0.1:{}/", free_port());
-    let unreachable = kv_app(
-        "ghcr.io/wasmcloud/keyvalue-redis:0.28.1",
-        &[("URL", &dead)],
-        port,
-    );
+    let unreachable = kv_app("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", &[("URL", &dead)], port);
     let err = Up::start(&[&unreachable.path], &[]).unwrap_err();
-    assert!(
-        err.contains(&format!(
-            "redis backend of `kv`: cannot connect to Redis at `{dead}`"
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("redis backend of `kv`: cannot connect to Redis at `{dead}`")), "{err}");
 }
 
 #[test]
@@ -215,14 +166,7 @@ fn config_and_logging_reach_every_component() {
     let port = free_port();
     let m = manifest(&app(
         "settings",
-        &[
-            kv_component("reader", None, &[]),
-            http_server(
-                "http",
-                &[],
-                &[("reader", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
-        ],
+        &[kv_component("reader", None, &[]), http_server("http", &[], &[("reader", &[("address", &format!("127.0.0.1:{port}"))])])],
     ));
     let up = Up::start(&[&m.path], &[]).unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -232,10 +176,7 @@ fn config_and_logging_reach_every_component() {
     assert_eq!(body(&base, "log"), "logged");
     let log = up.log();
     assert!(
-        log.lines()
-            .any(|l| l.contains("WARN guest: hello from wasi:logging")
-                && l.contains("component=\"settings_reader\"")
-                && l.contains("context=\"kv-guest\"")),
+        log.lines().any(|l| l.contains("WARN guest: hello from wasi:logging") && l.contains("component=\"settings_reader\"") && l.contains("context=\"kv-guest\"")),
         "{log}"
     );
 }
@@ -246,11 +187,7 @@ fn keyvalue_in_nats_jetstream_as_wasmclouds_provider_configures_it() {
     let port = free_port();
     let m = kv_app(
         "ghcr.io/wasmcloud/keyvalue-nats:0.3.1",
-        &[
-            ("cluster_uri", &nats.url),
-            ("bucket", "counters"),
-            ("enable_bucket_auto_create", "true"),
-        ],
+        &[("cluster_uri", &nats.url), ("bucket", "counters"), ("enable_bucket_auto_create", "true")],
         port,
     );
     let _up = Up::start(&[&m.path], &[]).unwrap();
@@ -260,16 +197,9 @@ fn keyvalue_in_nats_jetstream_as_wasmclouds_provider_configures_it() {
 #[test]
 fn an_unknown_nats_bucket_fails_the_deploy() {
     let nats = Nats::start_jetstream();
-    let m = kv_app(
-        "ghcr.io/wasmcloud/keyvalue-nats:0.3.1",
-        &[("cluster_uri", &nats.url), ("bucket", "missing")],
-        free_port(),
-    );
+    let m = kv_app("ghcr.io/wasmcloud/keyvalue-nats:0.3.1", &[("cluster_uri", &nats.url), ("bucket", "missing")], free_port());
     let err = Up::start(&[&m.path], &[]).unwrap_err();
-    assert!(
-        err.contains("nats backend of `kv`: KV bucket `missing` is not available"),
-        "{err}"
-    );
+    assert!(err.contains("nats backend of `kv`: KV bucket `missing` is not available"), "{err}");
     assert!(err.contains("set enable_bucket_auto_create"), "{err}");
 }
 
@@ -281,18 +211,8 @@ fn concurrent_increments_are_atomic() {
     let redis = Redis::start();
     for (image, config) in [
         ("wasmcloud+builtin://keyvalue", vec![]),
-        (
-            "ghcr.io/wasmcloud/keyvalue-redis:0.28.1",
-            vec![("URL", redis.url.as_str())],
-        ),
-        (
-            "ghcr.io/wasmcloud/keyvalue-nats:0.3.1",
-            vec![
-                ("cluster_uri", nats.url.as_str()),
-                ("bucket", "race"),
-                ("enable_bucket_auto_create", "true"),
-            ],
-        ),
+        ("ghcr.io/wasmcloud/keyvalue-redis:0.28.1", vec![("URL", redis.url.as_str())]),
+        ("ghcr.io/wasmcloud/keyvalue-nats:0.3.1", vec![("cluster_uri", nats.url.as_str()), ("bucket", "race"), ("enable_bucket_auto_create", "true")]),
     ] {
         let port = free_port();
         let m = kv_app(image, &config, port);
@@ -301,17 +221,11 @@ fn concurrent_increments_are_atomic() {
         let workers: Vec<_> = (0..4)
             .map(|_| {
                 let url = url.clone();
-                std::thread::spawn(move || {
-                    (0..25).for_each(|_| assert_eq!(get(&url, None).status, 200))
-                })
+                std::thread::spawn(move || (0..25).for_each(|_| assert_eq!(get(&url, None).status, 200)))
             })
             .collect();
         workers.into_iter().for_each(|w| w.join().unwrap());
-        assert_eq!(
-            body(&format!("http://127.0.0.1:{port}"), "get/race"),
-            "100",
-            "{image}"
-        );
+        assert_eq!(body(&format!("http://127.0.0.1:{port}"), "get/race"), "100", "{image}");
     }
 }
 
@@ -328,31 +242,20 @@ fn link_names_choose_among_links_of_one_interface() {
             tenant,
             kv_capability("main-store", "wasmcloud+builtin://keyvalue"),
             kv_capability("cache-store", "wasmcloud+builtin://keyvalue-memory"),
-            http_server(
-                "http",
-                &[],
-                &[("app", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
+            http_server("http", &[], &[("app", &[("address", &format!("127.0.0.1:{port}"))])]),
         ],
     ));
     let _up = Up::start(&[&m.path], &[]).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(body(&base, "set/k/main"), "ok");
-    assert_eq!(
-        body(&base, "link/cache/get/k"),
-        "(none)",
-        "the cache link reaches another store"
-    );
+    assert_eq!(body(&base, "link/cache/get/k"), "(none)", "the cache link reaches another store");
     assert_eq!(body(&base, "link/cache/set/k/cached"), "ok");
     assert_eq!(body(&base, "link/default/get/k"), "main");
     assert_eq!(body(&base, "link/cache/get/k"), "cached");
     // Each invocation starts on `default` again.
     assert_eq!(body(&base, "get/k"), "main");
     let refused = get(&format!("{base}/link/nope/get/k"), None);
-    assert_eq!(
-        (refused.status, refused.body.as_str()),
-        (400, "no link named `nope` for wasi:keyvalue/store")
-    );
+    assert_eq!((refused.status, refused.body.as_str()), (400, "no link named `nope` for wasi:keyvalue/store"));
 }
 
 /// Polls `path` until it answers `expected`.
@@ -363,10 +266,7 @@ fn eventually(base: &str, path: &str, expected: &str) {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    panic!(
-        "{path} never became {expected:?} (last: {:?})",
-        body(base, path)
-    );
+    panic!("{path} never became {expected:?} (last: {:?})", body(base, path));
 }
 
 /// A component exporting wasi:keyvalue/watcher is told of the changes its link's WATCH list
@@ -380,11 +280,7 @@ fn a_watcher_is_told_of_the_keys_it_watches() {
         &[
             kv_component("counter", Some("kv"), &[]),
             kv_capability("kv", "wasmcloud+builtin://keyvalue") + watcher_link,
-            http_server(
-                "http",
-                &[],
-                &[("counter", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
         ],
     ));
     let _up = Up::start(&[&m.path], &[]).unwrap();
@@ -414,11 +310,7 @@ fn a_watcher_without_its_own_link_to_the_store_is_refused() {
         &[
             kv_component("counter", None, &[]),
             kv_capability("kv", "wasmcloud+builtin://keyvalue-memory") + watcher_link,
-            http_server(
-                "http",
-                &[],
-                &[("counter", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
+            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
         ],
     ));
     let err = Up::start(&[&m.path], &[]).unwrap_err();

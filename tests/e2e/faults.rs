@@ -29,19 +29,12 @@ fn start_with(limit_trait: &str) -> Abuse {
             http_server(
                 "http",
                 &[],
-                &[
-                    ("faults", &[("address", &format!("127.0.0.1:{f}"))]),
-                    ("hello", &[("address", &format!("127.0.0.1:{h}"))]),
-                ],
+                &[("faults", &[("address", &format!("127.0.0.1:{f}"))]), ("hello", &[("address", &format!("127.0.0.1:{h}"))])],
             ),
         ],
     ));
     let up = Up::start(&[&m.path], &[]).unwrap();
-    Abuse {
-        up,
-        faults: format!("http://127.0.0.1:{f}"),
-        hello: format!("http://127.0.0.1:{h}/"),
-    }
+    Abuse { up, faults: format!("http://127.0.0.1:{f}"), hello: format!("http://127.0.0.1:{h}/") }
 }
 
 #[test]
@@ -49,51 +42,21 @@ fn each_fault_fails_its_request_naming_component_and_limit() {
     let a = start();
     let handle = "in wasi:http/incoming-handler.handle";
     let cases = [
-        (
-            "/trap",
-            500,
-            format!(
-                "component `abuse_faults` trapped {handle}: wasm trap: wasm `unreachable` instruction executed"
-            ),
-        ),
-        (
-            "/loop",
-            504,
-            format!(
-                "component `abuse_faults` exceeded its execution time limit of 1000 ms {handle} (max_execution_time_ms)"
-            ),
-        ),
-        (
-            "/grow",
-            503,
-            format!(
-                "component `abuse_faults` exceeded its memory limit of {MEMORY_CAP} bytes {handle} (max_linear_memory_bytes)"
-            ),
-        ),
-        (
-            "/stack",
-            503,
-            format!("component `abuse_faults` overflowed its stack {handle} (max_wasm_stack)"),
-        ),
+        ("/trap", 500, format!("component `abuse_faults` trapped {handle}: wasm trap: wasm `unreachable` instruction executed")),
+        ("/loop", 504, format!("component `abuse_faults` exceeded its execution time limit of 1000 ms {handle} (max_execution_time_ms)")),
+        ("/grow", 503, format!("component `abuse_faults` exceeded its memory limit of {MEMORY_CAP} bytes {handle} (max_linear_memory_bytes)")),
+        ("/stack", 503, format!("component `abuse_faults` overflowed its stack {handle} (max_wasm_stack)")),
     ];
     for (path, status, message) in &cases {
         let reply = get(&format!("{}{path}", a.faults), None);
         assert_eq!(reply.status, *status, "{path}: {}", reply.body);
         assert_eq!(reply.body.trim_end(), message, "{path}");
         let hello = get(&a.hello, None);
-        assert_eq!(
-            (hello.status, hello.body.as_str()),
-            (200, "Hello from Trellis!\n"),
-            "after {path}"
-        );
+        assert_eq!((hello.status, hello.body.as_str()), (200, "Hello from Trellis!\n"), "after {path}");
     }
     let log = a.up.log();
     for (path, _, message) in &cases {
-        assert!(
-            log.lines()
-                .any(|l| l.contains("WARN") && l.contains(message.as_str())),
-            "no log line for {path} in:\n{log}"
-        );
+        assert!(log.lines().any(|l| l.contains("WARN") && l.contains(message.as_str())), "no log line for {path} in:\n{log}");
     }
     // The faulty component itself still serves good requests.
     assert_eq!(get(&format!("{}/", a.faults), None).body, "faults ok");
@@ -134,10 +97,7 @@ fn hello_answers_while_other_requests_loop_and_grow() {
         }
     }
     watcher.join().unwrap();
-    assert!(
-        answered_during_abuse >= 10,
-        "hello answered only {answered_during_abuse} times during the abuse"
-    );
+    assert!(answered_during_abuse >= 10, "hello answered only {answered_during_abuse} times during the abuse");
     assert_eq!(get(&a.hello, None).status, 200);
 }
 
@@ -153,8 +113,5 @@ fn hundred_megabyte_bodies_stream_both_ways() {
     assert_eq!(get(&a.hello, None).status, 200);
     // Streamed, not buffered: the host never held a whole body.
     let peak = a.up.peak_rss_bytes();
-    assert!(
-        peak < 100_000_000,
-        "peak RSS {peak} bytes suggests a body was buffered whole"
-    );
+    assert!(peak < 100_000_000, "peak RSS {peak} bytes suggests a body was buffered whole");
 }

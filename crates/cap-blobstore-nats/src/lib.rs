@@ -38,21 +38,13 @@ pub struct NatsBlobStore {
 impl NatsBlobStore {
     /// Connects; fails at once if the server cannot be reached.
     pub async fn connect(config: NatsBlobConfig) -> Result<NatsBlobStore, BlobError> {
-        let servers: Vec<&str> = config
-            .cluster_uri
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let servers: Vec<&str> = config.cluster_uri.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(servers.as_slice())
             .await
             .map_err(|e| BlobError::Backend {
-                backend: format!(
-                    "NATS object store at `{}`",
-                    trellis_types::redact::urls(&config.cluster_uri)
-                ),
+                backend: format!("NATS object store at `{}`", trellis_types::redact::urls(&config.cluster_uri)),
                 reason: format!("cannot connect: {e}"),
             })?;
         let js = match &config.js_domain {
@@ -63,21 +55,14 @@ impl NatsBlobStore {
     }
 
     fn fail(&self, container: &str, e: impl std::fmt::Display) -> BlobError {
-        BlobError::Backend {
-            backend: format!("NATS object store bucket `{container}`"),
-            reason: e.to_string(),
-        }
+        BlobError::Backend { backend: format!("NATS object store bucket `{container}`"), reason: e.to_string() }
     }
 
     /// The bucket for `container`, or [`BlobError::NoContainer`].
     async fn bucket(&self, container: &str) -> Result<object_store::ObjectStore, BlobError> {
         check_name(container)?;
         match self.js.get_stream(format!("OBJ_{container}")).await {
-            Ok(_) => self
-                .js
-                .get_object_store(container)
-                .await
-                .map_err(|e| self.fail(container, e)),
+            Ok(_) => self.js.get_object_store(container).await.map_err(|e| self.fail(container, e)),
             Err(e) if is_not_found(&e) => Err(BlobError::NoContainer(container.to_owned())),
             Err(e) => Err(self.fail(container, e)),
         }
@@ -90,18 +75,10 @@ fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
 
 /// Bucket names are NATS stream name parts: letters, digits, `-` and `_`.
 fn check_name(container: &str) -> Result<(), BlobError> {
-    if !container.is_empty()
-        && container
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !container.is_empty() && container.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         Ok(())
     } else {
-        Err(BlobError::InvalidName {
-            what: "container",
-            name: container.to_owned(),
-            reason: "NATS object store buckets take letters, digits, `-` and `_`",
-        })
+        Err(BlobError::InvalidName { what: "container", name: container.to_owned(), reason: "NATS object store buckets take letters, digits, `-` and `_`" })
     }
 }
 
@@ -118,42 +95,24 @@ impl BlobStore for NatsBlobStore {
             Err(BlobError::NoContainer(_)) => {
                 let config = object_store::Config {
                     bucket: container.to_owned(),
-                    storage: if self.config.memory_storage {
-                        jetstream::stream::StorageType::Memory
-                    } else {
-                        jetstream::stream::StorageType::File
-                    },
+                    storage: if self.config.memory_storage { jetstream::stream::StorageType::Memory } else { jetstream::stream::StorageType::File },
                     num_replicas: self.config.num_replicas,
                     ..Default::default()
                 };
-                self.js
-                    .create_object_store(config)
-                    .await
-                    .map(drop)
-                    .map_err(|e| self.fail(container, e))
+                self.js.create_object_store(config).await.map(drop).map_err(|e| self.fail(container, e))
             }
             Err(e) => Err(e),
         }
     }
     async fn container_info(&self, container: &str) -> Result<ContainerInfo, BlobError> {
         self.bucket(container).await?;
-        let mut stream = self
-            .js
-            .get_stream(format!("OBJ_{container}"))
-            .await
-            .map_err(|e| self.fail(container, e))?;
+        let mut stream = self.js.get_stream(format!("OBJ_{container}")).await.map_err(|e| self.fail(container, e))?;
         let info = stream.info().await.map_err(|e| self.fail(container, e))?;
-        Ok(ContainerInfo {
-            created_at: seconds(Some(info.created.unix_timestamp())),
-        })
+        Ok(ContainerInfo { created_at: seconds(Some(info.created.unix_timestamp())) })
     }
     async fn delete_container(&self, container: &str) -> Result<(), BlobError> {
         match self.bucket(container).await {
-            Ok(_) => self
-                .js
-                .delete_object_store(container)
-                .await
-                .map_err(|e| self.fail(container, e)),
+            Ok(_) => self.js.delete_object_store(container).await.map_err(|e| self.fail(container, e)),
             Err(BlobError::NoContainer(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -168,32 +127,16 @@ impl BlobStore for NatsBlobStore {
     async fn list_objects(&self, container: &str) -> Result<Vec<String>, BlobError> {
         let bucket = self.bucket(container).await?;
         let list = bucket.list().await.map_err(|e| self.fail(container, e))?;
-        let infos: Vec<object_store::ObjectInfo> = list
-            .try_collect()
-            .await
-            .map_err(|e| self.fail(container, e))?;
-        Ok(infos
-            .into_iter()
-            .filter(|i| !i.deleted)
-            .map(|i| i.name)
-            .collect())
+        let infos: Vec<object_store::ObjectInfo> = list.try_collect().await.map_err(|e| self.fail(container, e))?;
+        Ok(infos.into_iter().filter(|i| !i.deleted).map(|i| i.name).collect())
     }
     async fn object_info(&self, container: &str, object: &str) -> Result<ObjectInfo, BlobError> {
         let bucket = self.bucket(container).await?;
         match bucket.info(object).await {
-            Ok(info) if !info.deleted => Ok(ObjectInfo {
-                size: info.size as u64,
-                created_at: seconds(info.modified.map(|t| t.unix_timestamp())),
-            }),
-            Ok(_) => Err(BlobError::NoObject {
-                container: container.to_owned(),
-                object: object.to_owned(),
-            }),
+            Ok(info) if !info.deleted => Ok(ObjectInfo { size: info.size as u64, created_at: seconds(info.modified.map(|t| t.unix_timestamp())) }),
+            Ok(_) => Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() }),
             Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => {
-                Err(BlobError::NoObject {
-                    container: container.to_owned(),
-                    object: object.to_owned(),
-                })
+                Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() })
             }
             Err(e) => Err(self.fail(container, e)),
         }
@@ -201,10 +144,7 @@ impl BlobStore for NatsBlobStore {
     async fn delete_object(&self, container: &str, object: &str) -> Result<(), BlobError> {
         let bucket = self.bucket(container).await?;
         match self.object_info(container, object).await {
-            Ok(_) => bucket
-                .delete(object)
-                .await
-                .map_err(|e| self.fail(container, e)),
+            Ok(_) => bucket.delete(object).await.map_err(|e| self.fail(container, e)),
             Err(BlobError::NoObject { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -212,50 +152,28 @@ impl BlobStore for NatsBlobStore {
     async fn clear(&self, container: &str) -> Result<(), BlobError> {
         let bucket = self.bucket(container).await?;
         for name in self.list_objects(container).await? {
-            bucket
-                .delete(&name)
-                .await
-                .map_err(|e| self.fail(container, e))?;
+            bucket.delete(&name).await.map_err(|e| self.fail(container, e))?;
         }
         Ok(())
     }
-    async fn read(
-        &self,
-        container: &str,
-        object: &str,
-        start: u64,
-        len: u64,
-    ) -> Result<BlobReader, BlobError> {
+    async fn read(&self, container: &str, object: &str, start: u64, len: u64) -> Result<BlobReader, BlobError> {
         let bucket = self.bucket(container).await?;
         let mut body = match bucket.get(object).await {
             Ok(body) => body,
             Err(e) if e.kind() == object_store::GetErrorKind::NotFound => {
-                return Err(BlobError::NoObject {
-                    container: container.to_owned(),
-                    object: object.to_owned(),
-                });
+                return Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() });
             }
             Err(e) => return Err(self.fail(container, e)),
         };
         // Object stores have no seek: skip to `start` by reading, a chunk at a time.
         if start > 0 {
-            tokio::io::copy(&mut (&mut body).take(start), &mut tokio::io::sink())
-                .await
-                .map_err(|e| self.fail(container, e))?;
+            tokio::io::copy(&mut (&mut body).take(start), &mut tokio::io::sink()).await.map_err(|e| self.fail(container, e))?;
         }
         Ok(Box::pin(body.take(len)))
     }
-    async fn write(
-        &self,
-        container: &str,
-        object: &str,
-        mut body: BlobReader,
-    ) -> Result<u64, BlobError> {
+    async fn write(&self, container: &str, object: &str, mut body: BlobReader) -> Result<u64, BlobError> {
         let bucket = self.bucket(container).await?;
-        let info = bucket
-            .put(object, &mut body)
-            .await
-            .map_err(|e| self.fail(container, e))?;
+        let info = bucket.put(object, &mut body).await.map_err(|e| self.fail(container, e))?;
         Ok(info.size as u64)
     }
 }

@@ -26,10 +26,7 @@ impl FsStore {
     pub fn open(root: &Path) -> Result<FsStore, BlobError> {
         std::fs::create_dir_all(root).map_err(|e| fail(root, e))?;
         let canonical_root = root.canonicalize().map_err(|e| fail(root, e))?;
-        Ok(FsStore {
-            root: root.to_owned(),
-            canonical_root,
-        })
+        Ok(FsStore { root: root.to_owned(), canonical_root })
     }
 
     fn container_dir(&self, container: &str) -> Result<PathBuf, BlobError> {
@@ -40,11 +37,7 @@ impl FsStore {
     fn object_path(&self, container: &str, object: &str) -> Result<PathBuf, BlobError> {
         let dir = self.container_dir(container)?;
         if object.is_empty() {
-            return Err(BlobError::InvalidName {
-                what: "object",
-                name: object.to_owned(),
-                reason: "it is empty",
-            });
+            return Err(BlobError::InvalidName { what: "object", name: object.to_owned(), reason: "it is empty" });
         }
         for segment in object.split('/') {
             check_segment("object", object, segment)?;
@@ -62,11 +55,7 @@ impl FsStore {
         if resolved.starts_with(&self.canonical_root) {
             Ok(())
         } else {
-            Err(BlobError::InvalidName {
-                what: "object",
-                name: name.to_owned(),
-                reason: "it resolves outside the blobstore root",
-            })
+            Err(BlobError::InvalidName { what: "object", name: name.to_owned(), reason: "it resolves outside the blobstore root" })
         }
     }
 
@@ -81,39 +70,24 @@ impl FsStore {
 
 fn check_segment(what: &'static str, name: &str, segment: &str) -> Result<(), BlobError> {
     let reason = if segment.is_empty() {
-        Some(if what == "container" {
-            "it is empty"
-        } else {
-            "it has an empty path segment"
-        })
+        Some(if what == "container" { "it is empty" } else { "it has an empty path segment" })
     } else if segment == "." || segment == ".." {
         Some("`.` and `..` are not allowed")
     } else if segment.contains(['/', '\\', '\0']) {
-        Some(if what == "container" {
-            "it contains `/`, `\\` or NUL"
-        } else {
-            "it contains `\\` or NUL"
-        })
+        Some(if what == "container" { "it contains `/`, `\\` or NUL" } else { "it contains `\\` or NUL" })
     } else if segment.starts_with(UPLOAD_PREFIX) {
         Some("the prefix `.trellis-upload-` is reserved")
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(BlobError::InvalidName {
-            what,
-            name: name.to_owned(),
-            reason,
-        }),
+        Some(reason) => Err(BlobError::InvalidName { what, name: name.to_owned(), reason }),
         None => Ok(()),
     }
 }
 
 fn fail(path: &Path, e: impl std::fmt::Display) -> BlobError {
-    BlobError::Backend {
-        backend: format!("filesystem blobstore {}", path.display()),
-        reason: e.to_string(),
-    }
+    BlobError::Backend { backend: format!("filesystem blobstore {}", path.display()), reason: e.to_string() }
 }
 
 fn modified(meta: &std::fs::Metadata) -> u64 {
@@ -132,11 +106,7 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
         if kind.is_dir() {
             walk(base, &entry.path(), out)?;
         } else if kind.is_file() {
-            let relative = entry
-                .path()
-                .strip_prefix(base)
-                .map(|p| p.to_string_lossy().replace('\\', "/"))
-                .unwrap_or_default();
+            let relative = entry.path().strip_prefix(base).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
             out.push(relative);
         }
     }
@@ -147,16 +117,12 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 impl BlobStore for FsStore {
     async fn create_container(&self, container: &str) -> Result<(), BlobError> {
         let dir = self.container_dir(container)?;
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| fail(&dir, e))
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| fail(&dir, e))
     }
     async fn container_info(&self, container: &str) -> Result<ContainerInfo, BlobError> {
         let dir = self.existing_container(container).await?;
         let meta = tokio::fs::metadata(&dir).await.map_err(|e| fail(&dir, e))?;
-        Ok(ContainerInfo {
-            created_at: modified(&meta),
-        })
+        Ok(ContainerInfo { created_at: modified(&meta) })
     }
     async fn delete_container(&self, container: &str) -> Result<(), BlobError> {
         let dir = self.container_dir(container)?;
@@ -183,14 +149,8 @@ impl BlobStore for FsStore {
         self.existing_container(container).await?;
         let path = self.object_path(container, object)?;
         match tokio::fs::metadata(&path).await {
-            Ok(meta) if meta.is_file() => Ok(ObjectInfo {
-                size: meta.len(),
-                created_at: modified(&meta),
-            }),
-            _ => Err(BlobError::NoObject {
-                container: container.to_owned(),
-                object: object.to_owned(),
-            }),
+            Ok(meta) if meta.is_file() => Ok(ObjectInfo { size: meta.len(), created_at: modified(&meta) }),
+            _ => Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() }),
         }
     }
     async fn delete_object(&self, container: &str, object: &str) -> Result<(), BlobError> {
@@ -214,88 +174,52 @@ impl BlobStore for FsStore {
         }
         Ok(())
     }
-    async fn read(
-        &self,
-        container: &str,
-        object: &str,
-        start: u64,
-        len: u64,
-    ) -> Result<BlobReader, BlobError> {
+    async fn read(&self, container: &str, object: &str, start: u64, len: u64) -> Result<BlobReader, BlobError> {
         self.existing_container(container).await?;
         let path = self.object_path(container, object)?;
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::NoObject {
-                    container: container.to_owned(),
-                    object: object.to_owned(),
-                });
+                return Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() });
             }
             Err(e) => return Err(fail(&path, e)),
         };
         if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(|e| fail(&path, e))?;
+            file.seek(SeekFrom::Start(start)).await.map_err(|e| fail(&path, e))?;
         }
         Ok(Box::pin(file.take(len)))
     }
     fn check_name(&self, container: &str, object: &str) -> Result<(), BlobError> {
         self.object_path(container, object).map(drop)
     }
-    async fn write(
-        &self,
-        container: &str,
-        object: &str,
-        mut body: BlobReader,
-    ) -> Result<u64, BlobError> {
+    async fn write(&self, container: &str, object: &str, mut body: BlobReader) -> Result<u64, BlobError> {
         let dir = self.existing_container(container).await?;
         let path = self.object_path(container, object)?;
         let parent = path.parent().unwrap_or(&dir).to_owned();
-        tokio::fs::create_dir_all(&parent)
-            .await
-            .map_err(|e| fail(&parent, e))?;
+        tokio::fs::create_dir_all(&parent).await.map_err(|e| fail(&parent, e))?;
         self.confine(&parent, object)?;
         // Removed on drop, so an abandoned or failed write leaves nothing behind.
-        let upload = tempfile::Builder::new()
-            .prefix(UPLOAD_PREFIX)
-            .tempfile_in(&parent)
-            .map_err(|e| fail(&parent, e))?;
-        let mut file =
-            tokio::fs::File::from_std(upload.reopen().map_err(|e| fail(upload.path(), e))?);
-        let size = tokio::io::copy(&mut body, &mut file)
-            .await
-            .map_err(|e| fail(&path, e))?;
+        let upload = tempfile::Builder::new().prefix(UPLOAD_PREFIX).tempfile_in(&parent).map_err(|e| fail(&parent, e))?;
+        let mut file = tokio::fs::File::from_std(upload.reopen().map_err(|e| fail(upload.path(), e))?);
+        let size = tokio::io::copy(&mut body, &mut file).await.map_err(|e| fail(&path, e))?;
         file.sync_all().await.map_err(|e| fail(&path, e))?;
         drop(file);
-        tokio::task::spawn_blocking(move || {
-            upload.persist(&path).map_err(|e| fail(&path, e.error))
-        })
-        .await
-        .map_err(|e| fail(&self.root, e))??;
+        tokio::task::spawn_blocking(move || upload.persist(&path).map_err(|e| fail(&path, e.error)))
+            .await
+            .map_err(|e| fail(&self.root, e))??;
         Ok(size)
     }
     async fn rename(&self, from: (&str, &str), to: (&str, &str)) -> Result<(), BlobError> {
         self.existing_container(from.0).await?;
         self.existing_container(to.0).await?;
-        let (source, target) = (
-            self.object_path(from.0, from.1)?,
-            self.object_path(to.0, to.1)?,
-        );
+        let (source, target) = (self.object_path(from.0, from.1)?, self.object_path(to.0, to.1)?);
         if !tokio::fs::try_exists(&source).await.unwrap_or(false) {
-            return Err(BlobError::NoObject {
-                container: from.0.to_owned(),
-                object: from.1.to_owned(),
-            });
+            return Err(BlobError::NoObject { container: from.0.to_owned(), object: from.1.to_owned() });
         }
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| fail(parent, e))?;
+            tokio::fs::create_dir_all(parent).await.map_err(|e| fail(parent, e))?;
         }
-        tokio::fs::rename(&source, &target)
-            .await
-            .map_err(|e| fail(&source, e))
+        tokio::fs::rename(&source, &target).await.map_err(|e| fail(&source, e))
     }
 }
 
@@ -309,13 +233,7 @@ mod tests {
 
     async fn read_all(store: &FsStore, c: &str, o: &str, start: u64, len: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        store
-            .read(c, o, start, len)
-            .await
-            .unwrap()
-            .read_to_end(&mut out)
-            .await
-            .unwrap();
+        store.read(c, o, start, len).await.unwrap().read_to_end(&mut out).await.unwrap();
         out
     }
 
@@ -325,47 +243,16 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         store.create_container("photos").await.unwrap();
         store.create_container("photos").await.unwrap();
-        assert_eq!(
-            store
-                .write("photos", "2026/cat.jpg", reader(b"meow"))
-                .await
-                .unwrap(),
-            4
-        );
-        assert_eq!(
-            std::fs::read(dir.path().join("photos/2026/cat.jpg")).unwrap(),
-            b"meow"
-        );
-        assert_eq!(
-            read_all(&store, "photos", "2026/cat.jpg", 1, 2).await,
-            b"eo"
-        );
-        assert_eq!(
-            store.list_objects("photos").await.unwrap(),
-            vec!["2026/cat.jpg".to_owned()]
-        );
-        assert_eq!(
-            store
-                .object_info("photos", "2026/cat.jpg")
-                .await
-                .unwrap()
-                .size,
-            4
-        );
-        store
-            .rename(("photos", "2026/cat.jpg"), ("photos", "cat.jpg"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.list_objects("photos").await.unwrap(),
-            vec!["cat.jpg".to_owned()]
-        );
+        assert_eq!(store.write("photos", "2026/cat.jpg", reader(b"meow")).await.unwrap(), 4);
+        assert_eq!(std::fs::read(dir.path().join("photos/2026/cat.jpg")).unwrap(), b"meow");
+        assert_eq!(read_all(&store, "photos", "2026/cat.jpg", 1, 2).await, b"eo");
+        assert_eq!(store.list_objects("photos").await.unwrap(), vec!["2026/cat.jpg".to_owned()]);
+        assert_eq!(store.object_info("photos", "2026/cat.jpg").await.unwrap().size, 4);
+        store.rename(("photos", "2026/cat.jpg"), ("photos", "cat.jpg")).await.unwrap();
+        assert_eq!(store.list_objects("photos").await.unwrap(), vec!["cat.jpg".to_owned()]);
         store.clear("photos").await.unwrap();
         assert!(store.list_objects("photos").await.unwrap().is_empty());
-        assert!(matches!(
-            store.list_objects("nope").await,
-            Err(BlobError::NoContainer(_))
-        ));
+        assert!(matches!(store.list_objects("nope").await, Err(BlobError::NoContainer(_))));
     }
 
     #[tokio::test]
@@ -374,43 +261,17 @@ mod tests {
         let root = parent.path().join("root");
         let store = FsStore::open(&root).unwrap();
         store.create_container("c").await.unwrap();
-        for object in [
-            "../escape",
-            "a/../../escape",
-            "/etc/passwd",
-            "a//b",
-            "a\\..\\b",
-            ".",
-            "",
-            "x\0y",
-            ".trellis-upload-x",
-        ] {
+        for object in ["../escape", "a/../../escape", "/etc/passwd", "a//b", "a\\..\\b", ".", "", "x\0y", ".trellis-upload-x"] {
             let err = store.write("c", object, reader(b"x")).await.unwrap_err();
-            assert!(
-                matches!(err, BlobError::InvalidName { .. }),
-                "{object:?}: {err}"
-            );
+            assert!(matches!(err, BlobError::InvalidName { .. }), "{object:?}: {err}");
         }
         for container in ["..", "a/b", "", "."] {
-            assert!(
-                matches!(
-                    store.create_container(container).await,
-                    Err(BlobError::InvalidName { .. })
-                ),
-                "{container:?}"
-            );
+            assert!(matches!(store.create_container(container).await, Err(BlobError::InvalidName { .. })), "{container:?}");
         }
         // A symlink inside the root that points out of it is not followed.
         std::os::unix::fs::symlink(parent.path(), root.join("c/out")).unwrap();
-        let err = store
-            .write("c", "out/escape", reader(b"x"))
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("resolves outside the blobstore root"),
-            "{err}"
-        );
+        let err = store.write("c", "out/escape", reader(b"x")).await.unwrap_err();
+        assert!(err.to_string().contains("resolves outside the blobstore root"), "{err}");
         assert!(store.read("c", "out/root/c/out", 0, 1).await.is_err());
         assert!(!parent.path().join("escape").exists());
     }
@@ -419,11 +280,7 @@ mod tests {
     async fn a_failed_write_leaves_the_old_object_and_no_upload() {
         struct Failing;
         impl tokio::io::AsyncRead for Failing {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                _: &mut std::task::Context<'_>,
-                _: &mut tokio::io::ReadBuf<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
+            fn poll_read(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, _: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
                 std::task::Poll::Ready(Err(std::io::Error::other("the guest went away")))
             }
         }

@@ -30,20 +30,14 @@ mod generated {
 use generated::wasi::blobstore::{blobstore, container, types};
 
 /// An open container of the backend it was opened through.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Container {
     name: String,
     store: Arc<dyn BlobStore>,
 }
 
 /// The names `list-objects` found, read out in pages.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct ObjectNames {
     names: std::vec::IntoIter<String>,
 }
@@ -67,21 +61,13 @@ impl HasData for HasView {
 
 fn view(state: &mut InvocationState) -> View<'_> {
     let (blob, table, links) = state.extension_and_links::<BlobstoreState>();
-    View {
-        stores: &blob.stores,
-        link: links.name("wasi:blobstore/blobstore"),
-        table,
-    }
+    View { stores: &blob.stores, link: links.name("wasi:blobstore/blobstore"), table }
 }
 
 /// Adds `wasi:blobstore` to `linker` over `stores` (link name → backend) and records the
 /// grant. Containers are reached through the component's current link (`default` unless
 /// `wasmcloud:bus/lattice.set-link-name` chose another).
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    stores: BTreeMap<String, Arc<dyn BlobStore>>,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn BlobStore>>) -> anyhow::Result<()> {
     blobstore::add_to_linker::<_, HasView>(linker, view)?;
     container::add_to_linker::<_, HasView>(linker, view)?;
     types::add_to_linker::<_, HasView>(linker, view)?;
@@ -90,9 +76,7 @@ pub fn grant(
     }
     grants.interfaces("wasi:blobstore/");
     let stores = Arc::new(stores);
-    grants.state(move || BlobstoreState {
-        stores: stores.clone(),
-    });
+    grants.state(move || BlobstoreState { stores: stores.clone() });
     Ok(())
 }
 
@@ -100,10 +84,7 @@ type R<T> = wasmtime::Result<Result<T, String>>;
 
 impl View<'_> {
     fn store(&self) -> Result<Arc<dyn BlobStore>, String> {
-        self.stores
-            .get(self.link)
-            .cloned()
-            .ok_or_else(|| format!("no blobstore link named `{}`", self.link))
+        self.stores.get(self.link).cloned().ok_or_else(|| format!("no blobstore link named `{}`", self.link))
     }
 
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<Container>> {
@@ -157,25 +138,13 @@ impl blobstore::Host for View<'_> {
     }
     async fn copy_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> R<()> {
         Ok(match self.store() {
-            Ok(store) => store
-                .copy(
-                    (&src.container, &src.object),
-                    (&dest.container, &dest.object),
-                )
-                .await
-                .map_err(text),
+            Ok(store) => store.copy((&src.container, &src.object), (&dest.container, &dest.object)).await.map_err(text),
             Err(e) => Err(e),
         })
     }
     async fn move_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> R<()> {
         Ok(match self.store() {
-            Ok(store) => store
-                .rename(
-                    (&src.container, &src.object),
-                    (&dest.container, &dest.object),
-                )
-                .await
-                .map_err(text),
+            Ok(store) => store.rename((&src.container, &src.object), (&dest.container, &dest.object)).await.map_err(text),
             Err(e) => Err(e),
         })
     }
@@ -189,49 +158,25 @@ impl container::HostContainer for View<'_> {
     }
     async fn info(&mut self, c: Resource<Container>) -> R<types::ContainerMetadata> {
         let (name, store) = self.container(&c)?;
-        Ok(store
-            .container_info(&name)
-            .await
-            .map(|i| types::ContainerMetadata {
-                name,
-                created_at: i.created_at,
-            })
-            .map_err(text))
+        Ok(store.container_info(&name).await.map(|i| types::ContainerMetadata { name, created_at: i.created_at }).map_err(text))
     }
-    async fn get_data(
-        &mut self,
-        c: Resource<Container>,
-        name: String,
-        start: u64,
-        end: u64,
-    ) -> R<Resource<IncomingValue>> {
+    async fn get_data(&mut self, c: Resource<Container>, name: String, start: u64, end: u64) -> R<Resource<IncomingValue>> {
         let (container, store) = self.container(&c)?;
         if end < start {
-            return Ok(Err(format!(
-                "get-data of `{name}`: end offset {end} is before start offset {start}"
-            )));
+            return Ok(Err(format!("get-data of `{name}`: end offset {end} is before start offset {start}")));
         }
         let size = match store.object_info(&container, &name).await {
             Ok(info) => info.size,
             Err(e) => return Ok(Err(text(e))),
         };
         // Offsets are inclusive; a range past the end is cut at the end.
-        let len = if start >= size {
-            0
-        } else {
-            end.min(size - 1) - start + 1
-        };
+        let len = if start >= size { 0 } else { end.min(size - 1) - start + 1 };
         match store.read(&container, &name, start, len).await {
             Ok(body) => Ok(Ok(self.table.push(IncomingValue { body, size: len })?)),
             Err(e) => Ok(Err(text(e))),
         }
     }
-    async fn write_data(
-        &mut self,
-        c: Resource<Container>,
-        name: String,
-        data: Resource<OutgoingValue>,
-    ) -> R<()> {
+    async fn write_data(&mut self, c: Resource<Container>, name: String, data: Resource<OutgoingValue>) -> R<()> {
         let (container, store) = self.container(&c)?;
         // Fail here, not at `finish`, when the container is missing.
         match store.container_exists(&container).await {
@@ -242,17 +187,12 @@ impl container::HostContainer for View<'_> {
         if let Err(e) = store.check_name(&container, &name) {
             return Ok(Err(text(e)));
         }
-        Ok(self
-            .table
-            .get_mut(&data)?
-            .start_upload(store, container, name))
+        Ok(self.table.get_mut(&data)?.start_upload(store, container, name))
     }
     async fn list_objects(&mut self, c: Resource<Container>) -> R<Resource<ObjectNames>> {
         let (container, store) = self.container(&c)?;
         match store.list_objects(&container).await {
-            Ok(names) => Ok(Ok(self.table.push(ObjectNames {
-                names: names.into_iter(),
-            })?)),
+            Ok(names) => Ok(Ok(self.table.push(ObjectNames { names: names.into_iter() })?)),
             Err(e) => Ok(Err(text(e))),
         }
     }
@@ -277,21 +217,12 @@ impl container::HostContainer for View<'_> {
             Err(e) => Err(text(e)),
         })
     }
-    async fn object_info(
-        &mut self,
-        c: Resource<Container>,
-        name: String,
-    ) -> R<types::ObjectMetadata> {
+    async fn object_info(&mut self, c: Resource<Container>, name: String) -> R<types::ObjectMetadata> {
         let (container, store) = self.container(&c)?;
         Ok(store
             .object_info(&container, &name)
             .await
-            .map(|i| types::ObjectMetadata {
-                name,
-                container,
-                created_at: i.created_at,
-                size: i.size,
-            })
+            .map(|i| types::ObjectMetadata { name, container, created_at: i.created_at, size: i.size })
             .map_err(text))
     }
     async fn clear(&mut self, c: Resource<Container>) -> R<()> {
@@ -305,28 +236,14 @@ impl container::HostContainer for View<'_> {
 }
 
 impl container::HostStreamObjectNames for View<'_> {
-    async fn read_stream_object_names(
-        &mut self,
-        names: Resource<ObjectNames>,
-        len: u64,
-    ) -> R<(Vec<String>, bool)> {
+    async fn read_stream_object_names(&mut self, names: Resource<ObjectNames>, len: u64) -> R<(Vec<String>, bool)> {
         let names = &mut self.table.get_mut(&names)?.names;
-        let page: Vec<String> = names
-            .by_ref()
-            .take(usize::try_from(len).unwrap_or(usize::MAX))
-            .collect();
+        let page: Vec<String> = names.by_ref().take(usize::try_from(len).unwrap_or(usize::MAX)).collect();
         Ok(Ok((page, names.len() == 0)))
     }
-    async fn skip_stream_object_names(
-        &mut self,
-        names: Resource<ObjectNames>,
-        num: u64,
-    ) -> R<(u64, bool)> {
+    async fn skip_stream_object_names(&mut self, names: Resource<ObjectNames>, num: u64) -> R<(u64, bool)> {
         let names = &mut self.table.get_mut(&names)?.names;
-        let skipped = names
-            .by_ref()
-            .take(usize::try_from(num).unwrap_or(usize::MAX))
-            .count() as u64;
+        let skipped = names.by_ref().take(usize::try_from(num).unwrap_or(usize::MAX)).count() as u64;
         Ok(Ok((skipped, names.len() == 0)))
     }
     async fn drop(&mut self, names: Resource<ObjectNames>) -> wasmtime::Result<()> {
@@ -341,14 +258,9 @@ impl types::HostOutgoingValue for View<'_> {
     async fn new_outgoing_value(&mut self) -> wasmtime::Result<Resource<OutgoingValue>> {
         Ok(self.table.push(OutgoingValue::new())?)
     }
-    async fn outgoing_value_write_body(
-        &mut self,
-        value: Resource<OutgoingValue>,
-    ) -> R<Resource<DynOutputStream>> {
+    async fn outgoing_value_write_body(&mut self, value: Resource<OutgoingValue>) -> R<Resource<DynOutputStream>> {
         match self.table.get_mut(&value)?.body() {
-            Ok(body) => Ok(Ok(self
-                .table
-                .push_child(Box::new(body) as DynOutputStream, &value)?)),
+            Ok(body) => Ok(Ok(self.table.push_child(Box::new(body) as DynOutputStream, &value)?)),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -366,17 +278,9 @@ impl types::HostIncomingValue for View<'_> {
     async fn incoming_value_consume_sync(&mut self, value: Resource<IncomingValue>) -> R<Vec<u8>> {
         let mut value = self.table.delete(value)?;
         let mut bytes = Vec::with_capacity(usize::try_from(value.size).unwrap_or(0).min(16 << 20));
-        Ok(value
-            .body
-            .read_to_end(&mut bytes)
-            .await
-            .map(|_| bytes)
-            .map_err(|e| format!("reading the object: {e}")))
+        Ok(value.body.read_to_end(&mut bytes).await.map(|_| bytes).map_err(|e| format!("reading the object: {e}")))
     }
-    async fn incoming_value_consume_async(
-        &mut self,
-        value: Resource<IncomingValue>,
-    ) -> R<Resource<DynInputStream>> {
+    async fn incoming_value_consume_async(&mut self, value: Resource<IncomingValue>) -> R<Resource<DynInputStream>> {
         let value = self.table.delete(value)?;
         let stream = wasmtime_wasi::p2::pipe::AsyncReadStream::new(value.body);
         Ok(Ok(self.table.push(Box::new(stream) as DynInputStream)?))

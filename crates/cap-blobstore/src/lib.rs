@@ -96,13 +96,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes every object of `container`, keeping the container.
     async fn clear(&self, container: &str) -> Result<(), BlobError>;
     /// `len` bytes of `object` from `start` (fewer at the end of the object).
-    async fn read(
-        &self,
-        container: &str,
-        object: &str,
-        start: u64,
-        len: u64,
-    ) -> Result<BlobReader, BlobError>;
+    async fn read(&self, container: &str, object: &str, start: u64, len: u64) -> Result<BlobReader, BlobError>;
     /// Refuses an object name this backend cannot store, before any of its body is sent, so
     /// `write-data` fails at once rather than midway through the guest's writes.
     fn check_name(&self, _container: &str, _object: &str) -> Result<(), BlobError> {
@@ -110,12 +104,7 @@ pub trait BlobStore: Send + Sync + 'static {
     }
     /// Creates or replaces `object` with everything `body` yields; the old content stays
     /// readable until the new one is complete. Returns the size written.
-    async fn write(
-        &self,
-        container: &str,
-        object: &str,
-        body: BlobReader,
-    ) -> Result<u64, BlobError>;
+    async fn write(&self, container: &str, object: &str, body: BlobReader) -> Result<u64, BlobError>;
 
     /// Copies an object, streaming it; backends with a cheaper way override this.
     async fn copy(&self, from: (&str, &str), to: (&str, &str)) -> Result<(), BlobError> {
@@ -132,6 +121,5 @@ pub trait BlobStore: Send + Sync + 'static {
 
 /// Seconds since the Unix epoch of `time` (0 if before it).
 fn epoch_seconds(time: std::time::SystemTime) -> u64 {
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

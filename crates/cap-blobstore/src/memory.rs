@@ -26,15 +26,9 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    fn with<R>(
-        &self,
-        container: &str,
-        f: impl FnOnce(&mut Container) -> Result<R, BlobError>,
-    ) -> Result<R, BlobError> {
+    fn with<R>(&self, container: &str, f: impl FnOnce(&mut Container) -> Result<R, BlobError>) -> Result<R, BlobError> {
         let mut containers = self.containers.lock().expect("memory blobstore poisoned");
-        f(containers
-            .get_mut(container)
-            .ok_or_else(|| BlobError::NoContainer(container.to_owned()))?)
+        f(containers.get_mut(container).ok_or_else(|| BlobError::NoContainer(container.to_owned()))?)
     }
 }
 
@@ -46,48 +40,26 @@ fn now() -> u64 {
 impl BlobStore for MemoryStore {
     async fn create_container(&self, container: &str) -> Result<(), BlobError> {
         let mut containers = self.containers.lock().expect("memory blobstore poisoned");
-        containers
-            .entry(container.to_owned())
-            .or_insert_with(|| Container {
-                created_at: now(),
-                objects: BTreeMap::new(),
-            });
+        containers.entry(container.to_owned()).or_insert_with(|| Container { created_at: now(), objects: BTreeMap::new() });
         Ok(())
     }
     async fn container_info(&self, container: &str) -> Result<ContainerInfo, BlobError> {
-        self.with(container, |c| {
-            Ok(ContainerInfo {
-                created_at: c.created_at,
-            })
-        })
+        self.with(container, |c| Ok(ContainerInfo { created_at: c.created_at }))
     }
     async fn delete_container(&self, container: &str) -> Result<(), BlobError> {
-        self.containers
-            .lock()
-            .expect("memory blobstore poisoned")
-            .remove(container);
+        self.containers.lock().expect("memory blobstore poisoned").remove(container);
         Ok(())
     }
     async fn container_exists(&self, container: &str) -> Result<bool, BlobError> {
-        Ok(self
-            .containers
-            .lock()
-            .expect("memory blobstore poisoned")
-            .contains_key(container))
+        Ok(self.containers.lock().expect("memory blobstore poisoned").contains_key(container))
     }
     async fn list_objects(&self, container: &str) -> Result<Vec<String>, BlobError> {
         self.with(container, |c| Ok(c.objects.keys().cloned().collect()))
     }
     async fn object_info(&self, container: &str, object: &str) -> Result<ObjectInfo, BlobError> {
         self.with(container, |c| match c.objects.get(object) {
-            Some((bytes, created_at)) => Ok(ObjectInfo {
-                size: bytes.len() as u64,
-                created_at: *created_at,
-            }),
-            None => Err(BlobError::NoObject {
-                container: container.to_owned(),
-                object: object.to_owned(),
-            }),
+            Some((bytes, created_at)) => Ok(ObjectInfo { size: bytes.len() as u64, created_at: *created_at }),
+            None => Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() }),
         })
     }
     async fn delete_object(&self, container: &str, object: &str) -> Result<(), BlobError> {
@@ -102,47 +74,23 @@ impl BlobStore for MemoryStore {
             Ok(())
         })
     }
-    async fn read(
-        &self,
-        container: &str,
-        object: &str,
-        start: u64,
-        len: u64,
-    ) -> Result<BlobReader, BlobError> {
+    async fn read(&self, container: &str, object: &str, start: u64, len: u64) -> Result<BlobReader, BlobError> {
         let bytes = self.with(container, |c| match c.objects.get(object) {
             Some((bytes, _)) => Ok(bytes.clone()),
-            None => Err(BlobError::NoObject {
-                container: container.to_owned(),
-                object: object.to_owned(),
-            }),
+            None => Err(BlobError::NoObject { container: container.to_owned(), object: object.to_owned() }),
         })?;
-        let from = usize::try_from(start)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        let to = from
-            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-            .min(bytes.len());
+        let from = usize::try_from(start).unwrap_or(usize::MAX).min(bytes.len());
+        let to = from.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(bytes.len());
         Ok(Box::pin(std::io::Cursor::new(bytes.slice(from..to))))
     }
-    async fn write(
-        &self,
-        container: &str,
-        object: &str,
-        mut body: BlobReader,
-    ) -> Result<u64, BlobError> {
+    async fn write(&self, container: &str, object: &str, mut body: BlobReader) -> Result<u64, BlobError> {
         // Fail before reading the body if the container is missing.
         self.with(container, |_| Ok(()))?;
         let mut buf = Vec::new();
-        body.read_to_end(&mut buf)
-            .await
-            .map_err(|e| BlobError::Backend {
-                backend: "memory blobstore".into(),
-                reason: e.to_string(),
-            })?;
+        body.read_to_end(&mut buf).await.map_err(|e| BlobError::Backend { backend: "memory blobstore".into(), reason: e.to_string() })?;
         let size = buf.len() as u64;
         self.with(container, |c| {
-            c.objects
-                .insert(object.to_owned(), (Bytes::from(buf), now()));
+            c.objects.insert(object.to_owned(), (Bytes::from(buf), now()));
             Ok(size)
         })
     }

@@ -32,10 +32,7 @@ enum Sink {
 }
 
 /// `wasi:blobstore/types.outgoing-value`.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct OutgoingValue {
     sink: Arc<Mutex<Sink>>,
     body_taken: bool,
@@ -53,11 +50,7 @@ impl Drop for OutgoingValue {
 
 impl OutgoingValue {
     pub(crate) fn new() -> OutgoingValue {
-        OutgoingValue {
-            sink: Arc::new(Mutex::new(Sink::Buffering(Vec::new()))),
-            body_taken: false,
-            upload: None,
-        }
+        OutgoingValue { sink: Arc::new(Mutex::new(Sink::Buffering(Vec::new()))), body_taken: false, upload: None }
     }
 
     /// The guest's `output-stream` for the body; only once.
@@ -65,18 +58,11 @@ impl OutgoingValue {
         if std::mem::replace(&mut self.body_taken, true) {
             return Err("the body of this outgoing-value was already taken".into());
         }
-        Ok(BodyStream {
-            sink: self.sink.clone(),
-        })
+        Ok(BodyStream { sink: self.sink.clone() })
     }
 
     /// Starts writing the body to `object` of `container` in `store`.
-    pub(crate) fn start_upload(
-        &mut self,
-        store: Arc<dyn BlobStore>,
-        container: String,
-        object: String,
-    ) -> Result<(), String> {
+    pub(crate) fn start_upload(&mut self, store: Arc<dyn BlobStore>, container: String, object: String) -> Result<(), String> {
         let (sender, receiver) = mpsc::channel(IN_FLIGHT);
         let buffered = {
             let mut sink = self.sink.lock().expect("sink poisoned");
@@ -88,14 +74,9 @@ impl OutgoingValue {
                 }
             }
         };
-        let chunks = futures::stream::iter(buffered)
-            .chain(tokio_stream::wrappers::ReceiverStream::new(receiver));
-        let body: BlobReader = Box::pin(tokio_util::io::StreamReader::new(
-            chunks.map(Ok::<_, std::io::Error>),
-        ));
-        self.upload = Some(tokio::spawn(async move {
-            store.write(&container, &object, body).await
-        }));
+        let chunks = futures::stream::iter(buffered).chain(tokio_stream::wrappers::ReceiverStream::new(receiver));
+        let body: BlobReader = Box::pin(tokio_util::io::StreamReader::new(chunks.map(Ok::<_, std::io::Error>)));
+        self.upload = Some(tokio::spawn(async move { store.write(&container, &object, body).await }));
         Ok(())
     }
 
@@ -103,9 +84,7 @@ impl OutgoingValue {
     pub(crate) async fn finish(mut self) -> Result<(), String> {
         *self.sink.lock().expect("sink poisoned") = Sink::Closed;
         let Some(upload) = self.upload.take() else {
-            return Err(
-                "finish was called before container.write-data: nothing was written".into(),
-            );
+            return Err("finish was called before container.write-data: nothing was written".into());
         };
         match upload.await {
             Ok(Ok(_)) => Ok(()),
@@ -128,12 +107,8 @@ impl OutputStream for BodyStream {
                 Ok(())
             }
             Sink::Streaming(sender) => sender.try_send(bytes).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StreamError::Trap(wasmtime::format_err!(
-                    "wrote more than check-write permitted"
-                )),
-                mpsc::error::TrySendError::Closed(_) => StreamError::LastOperationFailed(
-                    wasmtime::format_err!("the blobstore write failed; finish says why"),
-                ),
+                mpsc::error::TrySendError::Full(_) => StreamError::Trap(wasmtime::format_err!("wrote more than check-write permitted")),
+                mpsc::error::TrySendError::Closed(_) => StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed; finish says why")),
             }),
             Sink::Closed => Err(StreamError::Closed),
         }
@@ -146,9 +121,7 @@ impl OutputStream for BodyStream {
     fn check_write(&mut self) -> StreamResult<usize> {
         match &*self.sink.lock().expect("sink poisoned") {
             Sink::Buffering(_) => Ok(CHUNK),
-            Sink::Streaming(sender) if sender.is_closed() => Err(StreamError::LastOperationFailed(
-                wasmtime::format_err!("the blobstore write failed; finish says why"),
-            )),
+            Sink::Streaming(sender) if sender.is_closed() => Err(StreamError::LastOperationFailed(wasmtime::format_err!("the blobstore write failed; finish says why"))),
             Sink::Streaming(sender) => Ok(if sender.capacity() > 0 { CHUNK } else { 0 }),
             Sink::Closed => Err(StreamError::Closed),
         }
@@ -168,10 +141,7 @@ impl Pollable for BodyStream {
 }
 
 /// `wasi:blobstore/types.incoming-value`: a range of an object, not yet read.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct IncomingValue {
     pub(crate) body: BlobReader,
     pub(crate) size: u64,

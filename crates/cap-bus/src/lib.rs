@@ -67,22 +67,12 @@ fn view(state: &mut InvocationState) -> View<'_> {
 type R<T> = wasmtime::Result<T>;
 
 impl View<'_> {
-    fn target(
-        &mut self,
-        namespace: String,
-        package: String,
-        interface: String,
-    ) -> R<Resource<Target>> {
-        Ok(self
-            .table
-            .push(Target(format!("{namespace}:{package}/{interface}")))?)
+    fn target(&mut self, namespace: String, package: String, interface: String) -> R<Resource<Target>> {
+        Ok(self.table.push(Target(format!("{namespace}:{package}/{interface}")))?)
     }
 
     fn targets(&mut self, interfaces: Vec<Resource<Target>>) -> R<Vec<String>> {
-        interfaces
-            .into_iter()
-            .map(|r| Ok(self.table.delete(r)?.0))
-            .collect()
+        interfaces.into_iter().map(|r| Ok(self.table.delete(r)?.0)).collect()
     }
 }
 
@@ -96,12 +86,7 @@ impl v1::wasmcloud::bus::lattice::Host for View<'_> {
 }
 
 impl v1::wasmcloud::bus::lattice::HostCallTargetInterface for View<'_> {
-    fn new(
-        &mut self,
-        namespace: String,
-        package: String,
-        interface: String,
-    ) -> R<Resource<Target>> {
+    fn new(&mut self, namespace: String, package: String, interface: String) -> R<Resource<Target>> {
         self.target(namespace, package, interface)
     }
     fn drop(&mut self, rep: Resource<Target>) -> R<()> {
@@ -111,11 +96,7 @@ impl v1::wasmcloud::bus::lattice::HostCallTargetInterface for View<'_> {
 }
 
 impl v2::wasmcloud::bus::lattice::Host for View<'_> {
-    fn set_link_name(
-        &mut self,
-        name: String,
-        interfaces: Vec<Resource<Target>>,
-    ) -> R<Result<(), String>> {
+    fn set_link_name(&mut self, name: String, interfaces: Vec<Resource<Target>>) -> R<Result<(), String>> {
         let interfaces = self.targets(interfaces)?;
         if let Some(missing) = interfaces.iter().find(|i| !self.links.exists(i, &name)) {
             return Ok(Err(format!("no link named `{name}` for {missing}")));
@@ -128,12 +109,7 @@ impl v2::wasmcloud::bus::lattice::Host for View<'_> {
 }
 
 impl v2::wasmcloud::bus::lattice::HostCallTargetInterface for View<'_> {
-    fn new(
-        &mut self,
-        namespace: String,
-        package: String,
-        interface: String,
-    ) -> R<Resource<Target>> {
+    fn new(&mut self, namespace: String, package: String, interface: String) -> R<Resource<Target>> {
         self.target(namespace, package, interface)
     }
     fn drop(&mut self, rep: Resource<Target>) -> R<()> {

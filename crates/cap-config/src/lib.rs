@@ -43,31 +43,17 @@ struct ConfigState(Arc<BTreeMap<String, String>>);
 #[component(variant)]
 enum ConfigError {
     #[component(name = "upstream")]
-    #[expect(
-        dead_code,
-        reason = "the values are in memory: there is no upstream to fail"
-    )]
+    #[expect(dead_code, reason = "the values are in memory: there is no upstream to fail")]
     Upstream(String),
     #[component(name = "io")]
-    #[expect(
-        dead_code,
-        reason = "the values are in memory: there is no I/O to fail"
-    )]
+    #[expect(dead_code, reason = "the values are in memory: there is no I/O to fail")]
     Io(String),
 }
 
-const INTERFACES: &[&str] = &[
-    "wasi:config/runtime@0.2.0-draft",
-    "wasi:config/store@0.2.0-draft",
-    "wasi:config/store@0.2.0-rc.1",
-];
+const INTERFACES: &[&str] = &["wasi:config/runtime@0.2.0-draft", "wasi:config/store@0.2.0-draft", "wasi:config/store@0.2.0-rc.1"];
 
 /// Adds `wasi:config` to `linker`, answering from `values`, and records the grant.
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    values: ConfigValues,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, values: ConfigValues) -> anyhow::Result<()> {
     for name in INTERFACES {
         let mut instance = linker.instance(name)?;
         instance.func_wrap("get", |mut store, (key,): (String,)| {
@@ -76,11 +62,7 @@ pub fn grant(
         })?;
         instance.func_wrap("get-all", |mut store, (): ()| {
             let (state, _) = store.data_mut().extension::<ConfigState>();
-            let all: Vec<(String, String)> = state
-                .0
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let all: Vec<(String, String)> = state.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             Ok((Ok::<_, ConfigError>(all),))
         })?;
     }

@@ -20,9 +20,7 @@ use trellis_runtime::{Grants, OutboundHttp};
 
 /// A pattern that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{pattern}` is not a host pattern: {reason} (expected [scheme://]host[:port], e.g. https://*.example.com or http://127.0.0.1:8080)"
-)]
+#[error("`{pattern}` is not a host pattern: {reason} (expected [scheme://]host[:port], e.g. https://*.example.com or http://127.0.0.1:8080)")]
 pub struct PatternError {
     /// The pattern as written.
     pub pattern: String,
@@ -74,25 +72,16 @@ impl AllowList {
             .map(parse_rule)
             .collect::<Result<Vec<_>, _>>()?;
         if rules.is_empty() {
-            return Err(PatternError {
-                pattern: text.to_owned(),
-                reason: "the list is empty",
-            });
+            return Err(PatternError { pattern: text.to_owned(), reason: "the list is empty" });
         }
-        Ok(AllowList {
-            rules,
-            text: text.to_owned(),
-        })
+        Ok(AllowList { rules, text: text.to_owned() })
     }
 
     /// Whether a request to `uri` may leave.
     pub fn allows(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("https");
         let Some(host) = uri.host() else { return false };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let default_port = if scheme == "http" { 80 } else { 443 };
         let port = uri.port_u16().unwrap_or(default_port);
         self.rules.iter().any(|r| {
@@ -104,11 +93,7 @@ impl AllowList {
             let host_ok = match &r.host {
                 Host::Any => true,
                 Host::Exact(h) => *h == host,
-                Host::SubdomainOf(d) => {
-                    host.len() > d.len() + 1
-                        && host.ends_with(d.as_str())
-                        && host.as_bytes()[host.len() - d.len() - 1] == b'.'
-                }
+                Host::SubdomainOf(d) => host.len() > d.len() + 1 && host.ends_with(d.as_str()) && host.as_bytes()[host.len() - d.len() - 1] == b'.',
             };
             let port_ok = match r.port {
                 Port::Any => true,
@@ -121,10 +106,7 @@ impl AllowList {
 }
 
 fn parse_rule(pattern: &str) -> Result<Rule, PatternError> {
-    let bad = |reason| PatternError {
-        pattern: pattern.to_owned(),
-        reason,
-    };
+    let bad = |reason| PatternError { pattern: pattern.to_owned(), reason };
     let (scheme, rest) = match pattern.split_once("://") {
         Some(("*", rest)) => (Scheme::Any, rest),
         Some(("http", rest)) => (Scheme::Http, rest),
@@ -136,9 +118,7 @@ fn parse_rule(pattern: &str) -> Result<Rule, PatternError> {
         return Err(bad("a pattern names a host, not a path, query or user"));
     }
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (addr, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("an IPv6 address needs a closing `]`"))?;
+        let (addr, after) = v6.split_once(']').ok_or_else(|| bad("an IPv6 address needs a closing `]`"))?;
         (addr.to_owned(), after.strip_prefix(':'))
     } else {
         match rest.rsplit_once(':') {
@@ -149,27 +129,20 @@ fn parse_rule(pattern: &str) -> Result<Rule, PatternError> {
     let port = match port {
         None => Port::Default,
         Some("*") => Port::Any,
-        Some(p) => Port::Exact(
-            p.parse()
-                .map_err(|_| bad("the port must be a number from 1 to 65535, or *"))?,
-        ),
+        Some(p) => Port::Exact(p.parse().map_err(|_| bad("the port must be a number from 1 to 65535, or *"))?),
     };
     let host = host.to_ascii_lowercase();
     let host = if host == "*" {
         Host::Any
     } else if let Some(domain) = host.strip_prefix("*.") {
         if domain.is_empty() || domain.contains('*') {
-            return Err(bad(
-                "a wildcard may only be the whole host or its first label (*.example.com)",
-            ));
+            return Err(bad("a wildcard may only be the whole host or its first label (*.example.com)"));
         }
         Host::SubdomainOf(domain.to_owned())
     } else if host.is_empty() {
         return Err(bad("the host is missing"));
     } else if host.contains('*') {
-        return Err(bad(
-            "a wildcard may only be the whole host or its first label (*.example.com)",
-        ));
+        return Err(bad("a wildcard may only be the whole host or its first label (*.example.com)"));
     } else {
         Host::Exact(host)
     };
@@ -184,22 +157,14 @@ struct Egress {
 impl OutboundHttp for Egress {
     fn check(&self, uri: &http::Uri) -> Result<(), String> {
         match &self.allow {
-            Some(list) if !list.allows(uri) => Err(format!(
-                "{} is not in the link's allowed_hosts ({})",
-                authority(uri),
-                list.text
-            )),
+            Some(list) if !list.allows(uri) => Err(format!("{} is not in the link's allowed_hosts ({})", authority(uri), list.text)),
             _ => Ok(()),
         }
     }
 }
 
 fn authority(uri: &http::Uri) -> String {
-    format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("https"),
-        uri.authority().map(|a| a.as_str()).unwrap_or("")
-    )
+    format!("{}://{}", uri.scheme_str().unwrap_or("https"), uri.authority().map(|a| a.as_str()).unwrap_or(""))
 }
 
 /// Grants outbound HTTP: to the hosts `allow` lists, or anywhere when it is `None`.
@@ -212,9 +177,7 @@ mod tests {
     use super::*;
 
     fn allows(list: &str, uri: &str) -> bool {
-        AllowList::parse(list)
-            .unwrap()
-            .allows(&uri.parse().unwrap())
+        AllowList::parse(list).unwrap().allows(&uri.parse().unwrap())
     }
 
     #[test]
@@ -231,10 +194,7 @@ mod tests {
         assert!(!allows("http://127.0.0.1:8080", "http://127.0.0.1:8081/x"));
         assert!(allows("*://localhost:*", "http://localhost:1234/"));
         assert!(allows("[::1]:9000", "http://[::1]:9000/"));
-        assert!(allows(
-            "a.example, b.example:8080",
-            "http://b.example:8080/"
-        ));
+        assert!(allows("a.example, b.example:8080", "http://b.example:8080/"));
         assert!(allows("*", "https://anything.example/"));
     }
 
@@ -256,20 +216,9 @@ mod tests {
 
     #[test]
     fn a_denied_request_names_the_host_and_the_list() {
-        let egress = Egress {
-            allow: Some(AllowList::parse("https://api.example.com").unwrap()),
-        };
-        let err = egress
-            .check(&"http://127.0.0.1:9/x".parse().unwrap())
-            .unwrap_err();
-        assert_eq!(
-            err,
-            "http://127.0.0.1:9 is not in the link's allowed_hosts (https://api.example.com)"
-        );
-        assert!(
-            Egress { allow: None }
-                .check(&"http://anywhere.example/".parse().unwrap())
-                .is_ok()
-        );
+        let egress = Egress { allow: Some(AllowList::parse("https://api.example.com").unwrap()) };
+        let err = egress.check(&"http://127.0.0.1:9/x".parse().unwrap()).unwrap_err();
+        assert_eq!(err, "http://127.0.0.1:9 is not in the link's allowed_hosts (https://api.example.com)");
+        assert!(Egress { allow: None }.check(&"http://anywhere.example/".parse().unwrap()).is_ok());
     }
 }

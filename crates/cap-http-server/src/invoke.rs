@@ -23,10 +23,7 @@ impl HttpTarget {
     /// Checks the component exports the handler and binds to it.
     pub fn new(component: PreparedComponent) -> anyhow::Result<HttpTarget> {
         let proxy = ProxyPre::new(component.instance_pre().clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "component `{}` does not export wasi:http/incoming-handler@0.2.x: {e}",
-                component.id()
-            )
+            anyhow::anyhow!("component `{}` does not export wasi:http/incoming-handler@0.2.x: {e}", component.id())
         })?;
         Ok(HttpTarget { component, proxy })
     }
@@ -43,11 +40,7 @@ pub(crate) fn text_response(status: u16, text: String) -> hyper::Response<Body> 
     hyper::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(
-            Full::new(Bytes::from(text))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
+        .body(Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed_unsync())
         .expect("a static status and header are valid")
 }
 
@@ -68,10 +61,7 @@ fn log_failure(error: &InvocationError) {
 ///
 /// The guest runs in its own task because it may keep streaming the body after it has handed
 /// over the response head; that task owns the store and the concurrency slot until it ends.
-pub(crate) async fn handle(
-    target: &HttpTarget,
-    request: hyper::Request<Incoming>,
-) -> hyper::Response<Body> {
+pub(crate) async fn handle(target: &HttpTarget, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
     let invocation = match target.component.begin(HANDLE).await {
         Ok(inv) => inv,
         Err(e) => {
@@ -84,8 +74,7 @@ pub(crate) async fn handle(
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let resources = {
         let mut http = store.data_mut().http();
-        http.new_incoming_request(Scheme::Http, request)
-            .and_then(|req| Ok((req, http.new_response_outparam(sender)?)))
+        http.new_incoming_request(Scheme::Http, request).and_then(|req| Ok((req, http.new_response_outparam(sender)?)))
     };
     let (req, out) = match resources {
         Ok(r) => r,
@@ -96,10 +85,7 @@ pub(crate) async fn handle(
         let result = guard
             .run(async {
                 let instance = proxy.instantiate_async(&mut store).await?;
-                instance
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
+                instance.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             })
             .await;
         if let Err(e) = &result {
@@ -109,28 +95,12 @@ pub(crate) async fn handle(
     });
     match receiver.await {
         Ok(Ok(response)) => response,
-        Ok(Err(code)) => text_response(
-            500,
-            format!(
-                "component `{}` answered with an error: {}\n",
-                target.id(),
-                describe(&code)
-            ),
-        ),
+        Ok(Err(code)) => text_response(500, format!("component `{}` answered with an error: {}\n", target.id(), describe(&code))),
         // The guest dropped the outparam without setting it: the task says why.
         Err(_) => match task.await {
             Ok(Err(e)) => failure_response(&e),
-            Ok(Ok(())) => text_response(
-                500,
-                format!(
-                    "component `{}` returned from {HANDLE} without setting a response\n",
-                    target.id()
-                ),
-            ),
-            Err(join) => text_response(
-                500,
-                format!("component `{}` task failed: {join}\n", target.id()),
-            ),
+            Ok(Ok(())) => text_response(500, format!("component `{}` returned from {HANDLE} without setting a response\n", target.id())),
+            Err(join) => text_response(500, format!("component `{}` task failed: {join}\n", target.id())),
         },
     }
 }

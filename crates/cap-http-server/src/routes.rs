@@ -50,9 +50,7 @@ pub enum RouteError {
         requested: Owner,
     },
     /// The listener routes in another mode (e.g. by path) than the link asks for.
-    #[error(
-        "address {address} routes by {existing_mode} for {existing}; {requested} asked to route it by {requested_mode}"
-    )]
+    #[error("address {address} routes by {existing_mode} for {existing}; {requested} asked to route it by {requested_mode}")]
     ModeConflict {
         /// The address.
         address: SocketAddr,
@@ -97,10 +95,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     fn one(entry: Arc<Entry>) -> Arc<Slot> {
-        Arc::new(Slot {
-            entries: vec![entry],
-            next: AtomicUsize::new(0),
-        })
+        Arc::new(Slot { entries: vec![entry], next: AtomicUsize::new(0) })
     }
 
     fn owner(&self) -> &Owner {
@@ -114,10 +109,7 @@ impl Slot {
         }
         let mut entries = self.entries.clone();
         entries.push(entry);
-        Ok(Arc::new(Slot {
-            entries,
-            next: AtomicUsize::new(0),
-        }))
+        Ok(Arc::new(Slot { entries, next: AtomicUsize::new(0) }))
     }
 
     /// This slot without the binding `token`; `None` when that leaves it empty.
@@ -125,18 +117,8 @@ impl Slot {
         if !self.entries.iter().any(|e| e.token == token) {
             return Some(self.clone());
         }
-        let entries: Vec<_> = self
-            .entries
-            .iter()
-            .filter(|e| e.token != token)
-            .cloned()
-            .collect();
-        (!entries.is_empty()).then(|| {
-            Arc::new(Slot {
-                entries,
-                next: AtomicUsize::new(0),
-            })
-        })
+        let entries: Vec<_> = self.entries.iter().filter(|e| e.token != token).cloned().collect();
+        (!entries.is_empty()).then(|| Arc::new(Slot { entries, next: AtomicUsize::new(0) }))
     }
 
     fn pick(&self) -> &Arc<Entry> {
@@ -154,10 +136,7 @@ pub(crate) enum Table {
     Empty,
     Address(Arc<Slot>),
     Path(HashMap<String, Arc<Slot>>),
-    Host {
-        header: String,
-        hosts: HashMap<String, Arc<Slot>>,
-    },
+    Host { header: String, hosts: HashMap<String, Arc<Slot>> },
 }
 
 impl Table {
@@ -174,9 +153,7 @@ impl Table {
         match self {
             Table::Empty => None,
             Table::Address(slot) => Some(slot.owner()),
-            Table::Path(m) | Table::Host { hosts: m, .. } => {
-                m.values().next().map(|slot| slot.owner())
-            }
+            Table::Path(m) | Table::Host { hosts: m, .. } => m.values().next().map(|slot| slot.owner()),
         }
     }
 
@@ -189,10 +166,7 @@ impl Table {
     }
 
     /// This table plus `route`, or why it cannot take it.
-    #[expect(
-        clippy::result_large_err,
-        reason = "bound at deploy time, never per request; the error names both owners"
-    )]
+    #[expect(clippy::result_large_err, reason = "bound at deploy time, never per request; the error names both owners")]
     pub(crate) fn with(&self, route: &Route, entry: Entry) -> Result<Table, RouteError> {
         let requested_mode = match route {
             Route::Address(_) => "address",
@@ -217,21 +191,13 @@ impl Table {
         };
         match (self, route) {
             (Table::Empty, Route::Address(_)) => Ok(Table::Address(Slot::one(entry))),
-            (Table::Empty, Route::Path { path, .. }) => Ok(Table::Path(HashMap::from([(
-                path.clone(),
-                Slot::one(entry),
-            )]))),
-            (Table::Empty, Route::Host { header, host, .. }) => Ok(Table::Host {
-                header: header.clone(),
-                hosts: HashMap::from([(host.clone(), Slot::one(entry))]),
-            }),
+            (Table::Empty, Route::Path { path, .. }) => Ok(Table::Path(HashMap::from([(path.clone(), Slot::one(entry))]))),
+            (Table::Empty, Route::Host { header, host, .. }) => {
+                Ok(Table::Host { header: header.clone(), hosts: HashMap::from([(host.clone(), Slot::one(entry))]) })
+            }
             (Table::Address(slot), Route::Address(address)) => match slot.with(entry) {
                 Ok(slot) => Ok(Table::Address(slot)),
-                Err(existing) => Err(RouteError::AddressTaken {
-                    address: *address,
-                    existing: existing.clone(),
-                    requested,
-                }),
+                Err(existing) => Err(RouteError::AddressTaken { address: *address, existing: existing.clone(), requested }),
             },
             (Table::Path(paths), Route::Path { path, .. }) => {
                 let slot = match paths.get(path) {
@@ -242,27 +208,16 @@ impl Table {
                 paths.insert(path.clone(), slot);
                 Ok(Table::Path(paths))
             }
-            (
-                Table::Host { header, hosts },
-                Route::Host {
-                    header: h, host, ..
-                },
-            ) if header == h => {
+            (Table::Host { header, hosts }, Route::Host { header: h, host, .. }) if header == h => {
                 let slot = match hosts.get(host) {
                     Some(slot) => stack(slot, entry)?,
                     None => Slot::one(entry),
                 };
                 let mut hosts = hosts.clone();
                 hosts.insert(host.clone(), slot);
-                Ok(Table::Host {
-                    header: header.clone(),
-                    hosts,
-                })
+                Ok(Table::Host { header: header.clone(), hosts })
             }
-            (table, _) => Err(conflict(
-                table.any_owner().expect("a non-empty table has an owner"),
-                requested,
-            )),
+            (table, _) => Err(conflict(table.any_owner().expect("a non-empty table has an owner"), requested)),
         }
     }
 
@@ -282,14 +237,9 @@ impl Table {
             map
         };
         match (self, route) {
-            (Table::Address(slot), Route::Address(_)) => {
-                slot.without(token).map_or(Table::Empty, Table::Address)
-            }
+            (Table::Address(slot), Route::Address(_)) => slot.without(token).map_or(Table::Empty, Table::Address),
             (Table::Path(paths), Route::Path { path, .. }) => Table::Path(drop_from(paths, path)),
-            (Table::Host { header, hosts }, Route::Host { host, .. }) => Table::Host {
-                header: header.clone(),
-                hosts: drop_from(hosts, host),
-            },
+            (Table::Host { header, hosts }, Route::Host { host, .. }) => Table::Host { header: header.clone(), hosts: drop_from(hosts, host) },
             (table, _) => table.clone(),
         }
     }

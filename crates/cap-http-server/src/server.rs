@@ -65,50 +65,24 @@ impl HttpServer {
     /// Fails, naming both owners, if another owner has the address or route, or it routes
     /// another way. The same owner may bind a route again (a new version starting beside the
     /// old one); requests then rotate over its bindings until the old one is unbound.
-    pub async fn bind(
-        &self,
-        route: Route,
-        owner: Owner,
-        target: HttpTarget,
-        settings: LinkSettings,
-    ) -> Result<BoundRoute, RouteError> {
+    pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget, settings: LinkSettings) -> Result<BoundRoute, RouteError> {
         let address = route.address();
         let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let entry = Entry {
-            owner: owner.clone(),
-            target,
-            settings,
-            token,
-        };
+        let entry = Entry { owner: owner.clone(), target, settings, token };
         // Fast path and conflict check under the lock; binding a socket happens outside it.
         {
             let listeners = self.inner.lock().expect("listener map poisoned");
             if let Some(l) = listeners.by_address.get(&address) {
                 let next = l.table.load().with(&route, entry)?;
                 l.table.store(Arc::new(next));
-                return Ok(BoundRoute {
-                    route,
-                    local_address: l.local,
-                    owner,
-                    token,
-                });
+                return Ok(BoundRoute { route, local_address: l.local, owner, token });
             }
         }
         let socket = TcpListener::bind(address)
             .await
-            .map_err(|source| RouteError::Bind {
-                address,
-                requested: owner.clone(),
-                source,
-            })?;
-        let local = socket.local_addr().map_err(|source| RouteError::Bind {
-            address,
-            requested: owner.clone(),
-            source,
-        })?;
-        let table = Arc::new(ArcSwap::from_pointee(
-            Table::Empty.with(&route, entry.clone())?,
-        ));
+            .map_err(|source| RouteError::Bind { address, requested: owner.clone(), source })?;
+        let local = socket.local_addr().map_err(|source| RouteError::Bind { address, requested: owner.clone(), source })?;
+        let table = Arc::new(ArcSwap::from_pointee(Table::Empty.with(&route, entry.clone())?));
         let mut listeners = self.inner.lock().expect("listener map poisoned");
         if listeners.closed {
             return Err(RouteError::Bind {
@@ -121,31 +95,13 @@ impl HttpServer {
             // Someone bound the same address while we were binding; join theirs.
             let next = l.table.load().with(&route, entry)?;
             l.table.store(Arc::new(next));
-            return Ok(BoundRoute {
-                route,
-                local_address: l.local,
-                owner,
-                token,
-            });
+            return Ok(BoundRoute { route, local_address: l.local, owner, token });
         }
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(serve(socket, table.clone(), stopped));
-        listeners.by_address.insert(
-            address,
-            Listener {
-                table,
-                stop,
-                task,
-                local,
-            },
-        );
+        listeners.by_address.insert(address, Listener { table, stop, task, local });
         tracing::info!(%local, %owner, "listening");
-        Ok(BoundRoute {
-            route,
-            local_address: local,
-            owner,
-            token,
-        })
+        Ok(BoundRoute { route, local_address: local, owner, token })
     }
 
     /// Stops serving `bound`; closes the listener (after its requests finish) when it was the last route.
@@ -153,17 +109,11 @@ impl HttpServer {
         let closing = {
             let mut listeners = self.inner.lock().expect("listener map poisoned");
             let address = bound.route.address();
-            let Some(l) = listeners.by_address.get(&address) else {
-                return;
-            };
+            let Some(l) = listeners.by_address.get(&address) else { return };
             let next = l.table.load().without(&bound.route, bound.token);
             let empty = next.is_empty();
             l.table.store(Arc::new(next));
-            if empty {
-                listeners.by_address.remove(&address)
-            } else {
-                None
-            }
+            if empty { listeners.by_address.remove(&address) } else { None }
         };
         if let Some(l) = closing {
             let _ = l.stop.send(true);
@@ -188,42 +138,22 @@ impl HttpServer {
 }
 
 /// Applies the link's settings around the invocation.
-async fn serve_routed(
-    entry: &Entry,
-    request: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<invoke::Body> {
+async fn serve_routed(entry: &Entry, request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<invoke::Body> {
     let settings = &entry.settings;
     if settings.readonly && !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
-        let mut response = invoke::text_response(
-            405,
-            format!("{} is read-only: only GET and HEAD\n", entry.owner),
-        );
-        response.headers_mut().insert(
-            http::header::ALLOW,
-            http::HeaderValue::from_static("GET, HEAD"),
-        );
+        let mut response = invoke::text_response(405, format!("{} is read-only: only GET and HEAD\n", entry.owner));
+        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     let mut response = match settings.timeout {
         // The guest's own deadline still bounds its instance; this bounds the client's wait.
-        Some(limit) => tokio::time::timeout(limit, invoke::handle(&entry.target, request))
-            .await
-            .unwrap_or_else(|_| {
-                invoke::text_response(
-                    408,
-                    format!(
-                        "{} did not answer within the link's timeout_ms of {}\n",
-                        entry.owner,
-                        limit.as_millis()
-                    ),
-                )
-            }),
+        Some(limit) => tokio::time::timeout(limit, invoke::handle(&entry.target, request)).await.unwrap_or_else(|_| {
+            invoke::text_response(408, format!("{} did not answer within the link's timeout_ms of {}\n", entry.owner, limit.as_millis()))
+        }),
         None => invoke::handle(&entry.target, request).await,
     };
     if let Some(value) = &settings.cache_control {
-        response
-            .headers_mut()
-            .insert(http::header::CACHE_CONTROL, value.clone());
+        response.headers_mut().insert(http::header::CACHE_CONTROL, value.clone());
     }
     response
 }

@@ -45,22 +45,12 @@ pub struct NatsKvStore {
 impl NatsKvStore {
     /// Connects and opens (or, if allowed, creates) the bucket.
     pub async fn connect(config: &NatsKvConfig) -> anyhow::Result<NatsKvStore> {
-        let servers: Vec<&str> = config
-            .cluster_uri
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let servers: Vec<&str> = config.cluster_uri.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(servers.as_slice())
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot connect to NATS at `{}`: {e}",
-                    trellis_types::redact::urls(&config.cluster_uri)
-                )
-            })?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", trellis_types::redact::urls(&config.cluster_uri)))?;
         let js = match &config.js_domain {
             Some(domain) => async_nats::jetstream::with_domain(client, domain),
             None => async_nats::jetstream::new(client),
@@ -68,11 +58,7 @@ impl NatsKvStore {
         let kv = match js.get_key_value(&config.bucket).await {
             Ok(kv) => kv,
             Err(_) if config.auto_create => js
-                .create_key_value(async_nats::jetstream::kv::Config {
-                    bucket: config.bucket.clone(),
-                    history: 1,
-                    ..Default::default()
-                })
+                .create_key_value(async_nats::jetstream::kv::Config { bucket: config.bucket.clone(), history: 1, ..Default::default() })
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create KV bucket `{}`: {e}", config.bucket))?,
             Err(e) => anyhow::bail!(
@@ -80,10 +66,7 @@ impl NatsKvStore {
                 config.bucket
             ),
         };
-        Ok(NatsKvStore {
-            kv,
-            bucket: config.bucket.clone(),
-        })
+        Ok(NatsKvStore { kv, bucket: config.bucket.clone() })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
@@ -97,19 +80,10 @@ impl Store for NatsKvStore {
         Ok(())
     }
     async fn get(&self, _bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .kv
-            .get(key)
-            .await
-            .map_err(|e| self.fail(e))?
-            .map(|b| b.to_vec()))
+        Ok(self.kv.get(key).await.map_err(|e| self.fail(e))?.map(|b| b.to_vec()))
     }
     async fn set(&self, _bucket: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        self.kv
-            .put(key, value.into())
-            .await
-            .map(drop)
-            .map_err(|e| self.fail(e))
+        self.kv.put(key, value.into()).await.map(drop).map_err(|e| self.fail(e))
     }
     async fn delete(&self, _bucket: &str, key: &str) -> Result<(), StoreError> {
         self.kv.delete(key).await.map_err(|e| self.fail(e))
@@ -117,11 +91,7 @@ impl Store for NatsKvStore {
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         Ok(self.get(bucket, key).await?.is_some())
     }
-    async fn list_keys(
-        &self,
-        _bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError> {
+    async fn list_keys(&self, _bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
         let mut keys: Vec<String> = match self.kv.keys().await {
             Ok(stream) => stream.try_collect().await.map_err(|e| self.fail(e))?,
             Err(e) => return Err(self.fail(e)),
@@ -130,12 +100,7 @@ impl Store for NatsKvStore {
         let start = cursor.unwrap_or(0) as usize;
         let end = (start + PAGE).min(keys.len());
         let next = (end < keys.len()).then_some(end as u64);
-        Ok((
-            keys.get(start..end)
-                .map(<[String]>::to_vec)
-                .unwrap_or_default(),
-            next,
-        ))
+        Ok((keys.get(start..end).map(<[String]>::to_vec).unwrap_or_default(), next))
     }
     async fn increment(&self, _bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
         for _ in 0..CAS_ATTEMPTS {
@@ -145,36 +110,20 @@ impl Store for NatsKvStore {
                 Some(e) => std::str::from_utf8(&e.value)
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        StoreError::Other(format!("value of `{key}` is not a decimal counter"))
-                    })?,
+                    .ok_or_else(|| StoreError::Other(format!("value of `{key}` is not a decimal counter")))?,
                 None => 0,
             };
-            let next = current
-                .checked_add(delta)
-                .ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
+            let next = current.checked_add(delta).ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
             let value = bytes::Bytes::from(next.to_string());
             let written = match &entry {
-                Some(e) => self
-                    .kv
-                    .update(key, value, e.revision)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
-                None => self
-                    .kv
-                    .create(key, value)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
+                Some(e) => self.kv.update(key, value, e.revision).await.map(drop).map_err(|e| e.to_string()),
+                None => self.kv.create(key, value).await.map(drop).map_err(|e| e.to_string()),
             };
             if written.is_ok() {
                 return Ok(next);
             }
             // Someone else wrote first: read again and retry.
         }
-        Err(self.fail(format!(
-            "increment of `{key}` lost {CAS_ATTEMPTS} races in a row"
-        )))
+        Err(self.fail(format!("increment of `{key}` lost {CAS_ATTEMPTS} races in a row")))
     }
 }

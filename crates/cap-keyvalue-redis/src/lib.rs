@@ -31,29 +31,20 @@ impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`) and checks the server answers.
     pub async fn connect(url: &str) -> anyhow::Result<RedisStore> {
         let shown = trellis_types::redact::url(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("`{shown}` is not a Redis URL: {e}"))?;
-        let unreachable =
-            |why: String| anyhow::anyhow!("cannot connect to Redis at `{shown}`: {why}");
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("`{shown}` is not a Redis URL: {e}"))?;
+        let unreachable = |why: String| anyhow::anyhow!("cannot connect to Redis at `{shown}`: {why}");
         // One plain connection first: it fails at once on a refused connection, where the
         // reconnecting manager below would keep retrying until the timeout.
-        let mut probe =
-            tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
-                .await
-                .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-                .map_err(|e| unreachable(e.to_string()))?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut probe)
+        let mut probe = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
             .await
-            .map_err(|e| unreachable(format!("PING failed: {e}")))?;
+            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _: String = redis::cmd("PING").query_async(&mut probe).await.map_err(|e| unreachable(format!("PING failed: {e}")))?;
         let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
             .await
             .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(RedisStore {
-            conn,
-            url: shown.into_owned(),
-        })
+        Ok(RedisStore { conn, url: shown.into_owned() })
     }
 
     fn fail(&self, e: redis::RedisError) -> StoreError {
@@ -70,27 +61,15 @@ impl Store for RedisStore {
         self.conn.clone().get(key).await.map_err(|e| self.fail(e))
     }
     async fn set(&self, _bucket: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        self.conn
-            .clone()
-            .set(key, value)
-            .await
-            .map_err(|e| self.fail(e))
+        self.conn.clone().set(key, value).await.map_err(|e| self.fail(e))
     }
     async fn delete(&self, _bucket: &str, key: &str) -> Result<(), StoreError> {
         self.conn.clone().del(key).await.map_err(|e| self.fail(e))
     }
     async fn exists(&self, _bucket: &str, key: &str) -> Result<bool, StoreError> {
-        self.conn
-            .clone()
-            .exists(key)
-            .await
-            .map_err(|e| self.fail(e))
+        self.conn.clone().exists(key).await.map_err(|e| self.fail(e))
     }
-    async fn list_keys(
-        &self,
-        _bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError> {
+    async fn list_keys(&self, _bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor.unwrap_or(0))
             .arg("COUNT")
@@ -101,44 +80,20 @@ impl Store for RedisStore {
         Ok((keys, (next != 0).then_some(next)))
     }
     async fn increment(&self, _bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
-        self.conn
-            .clone()
-            .incr(key, delta)
-            .await
-            .map_err(|e| self.fail(e))
+        self.conn.clone().incr(key, delta).await.map_err(|e| self.fail(e))
     }
-    async fn get_many(
-        &self,
-        _bucket: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
+    async fn get_many(&self, _bucket: &str, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(keys
-            .into_iter()
-            .zip(values)
-            .map(|(k, v)| v.map(|v| (k, v)))
-            .collect())
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&keys).query_async(&mut self.conn.clone()).await.map_err(|e| self.fail(e))?;
+        Ok(keys.into_iter().zip(values).map(|(k, v)| v.map(|v| (k, v))).collect())
     }
-    async fn set_many(
-        &self,
-        _bucket: &str,
-        pairs: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    async fn set_many(&self, _bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         if pairs.is_empty() {
             return Ok(());
         }
-        self.conn
-            .clone()
-            .mset(&pairs)
-            .await
-            .map_err(|e| self.fail(e))
+        self.conn.clone().mset(&pairs).await.map_err(|e| self.fail(e))
     }
     async fn delete_many(&self, _bucket: &str, keys: Vec<String>) -> Result<(), StoreError> {
         if keys.is_empty() {

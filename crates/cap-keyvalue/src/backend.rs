@@ -29,20 +29,12 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `key` is set.
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError>;
     /// One page of keys from `cursor`, and the cursor of the next page if there is one.
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError>;
+    async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError>;
     /// Adds `delta` to the decimal counter at `key` (absent counts as 0); returns the new value.
     async fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError>;
 
     /// The values of `keys`, in order.
-    async fn get_many(
-        &self,
-        bucket: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
+    async fn get_many(&self, bucket: &str, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             out.push(self.get(bucket, &key).await?.map(|v| (key, v)));
@@ -50,11 +42,7 @@ pub trait Store: Send + Sync + 'static {
         Ok(out)
     }
     /// Sets every pair.
-    async fn set_many(
-        &self,
-        bucket: &str,
-        pairs: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    async fn set_many(&self, bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         for (key, value) in pairs {
             self.set(bucket, &key, value).await?;
         }
@@ -87,10 +75,5 @@ pub(crate) fn page(mut keys: Vec<String>, cursor: Option<u64>) -> (Vec<String>, 
     let start = cursor.unwrap_or(0) as usize;
     let end = (start + PAGE).min(keys.len());
     let next = (end < keys.len()).then_some(end as u64);
-    (
-        keys.get(start..end)
-            .map(<[String]>::to_vec)
-            .unwrap_or_default(),
-        next,
-    )
+    (keys.get(start..end).map(<[String]>::to_vec).unwrap_or_default(), next)
 }

@@ -22,10 +22,7 @@ mod generated {
     });
 }
 
-#[expect(
-    unreachable_pub,
-    reason = "bindgen re-exports the interface for the watcher's bindings"
-)]
+#[expect(unreachable_pub, reason = "bindgen re-exports the interface for the watcher's bindings")]
 pub use generated::wasi::keyvalue::store;
 use generated::wasi::keyvalue::{atomics, batch};
 
@@ -35,10 +32,7 @@ pub(crate) struct KeyValueState {
 }
 
 /// An open bucket: a name within the backend of the link it was opened through.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Bucket {
     name: String,
     store: Arc<dyn Store>,
@@ -52,10 +46,7 @@ impl Bucket {
 }
 
 /// A failed operation, before it becomes the guest's `error`.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub enum Error {
     Store(StoreError),
     Table(ResourceTableError),
@@ -87,11 +78,7 @@ impl HasData for HasView {
 
 fn view(state: &mut InvocationState) -> View<'_> {
     let (kv, table, links) = state.extension_and_links::<KeyValueState>();
-    View {
-        stores: &kv.stores,
-        link: links.name("wasi:keyvalue/store"),
-        table,
-    }
+    View { stores: &kv.stores, link: links.name("wasi:keyvalue/store"), table }
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
@@ -116,10 +103,7 @@ impl store::Host for View<'_> {
             StoreError::Other(format!("no wasi:keyvalue link named `{}`", self.link))
         })?;
         store.open(&identifier).await?;
-        Ok(self.table.push(Bucket {
-            name: identifier,
-            store,
-        })?)
+        Ok(self.table.push(Bucket { name: identifier, store })?)
     }
 
     fn convert_error(&mut self, err: Error) -> wasmtime::Result<store::Error> {
@@ -154,11 +138,7 @@ impl store::HostBucket for View<'_> {
         Ok(store.exists(&name, &key).await?)
     }
 
-    async fn list_keys(
-        &mut self,
-        bucket: Resource<Bucket>,
-        cursor: Option<u64>,
-    ) -> R<store::KeyResponse> {
+    async fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<u64>) -> R<store::KeyResponse> {
         let (name, store) = self.bucket(&bucket)?;
         let (keys, cursor) = store.list_keys(&name, cursor).await?;
         Ok(store::KeyResponse { keys, cursor })
@@ -178,20 +158,12 @@ impl atomics::Host for View<'_> {
 }
 
 impl batch::Host for View<'_> {
-    async fn get_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
-    ) -> R<Vec<Option<(String, Vec<u8>)>>> {
+    async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<Vec<Option<(String, Vec<u8>)>>> {
         let (name, store) = self.bucket(&bucket)?;
         Ok(store.get_many(&name, keys).await?)
     }
 
-    async fn set_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key_values: Vec<(String, Vec<u8>)>,
-    ) -> R<()> {
+    async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> R<()> {
         let (name, store) = self.bucket(&bucket)?;
         Ok(store.set_many(&name, key_values).await?)
     }

@@ -37,16 +37,10 @@ use wasmtime::component::Linker;
 /// Adds `wasi:keyvalue` to `linker`, backed by one store per link name, and records the grant.
 /// `store.open` uses the store of the link name currently selected for `wasi:keyvalue/store`
 /// (`default` unless the guest called `wasmcloud:bus/lattice.set-link-name`).
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    stores: BTreeMap<String, Arc<dyn Store>>,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn Store>>) -> anyhow::Result<()> {
     host::add_to_linker(linker)?;
     grants.interfaces("wasi:keyvalue/");
     let stores = Arc::new(stores);
-    grants.state(move || host::KeyValueState {
-        stores: stores.clone(),
-    });
+    grants.state(move || host::KeyValueState { stores: stores.clone() });
     Ok(())
 }

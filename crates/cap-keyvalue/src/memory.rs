@@ -42,21 +42,12 @@ impl Store for MemoryStore {
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         Ok(self.with(bucket, |b| b.contains_key(key)))
     }
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError> {
-        Ok(page(
-            self.with(bucket, |b| b.keys().cloned().collect()),
-            cursor,
-        ))
+    async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
+        Ok(page(self.with(bucket, |b| b.keys().cloned().collect()), cursor))
     }
     async fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
         self.with(bucket, |b| {
-            let next = parse_counter(key, b.get(key).map(Vec::as_slice))?
-                .checked_add(delta)
-                .ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
+            let next = parse_counter(key, b.get(key).map(Vec::as_slice))?.checked_add(delta).ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
             b.insert(key.to_owned(), next.to_string().into_bytes());
             Ok(next)
         })

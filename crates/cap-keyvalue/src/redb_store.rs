@@ -24,12 +24,8 @@ impl RedbStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path)
-            .map_err(|e| anyhow::anyhow!("opening keyvalue database {}: {e}", path.display()))?;
-        Ok(RedbStore {
-            db: Arc::new(db),
-            path: path.display().to_string().into(),
-        })
+        let db = Database::create(path).map_err(|e| anyhow::anyhow!("opening keyvalue database {}: {e}", path.display()))?;
+        Ok(RedbStore { db: Arc::new(db), path: path.display().to_string().into() })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
@@ -42,18 +38,10 @@ impl RedbStore {
         f: impl FnOnce(&RedbStore) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this))
-            .await
-            .map_err(|e| self.fail(e))?
+        tokio::task::spawn_blocking(move || f(&this)).await.map_err(|e| self.fail(e))?
     }
 
-    fn read<R>(
-        &self,
-        bucket: &str,
-        f: impl FnOnce(
-            Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>,
-        ) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+    fn read<R>(&self, bucket: &str, f: impl FnOnce(Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let tx = self.db.begin_read().map_err(|e| self.fail(e))?;
         match tx.open_table(table(bucket)) {
             Ok(t) => f(Some(t)),
@@ -62,11 +50,7 @@ impl RedbStore {
         }
     }
 
-    fn write<R>(
-        &self,
-        bucket: &str,
-        f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+    fn write<R>(&self, bucket: &str, f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.fail(e))?;
         let result = {
             let mut t = tx.open_table(table(bucket)).map_err(|e| self.fail(e))?;
@@ -89,10 +73,7 @@ impl Store for RedbStore {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.blocking(move |s| {
             s.read(&bucket, |t| match t {
-                Some(t) => Ok(t
-                    .get(key.as_str())
-                    .map_err(|e| s.fail(e))?
-                    .map(|v| v.value().to_vec())),
+                Some(t) => Ok(t.get(key.as_str()).map_err(|e| s.fail(e))?.map(|v| v.value().to_vec())),
                 None => Ok(None),
             })
         })
@@ -100,32 +81,17 @@ impl Store for RedbStore {
     }
     async fn set(&self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |s| {
-            s.write(&bucket, |t| {
-                t.insert(key.as_str(), value.as_slice())
-                    .map(drop)
-                    .map_err(|e| s.fail(e))
-            })
-        })
-        .await
+        self.blocking(move |s| s.write(&bucket, |t| t.insert(key.as_str(), value.as_slice()).map(drop).map_err(|e| s.fail(e))))
+            .await
     }
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |s| {
-            s.write(&bucket, |t| {
-                t.remove(key.as_str()).map(drop).map_err(|e| s.fail(e))
-            })
-        })
-        .await
+        self.blocking(move |s| s.write(&bucket, |t| t.remove(key.as_str()).map(drop).map_err(|e| s.fail(e)))).await
     }
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         Ok(self.get(bucket, key).await?.is_some())
     }
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError> {
+    async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
         let bucket = bucket.to_owned();
         let keys = self
             .blocking(move |s| {
@@ -133,11 +99,7 @@ impl Store for RedbStore {
                     Some(t) => t
                         .iter()
                         .map_err(|e| s.fail(e))?
-                        .map(|entry| {
-                            entry
-                                .map(|(k, _)| k.value().to_owned())
-                                .map_err(|e| s.fail(e))
-                        })
+                        .map(|entry| entry.map(|(k, _)| k.value().to_owned()).map_err(|e| s.fail(e)))
                         .collect(),
                     None => Ok(Vec::new()),
                 })
@@ -150,25 +112,17 @@ impl Store for RedbStore {
         // One write transaction: redb serializes writers, so the read-modify-write is atomic.
         self.blocking(move |s| {
             s.write(&bucket, |t| {
-                let current = t
-                    .get(key.as_str())
-                    .map_err(|e| s.fail(e))?
-                    .map(|v| v.value().to_vec());
+                let current = t.get(key.as_str()).map_err(|e| s.fail(e))?.map(|v| v.value().to_vec());
                 let next = parse_counter(&key, current.as_deref())?
                     .checked_add(delta)
                     .ok_or_else(|| StoreError::Other(format!("counter `{key}` overflows")))?;
-                t.insert(key.as_str(), next.to_string().as_bytes())
-                    .map_err(|e| s.fail(e))?;
+                t.insert(key.as_str(), next.to_string().as_bytes()).map_err(|e| s.fail(e))?;
                 Ok(next)
             })
         })
         .await
     }
-    async fn set_many(
-        &self,
-        bucket: &str,
-        pairs: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    async fn set_many(&self, bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         let bucket = bucket.to_owned();
         self.blocking(move |s| {
             s.write(&bucket, |t| {
@@ -199,39 +153,19 @@ mod tests {
         assert_eq!(store.get("b", "k").await.unwrap(), Some(b"v".to_vec()));
         assert_eq!(store.increment("b", "n", 3).await.unwrap(), 5);
         assert_eq!(store.get("other", "k").await.unwrap(), None);
-        assert_eq!(
-            store.list_keys("b", None).await.unwrap(),
-            (vec!["k".to_string(), "n".to_string()], None)
-        );
+        assert_eq!(store.list_keys("b", None).await.unwrap(), (vec!["k".to_string(), "n".to_string()], None));
     }
 
     #[tokio::test]
     async fn memory_and_redb_agree() {
         let dir = tempfile::tempdir().unwrap();
-        let stores: Vec<Box<dyn Store>> = vec![
-            Box::new(crate::MemoryStore::new()),
-            Box::new(RedbStore::open(&dir.path().join("kv.redb")).unwrap()),
-        ];
+        let stores: Vec<Box<dyn Store>> = vec![Box::new(crate::MemoryStore::new()), Box::new(RedbStore::open(&dir.path().join("kv.redb")).unwrap())];
         for s in stores {
             s.set("b", "word", b"not a number".to_vec()).await.unwrap();
-            assert!(
-                matches!(s.increment("b", "word", 1).await, Err(StoreError::Other(m)) if m.contains("not a decimal counter"))
-            );
-            s.set_many(
-                "b",
-                vec![("a".into(), b"1".to_vec()), ("c".into(), b"3".to_vec())],
-            )
-            .await
-            .unwrap();
-            assert_eq!(
-                s.get_many("b", vec!["a".into(), "zz".into()])
-                    .await
-                    .unwrap(),
-                vec![Some(("a".into(), b"1".to_vec())), None]
-            );
-            s.delete_many("b", vec!["a".into(), "c".into()])
-                .await
-                .unwrap();
+            assert!(matches!(s.increment("b", "word", 1).await, Err(StoreError::Other(m)) if m.contains("not a decimal counter")));
+            s.set_many("b", vec![("a".into(), b"1".to_vec()), ("c".into(), b"3".to_vec())]).await.unwrap();
+            assert_eq!(s.get_many("b", vec!["a".into(), "zz".into()]).await.unwrap(), vec![Some(("a".into(), b"1".to_vec())), None]);
+            s.delete_many("b", vec!["a".into(), "c".into()]).await.unwrap();
             assert!(!s.exists("b", "a").await.unwrap());
             assert_eq!(s.increment("b", "hits", 1).await.unwrap(), 1);
             assert_eq!(s.get("b", "hits").await.unwrap(), Some(b"1".to_vec()));

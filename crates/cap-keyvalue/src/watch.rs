@@ -43,19 +43,12 @@ pub struct Watched {
 impl Watched {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Arc<Watched> {
-        Arc::new(Watched {
-            inner,
-            changes: broadcast::channel(BACKLOG).0,
-        })
+        Arc::new(Watched { inner, changes: broadcast::channel(BACKLOG).0 })
     }
 
     fn announce(&self, bucket: &str, key: &str, value: Option<&[u8]>) {
         if self.changes.receiver_count() > 0 {
-            let change = Change {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                value: value.map(<[u8]>::to_vec),
-            };
+            let change = Change { bucket: bucket.to_owned(), key: key.to_owned(), value: value.map(<[u8]>::to_vec) };
             let _ = self.changes.send(Arc::new(change));
         }
     }
@@ -85,11 +78,7 @@ impl Store for Watched {
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         self.inner.exists(bucket, key).await
     }
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), StoreError> {
+    async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<(Vec<String>, Option<u64>), StoreError> {
         self.inner.list_keys(bucket, cursor).await
     }
     async fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, StoreError> {
@@ -98,18 +87,10 @@ impl Store for Watched {
         self.announce(bucket, key, Some(value.to_string().as_bytes()));
         Ok(value)
     }
-    async fn get_many(
-        &self,
-        bucket: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
+    async fn get_many(&self, bucket: &str, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>, StoreError> {
         self.inner.get_many(bucket, keys).await
     }
-    async fn set_many(
-        &self,
-        bucket: &str,
-        pairs: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    async fn set_many(&self, bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         if self.changes.receiver_count() == 0 {
             return self.inner.set_many(bucket, pairs).await;
         }
@@ -149,11 +130,7 @@ impl KeyFilter {
             let (sets, pattern) = match entry.split_once('@') {
                 Some((op, rest)) if op.eq_ignore_ascii_case("set") => (Some(true), rest),
                 Some((op, rest)) if op.eq_ignore_ascii_case("del") => (Some(false), rest),
-                Some((op, _)) => {
-                    return Err(format!(
-                        "`{entry}`: `{op}@` is not an operation (SET@ or DEL@)"
-                    ));
-                }
+                Some((op, _)) => return Err(format!("`{entry}`: `{op}@` is not an operation (SET@ or DEL@)")),
                 None => (None, entry),
             };
             let (key, prefix) = match pattern.strip_suffix('*') {
@@ -161,15 +138,9 @@ impl KeyFilter {
                 None => (pattern, false),
             };
             if key.contains('*') || (key.is_empty() && !prefix) {
-                return Err(format!(
-                    "`{entry}`: a pattern is a key, or a prefix ending in one `*`"
-                ));
+                return Err(format!("`{entry}`: a pattern is a key, or a prefix ending in one `*`"));
             }
-            rules.push(Rule {
-                sets,
-                key: key.to_owned(),
-                prefix,
-            });
+            rules.push(Rule { sets, key: key.to_owned(), prefix });
         }
         if rules.is_empty() {
             return Err("the list is empty; name keys, prefixes (`user:*`) or `*`".into());
@@ -178,14 +149,7 @@ impl KeyFilter {
     }
 
     fn matches(&self, key: &str, set: bool) -> bool {
-        self.0.iter().any(|r| {
-            r.sets.is_none_or(|s| s == set)
-                && if r.prefix {
-                    key.starts_with(&r.key)
-                } else {
-                    key == r.key
-                }
-        })
+        self.0.iter().any(|r| r.sets.is_none_or(|s| s == set) && if r.prefix { key.starts_with(&r.key) } else { key == r.key })
     }
 }
 
@@ -199,22 +163,14 @@ pub struct Watcher {
 impl Watcher {
     /// Checks the component exports the watcher.
     pub fn new(component: PreparedComponent) -> anyhow::Result<Watcher> {
-        let pre =
-            generated::WatcherGuestPre::new(component.instance_pre().clone()).map_err(|e| {
-                anyhow::anyhow!(
-                    "component `{}` does not export wasi:keyvalue/watcher@0.2.0-draft: {e}",
-                    component.id()
-                )
-            })?;
+        let pre = generated::WatcherGuestPre::new(component.instance_pre().clone()).map_err(|e| {
+            anyhow::anyhow!("component `{}` does not export wasi:keyvalue/watcher@0.2.0-draft: {e}", component.id())
+        })?;
         Ok(Watcher { component, pre })
     }
 
     async fn tell(&self, store: Arc<dyn Store>, change: &Change) {
-        let function = if change.value.is_some() {
-            "wasi:keyvalue/watcher.on-set"
-        } else {
-            "wasi:keyvalue/watcher.on-delete"
-        };
+        let function = if change.value.is_some() { "wasi:keyvalue/watcher.on-set" } else { "wasi:keyvalue/watcher.on-delete" };
         let invocation = match self.component.begin(function).await {
             Ok(i) => i,
             Err(e) => {
@@ -225,19 +181,11 @@ impl Watcher {
         let (mut wasm, guard) = (invocation.store, invocation.guard);
         let result = guard
             .run(async {
-                let bucket = wasm
-                    .data_mut()
-                    .links_and_table()
-                    .1
-                    .push(Bucket::new(change.bucket.clone(), store))?;
+                let bucket = wasm.data_mut().links_and_table().1.push(Bucket::new(change.bucket.clone(), store))?;
                 let instance = self.pre.instantiate_async(&mut wasm).await?;
                 let watcher = instance.wasi_keyvalue_watcher();
                 match &change.value {
-                    Some(value) => {
-                        watcher
-                            .call_on_set(&mut wasm, bucket, &change.key, value)
-                            .await
-                    }
+                    Some(value) => watcher.call_on_set(&mut wasm, bucket, &change.key, value).await,
                     None => watcher.call_on_delete(&mut wasm, bucket, &change.key).await,
                 }
             })
@@ -250,11 +198,7 @@ impl Watcher {
 
 /// Tells `watcher` of every change to `store` that `filter` selects, each in its own task (the
 /// component's concurrency cap bounds how many run at once), until the returned task is aborted.
-pub fn watch(
-    watcher: Watcher,
-    store: &Arc<Watched>,
-    filter: KeyFilter,
-) -> tokio::task::JoinHandle<()> {
+pub fn watch(watcher: Watcher, store: &Arc<Watched>, filter: KeyFilter) -> tokio::task::JoinHandle<()> {
     let mut changes = store.changes.subscribe();
     let inner = store.inner.clone();
     tokio::spawn(async move {
@@ -266,11 +210,7 @@ pub fn watch(
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        component = watcher.component.id(),
-                        missed,
-                        "the keyvalue watcher fell behind and missed changes"
-                    );
+                    tracing::warn!(component = watcher.component.id(), missed, "the keyvalue watcher fell behind and missed changes");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
@@ -290,10 +230,7 @@ mod tests {
         assert!(f.matches("user:7", true) && f.matches("user:", false));
         assert!(f.matches("session:1", false) && !f.matches("session:1", true));
         assert!(KeyFilter::parse("*").unwrap().matches("anything", true));
-        assert_eq!(
-            KeyFilter::parse("GET@x").unwrap_err(),
-            "`GET@x`: `GET@` is not an operation (SET@ or DEL@)"
-        );
+        assert_eq!(KeyFilter::parse("GET@x").unwrap_err(), "`GET@x`: `GET@` is not an operation (SET@ or DEL@)");
         assert!(KeyFilter::parse("a*b").is_err());
         assert!(KeyFilter::parse(" , ").is_err());
     }
@@ -306,18 +243,8 @@ mod tests {
         store.set("b", "k", b"v".to_vec()).await.unwrap();
         assert_eq!(store.increment("b", "n", 2).await.unwrap(), 2);
         store.delete("b", "k").await.unwrap();
-        let seen: Vec<(String, Option<Vec<u8>>)> = (0..3)
-            .map(|_| changes.try_recv().unwrap())
-            .map(|c| (c.key.clone(), c.value.clone()))
-            .collect();
-        assert_eq!(
-            seen,
-            vec![
-                ("k".into(), Some(b"v".to_vec())),
-                ("n".into(), Some(b"2".to_vec())),
-                ("k".into(), None)
-            ]
-        );
+        let seen: Vec<(String, Option<Vec<u8>>)> = (0..3).map(|_| changes.try_recv().unwrap()).map(|c| (c.key.clone(), c.value.clone())).collect();
+        assert_eq!(seen, vec![("k".into(), Some(b"v".to_vec())), ("n".into(), Some(b"2".to_vec())), ("k".into(), None)]);
         assert!(changes.try_recv().is_err());
     }
 }

@@ -12,10 +12,7 @@ use wasmtime::component::{ComponentType, Lift, Linker};
 /// `enum level { trace, debug, info, warn, error, critical }`.
 #[derive(ComponentType, Lift, Clone, Copy)]
 #[component(enum)]
-#[expect(
-    dead_code,
-    reason = "constructed by lifting from the guest, which the lint cannot see"
-)]
+#[expect(dead_code, reason = "constructed by lifting from the guest, which the lint cannot see")]
 #[repr(u8)]
 enum Level {
     #[component(name = "trace")]
@@ -39,11 +36,7 @@ struct LoggingState {
 const INTERFACES: &[&str] = &["wasi:logging/logging", "wasi:logging/logging@0.1.0-draft"];
 
 /// Adds `wasi:logging` for the component `id` to `linker`.
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    id: &str,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, id: &str) -> anyhow::Result<()> {
     for name in INTERFACES {
         linker.instance(name)?.func_wrap("log", |mut store, (level, context, message): (Level, String, String)| {
             let (state, _) = store.data_mut().extension::<LoggingState>();
@@ -61,8 +54,6 @@ pub fn grant(
     }
     grants.interfaces("wasi:logging/");
     let component: Arc<str> = id.into();
-    grants.state(move || LoggingState {
-        component: component.clone(),
-    });
+    grants.state(move || LoggingState { component: component.clone() });
     Ok(())
 }

@@ -22,21 +22,12 @@ pub struct NatsBroker {
 impl NatsBroker {
     /// Connects to `uris` (comma-separated, as in `CLUSTER_URIS`).
     pub async fn connect(uris: &str) -> anyhow::Result<NatsBroker> {
-        let servers: Vec<&str> = uris
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let servers: Vec<&str> = uris.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(servers.as_slice())
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot connect to NATS at `{}`: {e}",
-                    trellis_types::redact::urls(uris)
-                )
-            })?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", trellis_types::redact::urls(uris)))?;
         Ok(NatsBroker { client })
     }
 }
@@ -45,59 +36,32 @@ impl NatsBroker {
 impl Broker for NatsBroker {
     async fn publish(&self, message: Message) -> Result<(), String> {
         let result = match message.reply_to {
-            Some(reply) => {
-                self.client
-                    .publish_with_reply(message.subject, reply, message.body.into())
-                    .await
-            }
-            None => {
-                self.client
-                    .publish(message.subject, message.body.into())
-                    .await
-            }
+            Some(reply) => self.client.publish_with_reply(message.subject, reply, message.body.into()).await,
+            None => self.client.publish(message.subject, message.body.into()).await,
         };
         result.map_err(|e| format!("NATS publish: {e}"))
     }
 
-    async fn request(
-        &self,
-        subject: &str,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Message, String> {
-        let request = async_nats::Request::new()
-            .payload(body.into())
-            .timeout(Some(timeout));
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String> {
+        let request = async_nats::Request::new().payload(body.into()).timeout(Some(timeout));
         let reply = self
             .client
             .send_request(subject.to_owned(), request)
             .await
             .map_err(|e| format!("request to `{subject}`: {e}"))?;
-        Ok(Message {
-            subject: reply.subject.to_string(),
-            body: reply.payload.to_vec(),
-            reply_to: reply.reply.map(|r| r.to_string()),
-        })
+        Ok(Message { subject: reply.subject.to_string(), body: reply.payload.to_vec(), reply_to: reply.reply.map(|r| r.to_string()) })
     }
 
     async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String> {
         let mut subscription = match queue {
-            Some(q) => {
-                self.client
-                    .queue_subscribe(subject.to_owned(), q.to_owned())
-                    .await
-            }
+            Some(q) => self.client.queue_subscribe(subject.to_owned(), q.to_owned()).await,
             None => self.client.subscribe(subject.to_owned()).await,
         }
         .map_err(|e| format!("NATS subscribe to `{subject}`: {e}"))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(async move {
             while let Some(m) = subscription.next().await {
-                let message = Message {
-                    subject: m.subject.to_string(),
-                    body: m.payload.to_vec(),
-                    reply_to: m.reply.map(|r| r.to_string()),
-                };
+                let message = Message { subject: m.subject.to_string(), body: m.payload.to_vec(), reply_to: m.reply.map(|r| r.to_string()) };
                 if sender.send(message).await.is_err() {
                     break;
                 }

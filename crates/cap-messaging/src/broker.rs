@@ -23,12 +23,7 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes a message.
     async fn publish(&self, message: Message) -> Result<(), String>;
     /// Publishes to `subject` with a fresh reply subject and waits for the first reply.
-    async fn request(
-        &self,
-        subject: &str,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Message, String>;
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String>;
     /// Subscribes to `subject`; in a `queue` group each message goes to one member.
     async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String>;
 }
@@ -70,10 +65,7 @@ pub(crate) fn valid_subject(subject: &str) -> bool {
     let tokens: Vec<&str> = subject.split('.').collect();
     !subject.is_empty()
         && tokens.iter().enumerate().all(|(i, t)| {
-            !t.is_empty()
-                && !t.contains(char::is_whitespace)
-                && (*t != ">" || i == tokens.len() - 1)
-                && (t.len() == 1 || !t.contains(['*', '>']))
+            !t.is_empty() && !t.contains(char::is_whitespace) && (*t != ">" || i == tokens.len() - 1) && (t.len() == 1 || !t.contains(['*', '>']))
         })
 }
 
@@ -114,25 +106,9 @@ mod tests {
     #[test]
     fn subscriptions_parse_as_wasmcloud_writes_them() {
         let subs = Subscription::parse_list("orders.*, audit.>|auditors").unwrap();
-        assert_eq!(
-            subs[0],
-            Subscription {
-                subject: "orders.*".into(),
-                queue: None
-            }
-        );
-        assert_eq!(
-            subs[1],
-            Subscription {
-                subject: "audit.>".into(),
-                queue: Some("auditors".into())
-            }
-        );
-        assert!(
-            Subscription::parse_list("a..b")
-                .unwrap_err()
-                .contains("`a..b` is not a subject")
-        );
+        assert_eq!(subs[0], Subscription { subject: "orders.*".into(), queue: None });
+        assert_eq!(subs[1], Subscription { subject: "audit.>".into(), queue: Some("auditors".into()) });
+        assert!(Subscription::parse_list("a..b").unwrap_err().contains("`a..b` is not a subject"));
         assert!(Subscription::parse_list("a.>.b").is_err());
         assert!(Subscription::parse_list("a|").is_err());
     }

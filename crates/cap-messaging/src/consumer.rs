@@ -30,9 +30,7 @@ struct View<'a> {
 
 impl View<'_> {
     fn broker(&self) -> Result<&Arc<dyn Broker>, String> {
-        self.brokers
-            .get(self.link)
-            .ok_or_else(|| format!("no wasmcloud:messaging link named `{}`", self.link))
+        self.brokers.get(self.link).ok_or_else(|| format!("no wasmcloud:messaging link named `{}`", self.link))
     }
 }
 
@@ -44,39 +42,21 @@ impl HasData for HasView {
 
 fn view(state: &mut InvocationState) -> View<'_> {
     let (consumer, _, links) = state.extension_and_links::<ConsumerState>();
-    View {
-        brokers: &consumer.brokers,
-        link: links.name("wasmcloud:messaging/consumer"),
-    }
+    View { brokers: &consumer.brokers, link: links.name("wasmcloud:messaging/consumer") }
 }
 
 /// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl consumer::Host for View<'_> {
-    async fn request(
-        &mut self,
-        subject: String,
-        body: Vec<u8>,
-        timeout_ms: u32,
-    ) -> Result<types::BrokerMessage, String> {
+    async fn request(&mut self, subject: String, body: Vec<u8>, timeout_ms: u32) -> Result<types::BrokerMessage, String> {
         let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_REQUEST_TIMEOUT);
         let reply = self.broker()?.request(&subject, body, timeout).await?;
-        Ok(types::BrokerMessage {
-            subject: reply.subject,
-            body: reply.body,
-            reply_to: reply.reply_to,
-        })
+        Ok(types::BrokerMessage { subject: reply.subject, body: reply.body, reply_to: reply.reply_to })
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> Result<(), String> {
-        self.broker()?
-            .publish(Message {
-                subject: msg.subject,
-                body: msg.body,
-                reply_to: msg.reply_to,
-            })
-            .await
+        self.broker()?.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await
     }
 }
 
@@ -84,17 +64,11 @@ impl types::Host for View<'_> {}
 
 /// Adds `wasmcloud:messaging/consumer@0.2.0` to `linker`, sending through the broker of the
 /// link name selected for `wasmcloud:messaging/consumer` (`default` unless the guest chose).
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    brokers: BTreeMap<String, Arc<dyn Broker>>,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, brokers: BTreeMap<String, Arc<dyn Broker>>) -> anyhow::Result<()> {
     consumer::add_to_linker::<_, HasView>(linker, view)?;
     types::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:messaging/");
     let brokers = Arc::new(brokers);
-    grants.state(move || ConsumerState {
-        brokers: brokers.clone(),
-    });
+    grants.state(move || ConsumerState { brokers: brokers.clone() });
     Ok(())
 }

@@ -29,10 +29,7 @@ impl Handler {
     /// Checks the component exports the handler.
     pub fn new(component: PreparedComponent) -> anyhow::Result<Handler> {
         let pre = HandlerPre::new(component.instance_pre().clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "component `{}` does not export wasmcloud:messaging/handler@0.2.0: {e}",
-                component.id()
-            )
+            anyhow::anyhow!("component `{}` does not export wasmcloud:messaging/handler@0.2.0: {e}", component.id())
         })?;
         Ok(Handler { component, pre })
     }
@@ -47,25 +44,16 @@ impl Handler {
         };
         let (mut store, guard) = (invocation.store, invocation.guard);
         let subject = message.subject.clone();
-        let msg = BrokerMessage {
-            subject: message.subject,
-            body: message.body,
-            reply_to: message.reply_to,
-        };
+        let msg = BrokerMessage { subject: message.subject, body: message.body, reply_to: message.reply_to };
         let result = guard
             .run(async {
                 let instance = self.pre.instantiate_async(&mut store).await?;
-                instance
-                    .wasmcloud_messaging_handler()
-                    .call_handle_message(&mut store, &msg)
-                    .await
+                instance.wasmcloud_messaging_handler().call_handle_message(&mut store, &msg).await
             })
             .await;
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) => {
-                tracing::warn!(component = self.component.id(), %subject, "{HANDLE} returned an error: {reason}")
-            }
+            Ok(Err(reason)) => tracing::warn!(component = self.component.id(), %subject, "{HANDLE} returned an error: {reason}"),
             Err(e) => tracing::warn!(%subject, kind = ?e.kind(), "{e}"),
         }
     }

@@ -37,32 +37,21 @@ impl InProcessBroker {
 impl Broker for InProcessBroker {
     async fn publish(&self, message: Message) -> Result<(), String> {
         if message.subject.is_empty() || message.subject.contains(['*', '>', ' ']) {
-            return Err(format!(
-                "`{}` is not a subject to publish to",
-                message.subject
-            ));
+            return Err(format!("`{}` is not a subject to publish to", message.subject));
         }
         let targets: Vec<mpsc::Sender<Message>> = {
             let mut subs = self.subs.lock().expect("broker poisoned");
             subs.retain(|s| !s.sender.is_closed());
             let mut plain = Vec::new();
-            let mut groups: std::collections::BTreeMap<&str, Vec<&mpsc::Sender<Message>>> =
-                Default::default();
-            for s in subs
-                .iter()
-                .filter(|s| matches(&s.pattern, &message.subject))
-            {
+            let mut groups: std::collections::BTreeMap<&str, Vec<&mpsc::Sender<Message>>> = Default::default();
+            for s in subs.iter().filter(|s| matches(&s.pattern, &message.subject)) {
                 match &s.queue {
                     None => plain.push(s.sender.clone()),
                     Some(q) => groups.entry(q.as_str()).or_default().push(&s.sender),
                 }
             }
             let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-            plain.extend(
-                groups
-                    .values()
-                    .map(|members| members[turn % members.len()].clone()),
-            );
+            plain.extend(groups.values().map(|members| members[turn % members.len()].clone()));
             plain
         };
         for target in targets {
@@ -73,27 +62,14 @@ impl Broker for InProcessBroker {
         Ok(())
     }
 
-    async fn request(
-        &self,
-        subject: &str,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Message, String> {
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String> {
         let reply_to = inbox();
         let mut replies = self.subscribe(&reply_to, None).await?;
-        self.publish(Message {
-            subject: subject.to_owned(),
-            body,
-            reply_to: Some(reply_to),
-        })
-        .await?;
+        self.publish(Message { subject: subject.to_owned(), body, reply_to: Some(reply_to) }).await?;
         match tokio::time::timeout(timeout, replies.recv()).await {
             Ok(Some(reply)) => Ok(reply),
             Ok(None) => Err(format!("request to `{subject}`: the broker closed")),
-            Err(_) => Err(format!(
-                "request to `{subject}` timed out after {} ms",
-                timeout.as_millis()
-            )),
+            Err(_) => Err(format!("request to `{subject}` timed out after {} ms", timeout.as_millis())),
         }
     }
 
@@ -102,11 +78,7 @@ impl Broker for InProcessBroker {
             return Err(format!("`{subject}` is not a subject"));
         }
         let (sender, receiver) = mpsc::channel(BACKLOG);
-        self.subs.lock().expect("broker poisoned").push(Sub {
-            pattern: subject.to_owned(),
-            queue: queue.map(str::to_owned),
-            sender,
-        });
+        self.subs.lock().expect("broker poisoned").push(Sub { pattern: subject.to_owned(), queue: queue.map(str::to_owned), sender });
         Ok(receiver)
     }
 }
@@ -116,25 +88,15 @@ mod tests {
     use super::*;
 
     fn msg(subject: &str) -> Message {
-        Message {
-            subject: subject.into(),
-            body: b"x".to_vec(),
-            reply_to: None,
-        }
+        Message { subject: subject.into(), body: b"x".to_vec(), reply_to: None }
     }
 
     #[tokio::test]
     async fn fan_out_and_queue_groups() {
         let broker = InProcessBroker::new();
         let mut all = broker.subscribe("orders.>", None).await.unwrap();
-        let mut q1 = broker
-            .subscribe("orders.new", Some("workers"))
-            .await
-            .unwrap();
-        let mut q2 = broker
-            .subscribe("orders.new", Some("workers"))
-            .await
-            .unwrap();
+        let mut q1 = broker.subscribe("orders.new", Some("workers")).await.unwrap();
+        let mut q2 = broker.subscribe("orders.new", Some("workers")).await.unwrap();
         for _ in 0..4 {
             broker.publish(msg("orders.new")).await.unwrap();
         }
@@ -160,23 +122,11 @@ mod tests {
         let b = broker.clone();
         tokio::spawn(async move {
             let m = service.recv().await.unwrap();
-            b.publish(Message {
-                subject: m.reply_to.unwrap(),
-                body: m.body,
-                reply_to: None,
-            })
-            .await
-            .unwrap();
+            b.publish(Message { subject: m.reply_to.unwrap(), body: m.body, reply_to: None }).await.unwrap();
         });
-        let reply = broker
-            .request("echo", b"hi".to_vec(), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let reply = broker.request("echo", b"hi".to_vec(), Duration::from_secs(5)).await.unwrap();
         assert_eq!(reply.body, b"hi");
-        let err = broker
-            .request("nobody.home", vec![], Duration::from_millis(50))
-            .await
-            .unwrap_err();
+        let err = broker.request("nobody.home", vec![], Duration::from_millis(50)).await.unwrap_err();
         assert_eq!(err, "request to `nobody.home` timed out after 50 ms");
     }
 }

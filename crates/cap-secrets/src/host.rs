@@ -23,10 +23,7 @@ mod generated {
 use generated::wasmcloud::secrets::{reveal, store};
 
 /// A secret handed to a guest, not yet revealed.
-#[expect(
-    unreachable_pub,
-    reason = "named by the public traits bindgen generates"
-)]
+#[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Secret(Arc<SecretValue>);
 
 /// Per invocation: the component's secrets and its resource table.
@@ -49,11 +46,7 @@ fn view(state: &mut InvocationState) -> View<'_> {
 /// Adds `wasmcloud:secrets` to `linker`, answering from `secrets`, and records the grant. Every
 /// component gets the interface, as in wasmCloud; it reaches only the secrets its own manifest
 /// entry names.
-pub fn grant(
-    linker: &mut Linker<InvocationState>,
-    grants: &mut Grants,
-    secrets: ComponentSecrets,
-) -> anyhow::Result<()> {
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, secrets: ComponentSecrets) -> anyhow::Result<()> {
     store::add_to_linker::<_, HasView>(linker, view)?;
     reveal::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:secrets/");
@@ -62,10 +55,7 @@ pub fn grant(
 }
 
 impl store::Host for View<'_> {
-    fn get(
-        &mut self,
-        key: String,
-    ) -> wasmtime::Result<Result<Resource<Secret>, store::SecretsError>> {
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Resource<Secret>, store::SecretsError>> {
         match self.secrets.get(&key) {
             Some(value) => Ok(Ok(self.table.push(Secret(value))?)),
             None => Ok(Err(store::SecretsError::NotFound)),

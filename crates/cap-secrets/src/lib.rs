@@ -65,15 +65,10 @@ impl SecretValue {
     /// The value of `field` when this secret is a JSON object, as a reference's `field` asks.
     /// A string field gives its text; any other JSON value gives its JSON text.
     pub fn field(&self, key: &str, field: &str) -> Result<SecretValue, SecretsError> {
-        let fail = |reason: &str| SecretsError::Field {
-            key: key.to_owned(),
-            field: field.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let fail = |reason: &str| SecretsError::Field { key: key.to_owned(), field: field.to_owned(), reason: reason.to_owned() };
         let text: &str = match self {
             SecretValue::String(s) => s.expose_secret(),
-            SecretValue::Bytes(b) => std::str::from_utf8(b.expose_secret())
-                .map_err(|_| fail("the secret is bytes, not a JSON object"))?,
+            SecretValue::Bytes(b) => std::str::from_utf8(b.expose_secret()).map_err(|_| fail("the secret is bytes, not a JSON object"))?,
         };
         // serde_json's errors quote no input, so the reason is safe to show.
         let object: serde_json::Map<String, serde_json::Value> =
@@ -159,9 +154,7 @@ pub struct ComponentSecrets(Arc<BTreeMap<String, Arc<SecretValue>>>);
 impl ComponentSecrets {
     /// The secrets `secrets` holds, by name.
     pub fn new(secrets: BTreeMap<String, SecretValue>) -> ComponentSecrets {
-        ComponentSecrets(Arc::new(
-            secrets.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
-        ))
+        ComponentSecrets(Arc::new(secrets.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()))
     }
 
     fn get(&self, name: &str) -> Option<Arc<SecretValue>> {
@@ -190,23 +183,13 @@ mod tests {
     #[test]
     fn a_field_of_a_json_object_secret() {
         let value = SecretValue::string(r#"{"user":"app","port":5432}"#);
-        let SecretValue::String(user) = value.field("db", "user").unwrap() else {
-            panic!("text")
-        };
+        let SecretValue::String(user) = value.field("db", "user").unwrap() else { panic!("text") };
         assert_eq!(user.expose_secret(), "app");
-        let SecretValue::String(port) = value.field("db", "port").unwrap() else {
-            panic!("text")
-        };
+        let SecretValue::String(port) = value.field("db", "port").unwrap() else { panic!("text") };
         assert_eq!(port.expose_secret(), "5432");
         let err = value.field("db", "password").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "secret `db`, field `password`: the JSON object has no such field"
-        );
-        let err = SecretValue::string("hunter2")
-            .field("db", "user")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(err, "secret `db`, field `password`: the JSON object has no such field");
+        let err = SecretValue::string("hunter2").field("db", "user").unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 }

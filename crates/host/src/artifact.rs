@@ -20,33 +20,19 @@ impl ImageRef {
     pub(crate) fn parse(image: &str, base_dir: &Path) -> ImageRef {
         let relative = |p: &str| -> PathBuf {
             let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_owned()
-            } else {
-                base_dir.join(p.strip_prefix("./").unwrap_or(p))
-            }
+            if p.is_absolute() { p.to_owned() } else { base_dir.join(p.strip_prefix("./").unwrap_or(p)) }
         };
         if let Some(rest) = image.strip_prefix("file://") {
             return ImageRef::File(relative(rest));
         }
-        if let Some(name) = image
-            .strip_prefix("wasmcloud+builtin://")
-            .or_else(|| image.strip_prefix("trellis+builtin://"))
-        {
+        if let Some(name) = image.strip_prefix("wasmcloud+builtin://").or_else(|| image.strip_prefix("trellis+builtin://")) {
             return ImageRef::Builtin(name.to_owned());
         }
-        let oci = image
-            .strip_prefix("oci://")
-            .or_else(|| image.strip_prefix("https://"))
-            .or_else(|| image.strip_prefix("http://"));
+        let oci = image.strip_prefix("oci://").or_else(|| image.strip_prefix("https://")).or_else(|| image.strip_prefix("http://"));
         if let Some(reference) = oci {
             return ImageRef::Oci(reference.to_owned());
         }
-        if image.starts_with('/')
-            || image.starts_with("./")
-            || image.starts_with("../")
-            || image.ends_with(".wasm")
-        {
+        if image.starts_with('/') || image.starts_with("./") || image.starts_with("../") || image.ends_with(".wasm") {
             return ImageRef::File(relative(image));
         }
         ImageRef::Oci(image.to_owned())
@@ -55,9 +41,7 @@ impl ImageRef {
     /// The `<namespace>/<name>` of an OCI reference, without registry, tag or digest:
     /// `ghcr.io/wasmcloud/http-server:0.23.2` → `wasmcloud/http-server`.
     pub(crate) fn oci_repository(&self) -> Option<String> {
-        let ImageRef::Oci(reference) = self else {
-            return None;
-        };
+        let ImageRef::Oci(reference) = self else { return None };
         let without_digest = reference.split('@').next().unwrap_or(reference);
         let (path, last) = without_digest.rsplit_once('/')?;
         let name = last.split(':').next().unwrap_or(last);
@@ -68,19 +52,11 @@ impl ImageRef {
 
 /// Reads a local component, refusing anything past the size cap before reading it.
 pub(crate) async fn read_file(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = tokio::fs::metadata(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.len() > MAX_COMPONENT_BYTES {
-        return Err(format!(
-            "{} is {} bytes, over the {MAX_COMPONENT_BYTES}-byte component size limit",
-            path.display(),
-            meta.len()
-        ));
+        return Err(format!("{} is {} bytes, over the {MAX_COMPONENT_BYTES}-byte component size limit", path.display(), meta.len()));
     }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))
+    tokio::fs::read(path).await.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -90,31 +66,13 @@ mod tests {
     #[test]
     fn image_references() {
         let base = Path::new("/apps/hello");
-        assert_eq!(
-            ImageRef::parse("file://./build/x.wasm", base),
-            ImageRef::File("/apps/hello/build/x.wasm".into())
-        );
-        assert_eq!(
-            ImageRef::parse("file:///abs/x.wasm", base),
-            ImageRef::File("/abs/x.wasm".into())
-        );
-        assert_eq!(
-            ImageRef::parse("build/x.wasm", base),
-            ImageRef::File("/apps/hello/build/x.wasm".into())
-        );
-        assert_eq!(
-            ImageRef::parse("wasmcloud+builtin://http-server", base),
-            ImageRef::Builtin("http-server".into())
-        );
+        assert_eq!(ImageRef::parse("file://./build/x.wasm", base), ImageRef::File("/apps/hello/build/x.wasm".into()));
+        assert_eq!(ImageRef::parse("file:///abs/x.wasm", base), ImageRef::File("/abs/x.wasm".into()));
+        assert_eq!(ImageRef::parse("build/x.wasm", base), ImageRef::File("/apps/hello/build/x.wasm".into()));
+        assert_eq!(ImageRef::parse("wasmcloud+builtin://http-server", base), ImageRef::Builtin("http-server".into()));
         let oci = ImageRef::parse("ghcr.io/wasmcloud/http-server:0.23.2", base);
-        assert_eq!(
-            oci.oci_repository().as_deref(),
-            Some("wasmcloud/http-server")
-        );
+        assert_eq!(oci.oci_repository().as_deref(), Some("wasmcloud/http-server"));
         let with_port = ImageRef::parse("localhost:5000/wasmcloud/http-server@sha256:abc", base);
-        assert_eq!(
-            with_port.oci_repository().as_deref(),
-            Some("wasmcloud/http-server")
-        );
+        assert_eq!(with_port.oci_repository().as_deref(), Some("wasmcloud/http-server"));
     }
 }

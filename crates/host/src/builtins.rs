@@ -31,46 +31,18 @@ pub(crate) enum Builtin {
 
 /// `(builtin name, OCI repository of the wasmCloud provider it replaces, if any, capability)`.
 pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
-    (
-        "http-server",
-        Some("wasmcloud/http-server"),
-        Builtin::HttpServer,
-    ),
-    (
-        "http-client",
-        Some("wasmcloud/http-client"),
-        Builtin::HttpClient,
-    ),
-    (
-        "keyvalue-redis",
-        Some("wasmcloud/keyvalue-redis"),
-        Builtin::KeyValueRedis,
-    ),
-    (
-        "keyvalue-nats",
-        Some("wasmcloud/keyvalue-nats"),
-        Builtin::KeyValueNats,
-    ),
+    ("http-server", Some("wasmcloud/http-server"), Builtin::HttpServer),
+    ("http-client", Some("wasmcloud/http-client"), Builtin::HttpClient),
+    ("keyvalue-redis", Some("wasmcloud/keyvalue-redis"), Builtin::KeyValueRedis),
+    ("keyvalue-nats", Some("wasmcloud/keyvalue-nats"), Builtin::KeyValueNats),
     ("keyvalue", None, Builtin::KeyValueRedb),
     ("keyvalue-redb", None, Builtin::KeyValueRedb),
     ("keyvalue-memory", None, Builtin::KeyValueMemory),
-    (
-        "blobstore-fs",
-        Some("wasmcloud/blobstore-fs"),
-        Builtin::BlobstoreFs,
-    ),
+    ("blobstore-fs", Some("wasmcloud/blobstore-fs"), Builtin::BlobstoreFs),
     ("blobstore", None, Builtin::BlobstoreFs),
-    (
-        "blobstore-nats",
-        Some("wasmcloud/blobstore-nats"),
-        Builtin::BlobstoreNats,
-    ),
+    ("blobstore-nats", Some("wasmcloud/blobstore-nats"), Builtin::BlobstoreNats),
     ("blobstore-memory", None, Builtin::BlobstoreMemory),
-    (
-        "messaging-nats",
-        Some("wasmcloud/messaging-nats"),
-        Builtin::MessagingNats,
-    ),
+    ("messaging-nats", Some("wasmcloud/messaging-nats"), Builtin::MessagingNats),
     ("messaging", None, Builtin::MessagingInProcess),
 ];
 
@@ -78,16 +50,10 @@ pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
 /// version, or `wasmcloud+builtin://<name>` / `trellis+builtin://<name>`.
 pub(crate) fn builtin(image: &ImageRef) -> Option<Builtin> {
     match image {
-        ImageRef::Builtin(name) => BUILTINS
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, _, b)| *b),
+        ImageRef::Builtin(name) => BUILTINS.iter().find(|(n, _, _)| n == name).map(|(_, _, b)| *b),
         ImageRef::Oci(_) => {
             let repo = image.oci_repository()?;
-            BUILTINS
-                .iter()
-                .find(|(_, r, _)| *r == Some(repo.as_str()))
-                .map(|(_, _, b)| *b)
+            BUILTINS.iter().find(|(_, r, _)| *r == Some(repo.as_str())).map(|(_, _, b)| *b)
         }
         ImageRef::File(_) => None,
     }

@@ -14,12 +14,8 @@ pub(crate) struct Configs<'a> {
 impl<'a> Configs<'a> {
     /// The manifest's own config, then `external` (named config put in the lattice) for the
     /// names the manifest references without defining.
-    pub(crate) fn of(
-        manifest: &'a Manifest,
-        external: &'a BTreeMap<String, BTreeMap<String, String>>,
-    ) -> Configs<'a> {
-        let mut defined: BTreeMap<&'a str, &'a BTreeMap<String, String>> =
-            external.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    pub(crate) fn of(manifest: &'a Manifest, external: &'a BTreeMap<String, BTreeMap<String, String>>) -> Configs<'a> {
+        let mut defined: BTreeMap<&'a str, &'a BTreeMap<String, String>> = external.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let mut add = |list: &'a [ConfigProperty]| {
             for c in list {
                 if let Some(p) = &c.properties {
@@ -40,11 +36,7 @@ impl<'a> Configs<'a> {
     }
 
     /// Merges a config list right-most-wins, resolving entries without properties by name.
-    pub(crate) fn merge(
-        &self,
-        list: &[ConfigProperty],
-        field: &str,
-    ) -> Result<BTreeMap<String, String>, DeployError> {
+    pub(crate) fn merge(&self, list: &[ConfigProperty], field: &str) -> Result<BTreeMap<String, String>, DeployError> {
         let mut merged = BTreeMap::new();
         for (j, c) in list.iter().enumerate() {
             let properties = match &c.properties {

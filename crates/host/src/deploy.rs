@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use tokio::task::JoinHandle;
-use trellis_cap_config::ConfigValues;
 use trellis_cap_http_server::{HttpServer, HttpTarget, LinkSettings, Owner, Route, ServerConfig};
+use trellis_cap_config::ConfigValues;
 use trellis_cap_messaging::{Handler, Subscription};
 use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
@@ -40,22 +40,8 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut backends = Backends::new(
-        shared.state_dir.clone(),
-        shared.broker.clone(),
-        shared.secrets.clone(),
-    );
-    match deploy_into(
-        runtime,
-        http,
-        manifest,
-        base_dir,
-        share,
-        &mut backends,
-        &mut deployment,
-    )
-    .await
-    {
+    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), shared.secrets.clone());
+    match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
             for task in &backends.tasks {
@@ -85,30 +71,11 @@ async fn deploy_into(
         if c.kind != ComponentKind::Component {
             continue;
         }
-        let Some(&instances) = share.components.get(&c.name).filter(|&&n| n > 0) else {
-            continue;
-        };
+        let Some(&instances) = share.components.get(&c.name).filter(|&&n| n > 0) else { continue };
         let id = c.id(manifest.name());
-        let prepared = start_component(
-            runtime,
-            manifest,
-            i,
-            &id,
-            base_dir,
-            &configs,
-            backends,
-            instances,
-            &mut deployment.warnings,
-        )
-        .await?;
+        let prepared = start_component(runtime, manifest, i, &id, base_dir, &configs, backends, instances, &mut deployment.warnings).await?;
         let image_ref = c.properties.image.clone().unwrap_or_default();
-        deployment.components.push(StartedComponent {
-            name: c.name.clone(),
-            id,
-            image_ref,
-            max_instances: instances,
-            loaded_from: prepared.1,
-        });
+        deployment.components.push(StartedComponent { name: c.name.clone(), id, image_ref, max_instances: instances, loaded_from: prepared.1 });
         running.insert(&c.name, prepared.0);
     }
 
@@ -129,17 +96,10 @@ async fn deploy_into(
                     });
                 };
                 if matches!(kind, Builtin::MessagingNats | Builtin::MessagingInProcess) {
-                    subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends)
-                        .await?;
+                    subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends).await?;
                     continue;
                 }
-                if matches!(
-                    kind,
-                    Builtin::KeyValueRedis
-                        | Builtin::KeyValueNats
-                        | Builtin::KeyValueRedb
-                        | Builtin::KeyValueMemory
-                ) {
+                if matches!(kind, Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory) {
                     watch_links(manifest, c, i, share, &configs, &running, backends)?;
                     continue;
                 }
@@ -147,41 +107,23 @@ async fn deploy_into(
                     // Backends (keyvalue) are reached through the links of the components that
                     // use them; links of their own (e.g. a keyvalue watcher) are not served yet.
                     if let Some((t, link)) = c.links().enumerate().next() {
-                        return Err(link_error(
-                            c,
-                            link,
-                            i,
-                            t,
-                            format!("links from capability `{}` are not supported yet", c.name),
-                        ));
+                        return Err(link_error(c, link, i, t, format!("links from capability `{}` are not supported yet", c.name)));
                     }
                     continue;
                 }
-                let server_config = configs.merge(
-                    &c.properties.config,
-                    &format!("spec.components[{i}].properties.config"),
-                )?;
-                let server =
-                    ServerConfig::from_config(&server_config).map_err(|e| DeployError::Config {
-                        field: format!("spec.components[{i}].properties.config"),
-                        reason: format!("http-server capability `{}`: {e}", c.name),
-                    })?;
-                for (t, link) in
-                    c.traits
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(t, tr)| match &tr.properties {
-                            trellis_types::manifest::TraitProperty::Link(l) => Some((t, l)),
-                            _ => None,
-                        })
-                {
+                let server_config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+                let server = ServerConfig::from_config(&server_config).map_err(|e| DeployError::Config {
+                    field: format!("spec.components[{i}].properties.config"),
+                    reason: format!("http-server capability `{}`: {e}", c.name),
+                })?;
+                for (t, link) in c.traits.iter().enumerate().filter_map(|(t, tr)| match &tr.properties {
+                    trellis_types::manifest::TraitProperty::Link(l) => Some((t, l)),
+                    _ => None,
+                }) {
                     if runs_elsewhere(manifest, share, &running, &link.target.name) {
                         continue;
                     }
-                    bind_http_link(
-                        http, manifest, c, i, t, link, &server, &configs, &running, deployment,
-                    )
-                    .await?;
+                    bind_http_link(http, manifest, c, i, t, link, &server, &configs, &running, deployment).await?;
                 }
             }
         }
@@ -189,10 +131,7 @@ async fn deploy_into(
     Ok(())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the arguments are the deploy's context"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn start_component(
     runtime: &Runtime,
     manifest: &Manifest,
@@ -214,12 +153,7 @@ async fn start_component(
             reason: "components of shared applications need the deployment manager, which is not part of this host".into(),
         });
     };
-    let image_error = |reason: String| DeployError::Image {
-        component: c.name.clone(),
-        field: field.clone(),
-        image: image.clone(),
-        reason,
-    };
+    let image_error = |reason: String| DeployError::Image { component: c.name.clone(), field: field.clone(), image: image.clone(), reason };
     let path = match ImageRef::parse(&image, base_dir) {
         ImageRef::File(path) => path,
         ImageRef::Oci(_) => {
@@ -227,19 +161,10 @@ async fn start_component(
                 "pulling from an OCI registry is not supported yet; build the component and name the file (e.g. file://./build/app.wasm)".into(),
             ));
         }
-        ImageRef::Builtin(name) => {
-            return Err(image_error(format!(
-                "`{name}` is a built-in capability, not a component; use `type: capability`"
-            )));
-        }
+        ImageRef::Builtin(name) => return Err(image_error(format!("`{name}` is a built-in capability, not a component; use `type: capability`"))),
     };
     let bytes = artifact::read_file(&path).await.map_err(image_error)?;
-    let invalid = |reason: String| DeployError::Invalid {
-        component: c.name.clone(),
-        field: field.clone(),
-        image: image.clone(),
-        reason,
-    };
+    let invalid = |reason: String| DeployError::Invalid { component: c.name.clone(), field: field.clone(), image: image.clone(), reason };
     let compiled = {
         let runtime = runtime.clone();
         let id = id.to_owned();
@@ -253,66 +178,27 @@ async fn start_component(
     // Logging, config and the link-name bus are the host's own, as in wasmCloud: every
     // component gets them, each seeing only its own config and links.
     let mut grants = Grants::default();
-    let config = configs.merge(
-        &c.properties.config,
-        &format!("spec.components[{i}].properties.config"),
-    )?;
-    trellis_cap_logging::grant(&mut linker, &mut grants, id)
-        .map_err(|e| invalid(format!("{e:#}")))?;
-    trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config))
-        .map_err(|e| invalid(format!("{e:#}")))?;
+    let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
+    trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_bus::grant(&mut linker, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
-    let secrets = crate::secrets::resolve(
-        manifest,
-        &c.properties.secrets,
-        &format!("spec.components[{i}].properties.secrets"),
-        backends.secrets.as_ref(),
-    )
-    .await
-    .map_err(|(field, reason)| DeployError::Secret {
-        component: c.name.clone(),
-        field,
-        reason,
-    })?;
-    trellis_cap_secrets::grant(
-        &mut linker,
-        &mut grants,
-        trellis_cap_secrets::ComponentSecrets::new(secrets),
-    )
-    .map_err(|e| invalid(format!("{e:#}")))?;
-    links::grant_links(
-        manifest,
-        base_dir,
-        i,
-        configs,
-        backends,
-        &mut linker,
-        &mut grants,
-        warnings,
-    )
-    .await?;
+    let secrets = crate::secrets::resolve(manifest, &c.properties.secrets, &format!("spec.components[{i}].properties.secrets"), backends.secrets.as_ref())
+        .await
+        .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
+    trellis_cap_secrets::grant(&mut linker, &mut grants, trellis_cap_secrets::ComponentSecrets::new(secrets)).map_err(|e| invalid(format!("{e:#}")))?;
+    links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
     let limits = Limits {
-        max_execution_time: requested.max_execution_time_ms.map_or(
-            defaults.max_execution_time,
-            std::time::Duration::from_millis,
-        ),
-        max_linear_memory_bytes: requested
-            .max_linear_memory_bytes
-            .unwrap_or(defaults.max_linear_memory_bytes),
+        max_execution_time: requested.max_execution_time_ms.map_or(defaults.max_execution_time, std::time::Duration::from_millis),
+        max_linear_memory_bytes: requested.max_linear_memory_bytes.unwrap_or(defaults.max_linear_memory_bytes),
     };
-    let prepared = runtime
-        .prepare(id, &compiled.0, &mut linker, grants, limits, instances)
-        .map_err(|e| invalid(format!("{e:#}")))?;
+    let prepared = runtime.prepare(id, &compiled.0, &mut linker, grants, limits, instances).map_err(|e| invalid(format!("{e:#}")))?;
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
     Ok((prepared, compiled.1))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the arguments are the deploy's context"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn bind_http_link(
     http: &HttpServer,
     manifest: &Manifest,
@@ -325,103 +211,52 @@ async fn bind_http_link(
     running: &HashMap<&str, PreparedComponent>,
     deployment: &mut Deployment,
 ) -> Result<(), DeployError> {
-    if !(link.namespace == "wasi"
-        && link.package == "http"
-        && link.interfaces.iter().any(|f| f == "incoming-handler"))
-    {
-        return Err(link_error(
-            c,
-            link,
-            i,
-            t,
-            "the http-server capability links only wasi:http/incoming-handler".into(),
-        ));
+    if !(link.namespace == "wasi" && link.package == "http" && link.interfaces.iter().any(|f| f == "incoming-handler")) {
+        return Err(link_error(c, link, i, t, "the http-server capability links only wasi:http/incoming-handler".into()));
     }
     let target = &link.target.name;
-    let prepared = running_target(manifest, running, target)
-        .map_err(|reason| link_error(c, link, i, t, reason))?;
-    let http_target =
-        HttpTarget::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
+    let http_target = HttpTarget::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
     let config_field = format!("spec.components[{i}].traits[{t}].properties.source.config");
-    let source = link
-        .source
-        .as_ref()
-        .map(|s| s.config.as_slice())
-        .unwrap_or_default();
+    let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
     let link_config = configs.merge(source, &config_field)?;
-    let (route, ignored) =
-        Route::from_link_config(server, &link_config).map_err(|e| DeployError::Config {
-            field: config_field.clone(),
-            reason: format!("link to `{target}`: {e}"),
-        })?;
+    let (route, ignored) = Route::from_link_config(server, &link_config)
+        .map_err(|e| DeployError::Config { field: config_field.clone(), reason: format!("link to `{target}`: {e}") })?;
     for key in ignored {
-        deployment.warnings.push(format!(
-            "{config_field}: `{key}` is not supported yet and has no effect"
-        ));
+        deployment.warnings.push(format!("{config_field}: `{key}` is not supported yet and has no effect"));
     }
-    let settings =
-        LinkSettings::from_link_config(&link_config).map_err(|e| DeployError::Config {
-            field: config_field.clone(),
-            reason: format!("link to `{target}`: {e}"),
-        })?;
-    let owner = Owner {
-        app: manifest.name().to_owned(),
-        component: target.clone(),
-    };
+    let settings = LinkSettings::from_link_config(&link_config)
+        .map_err(|e| DeployError::Config { field: config_field.clone(), reason: format!("link to `{target}`: {e}") })?;
+    let owner = Owner { app: manifest.name().to_owned(), component: target.clone() };
     let bound = http
         .bind(route, owner, http_target, settings)
         .await
-        .map_err(|source| DeployError::Route {
-            field: format!("spec.components[{i}].traits[{t}]"),
-            source: Box::new(source),
-        })?;
+        .map_err(|source| DeployError::Route { field: format!("spec.components[{i}].traits[{t}]"), source: Box::new(source) })?;
     deployment.routes.push(bound);
     Ok(())
 }
 
 /// Whether `target` is a component placed on another host (so this host's capability leaves
 /// it alone).
-fn runs_elsewhere(
-    manifest: &Manifest,
-    share: &Share<'_>,
-    running: &HashMap<&str, PreparedComponent>,
-    target: &str,
-) -> bool {
+fn runs_elsewhere(manifest: &Manifest, share: &Share<'_>, running: &HashMap<&str, PreparedComponent>, target: &str) -> bool {
     !running.contains_key(target)
         && !share.components.contains_key(target)
-        && manifest.component(target).is_some_and(|t| {
-            t.kind == ComponentKind::Component && t.scaler().is_some_and(|(_, s)| s.instances > 0)
-        })
+        && manifest.component(target).is_some_and(|t| t.kind == ComponentKind::Component && t.scaler().is_some_and(|(_, s)| s.instances > 0))
 }
 
 /// The running component a capability's link targets, or why there is none.
-fn running_target<'r>(
-    manifest: &Manifest,
-    running: &'r HashMap<&str, PreparedComponent>,
-    target: &str,
-) -> Result<&'r PreparedComponent, String> {
+fn running_target<'r>(manifest: &Manifest, running: &'r HashMap<&str, PreparedComponent>, target: &str) -> Result<&'r PreparedComponent, String> {
     running.get(target).ok_or_else(|| match manifest.component(target) {
         Some(t) if t.kind == ComponentKind::Capability => format!("`{target}` is a capability, not a component"),
         _ => format!("component `{target}` is not running (it needs a spreadscaler or daemonscaler with instances > 0)"),
     })
 }
 
-fn link_error(
-    c: &Component,
-    link: &LinkProperty,
-    i: usize,
-    t: usize,
-    reason: String,
-) -> DeployError {
+fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: String) -> DeployError {
     DeployError::Link {
         source_name: c.name.clone(),
         target: link.target.name.clone(),
-        interface: format!(
-            "{}:{}/{}",
-            link.namespace,
-            link.package,
-            link.interfaces.join(",")
-        ),
+        interface: format!("{}:{}/{}", link.namespace, link.package, link.interfaces.join(",")),
         field: format!("spec.components[{i}].traits[{t}]"),
         reason,
     }
@@ -450,60 +285,28 @@ fn links_here<'m>(
     running: &HashMap<&str, PreparedComponent>,
 ) -> Result<Vec<LinkHere<'m>>, DeployError> {
     let (namespace, package, name) = interface;
-    let own = configs.merge(
-        &c.properties.config,
-        &format!("spec.components[{i}].properties.config"),
-    )?;
+    let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
     let mut out = Vec::new();
     for (t, trait_) in c.traits.iter().enumerate() {
-        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else {
-            continue;
-        };
-        if !(link.namespace == namespace
-            && link.package == package
-            && link.interfaces.iter().any(|f| f == name))
-        {
-            return Err(link_error(
-                c,
-                link,
-                i,
-                t,
-                format!(
-                    "capability `{}` links only {namespace}:{package}/{name} to components",
-                    c.name
-                ),
-            ));
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        if !(link.namespace == namespace && link.package == package && link.interfaces.iter().any(|f| f == name)) {
+            return Err(link_error(c, link, i, t, format!("capability `{}` links only {namespace}:{package}/{name} to components", c.name)));
         }
         if runs_elsewhere(manifest, share, running, &link.target.name) {
             continue;
         }
-        let target = running_target(manifest, running, &link.target.name)
-            .map_err(|reason| link_error(c, link, i, t, reason))?
-            .clone();
+        let target = running_target(manifest, running, &link.target.name).map_err(|reason| link_error(c, link, i, t, reason))?.clone();
         let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
-        let source = link
-            .source
-            .as_ref()
-            .map(|s| s.config.as_slice())
-            .unwrap_or_default();
+        let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
         let mut config = own.clone();
         config.extend(configs.merge(source, &field)?);
-        out.push(LinkHere {
-            t,
-            link,
-            target,
-            config,
-            field,
-        });
+        out.push(LinkHere { t, link, target, config, field });
     }
     Ok(out)
 }
 
 /// Subscribes the components a messaging capability links to, per each link's `SUBSCRIPTIONS`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the arguments are the deploy's context"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn subscribe_handlers(
     manifest: &Manifest,
     c: &Component,
@@ -514,44 +317,21 @@ async fn subscribe_handlers(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    for LinkHere {
-        t,
-        link,
-        target,
-        config,
-        field,
-    } in links_here(
-        manifest,
-        c,
-        i,
-        ("wasmcloud", "messaging", "handler"),
-        share,
-        configs,
-        running,
-    )? {
-        let handler =
-            Handler::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, running)? {
+        let handler = Handler::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         let subscriptions = crate::links::lookup(&config, "subscriptions")
             .map(Subscription::parse_list)
             .transpose()
-            .map_err(|e| DeployError::Config {
-                field,
-                reason: format!("SUBSCRIPTIONS of the link to `{}`: {e}", link.target.name),
-            })?
+            .map_err(|e| DeployError::Config { field, reason: format!("SUBSCRIPTIONS of the link to `{}`: {e}", link.target.name) })?
             .unwrap_or_default();
-        let broker = backends
-            .broker(&c.name, kind, &config)
-            .await
-            .map_err(|e| link_error(c, link, i, t, e))?;
+        let broker = backends.broker(&c.name, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
         for sub in subscriptions {
             let subscriber = broker
                 .subscribe(&sub.subject, sub.queue.as_deref())
                 .await
                 .map_err(|e| link_error(c, link, i, t, e))?;
             tracing::info!(component = target.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
-            backends
-                .tasks
-                .push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
+            backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
         }
     }
     Ok(())
@@ -568,80 +348,38 @@ fn watch_links(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    for LinkHere {
-        t,
-        link,
-        target,
-        config,
-        field,
-    } in links_here(
-        manifest,
-        c,
-        i,
-        ("wasi", "keyvalue", "watcher"),
-        share,
-        configs,
-        running,
-    )? {
-        let watcher = trellis_cap_keyvalue::Watcher::new(target.clone())
-            .map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", "watcher"), share, configs, running)? {
+        let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         // The watcher is handed buckets of this store, so it must reach the store itself.
         let store = backends.watched(&c.name).ok_or_else(|| {
             let reason = format!("component `{}` must also link to `{}` (wasi:keyvalue/store) to be told of its changes", link.target.name, c.name);
             link_error(c, link, i, t, reason)
         })?;
-        let filter = trellis_cap_keyvalue::KeyFilter::parse(
-            crate::links::lookup(&config, "watch").unwrap_or("*"),
-        )
-        .map_err(|e| DeployError::Config {
-            field,
-            reason: format!("WATCH of the link to `{}`: {e}", link.target.name),
-        })?;
+        let filter = trellis_cap_keyvalue::KeyFilter::parse(crate::links::lookup(&config, "watch").unwrap_or("*"))
+            .map_err(|e| DeployError::Config { field, reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
         tracing::info!(component = target.id(), capability = %c.name, ?filter, "watching keyvalue changes");
-        backends
-            .tasks
-            .push(trellis_cap_keyvalue::watch(watcher, &store, filter));
+        backends.tasks.push(trellis_cap_keyvalue::watch(watcher, &store, filter));
     }
     Ok(())
 }
 
 /// The HTTP addresses and routes `manifest` would bind, each with the link field that binds it.
 /// Links whose config cannot be read claim nothing here; the deploy reports them.
-pub(crate) fn http_claims(
-    manifest: &Manifest,
-    external: &BTreeMap<String, BTreeMap<String, String>>,
-    base_dir: &Path,
-) -> Vec<(String, String)> {
+pub(crate) fn http_claims(manifest: &Manifest, external: &BTreeMap<String, BTreeMap<String, String>>, base_dir: &Path) -> Vec<(String, String)> {
     let configs = Configs::of(manifest, external);
     let mut claims = Vec::new();
     for (i, c) in manifest.spec.components.iter().enumerate() {
         let image = c.properties.image.as_deref().unwrap_or_default();
-        if c.kind != ComponentKind::Capability
-            || builtin(&ImageRef::parse(image, base_dir)) != Some(Builtin::HttpServer)
-        {
+        if c.kind != ComponentKind::Capability || builtin(&ImageRef::parse(image, base_dir)) != Some(Builtin::HttpServer) {
             continue;
         }
-        let Ok(own) = configs.merge(&c.properties.config, "") else {
-            continue;
-        };
-        let Ok(server) = ServerConfig::from_config(&own) else {
-            continue;
-        };
+        let Ok(own) = configs.merge(&c.properties.config, "") else { continue };
+        let Ok(server) = ServerConfig::from_config(&own) else { continue };
         for (t, tr) in c.traits.iter().enumerate() {
-            let trellis_types::manifest::TraitProperty::Link(link) = &tr.properties else {
-                continue;
-            };
-            let source = link
-                .source
-                .as_ref()
-                .map(|s| s.config.as_slice())
-                .unwrap_or_default();
-            let Ok(link_config) = configs.merge(source, "") else {
-                continue;
-            };
-            let Ok((route, _)) = Route::from_link_config(&server, &link_config) else {
-                continue;
-            };
+            let trellis_types::manifest::TraitProperty::Link(link) = &tr.properties else { continue };
+            let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
+            let Ok(link_config) = configs.merge(source, "") else { continue };
+            let Ok((route, _)) = Route::from_link_config(&server, &link_config) else { continue };
             let resource = match &route {
                 Route::Address(a) => format!("HTTP address {a}"),
                 other => format!("HTTP route {other}"),

@@ -31,9 +31,7 @@ pub enum DeployError {
         reason: String,
     },
     /// A capability this host cannot provide.
-    #[error(
-        "{field}: capability `{component}`: image `{image}` is not a capability this host provides; built in: {builtins}"
-    )]
+    #[error("{field}: capability `{component}`: image `{image}` is not a capability this host provides; built in: {builtins}")]
     UnsupportedCapability {
         /// Manifest name of the capability.
         component: String,
@@ -104,9 +102,7 @@ impl DeployError {
     pub fn reason(&self) -> String {
         let full = self.to_string();
         match self.field() {
-            Some(field) => full
-                .strip_prefix(&format!("{field}: "))
-                .map_or_else(|| full.clone(), str::to_owned),
+            Some(field) => full.strip_prefix(&format!("{field}: ")).map_or_else(|| full.clone(), str::to_owned),
             None => full,
         }
     }

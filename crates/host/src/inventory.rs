@@ -37,21 +37,14 @@ impl Host {
             .await
             .iter()
             .flat_map(|(app, running)| {
-                running
-                    .deployment
-                    .components
-                    .iter()
-                    .map(move |c| ComponentDescription {
-                        id: c.id.clone(),
-                        image_ref: c.image_ref.clone(),
-                        name: Some(c.name.clone()),
-                        annotations: Some(BTreeMap::from([(
-                            APPSPEC_ANNOTATION.to_owned(),
-                            app.clone(),
-                        )])),
-                        revision: 0,
-                        max_instances: c.max_instances,
-                    })
+                running.deployment.components.iter().map(move |c| ComponentDescription {
+                    id: c.id.clone(),
+                    image_ref: c.image_ref.clone(),
+                    name: Some(c.name.clone()),
+                    annotations: Some(BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())])),
+                    revision: 0,
+                    max_instances: c.max_instances,
+                })
             })
             .collect();
         let uptime = self.started.elapsed().as_secs();
@@ -71,24 +64,13 @@ impl Host {
 
 /// `adjective-noun-NN`, picked by the id so a host keeps its name in every view.
 pub(crate) fn friendly_name(id: &str) -> String {
-    const ADJECTIVES: [&str; 16] = [
-        "amber", "brave", "calm", "deft", "eager", "fleet", "green", "hardy", "ivory", "jolly",
-        "keen", "lucid", "mellow", "noble", "quiet", "swift",
-    ];
-    const NOUNS: [&str; 16] = [
-        "alder", "birch", "cedar", "elm", "fern", "hazel", "ivy", "juniper", "laurel", "maple",
-        "oak", "pine", "rowan", "sage", "vine", "willow",
-    ];
+    const ADJECTIVES: [&str; 16] =
+        ["amber", "brave", "calm", "deft", "eager", "fleet", "green", "hardy", "ivory", "jolly", "keen", "lucid", "mellow", "noble", "quiet", "swift"];
+    const NOUNS: [&str; 16] =
+        ["alder", "birch", "cedar", "elm", "fern", "hazel", "ivy", "juniper", "laurel", "maple", "oak", "pine", "rowan", "sage", "vine", "willow"];
     // An nkey's public key is random base32 after its first character; FNV-1a mixes it.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!(
-        "{}-{}-{}",
-        ADJECTIVES[(hash % 16) as usize],
-        NOUNS[(hash >> 8) as usize % 16],
-        (hash >> 16) % 100
-    )
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{}-{}-{}", ADJECTIVES[(hash % 16) as usize], NOUNS[(hash >> 8) as usize % 16], (hash >> 16) % 100)
 }
 
 #[cfg(test)]

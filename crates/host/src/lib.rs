@@ -53,15 +53,9 @@ struct NoSecrets;
 
 #[async_trait::async_trait]
 impl SecretsBackend for NoSecrets {
-    async fn get(
-        &self,
-        request: &trellis_cap_secrets::SecretRequest<'_>,
-    ) -> Result<trellis_cap_secrets::SecretValue, trellis_cap_secrets::SecretsError> {
+    async fn get(&self, request: &trellis_cap_secrets::SecretRequest<'_>) -> Result<trellis_cap_secrets::SecretValue, trellis_cap_secrets::SecretsError> {
         Err(trellis_cap_secrets::SecretsError::Backend {
-            backend: format!(
-                "policy backend `{}`",
-                request.policy.get("backend").map_or("", String::as_str)
-            ),
+            backend: format!("policy backend `{}`", request.policy.get("backend").map_or("", String::as_str)),
             reason: "this host has no secrets backend".into(),
         })
     }
@@ -83,13 +77,7 @@ impl Shared {
     /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
     /// Secret references fail until a backend is given with [`Shared::with_secrets`].
     pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
-        Shared {
-            runtime,
-            http: HttpServer::new(),
-            broker: Arc::new(InProcessBroker::new()),
-            state_dir,
-            secrets: Arc::new(NoSecrets),
-        }
+        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir, secrets: Arc::new(NoSecrets) }
     }
 
     /// Resolves manifests' secret references through `backend`.
@@ -214,56 +202,29 @@ impl Host {
     /// version keeps running, and the failure is kept for [`Host::report`].
     pub async fn apply(&self, assignment: &Assignment) -> Result<(), Failure> {
         let name = assignment.manifest.name().to_owned();
-        if self
-            .apps
-            .lock()
-            .await
-            .get(&name)
-            .is_some_and(|r| r.revision == assignment.revision)
-        {
+        if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }
-        let share = deploy::Share {
-            components: &assignment.components,
-            configs: &assignment.configs,
-        };
-        let base_dir = if assignment.base_dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            assignment.base_dir.clone()
-        };
+        let share = deploy::Share { components: &assignment.components, configs: &assignment.configs };
+        let base_dir = if assignment.base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { assignment.base_dir.clone() };
         let s = &self.shared;
         match deploy::deploy(s, &assignment.manifest, &base_dir, &share).await {
             Ok((deployment, tasks)) => {
                 for warning in &deployment.warnings {
                     tracing::warn!(app = %name, host = %self.id, "{warning}");
                 }
-                let running = Running {
-                    deployment,
-                    revision: assignment.revision.clone(),
-                    tasks,
-                };
+                let running = Running { deployment, revision: assignment.revision.clone(), tasks };
                 let old = self.apps.lock().await.insert(name.clone(), running);
-                self.failures
-                    .lock()
-                    .expect("failures poisoned")
-                    .remove(&name);
+                self.failures.lock().expect("failures poisoned").remove(&name);
                 if let Some(old) = old {
                     old.stop(&s.http).await;
                 }
                 Ok(())
             }
             Err(e) => {
-                let failure = Failure {
-                    revision: assignment.revision.clone(),
-                    field: e.field().map(str::to_owned),
-                    message: e.reason(),
-                };
+                let failure = Failure { revision: assignment.revision.clone(), field: e.field().map(str::to_owned), message: e.reason() };
                 tracing::warn!(app = %name, host = %self.id, error = %e, "deploy failed");
-                self.failures
-                    .lock()
-                    .expect("failures poisoned")
-                    .insert(name, failure.clone());
+                self.failures.lock().expect("failures poisoned").insert(name, failure.clone());
                 Err(failure)
             }
         }
@@ -291,22 +252,8 @@ impl Host {
                 let on_host = AppOnHost {
                     revision: Some(r.revision.clone()),
                     version: d.version.clone(),
-                    components: d
-                        .components
-                        .iter()
-                        .map(|c| (c.name.clone(), c.max_instances))
-                        .collect(),
-                    routes: d
-                        .routes
-                        .iter()
-                        .map(|b| {
-                            format!(
-                                "{} -> {}",
-                                url(&b.route, b.local_address),
-                                b.owner.component
-                            )
-                        })
-                        .collect(),
+                    components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).collect(),
+                    routes: d.routes.iter().map(|b| format!("{} -> {}", url(&b.route, b.local_address), b.owner.component)).collect(),
                     warnings: d.warnings.clone(),
                     failure: None,
                 };
@@ -316,11 +263,7 @@ impl Host {
         for (name, failure) in self.failures.lock().expect("failures poisoned").iter() {
             apps.entry(name.clone()).or_default().failure = Some(failure.clone());
         }
-        HostReport {
-            id: self.id.clone(),
-            labels: self.labels(),
-            apps,
-        }
+        HostReport { id: self.id.clone(), labels: self.labels(), apps }
     }
 
     /// Stops every application here (in-flight requests finish).
@@ -333,10 +276,7 @@ impl Host {
 }
 
 /// The HTTP addresses and routes `manifest` would take, with the field that takes each.
-pub fn http_claims(
-    manifest: &Manifest,
-    configs: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Vec<(String, String)> {
+pub fn http_claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<(String, String)> {
     deploy::http_claims(manifest, configs, std::path::Path::new("."))
 }
 

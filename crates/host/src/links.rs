@@ -15,10 +15,10 @@ use trellis_runtime::wasmtime::component::Linker;
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
+use crate::{DeployError, SecretsBackend};
 use crate::artifact::ImageRef;
 use crate::builtins::{Builtin, builtin};
 use crate::config::Configs;
-use crate::{DeployError, SecretsBackend};
 
 /// Backends opened by this deploy, by capability name: components linked to the same
 /// capability share its store, and only they do.
@@ -37,20 +37,8 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    pub(crate) fn new(
-        state_dir: PathBuf,
-        in_process: Arc<InProcessBroker>,
-        secrets: Arc<dyn SecretsBackend>,
-    ) -> Backends {
-        Backends {
-            state_dir,
-            keyvalue: HashMap::new(),
-            blobstores: HashMap::new(),
-            brokers: HashMap::new(),
-            in_process,
-            secrets,
-            tasks: Vec::new(),
-        }
+    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>) -> Backends {
+        Backends { state_dir, keyvalue: HashMap::new(), blobstores: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new() }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -66,13 +54,8 @@ impl Backends {
         let broker: Arc<dyn Broker> = match kind {
             Builtin::MessagingInProcess => self.in_process.clone(),
             Builtin::MessagingNats => {
-                let uris = lookup(config, "cluster_uris")
-                    .unwrap_or(trellis_cap_messaging_nats::DEFAULT_CLUSTER_URIS);
-                Arc::new(
-                    NatsBroker::connect(uris)
-                        .await
-                        .map_err(|e| format!("nats backend of `{capability}`: {e:#}"))?,
-                )
+                let uris = lookup(config, "cluster_uris").unwrap_or(trellis_cap_messaging_nats::DEFAULT_CLUSTER_URIS);
+                Arc::new(NatsBroker::connect(uris).await.map_err(|e| format!("nats backend of `{capability}`: {e:#}"))?)
             }
             other => unreachable!("{other:?} is not a messaging capability"),
         };
@@ -83,10 +66,7 @@ impl Backends {
 
 /// A config value by case-insensitive key, as wasmCloud's providers read them.
 pub(crate) fn lookup<'a>(config: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    config
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
+    config.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
 }
 
 /// Where a link sits in the manifest, for errors.
@@ -101,12 +81,7 @@ impl At<'_> {
         DeployError::Link {
             source_name: self.source.name.clone(),
             target: self.link.target.name.clone(),
-            interface: format!(
-                "{}:{}/{}",
-                self.link.namespace,
-                self.link.package,
-                self.link.interfaces.join(",")
-            ),
+            interface: format!("{}:{}/{}", self.link.namespace, self.link.package, self.link.interfaces.join(",")),
             field: self.field.clone(),
             reason,
         }
@@ -115,10 +90,7 @@ impl At<'_> {
 
 /// Adds to `linker` what each of component `i`'s links grants; `warnings` collects what the
 /// user should know (e.g. egress granted without an allowlist).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the arguments are the deploy's context"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 pub(crate) async fn grant_links(
     manifest: &Manifest,
     base_dir: &std::path::Path,
@@ -137,64 +109,35 @@ pub(crate) async fn grant_links(
     let mut brokers: BTreeMap<String, Arc<dyn Broker>> = BTreeMap::new();
     let mut egress: Option<(String, Option<trellis_cap_http_client::AllowList>)> = None;
     for (t, trait_) in c.traits.iter().enumerate() {
-        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else {
-            continue;
-        };
-        let at = At {
-            source: c,
-            link,
-            field: format!("spec.components[{i}].traits[{t}]"),
-        };
+        let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
+        let at = At { source: c, link, field: format!("spec.components[{i}].traits[{t}]") };
         let Some(target) = manifest.component(&link.target.name) else {
             return Err(at.error("no such component".into()));
         };
         if target.kind == ComponentKind::Component {
-            return Err(at.error(
-                "calls from one component to another are not supported by this host yet".into(),
-            ));
+            return Err(at.error("calls from one component to another are not supported by this host yet".into()));
         }
         let image = target.properties.image.as_deref().unwrap_or_default();
         let kind = builtin(&ImageRef::parse(image, base_dir));
         // The capability's own config, overridden by the link's target config.
-        let target_index = manifest
-            .spec
-            .components
-            .iter()
-            .position(|x| x.name == target.name)
-            .expect("found above");
-        let mut config = configs.merge(
-            &target.properties.config,
-            &format!("spec.components[{target_index}].properties.config"),
-        )?;
-        config.extend(configs.merge(
-            &link.target.config,
-            &format!("{}.properties.target.config", at.field),
-        )?);
+        let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
+        let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
+        config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
         // The link's target secrets reach the capability as config keys (a Redis `URL` with a
         // password in it), as wasmCloud's providers read them; they are not kept.
         config.extend(link_secrets(manifest, link, &at, backends.secrets.as_ref()).await?);
         let name = link.link_name().to_owned();
         for interface in &link.interfaces {
-            grants.link(
-                &format!("{}:{}/{interface}", link.namespace, link.package),
-                &name,
-            );
+            grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
         }
         match (kind, link.namespace.as_str(), link.package.as_str()) {
-            (Some(Builtin::HttpClient), "wasi", "http")
-                if link.interfaces.iter().any(|f| f == "outgoing-handler") =>
-            {
+            (Some(Builtin::HttpClient), "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
                 let allowed = lookup(&config, "allowed_hosts");
                 let allow = match allowed {
-                    Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(
-                        |e| DeployError::Config {
-                            field: format!("{}.properties.target.config", at.field),
-                            reason: format!(
-                                "allowed_hosts of the link from `{}` to `{}`: {e}",
-                                c.name, target.name
-                            ),
-                        },
-                    )?),
+                    Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(|e| DeployError::Config {
+                        field: format!("{}.properties.target.config", at.field),
+                        reason: format!("allowed_hosts of the link from `{}` to `{}`: {e}", c.name, target.name),
+                    })?),
                     None => {
                         warnings.push(format!(
                             "{}: component `{}` may send HTTP requests to any host (unrestricted egress); set `allowed_hosts` in the link's target config to narrow it",
@@ -208,58 +151,26 @@ pub(crate) async fn grant_links(
                     egress = Some((name, allow));
                 }
             }
-            (
-                Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)),
-                "wasmcloud",
-                "messaging",
-            ) if link.interfaces.iter().any(|f| f == "consumer") => {
-                let broker = backends
-                    .broker(&target.name, b, &config)
-                    .await
-                    .map_err(|e| at.error(e))?;
+            (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging") if link.interfaces.iter().any(|f| f == "consumer") => {
+                let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
                 brokers.insert(name, broker);
             }
-            (
-                Some(
-                    b @ (Builtin::KeyValueRedis
-                    | Builtin::KeyValueNats
-                    | Builtin::KeyValueRedb
-                    | Builtin::KeyValueMemory),
-                ),
-                "wasi",
-                "keyvalue",
-            ) => {
-                let store = backends
-                    .keyvalue(manifest.name(), target, b, &config, &at)
-                    .await?;
+            (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
+                let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 stores.insert(name, store);
             }
-            (
-                Some(
-                    b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory),
-                ),
-                "wasi",
-                "blobstore",
-            ) => {
-                let store = backends
-                    .blobstore(manifest.name(), base_dir, target, b, &config, &at)
-                    .await?;
+            (Some(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory)), "wasi", "blobstore") => {
+                let store = backends.blobstore(manifest.name(), base_dir, target, b, &config, &at).await?;
                 blobs.insert(name, store);
             }
             (Some(Builtin::HttpServer), _, _) => {
                 return Err(at.error("the http-server capability is linked from the capability to the component, not the other way".into()));
             }
             (Some(_), ns, pkg) => {
-                return Err(at.error(format!(
-                    "capability `{}` ({image}) does not provide {ns}:{pkg}",
-                    target.name
-                )));
+                return Err(at.error(format!("capability `{}` ({image}) does not provide {ns}:{pkg}", target.name)));
             }
             (None, _, _) => {
-                return Err(at.error(format!(
-                    "capability `{}` ({image}) is not one this host provides",
-                    target.name
-                )));
+                return Err(at.error(format!("capability `{}` ({image}) is not one this host provides", target.name)));
             }
         }
     }
@@ -293,22 +204,11 @@ async fn link_secrets(
     backend: &dyn SecretsBackend,
 ) -> Result<BTreeMap<String, String>, DeployError> {
     let field = format!("{}.properties.target.secrets", at.field);
-    let secret_error = |(field, reason)| DeployError::Secret {
-        component: at.source.name.clone(),
-        field,
-        reason,
-    };
-    let resolved = crate::secrets::resolve(manifest, &link.target.secrets, &field, backend)
-        .await
-        .map_err(secret_error)?;
+    let secret_error = |(field, reason)| DeployError::Secret { component: at.source.name.clone(), field, reason };
+    let resolved = crate::secrets::resolve(manifest, &link.target.secrets, &field, backend).await.map_err(secret_error)?;
     let mut out = BTreeMap::new();
     for (j, (name, value)) in resolved.into_iter().enumerate() {
-        let text = value.into_text().ok_or_else(|| {
-            secret_error((
-                format!("{field}[{j}]"),
-                format!("secret `{name}` is bytes; link config takes text"),
-            ))
-        })?;
+        let text = value.into_text().ok_or_else(|| secret_error((format!("{field}[{j}]"), format!("secret `{name}` is bytes; link config takes text"))))?;
         out.insert(name, text);
     }
     Ok(out)
@@ -338,46 +238,26 @@ impl Backends {
                 // `ROOT` as wasmCloud's blobstore-fs takes it; relative to the manifest.
                 let root = match lookup(config, "root") {
                     Some(root) => base_dir.join(root),
-                    None => self
-                        .state_dir
-                        .join("blobstore")
-                        .join(app)
-                        .join(&capability.name),
+                    None => self.state_dir.join("blobstore").join(app).join(&capability.name),
                 };
-                Arc::new(FsStore::open(&root).map_err(|e| {
-                    at.error(format!(
-                        "filesystem blobstore of `{}`: {e}",
-                        capability.name
-                    ))
-                })?)
+                Arc::new(FsStore::open(&root).map_err(|e| at.error(format!("filesystem blobstore of `{}`: {e}", capability.name)))?)
             }
             Builtin::BlobstoreNats => {
                 let replicas = match lookup(config, "num_replicas") {
-                    Some(n) => n.parse().map_err(|_| {
-                        at.error(format!(
-                            "nats blobstore of `{}`: num_replicas `{n}` is not a number",
-                            capability.name
-                        ))
-                    })?,
+                    Some(n) => n.parse().map_err(|_| at.error(format!("nats blobstore of `{}`: num_replicas `{n}` is not a number", capability.name)))?,
                     None => 1,
                 };
                 let config = NatsBlobConfig {
-                    cluster_uri: lookup(config, "cluster_uri")
-                        .unwrap_or(trellis_cap_blobstore_nats::DEFAULT_CLUSTER_URI)
-                        .to_owned(),
+                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_blobstore_nats::DEFAULT_CLUSTER_URI).to_owned(),
                     js_domain: lookup(config, "js_domain").map(str::to_owned),
-                    memory_storage: lookup(config, "storage_type")
-                        .is_some_and(|t| t.eq_ignore_ascii_case("memory")),
+                    memory_storage: lookup(config, "storage_type").is_some_and(|t| t.eq_ignore_ascii_case("memory")),
                     num_replicas: replicas,
                 };
-                Arc::new(NatsBlobStore::connect(config).await.map_err(|e| {
-                    at.error(format!("nats blobstore of `{}`: {e}", capability.name))
-                })?)
+                Arc::new(NatsBlobStore::connect(config).await.map_err(|e| at.error(format!("nats blobstore of `{}`: {e}", capability.name)))?)
             }
             other => unreachable!("{other:?} is not a blobstore capability"),
         };
-        self.blobstores
-            .insert(capability.name.clone(), store.clone());
+        self.blobstores.insert(capability.name.clone(), store.clone());
         Ok(store)
     }
 
@@ -395,14 +275,8 @@ impl Backends {
         let store: Arc<dyn Store> = match kind {
             Builtin::KeyValueMemory => Arc::new(MemoryStore::new()),
             Builtin::KeyValueRedb => {
-                let path = self
-                    .state_dir
-                    .join("keyvalue")
-                    .join(app)
-                    .join(format!("{}.redb", capability.name));
-                Arc::new(
-                    RedbStore::open(&path).map_err(|e| at.error(format!("redb backend: {e:#}")))?,
-                )
+                let path = self.state_dir.join("keyvalue").join(app).join(format!("{}.redb", capability.name));
+                Arc::new(RedbStore::open(&path).map_err(|e| at.error(format!("redb backend: {e:#}")))?)
             }
             Builtin::KeyValueRedis => {
                 let url = lookup(config, "url").ok_or_else(|| {
@@ -411,35 +285,27 @@ impl Backends {
                         capability.name
                     ))
                 })?;
-                Arc::new(RedisStore::connect(url).await.map_err(|e| {
-                    at.error(format!("redis backend of `{}`: {e:#}", capability.name))
-                })?)
+                Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
             }
             Builtin::KeyValueNats => {
                 let bucket = lookup(config, "bucket").ok_or_else(|| {
                     at.error(format!("nats backend of `{}`: no `bucket` in the link's target config or the capability's config", capability.name))
                 })?;
                 let config = trellis_cap_keyvalue_nats::NatsKvConfig {
-                    cluster_uri: lookup(config, "cluster_uri")
-                        .unwrap_or(trellis_cap_keyvalue_nats::DEFAULT_CLUSTER_URI)
-                        .to_owned(),
+                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_keyvalue_nats::DEFAULT_CLUSTER_URI).to_owned(),
                     bucket: bucket.to_owned(),
                     js_domain: lookup(config, "js_domain").map(str::to_owned),
-                    auto_create: lookup(config, "enable_bucket_auto_create")
-                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                    auto_create: lookup(config, "enable_bucket_auto_create").is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 };
                 let store = trellis_cap_keyvalue_nats::NatsKvStore::connect(&config)
                     .await
-                    .map_err(|e| {
-                        at.error(format!("nats backend of `{}`: {e:#}", capability.name))
-                    })?;
+                    .map_err(|e| at.error(format!("nats backend of `{}`: {e:#}", capability.name)))?;
                 Arc::new(store)
             }
             other => unreachable!("{other:?} is not a keyvalue capability"),
         };
         let watched = Watched::new(store);
-        self.keyvalue
-            .insert(capability.name.clone(), watched.clone());
+        self.keyvalue.insert(capability.name.clone(), watched.clone());
         Ok(watched)
     }
 }

@@ -26,24 +26,13 @@ pub(crate) async fn resolve(
         let at = format!("{field}[{j}]");
         let source = &secret.properties;
         // Validation guarantees the policy exists; its type is the host's to check.
-        let policy = manifest
-            .spec
-            .policies
-            .iter()
-            .find(|p| p.name == source.policy)
-            .ok_or_else(|| {
-                (
-                    format!("{at}.properties.policy"),
-                    format!("no policy named `{}` in spec.policies", source.policy),
-                )
-            })?;
+        let policy = manifest.spec.policies.iter().find(|p| p.name == source.policy).ok_or_else(|| {
+            (format!("{at}.properties.policy"), format!("no policy named `{}` in spec.policies", source.policy))
+        })?;
         if policy.policy_type != SECRET_POLICY {
             return Err((
                 format!("{at}.properties.policy"),
-                format!(
-                    "policy `{}` has type `{}`; a secret's policy must have type `{SECRET_POLICY}`",
-                    policy.name, policy.policy_type
-                ),
+                format!("policy `{}` has type `{}`; a secret's policy must have type `{SECRET_POLICY}`", policy.name, policy.policy_type),
             ));
         }
         let request = SecretRequest {
@@ -53,10 +42,7 @@ pub(crate) async fn resolve(
             application: manifest.name(),
             policy: &policy.properties,
         };
-        let value = backend
-            .get(&request)
-            .await
-            .map_err(|e| (at.clone(), format!("secret `{}`: {e}", secret.name)))?;
+        let value = backend.get(&request).await.map_err(|e| (at.clone(), format!("secret `{}`: {e}", secret.name)))?;
         resolved.insert(secret.name.clone(), value);
     }
     Ok(resolved)
@@ -77,85 +63,45 @@ struct SecretBody {
 }
 
 /// Lets `trellis secret put|del|list` manage `store` over `lattice`: values go in, never out.
-pub async fn serve_secret_store(
-    store: LocalStore,
-    lattice: Arc<dyn Lattice>,
-    lattice_name: &str,
-) -> Result<(), LatticeError> {
+pub async fn serve_secret_store(store: LocalStore, lattice: Arc<dyn Lattice>, lattice_name: &str) -> Result<(), LatticeError> {
     let prefix = format!("{SECRET_STORE_PREFIX}.{lattice_name}.");
     let mut requests = lattice.subscribe(&format!("{prefix}>"), None).await?;
     tokio::spawn(async move {
         while let Some(message) = requests.next().await {
-            let op = message
-                .subject
-                .strip_prefix(&prefix)
-                .unwrap_or_default()
-                .to_owned();
+            let op = message.subject.strip_prefix(&prefix).unwrap_or_default().to_owned();
             let store = store.clone();
             let payload = message.payload.clone();
             let reply = tokio::task::spawn_blocking(move || answer(&store, &op, &payload))
                 .await
                 .unwrap_or_else(|e| CtlReply::fail(format!("the secret store failed: {e}")));
-            let _ = respond(
-                lattice.as_ref(),
-                &message,
-                serde_json::to_vec(&reply).expect("replies serialize"),
-            )
-            .await;
+            let _ = respond(lattice.as_ref(), &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
         }
     });
     Ok(())
 }
 
 fn answer(store: &LocalStore, op: &str, payload: &[u8]) -> CtlReply {
-    let body = || {
-        serde_json::from_slice::<SecretBody>(payload).map_err(|_| {
-            CtlReply::fail(
-                r#"the body must be {"key": ..., "string_secret" | "binary_secret": ...}"#,
-            )
-        })
-    };
+    let body = || serde_json::from_slice::<SecretBody>(payload).map_err(|_| CtlReply::fail(r#"the body must be {"key": ..., "string_secret" | "binary_secret": ...}"#));
     let result = match op {
         "put" => body().and_then(|b| {
             let value = match (b.string_secret, b.binary_secret) {
                 (Some(text), None) => SecretValue::string(text),
                 (None, Some(bytes)) => SecretValue::bytes(bytes),
-                _ => {
-                    return Err(CtlReply::fail(
-                        "give exactly one of string_secret and binary_secret",
-                    ));
-                }
+                _ => return Err(CtlReply::fail("give exactly one of string_secret and binary_secret")),
             };
-            let version = store
-                .put(&b.key, &value)
-                .map_err(|e| CtlReply::fail(e.to_string()))?;
+            let version = store.put(&b.key, &value).map_err(|e| CtlReply::fail(e.to_string()))?;
             tracing::info!(key = %b.key, version, kind = value.kind(), "secret put");
-            Ok(CtlReply::done(format!(
-                "secret {} stored (version {version})",
-                b.key
-            )))
+            Ok(CtlReply::done(format!("secret {} stored (version {version})", b.key)))
         }),
-        "del" => body().and_then(|b| {
-            match store
-                .delete(&b.key)
-                .map_err(|e| CtlReply::fail(e.to_string()))?
-            {
-                true => Ok(CtlReply::done(format!("secret {} deleted", b.key))),
-                false => Err(CtlReply::fail(format!(
-                    "no secret `{}` in the local secret store",
-                    b.key
-                ))),
-            }
+        "del" => body().and_then(|b| match store.delete(&b.key).map_err(|e| CtlReply::fail(e.to_string()))? {
+            true => Ok(CtlReply::done(format!("secret {} deleted", b.key))),
+            false => Err(CtlReply::fail(format!("no secret `{}` in the local secret store", b.key))),
         }),
         "list" => store
             .list()
             .map(|all| {
-                let listed: Vec<serde_json::Value> = all
-                    .into_iter()
-                    .map(
-                        |s| serde_json::json!({"key": s.key, "version": s.version, "kind": s.kind}),
-                    )
-                    .collect();
+                let listed: Vec<serde_json::Value> =
+                    all.into_iter().map(|s| serde_json::json!({"key": s.key, "version": s.version, "kind": s.kind})).collect();
                 CtlReply::ok(serde_json::Value::Array(listed))
             })
             .map_err(|e| CtlReply::fail(e.to_string())),

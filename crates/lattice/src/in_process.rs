@@ -38,18 +38,11 @@ impl InProcess {
     }
 
     fn deliver(&self, message: Message) -> usize {
-        let subscriptions = self
-            .inner
-            .subscriptions
-            .read()
-            .expect("subscription table poisoned");
+        let subscriptions = self.inner.subscriptions.read().expect("subscription table poisoned");
         let mut delivered = 0;
         let mut groups: HashMap<&str, Vec<&Subscription>> = HashMap::new();
         let mut closed = false;
-        for s in subscriptions
-            .iter()
-            .filter(|s| s.pattern.matches(&message.subject))
-        {
+        for s in subscriptions.iter().filter(|s| s.pattern.matches(&message.subject)) {
             if s.sender.is_closed() {
                 closed = true;
                 continue;
@@ -62,17 +55,12 @@ impl InProcess {
             }
         }
         for members in groups.values() {
-            let pick =
-                self.inner.next_member.fetch_add(1, Ordering::Relaxed) as usize % members.len();
+            let pick = self.inner.next_member.fetch_add(1, Ordering::Relaxed) as usize % members.len();
             delivered += usize::from(members[pick].sender.send(message.clone()).is_ok());
         }
         drop(subscriptions);
         if closed {
-            self.inner
-                .subscriptions
-                .write()
-                .expect("subscription table poisoned")
-                .retain(|s| !s.sender.is_closed());
+            self.inner.subscriptions.write().expect("subscription table poisoned").retain(|s| !s.sender.is_closed());
         }
         delivered
     }
@@ -86,34 +74,19 @@ impl Lattice for InProcess {
         Ok(())
     }
 
-    async fn subscribe(
-        &self,
-        pattern: &str,
-        queue: Option<&str>,
-    ) -> Result<Subscriber, LatticeError> {
+    async fn subscribe(&self, pattern: &str, queue: Option<&str>) -> Result<Subscriber, LatticeError> {
         let pattern = Pattern::parse(pattern)?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        self.inner
-            .subscriptions
-            .write()
-            .expect("subscription table poisoned")
-            .push(Subscription {
-                pattern,
-                queue: queue.map(str::to_owned),
-                sender,
-            });
+        self.inner.subscriptions.write().expect("subscription table poisoned").push(Subscription {
+            pattern,
+            queue: queue.map(str::to_owned),
+            sender,
+        });
         Ok(UnboundedReceiverStream::new(receiver).boxed())
     }
 
-    async fn request(
-        &self,
-        mut message: Message,
-        timeout: Duration,
-    ) -> Result<Message, LatticeError> {
-        let inbox = format!(
-            "_INBOX.{}",
-            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
-        );
+    async fn request(&self, mut message: Message, timeout: Duration) -> Result<Message, LatticeError> {
+        let inbox = format!("_INBOX.{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let mut replies = self.subscribe(&inbox, None).await?;
         let subject = message.subject.clone();
         message.reply = Some(inbox);
@@ -123,9 +96,7 @@ impl Lattice for InProcess {
         }
         match tokio::time::timeout(timeout, replies.next()).await {
             Ok(Some(reply)) => Ok(reply),
-            Ok(None) => Err(LatticeError::Transport(
-                "the reply subscription closed".into(),
-            )),
+            Ok(None) => Err(LatticeError::Transport("the reply subscription closed".into())),
             Err(_) => Err(LatticeError::TimedOut { subject, timeout }),
         }
     }
@@ -154,8 +125,7 @@ mod tests {
         let mut shared = 0;
         for q in [&mut q1, &mut q2] {
             let mut got = 0;
-            while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(10), q.next()).await
-            {
+            while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(10), q.next()).await {
                 got += 1;
             }
             assert!(got > 0);
@@ -167,16 +137,8 @@ mod tests {
     #[tokio::test]
     async fn request_reply_and_no_responders() {
         let lattice = InProcess::new();
-        let err = lattice
-            .request(Message::new("svc.echo", "x"), Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            LatticeError::NoResponders {
-                subject: "svc.echo".into()
-            }
-        );
+        let err = lattice.request(Message::new("svc.echo", "x"), Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err, LatticeError::NoResponders { subject: "svc.echo".into() });
 
         let mut server = lattice.subscribe("svc.echo", Some("svc")).await.unwrap();
         let responder = lattice.clone();
@@ -185,10 +147,7 @@ mod tests {
                 respond(&responder, &m, m.payload.clone()).await.unwrap();
             }
         });
-        let reply = lattice
-            .request(Message::new("svc.echo", "ping"), Duration::from_secs(1))
-            .await
-            .unwrap();
+        let reply = lattice.request(Message::new("svc.echo", "ping"), Duration::from_secs(1)).await.unwrap();
         assert_eq!(reply.payload, "ping");
     }
 

@@ -40,20 +40,12 @@ pub struct Message {
 impl Message {
     /// A message with no reply subject and no headers.
     pub fn new(subject: impl Into<String>, payload: impl Into<Bytes>) -> Message {
-        Message {
-            subject: subject.into(),
-            reply: None,
-            headers: Vec::new(),
-            payload: payload.into(),
-        }
+        Message { subject: subject.into(), reply: None, headers: Vec::new(), payload: payload.into() }
     }
 
     /// The first value of header `name` (case-insensitive), if set.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -94,11 +86,7 @@ pub trait Lattice: Send + Sync + 'static {
     async fn publish(&self, message: Message) -> Result<(), LatticeError>;
 
     /// Subscribes to `pattern`; with `queue`, shares its messages with the group's other members.
-    async fn subscribe(
-        &self,
-        pattern: &str,
-        queue: Option<&str>,
-    ) -> Result<Subscriber, LatticeError>;
+    async fn subscribe(&self, pattern: &str, queue: Option<&str>) -> Result<Subscriber, LatticeError>;
 
     /// Sends `message` and waits up to `timeout` for one reply.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError>;
@@ -110,11 +98,7 @@ pub trait Lattice: Send + Sync + 'static {
 }
 
 /// Replies to `request` (a no-op when it expects no reply).
-pub async fn respond(
-    lattice: &dyn Lattice,
-    request: &Message,
-    payload: impl Into<Bytes>,
-) -> Result<(), LatticeError> {
+pub async fn respond(lattice: &dyn Lattice, request: &Message, payload: impl Into<Bytes>) -> Result<(), LatticeError> {
     match &request.reply {
         Some(reply) => lattice.publish(Message::new(reply.clone(), payload)).await,
         None => Ok(()),
@@ -124,23 +108,11 @@ pub async fn respond(
 /// Scatter/gather: sends `message` and collects every reply until none has come for `quiet`
 /// (after the first) or `limit` has passed, as `host.ping` and auctions are answered by each
 /// host that hears them.
-pub async fn gather(
-    lattice: &dyn Lattice,
-    mut message: Message,
-    quiet: Duration,
-    limit: Duration,
-) -> Result<Vec<Message>, LatticeError> {
+pub async fn gather(lattice: &dyn Lattice, mut message: Message, quiet: Duration, limit: Duration) -> Result<Vec<Message>, LatticeError> {
     use futures::StreamExt as _;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let inbox = format!(
-        "_INBOX.trellis.{nonce:x}.{}.{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let inbox = format!("_INBOX.trellis.{nonce:x}.{}.{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let mut replies = lattice.subscribe(&inbox, None).await?;
     message.reply = Some(inbox);
     lattice.publish(message).await?;

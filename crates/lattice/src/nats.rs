@@ -41,34 +41,28 @@ impl Nats {
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(5));
         if let Some(path) = &options.creds {
-            connect = connect.credentials_file(path).await.map_err(|e| {
-                LatticeError::Transport(format!("reading NATS credentials {}: {e}", path.display()))
-            })?;
+            connect = connect.credentials_file(path).await.map_err(|e| LatticeError::Transport(format!("reading NATS credentials {}: {e}", path.display())))?;
         }
         match (&options.jwt, &options.seed) {
             (Some(jwt), Some(seed)) => {
-                let key = std::sync::Arc::new(nkeys::KeyPair::from_seed(seed).map_err(|e| {
-                    LatticeError::Transport(format!("the NATS seed is not an nkey seed: {e}"))
-                })?);
+                let key = std::sync::Arc::new(
+                    nkeys::KeyPair::from_seed(seed).map_err(|e| LatticeError::Transport(format!("the NATS seed is not an nkey seed: {e}")))?,
+                );
                 connect = connect.jwt(jwt.clone(), move |nonce| {
                     let key = key.clone();
                     async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
                 });
             }
             (Some(_), None) => {
-                return Err(LatticeError::Transport(
-                    "a NATS JWT needs its seed (--nats-seed)".into(),
-                ));
+                return Err(LatticeError::Transport("a NATS JWT needs its seed (--nats-seed)".into()));
             }
             (None, Some(seed)) => connect = connect.nkey(seed.clone()),
             (None, None) => {}
         }
-        let client = connect.connect(options.url.as_str()).await.map_err(|e| {
-            LatticeError::Transport(format!(
-                "cannot reach NATS at {} ({e}); is nats-server running?",
-                options.url
-            ))
-        })?;
+        let client = connect
+            .connect(options.url.as_str())
+            .await
+            .map_err(|e| LatticeError::Transport(format!("cannot reach NATS at {} ({e}); is nats-server running?", options.url)))?;
         Ok(Nats { client })
     }
 
@@ -91,18 +85,8 @@ fn header_map(headers: &[(String, String)]) -> HeaderMap {
 }
 
 fn from_nats(message: async_nats::Message) -> Message {
-    let headers = message
-        .headers
-        .iter()
-        .flat_map(|h| h.iter())
-        .flat_map(|(k, values)| values.iter().map(move |v| (k.to_string(), v.to_string())))
-        .collect();
-    Message {
-        subject: message.subject.to_string(),
-        reply: message.reply.map(|r| r.to_string()),
-        headers,
-        payload: message.payload,
-    }
+    let headers = message.headers.iter().flat_map(|h| h.iter()).flat_map(|(k, values)| values.iter().map(move |v| (k.to_string(), v.to_string()))).collect();
+    Message { subject: message.subject.to_string(), reply: message.reply.map(|r| r.to_string()), headers, payload: message.payload }
 }
 
 #[async_trait::async_trait]
@@ -110,37 +94,16 @@ impl Lattice for Nats {
     async fn publish(&self, message: Message) -> Result<(), LatticeError> {
         let headers = header_map(&message.headers);
         match message.reply {
-            Some(reply) => {
-                self.client
-                    .publish_with_reply_and_headers(
-                        message.subject,
-                        reply,
-                        headers,
-                        message.payload,
-                    )
-                    .await
-            }
-            None => {
-                self.client
-                    .publish_with_headers(message.subject, headers, message.payload)
-                    .await
-            }
+            Some(reply) => self.client.publish_with_reply_and_headers(message.subject, reply, headers, message.payload).await,
+            None => self.client.publish_with_headers(message.subject, headers, message.payload).await,
         }
         .map_err(transport)
     }
 
-    async fn subscribe(
-        &self,
-        pattern: &str,
-        queue: Option<&str>,
-    ) -> Result<Subscriber, LatticeError> {
+    async fn subscribe(&self, pattern: &str, queue: Option<&str>) -> Result<Subscriber, LatticeError> {
         crate::Pattern::parse(pattern)?;
         let subscriber = match queue {
-            Some(q) => {
-                self.client
-                    .queue_subscribe(pattern.to_owned(), q.to_owned())
-                    .await
-            }
+            Some(q) => self.client.queue_subscribe(pattern.to_owned(), q.to_owned()).await,
             None => self.client.subscribe(pattern.to_owned()).await,
         }
         .map_err(transport)?;
@@ -156,10 +119,7 @@ impl Lattice for Nats {
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError> {
         let subject = message.subject.clone();
-        let request = async_nats::Request::new()
-            .payload(message.payload)
-            .headers(header_map(&message.headers))
-            .timeout(Some(timeout));
+        let request = async_nats::Request::new().payload(message.payload).headers(header_map(&message.headers)).timeout(Some(timeout));
         match self.client.send_request(message.subject, request).await {
             Ok(reply) => Ok(from_nats(reply)),
             Err(e) => Err(match e.kind() {

@@ -18,10 +18,7 @@ pub struct PatternError {
 impl Pattern {
     /// Parses `pattern`, refusing empty tokens, whitespace, and `>` anywhere but last.
     pub fn parse(pattern: &str) -> Result<Pattern, PatternError> {
-        let fail = |reason| PatternError {
-            subject: pattern.to_owned(),
-            reason,
-        };
+        let fail = |reason| PatternError { subject: pattern.to_owned(), reason };
         if pattern.is_empty() {
             return Err(fail("it is empty"));
         }
@@ -64,10 +61,7 @@ mod tests {
         let p = Pattern::parse("wadm.api.*.model.>").unwrap();
         assert!(p.matches("wadm.api.default.model.put"));
         assert!(p.matches("wadm.api.default.model.get.app"));
-        assert!(
-            !p.matches("wadm.api.default.model"),
-            "`>` needs at least one token"
-        );
+        assert!(!p.matches("wadm.api.default.model"), "`>` needs at least one token");
         assert!(!p.matches("wadm.api.default.other.put"));
         let exact = Pattern::parse("a.b").unwrap();
         assert!(exact.matches("a.b"));

@@ -11,8 +11,8 @@ use serde::Serialize;
 use trellis_lattice::{Message, Subscriber, respond};
 use trellis_types::ctl::CtlReply;
 use trellis_types::wadm::{
-    API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status,
-    StatusInfo, StatusReply, StatusResult, StatusType, VersionRequest,
+    API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
+    StatusResult, StatusType, VersionRequest,
 };
 
 use crate::Inner;
@@ -22,21 +22,10 @@ pub const SOURCE_HEADER: &str = "Trellis-Source";
 /// Header giving the directory relative image paths resolve against.
 pub const BASE_DIR_HEADER: &str = "Trellis-Base-Dir";
 
-pub(crate) async fn subscribe(
-    inner: &Inner,
-) -> Result<[Subscriber; 2], trellis_lattice::LatticeError> {
+pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 2], trellis_lattice::LatticeError> {
     let lattice = &inner.config.lattice;
-    let model = inner
-        .lattice
-        .subscribe(&format!("{API_PREFIX}.{lattice}.model.>"), Some(API_QUEUE))
-        .await?;
-    let config = inner
-        .lattice
-        .subscribe(
-            &format!("wasmbus.ctl.v1.{lattice}.config.>"),
-            Some("trellis_config"),
-        )
-        .await?;
+    let model = inner.lattice.subscribe(&format!("{API_PREFIX}.{lattice}.model.>"), Some(API_QUEUE)).await?;
+    let config = inner.lattice.subscribe(&format!("wasmbus.ctl.v1.{lattice}.config.>"), Some("trellis_config")).await?;
     Ok([model, config])
 }
 
@@ -60,31 +49,19 @@ fn version(message: &Message) -> Result<Option<String>, String> {
     if body.iter().all(u8::is_ascii_whitespace) || body == b"null" {
         return Ok(None);
     }
-    serde_json::from_slice::<VersionRequest>(body)
-        .map(|r| r.version)
-        .map_err(|e| format!("the request body is not {{\"version\": ...}}: {e}"))
+    serde_json::from_slice::<VersionRequest>(body).map(|r| r.version).map_err(|e| format!("the request body is not {{\"version\": ...}}: {e}"))
 }
 
 async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
     let lattice = &inner.config.lattice;
-    if let Some(rest) = message
-        .subject
-        .strip_prefix(&format!("{API_PREFIX}.{lattice}.model."))
-    {
-        let (op, name) = rest
-            .split_once('.')
-            .map_or((rest, None), |(op, name)| (op, Some(name)));
+    if let Some(rest) = message.subject.strip_prefix(&format!("{API_PREFIX}.{lattice}.model.")) {
+        let (op, name) = rest.split_once('.').map_or((rest, None), |(op, name)| (op, Some(name)));
         return model(inner, op, name, message).await;
     }
-    if let Some(rest) = message
-        .subject
-        .strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.config."))
-    {
+    if let Some(rest) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.config.")) {
         return config(inner, rest, message).await;
     }
-    json(
-        &serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}),
-    )
+    json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}))
 }
 
 async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -> Vec<u8> {
@@ -97,14 +74,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
             };
             let source = message.header(SOURCE_HEADER).unwrap_or("manifest");
             let base_dir = message.header(BASE_DIR_HEADER).map(PathBuf::from);
-            json(
-                &inner
-                    .catalogue
-                    .lock()
-                    .await
-                    .put(source, text, base_dir)
-                    .await,
-            )
+            json(&inner.catalogue.lock().await.put(source, text, base_dir).await)
         }
         ("get" | "list", None) => {
             let catalogue = inner.catalogue.lock().await;
@@ -113,8 +83,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
                 .iter()
                 .map(|(name, app)| {
                     let (latest, manifest) = app.latest();
-                    let detailed_status =
-                        status_of(inner, name, app.record.deployed_version.as_deref());
+                    let detailed_status = status_of(inner, name, app.record.deployed_version.as_deref());
                     ModelSummary {
                         name: name.clone(),
                         version: latest.version.clone(),
@@ -130,11 +99,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
                 // The deprecated `model.list` answers with the bare array.
                 return json(&models);
             }
-            json(&ListReply {
-                result: GetResult::Success,
-                message: "Successfully fetched list of applications".into(),
-                models,
-            })
+            json(&ListReply { result: GetResult::Success, message: "Successfully fetched list of applications".into(), models })
         }
         ("get", Some(name)) => match version(message) {
             Ok(v) => json(&inner.catalogue.lock().await.get(name, v.as_deref())),
@@ -146,12 +111,7 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
                 Ok(v) => v,
                 Err(e) => return error(e),
             };
-            let reply = inner
-                .catalogue
-                .lock()
-                .await
-                .delete(name, v.as_deref())
-                .await;
+            let reply = inner.catalogue.lock().await.delete(name, v.as_deref()).await;
             inner.mark(name);
             json(&reply)
         }
@@ -170,84 +130,44 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
                 Some(app) => StatusReply {
                     result: StatusResult::Ok,
                     message: format!("Successfully fetched status for application {name}"),
-                    status: Some(status_of(
-                        inner,
-                        name,
-                        app.record.deployed_version.as_deref(),
-                    )),
+                    status: Some(status_of(inner, name, app.record.deployed_version.as_deref())),
                 },
-                None => StatusReply {
-                    result: StatusResult::NotFound,
-                    message: format!("no application named `{name}`"),
-                    status: None,
-                },
+                None => StatusReply { result: StatusResult::NotFound, message: format!("no application named `{name}`"), status: None },
             };
             json(&reply)
         }
         ("history", _) => error("model.history is not currently supported".into()),
-        (op, None) => error(format!(
-            "model.{op} needs an application name: wadm.api.<lattice>.model.{op}.<name>"
-        )),
+        (op, None) => error(format!("model.{op} needs an application name: wadm.api.<lattice>.model.{op}.<name>")),
         (op, Some(_)) => error(format!("unknown operation model.{op}")),
     }
 }
 
 fn status_of(inner: &Inner, name: &str, deployed: Option<&str>) -> Status {
     let Some(deployed) = deployed else {
-        return Status {
-            info: StatusInfo::new(StatusType::Undeployed, ""),
-            ..Status::default()
-        };
+        return Status { info: StatusInfo::new(StatusType::Undeployed, ""), ..Status::default() };
     };
     let statuses = inner.statuses.lock().expect("status map poisoned");
     // A status computed for another version (a pass that began before a deploy) is not this one's.
-    statuses
-        .get(name)
-        .filter(|(v, _)| v == deployed)
-        .map(|(_, s)| s.clone())
-        .unwrap_or_else(|| Status {
-            info: StatusInfo::new(
-                StatusType::Reconciling,
-                "Deploy accepted; the first reconcile has not finished",
-            ),
-            ..Status::default()
-        })
+    statuses.get(name).filter(|(v, _)| v == deployed).map(|(_, s)| s.clone()).unwrap_or_else(|| Status {
+        info: StatusInfo::new(StatusType::Reconciling, "Deploy accepted; the first reconcile has not finished"),
+        ..Status::default()
+    })
 }
 
 async fn deploy(inner: &Inner, name: &str, version: Option<&str>) -> DeployReply {
     let mut catalogue = inner.catalogue.lock().await;
     let Some(candidate) = catalogue.candidate(name, version) else {
         let message = match version {
-            Some(v) if catalogue.apps.contains_key(name) => {
-                format!("application `{name}` has no version `{v}`")
-            }
+            Some(v) if catalogue.apps.contains_key(name) => format!("application `{name}` has no version `{v}`"),
             _ => format!("no application named `{name}`; put its manifest first"),
         };
-        return DeployReply {
-            result: DeployResult::NotFound,
-            message,
-            name: name.to_owned(),
-            version: version.map(str::to_owned),
-        };
+        return DeployReply { result: DeployResult::NotFound, message, name: name.to_owned(), version: version.map(str::to_owned) };
     };
-    let others: Vec<_> = catalogue
-        .apps
-        .iter()
-        .filter_map(|(n, app)| Some((n.clone(), app.deployed()?)))
-        .collect();
-    if let Err(reason) = crate::checks::check(
-        name,
-        &candidate,
-        &others,
-        &catalogue.configs,
-        inner.fleet.as_ref(),
-    ) {
+    let others: Vec<_> = catalogue.apps.iter().filter_map(|(n, app)| Some((n.clone(), app.deployed()?))).collect();
+    if let Err(reason) = crate::checks::check(name, &candidate, &others, &catalogue.configs, inner.fleet.as_ref()) {
         return DeployReply {
             result: DeployResult::Error,
-            message: format!(
-                "refusing to deploy {name} {}: {reason}",
-                candidate.stored.version
-            ),
+            message: format!("refusing to deploy {name} {}: {reason}", candidate.stored.version),
             name: name.to_owned(),
             version: Some(candidate.stored.version),
         };
@@ -262,26 +182,14 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
         true => json(&CtlReply::<()>::done(message)),
         false => json(&CtlReply::<()>::fail(message)),
     };
-    let Some((op, name)) = rest.split_once('.') else {
-        return reply(false, format!("config.{rest} needs a config name"));
-    };
+    let Some((op, name)) = rest.split_once('.') else { return reply(false, format!("config.{rest} needs a config name")) };
     match op {
         "put" => {
             let values: BTreeMap<String, String> = match serde_json::from_slice(&message.payload) {
                 Ok(v) => v,
-                Err(e) => {
-                    return reply(
-                        false,
-                        format!("config `{name}` must be a JSON object of strings: {e}"),
-                    );
-                }
+                Err(e) => return reply(false, format!("config `{name}` must be a JSON object of strings: {e}")),
             };
-            let result = inner
-                .catalogue
-                .lock()
-                .await
-                .put_config(name, Some(values))
-                .await;
+            let result = inner.catalogue.lock().await.put_config(name, Some(values)).await;
             inner.mark_all();
             match result {
                 Ok(()) => reply(true, "successfully put config".into()),

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use trellis_types::manifest::Manifest;
 use trellis_types::wadm::{
-    DeleteReply, DeleteResult, DeployReply, DeployResult, GetReply, GetResult, PutReply, PutResult,
-    VersionInfo, VersionsReply,
+    DeleteReply, DeleteResult, DeployReply, DeployResult, GetReply, GetResult, PutReply, PutResult, VersionInfo, VersionsReply,
 };
 
 use crate::store::{AppRecord, Store, StoredVersion};
@@ -37,10 +36,7 @@ impl App {
     pub(crate) fn deployed(&self) -> Option<Deployed> {
         let v = self.record.deployed_version.as_deref()?;
         let i = self.record.versions.iter().position(|s| s.version == v)?;
-        Some(Deployed {
-            manifest: self.parsed[i].clone(),
-            stored: self.record.versions[i].clone(),
-        })
+        Some(Deployed { manifest: self.parsed[i].clone(), stored: self.record.versions[i].clone() })
     }
 
     pub(crate) fn latest(&self) -> (&StoredVersion, &Arc<Manifest>) {
@@ -77,20 +73,11 @@ impl Catalogue {
                 apps.insert(name, App { record, parsed });
             }
         }
-        Ok(Catalogue {
-            store,
-            apps,
-            configs,
-        })
+        Ok(Catalogue { store, apps, configs })
     }
 
     /// `model.put`: stores a new version. A manifest without a version gets a ULID.
-    pub(crate) async fn put(
-        &mut self,
-        source_name: &str,
-        text: &str,
-        base_dir: Option<PathBuf>,
-    ) -> PutReply {
+    pub(crate) async fn put(&mut self, source_name: &str, text: &str, base_dir: Option<PathBuf>) -> PutReply {
         let error = |name: &str, message: String| PutReply {
             result: PutResult::Error,
             total_versions: 0,
@@ -103,27 +90,13 @@ impl Catalogue {
             Err(e) => return error("", e.to_string()),
         };
         let name = manifest.name().to_owned();
-        let version = manifest
-            .version()
-            .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
-        let app = self.apps.entry(name.clone()).or_insert_with(|| App {
-            record: AppRecord::default(),
-            parsed: Vec::new(),
-        });
+        let version = manifest.version().map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
+        let app = self.apps.entry(name.clone()).or_insert_with(|| App { record: AppRecord::default(), parsed: Vec::new() });
         let created = app.record.versions.is_empty();
         if app.record.versions.iter().any(|v| v.version == version) {
-            return error(
-                &name,
-                format!(
-                    "application `{name}` already has version `{version}`; give the manifest a new `version` annotation"
-                ),
-            );
+            return error(&name, format!("application `{name}` already has version `{version}`; give the manifest a new `version` annotation"));
         }
-        app.record.versions.push(StoredVersion {
-            version: version.clone(),
-            source: text.to_owned(),
-            base_dir,
-        });
+        app.record.versions.push(StoredVersion { version: version.clone(), source: text.to_owned(), base_dir });
         app.parsed.push(Arc::new(manifest));
         if let Err(e) = self.store.save_app(&name, Some(&app.record)).await {
             app.record.versions.pop();
@@ -134,11 +107,7 @@ impl Catalogue {
             return error(&name, e.to_string());
         }
         PutReply {
-            result: if created {
-                PutResult::Created
-            } else {
-                PutResult::NewVersion
-            },
+            result: if created { PutResult::Created } else { PutResult::NewVersion },
             total_versions: app.record.versions.len(),
             current_version: version.clone(),
             message: format!("Successfully put manifest {name} {version}"),
@@ -148,21 +117,14 @@ impl Catalogue {
 
     /// `model.get.<name>`.
     pub(crate) fn get(&self, name: &str, version: Option<&str>) -> GetReply {
-        let found = self
-            .apps
-            .get(name)
-            .and_then(|app| Some(&app.parsed[app.index(version)?]));
+        let found = self.apps.get(name).and_then(|app| Some(&app.parsed[app.index(version)?]));
         match found {
             Some(m) => GetReply {
                 result: GetResult::Success,
                 message: format!("Successfully fetched application {name}"),
                 manifest: Some(serde_json::to_value(m.as_ref()).expect("manifests serialize")),
             },
-            None => GetReply {
-                result: GetResult::NotFound,
-                message: not_found(name, version),
-                manifest: None,
-            },
+            None => GetReply { result: GetResult::NotFound, message: not_found(name, version), manifest: None },
         }
     }
 
@@ -176,17 +138,10 @@ impl Catalogue {
                     .record
                     .versions
                     .iter()
-                    .map(|v| VersionInfo {
-                        version: v.version.clone(),
-                        deployed: app.record.deployed_version.as_ref() == Some(&v.version),
-                    })
+                    .map(|v| VersionInfo { version: v.version.clone(), deployed: app.record.deployed_version.as_ref() == Some(&v.version) })
                     .collect(),
             },
-            None => VersionsReply {
-                result: GetResult::NotFound,
-                message: not_found(name, None),
-                versions: Vec::new(),
-            },
+            None => VersionsReply { result: GetResult::NotFound, message: not_found(name, None), versions: Vec::new() },
         }
     }
 
@@ -194,79 +149,36 @@ impl Catalogue {
     pub(crate) fn candidate(&self, name: &str, version: Option<&str>) -> Option<Deployed> {
         let app = self.apps.get(name)?;
         let i = app.index(version)?;
-        Some(Deployed {
-            manifest: app.parsed[i].clone(),
-            stored: app.record.versions[i].clone(),
-        })
+        Some(Deployed { manifest: app.parsed[i].clone(), stored: app.record.versions[i].clone() })
     }
 
     /// `model.deploy.<name>`, after the caller's cross-application checks passed.
     pub(crate) async fn deploy(&mut self, name: &str, version: &str) -> DeployReply {
-        self.set_deployed(
-            name,
-            Some(version.to_owned()),
-            format!("Successfully deployed application {name} {version}"),
-        )
-        .await
+        self.set_deployed(name, Some(version.to_owned()), format!("Successfully deployed application {name} {version}")).await
     }
 
     /// `model.undeploy.<name>`.
     pub(crate) async fn undeploy(&mut self, name: &str) -> DeployReply {
-        self.set_deployed(
-            name,
-            None,
-            format!("Successfully undeployed application {name}"),
-        )
-        .await
+        self.set_deployed(name, None, format!("Successfully undeployed application {name}")).await
     }
 
-    async fn set_deployed(
-        &mut self,
-        name: &str,
-        version: Option<String>,
-        message: String,
-    ) -> DeployReply {
-        let Some(app) = self.apps.get_mut(name).filter(|app| {
-            version
-                .as_ref()
-                .is_none_or(|v| app.index(Some(v)).is_some())
-        }) else {
-            return DeployReply {
-                result: DeployResult::NotFound,
-                message: not_found(name, version.as_deref()),
-                name: name.to_owned(),
-                version,
-            };
+    async fn set_deployed(&mut self, name: &str, version: Option<String>, message: String) -> DeployReply {
+        let Some(app) = self.apps.get_mut(name).filter(|app| version.as_ref().is_none_or(|v| app.index(Some(v)).is_some())) else {
+            return DeployReply { result: DeployResult::NotFound, message: not_found(name, version.as_deref()), name: name.to_owned(), version };
         };
         let previous = std::mem::replace(&mut app.record.deployed_version, version.clone());
         if let Err(e) = self.store.save_app(name, Some(&app.record)).await {
             app.record.deployed_version = previous;
-            return DeployReply {
-                result: DeployResult::Error,
-                message: e.to_string(),
-                name: name.to_owned(),
-                version,
-            };
+            return DeployReply { result: DeployResult::Error, message: e.to_string(), name: name.to_owned(), version };
         }
-        DeployReply {
-            result: DeployResult::Acknowledged,
-            message,
-            name: name.to_owned(),
-            version: version.or(previous),
-        }
+        DeployReply { result: DeployResult::Acknowledged, message, name: name.to_owned(), version: version.or(previous) }
     }
 
     /// `model.del.<name>`: one version, or (without one) every version. Deleting the deployed
     /// version undeploys the application.
     pub(crate) async fn delete(&mut self, name: &str, version: Option<&str>) -> DeleteReply {
-        let noop = |message: String| DeleteReply {
-            result: DeleteResult::Noop,
-            message,
-            undeploy: false,
-        };
-        let Some(app) = self.apps.get_mut(name) else {
-            return noop(not_found(name, None));
-        };
+        let noop = |message: String| DeleteReply { result: DeleteResult::Noop, message, undeploy: false };
+        let Some(app) = self.apps.get_mut(name) else { return noop(not_found(name, None)) };
         let before = app.record.clone();
         let undeploy = match version {
             None | Some("") => {
@@ -274,9 +186,7 @@ impl Catalogue {
                 before.deployed_version.is_some()
             }
             Some(v) => {
-                let Some(i) = app.record.versions.iter().position(|s| s.version == v) else {
-                    return noop(not_found(name, Some(v)));
-                };
+                let Some(i) = app.record.versions.iter().position(|s| s.version == v) else { return noop(not_found(name, Some(v))) };
                 app.record.versions.remove(i);
                 app.parsed.remove(i);
                 let was_deployed = app.record.deployed_version.as_deref() == Some(v);
@@ -287,47 +197,22 @@ impl Catalogue {
             }
         };
         let gone = app.record.versions.is_empty();
-        let saved = if gone {
-            self.store.save_app(name, None).await
-        } else {
-            self.store.save_app(name, Some(&app.record)).await
-        };
+        let saved = if gone { self.store.save_app(name, None).await } else { self.store.save_app(name, Some(&app.record)).await };
         if let Err(e) = saved {
             // Put the versions back as they were; the store did not change.
-            let parsed = before
-                .versions
-                .iter()
-                .map(|v| {
-                    Arc::new(Manifest::parse(name, &v.source).expect("stored manifests parse"))
-                })
-                .collect();
-            *app = App {
-                record: before,
-                parsed,
-            };
-            return DeleteReply {
-                result: DeleteResult::Error,
-                message: e.to_string(),
-                undeploy: false,
-            };
+            let parsed = before.versions.iter().map(|v| Arc::new(Manifest::parse(name, &v.source).expect("stored manifests parse"))).collect();
+            *app = App { record: before, parsed };
+            return DeleteReply { result: DeleteResult::Error, message: e.to_string(), undeploy: false };
         }
         if gone {
             self.apps.remove(name);
         }
         let what = version.map_or_else(|| "all versions".to_owned(), |v| format!("version {v}"));
-        DeleteReply {
-            result: DeleteResult::Deleted,
-            message: format!("Successfully deleted {what} of application {name}"),
-            undeploy,
-        }
+        DeleteReply { result: DeleteResult::Deleted, message: format!("Successfully deleted {what} of application {name}"), undeploy }
     }
 
     /// Stores (or removes) a named config.
-    pub(crate) async fn put_config(
-        &mut self,
-        name: &str,
-        config: Option<BTreeMap<String, String>>,
-    ) -> Result<(), crate::StoreError> {
+    pub(crate) async fn put_config(&mut self, name: &str, config: Option<BTreeMap<String, String>>) -> Result<(), crate::StoreError> {
         self.store.save_config(name, config.as_ref()).await?;
         match config {
             Some(c) => self.configs.insert(name.to_owned(), c),
@@ -339,9 +224,7 @@ impl Catalogue {
 
 fn not_found(name: &str, version: Option<&str>) -> String {
     match version {
-        Some(v) if v != "latest" && !v.is_empty() => {
-            format!("application `{name}` has no version `{v}`")
-        }
+        Some(v) if v != "latest" && !v.is_empty() => format!("application `{name}` has no version `{v}`"),
         _ => format!("no application named `{name}`"),
     }
 }
@@ -363,11 +246,7 @@ mod tests {
         assert_eq!(c.put("a.yaml", V1, None).await.result, PutResult::Created);
         let again = c.put("a.yaml", V1, None).await;
         assert_eq!(again.result, PutResult::Error);
-        assert!(
-            again.message.contains("already has version `v1`"),
-            "{}",
-            again.message
-        );
+        assert!(again.message.contains("already has version `v1`"), "{}", again.message);
         let unversioned = V1.replace("  annotations:\n    version: v1\n", "");
         let r = c.put("a.yaml", &unversioned, None).await;
         assert_eq!(r.result, PutResult::NewVersion);
@@ -384,28 +263,12 @@ mod tests {
         {
             let mut c = catalogue(dir.path()).await;
             c.put("a.yaml", V1, None).await;
-            c.put("a.yaml", &V1.replace("version: v1", "version: v2"), None)
-                .await;
-            assert_eq!(
-                c.deploy("app", "v2").await.result,
-                DeployResult::Acknowledged
-            );
+            c.put("a.yaml", &V1.replace("version: v1", "version: v2"), None).await;
+            assert_eq!(c.deploy("app", "v2").await.result, DeployResult::Acknowledged);
         }
         let mut c = catalogue(dir.path()).await;
         let versions = c.versions("app").versions;
-        assert_eq!(
-            versions,
-            vec![
-                VersionInfo {
-                    version: "v1".into(),
-                    deployed: false
-                },
-                VersionInfo {
-                    version: "v2".into(),
-                    deployed: true
-                }
-            ]
-        );
+        assert_eq!(versions, vec![VersionInfo { version: "v1".into(), deployed: false }, VersionInfo { version: "v2".into(), deployed: true }]);
         let del = c.delete("app", Some("v2")).await;
         assert_eq!((del.result, del.undeploy), (DeleteResult::Deleted, true));
         assert_eq!(c.delete("app", Some("v9")).await.result, DeleteResult::Noop);

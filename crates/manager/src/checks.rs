@@ -38,20 +38,9 @@ pub(crate) fn check(
     let claims = fleet.claims(m, configs);
     for (other, deployed) in others.iter().filter(|(o, _)| o != name) {
         let om = &deployed.manifest;
-        for (i, c) in m
-            .spec
-            .components
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.kind == ComponentKind::Component)
-        {
+        for (i, c) in m.spec.components.iter().enumerate().filter(|(_, c)| c.kind == ComponentKind::Component) {
             let id = c.id(name);
-            if let Some(theirs) = om
-                .spec
-                .components
-                .iter()
-                .find(|oc| oc.kind == ComponentKind::Component && oc.id(other) == id)
-            {
+            if let Some(theirs) = om.spec.components.iter().find(|oc| oc.kind == ComponentKind::Component && oc.id(other) == id) {
                 return Err(format!(
                     "spec.components[{i}]: component id `{id}` of `{}` is already used by component `{}` of deployed app `{other}`; set `properties.id` to another id",
                     c.name, theirs.name

@@ -61,11 +61,7 @@ pub trait Fleet: Send + Sync + 'static {
     /// Stops the application `app` on `host`.
     async fn remove(&self, host: &str, app: &str);
     /// What `manifest` would take exclusively if deployed (HTTP addresses and routes).
-    fn claims(
-        &self,
-        manifest: &Manifest,
-        configs: &BTreeMap<String, BTreeMap<String, String>>,
-    ) -> Vec<Claim>;
+    fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim>;
 }
 
 /// A running manager. Dropping it does not stop its tasks; call [`Manager::stop`].
@@ -89,12 +85,7 @@ pub(crate) struct Inner {
 
 impl Manager {
     /// Loads the catalogue from `store`, serves the API on `lattice` and starts reconciling.
-    pub async fn start(
-        config: ManagerConfig,
-        store: Store,
-        lattice: Arc<dyn Lattice>,
-        fleet: Arc<dyn Fleet>,
-    ) -> Result<Manager, StartError> {
+    pub async fn start(config: ManagerConfig, store: Store, lattice: Arc<dyn Lattice>, fleet: Arc<dyn Fleet>) -> Result<Manager, StartError> {
         let catalogue = catalogue::Catalogue::load(store)?;
         let inner = Arc::new(Inner {
             config,
@@ -102,10 +93,7 @@ impl Manager {
             lattice,
             catalogue: tokio::sync::Mutex::new(catalogue),
             statuses: Mutex::default(),
-            work: Mutex::new(reconcile::Work {
-                in_flight: HashMap::new(),
-                backoff: HashMap::new(),
-            }),
+            work: Mutex::new(reconcile::Work { in_flight: HashMap::new(), backoff: HashMap::new() }),
             dirty: Mutex::default(),
             wake: Notify::new(),
             tasks: Mutex::default(),
@@ -113,11 +101,7 @@ impl Manager {
         let subscriptions = api::subscribe(&inner).await?;
         let api = tokio::spawn(api::serve(inner.clone(), subscriptions));
         let reconciler = tokio::spawn(reconcile::run(inner.clone()));
-        inner
-            .tasks
-            .lock()
-            .expect("task list poisoned")
-            .extend([api, reconciler]);
+        inner.tasks.lock().expect("task list poisoned").extend([api, reconciler]);
         Ok(Manager { inner })
     }
 
@@ -128,23 +112,12 @@ impl Manager {
 
     /// The last computed status of `app`.
     pub fn status(&self, app: &str) -> Option<Status> {
-        self.inner
-            .statuses
-            .lock()
-            .expect("status map poisoned")
-            .get(app)
-            .map(|(_, s)| s.clone())
+        self.inner.statuses.lock().expect("status map poisoned").get(app).map(|(_, s)| s.clone())
     }
 
     /// Stops serving the API and reconciling. Running applications keep running.
     pub fn stop(&self) {
-        for task in self
-            .inner
-            .tasks
-            .lock()
-            .expect("task list poisoned")
-            .drain(..)
-        {
+        for task in self.inner.tasks.lock().expect("task list poisoned").drain(..) {
             task.abort();
         }
     }

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
-use trellis_types::manifest::{
-    self, ComponentKind, ConfigProperty, DAEMONSCALER_TRAIT, Manifest, TraitProperty,
-};
+use trellis_types::manifest::{self, ComponentKind, ConfigProperty, DAEMONSCALER_TRAIT, Manifest, TraitProperty};
 use trellis_types::placement::{Assignment, HostReport};
 use trellis_types::wadm::{ScalerStatus, Status, StatusInfo, StatusType};
 
@@ -39,9 +37,7 @@ pub(crate) struct ScalerPlan {
 }
 
 fn digest(parts: &impl serde::Serialize) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(parts).expect("plan parts serialize"),
-    ))
+    hex::encode(Sha256::digest(serde_json::to_vec(parts).expect("plan parts serialize")))
 }
 
 fn waiting(placement: &Placement, hosts: usize) -> Option<StatusInfo> {
@@ -52,15 +48,9 @@ fn waiting(placement: &Placement, hosts: usize) -> Option<StatusInfo> {
         .unplaced
         .iter()
         .map(|u| match (hosts, u.requirements.is_empty()) {
-            (0, _) => format!(
-                "no hosts in the lattice ({} instances of spread `{}`)",
-                u.instances, u.spread
-            ),
+            (0, _) => format!("no hosts in the lattice ({} instances of spread `{}`)", u.instances, u.spread),
             (_, true) => format!("no host for spread `{}`", u.spread),
-            (_, false) => format!(
-                "no host matches {} (spread `{}`, {} instances)",
-                u.requirements, u.spread, u.instances
-            ),
+            (_, false) => format!("no host matches {} (spread `{}`, {} instances)", u.requirements, u.spread, u.instances),
         })
         .collect();
     Some(StatusInfo::new(StatusType::Waiting, reasons.join("; ")))
@@ -70,22 +60,13 @@ fn waiting(placement: &Placement, hosts: usize) -> Option<StatusInfo> {
 fn config_lists(m: &Manifest) -> Vec<(String, &[ConfigProperty])> {
     let mut lists = Vec::new();
     for (i, c) in m.spec.components.iter().enumerate() {
-        lists.push((
-            format!("spec.components[{i}].properties.config"),
-            c.properties.config.as_slice(),
-        ));
+        lists.push((format!("spec.components[{i}].properties.config"), c.properties.config.as_slice()));
         for (t, tr) in c.traits.iter().enumerate() {
             if let TraitProperty::Link(l) = &tr.properties {
                 if let Some(s) = &l.source {
-                    lists.push((
-                        format!("spec.components[{i}].traits[{t}].properties.source.config"),
-                        s.config.as_slice(),
-                    ));
+                    lists.push((format!("spec.components[{i}].traits[{t}].properties.source.config"), s.config.as_slice()));
                 }
-                lists.push((
-                    format!("spec.components[{i}].traits[{t}].properties.target.config"),
-                    l.target.config.as_slice(),
-                ));
+                lists.push((format!("spec.components[{i}].traits[{t}].properties.target.config"), l.target.config.as_slice()));
             }
         }
     }
@@ -95,19 +76,11 @@ fn config_lists(m: &Manifest) -> Vec<(String, &[ConfigProperty])> {
 /// Named configs the manifest references without defining: (name, field) pairs.
 pub(crate) fn external_configs(m: &Manifest) -> Vec<(String, String)> {
     let lists = config_lists(m);
-    let defined: BTreeSet<&str> = lists
-        .iter()
-        .flat_map(|(_, l)| l.iter())
-        .filter(|c| c.properties.is_some())
-        .map(|c| c.name.as_str())
-        .collect();
+    let defined: BTreeSet<&str> = lists.iter().flat_map(|(_, l)| l.iter()).filter(|c| c.properties.is_some()).map(|c| c.name.as_str()).collect();
     let mut out = Vec::new();
     for (field, list) in &lists {
         for (j, c) in list.iter().enumerate() {
-            if c.properties.is_none()
-                && !defined.contains(c.name.as_str())
-                && !out.iter().any(|(n, _)| n == &c.name)
-            {
+            if c.properties.is_none() && !defined.contains(c.name.as_str()) && !out.iter().any(|(n, _)| n == &c.name) {
                 out.push((c.name.clone(), format!("{field}[{j}].name")));
             }
         }
@@ -116,20 +89,10 @@ pub(crate) fn external_configs(m: &Manifest) -> Vec<(String, String)> {
 }
 
 /// Plans `app` onto `hosts`.
-pub(crate) fn plan(
-    app: &Deployed,
-    hosts: &[HostReport],
-    configs: &BTreeMap<String, BTreeMap<String, String>>,
-) -> AppPlan {
+pub(crate) fn plan(app: &Deployed, hosts: &[HostReport], configs: &BTreeMap<String, BTreeMap<String, String>>) -> AppPlan {
     let m = &app.manifest;
     let name = m.name();
-    let views: Vec<HostView<'_>> = hosts
-        .iter()
-        .map(|h| HostView {
-            id: &h.id,
-            labels: &h.labels,
-        })
-        .collect();
+    let views: Vec<HostView<'_>> = hosts.iter().map(|h| HostView { id: &h.id, labels: &h.labels }).collect();
     let mut per_host: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
     let mut scalers = Vec::new();
 
@@ -142,11 +105,7 @@ pub(crate) fn plan(
             } else {
                 let running_on: BTreeSet<String> = hosts
                     .iter()
-                    .filter(|h| {
-                        h.apps
-                            .get(name)
-                            .is_some_and(|a| a.components.contains_key(&c.name))
-                    })
+                    .filter(|h| h.apps.get(name).is_some_and(|a| a.components.contains_key(&c.name)))
                     .map(|h| h.id.clone())
                     .collect();
                 scaler::spread(s.instances, &s.spread, &views, &running_on)
@@ -156,10 +115,7 @@ pub(crate) fn plan(
             // only components are assigned; a capability's placement only decides its status.
             let hosts = if c.kind == ComponentKind::Component {
                 for (host, n) in &placement.hosts {
-                    per_host
-                        .entry(host.clone())
-                        .or_default()
-                        .insert(c.name.clone(), *n);
+                    per_host.entry(host.clone()).or_default().insert(c.name.clone(), *n);
                 }
                 placement.hosts.keys().cloned().collect()
             } else {
@@ -167,11 +123,7 @@ pub(crate) fn plan(
             };
             scalers.push(ScalerPlan {
                 id: digest(&(name, "scaler", &c.name, kind, s)),
-                kind: if daemon {
-                    "DaemonScaler"
-                } else {
-                    "SpreadScaler"
-                },
+                kind: if daemon { "DaemonScaler" } else { "SpreadScaler" },
                 name: id.clone(),
                 field: format!("spec.components[{i}]"),
                 hosts,
@@ -179,12 +131,8 @@ pub(crate) fn plan(
             });
         }
         for (t, tr) in c.traits.iter().enumerate() {
-            let TraitProperty::Link(l) = &tr.properties else {
-                continue;
-            };
-            let target = m
-                .component(&l.target.name)
-                .map_or_else(|| l.target.name.clone(), |tc| tc.id(name));
+            let TraitProperty::Link(l) = &tr.properties else { continue };
+            let target = m.component(&l.target.name).map_or_else(|| l.target.name.clone(), |tc| tc.id(name));
             scalers.push(ScalerPlan {
                 id: digest(&(name, "link", &c.name, l)),
                 kind: "LinkScaler",
@@ -218,9 +166,7 @@ pub(crate) fn plan(
                 None
             }
             None => {
-                let reason = format!(
-                    "config `{config}` is not defined ({field}); put it with `trellis config put {config} KEY=VALUE`"
-                );
+                let reason = format!("config `{config}` is not defined ({field}); put it with `trellis config put {config} KEY=VALUE`");
                 missing.push(reason.clone());
                 Some(StatusInfo::new(StatusType::Waiting, reason))
             }
@@ -254,32 +200,13 @@ pub(crate) fn plan(
             })
             .collect()
     };
-    AppPlan {
-        assignments,
-        scalers,
-        blocked,
-    }
+    AppPlan { assignments, scalers, blocked }
 }
 
 /// The status of a deployed application: per scaler, then the aggregate, as wadm computes it.
-pub(crate) fn status(
-    name: &str,
-    source: &str,
-    plan: &AppPlan,
-    hosts: &[HostReport],
-    in_flight: &BTreeSet<String>,
-) -> Status {
-    let report = |host: &str| {
-        hosts
-            .iter()
-            .find(|h| h.id == host)
-            .and_then(|h| h.apps.get(name))
-    };
-    let done = |host: &str| {
-        plan.assignments
-            .get(host)
-            .is_some_and(|a| report(host).and_then(|r| r.revision.as_deref()) == Some(&a.revision))
-    };
+pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostReport], in_flight: &BTreeSet<String>) -> Status {
+    let report = |host: &str| hosts.iter().find(|h| h.id == host).and_then(|h| h.apps.get(name));
+    let done = |host: &str| plan.assignments.get(host).is_some_and(|a| report(host).and_then(|r| r.revision.as_deref()) == Some(&a.revision));
     // Failures of the revision each host should run now.
     let failures: Vec<(&str, &trellis_types::placement::Failure)> = plan
         .assignments
@@ -297,20 +224,14 @@ pub(crate) fn status(
         },
         None => f.message.clone(),
     };
-    let owns = |prefix: &str, field: &str| {
-        field == prefix
-            || field.starts_with(&format!("{prefix}."))
-            || field.starts_with(&format!("{prefix}["))
-    };
+    let owns = |prefix: &str, field: &str| field == prefix || field.starts_with(&format!("{prefix}.")) || field.starts_with(&format!("{prefix}["));
 
     // What hosts running the current revision said the user should know (unrestricted egress),
     // by the field it is about, with its line.
     let warnings: BTreeSet<(String, String)> = plan
         .assignments
         .iter()
-        .filter_map(|(host, a)| {
-            report(host).filter(|r| r.revision.as_deref() == Some(a.revision.as_str()))
-        })
+        .filter_map(|(host, a)| report(host).filter(|r| r.revision.as_deref() == Some(a.revision.as_str())))
         .flat_map(|r| r.warnings.iter())
         .map(|w| {
             let (field, text) = w.split_once(": ").unwrap_or(("", w));
@@ -336,57 +257,30 @@ pub(crate) fn status(
             if pending == 0 {
                 StatusInfo::new(StatusType::Deployed, "")
             } else {
-                StatusInfo::new(
-                    StatusType::Reconciling,
-                    format!("Scaling on {pending} host(s)"),
-                )
+                StatusInfo::new(StatusType::Reconciling, format!("Scaling on {pending} host(s)"))
             }
         } else if converged {
             StatusInfo::new(StatusType::Deployed, "")
         } else {
-            StatusInfo::new(
-                StatusType::Reconciling,
-                "Waiting for the components it joins to start",
-            )
+            StatusInfo::new(StatusType::Reconciling, "Waiting for the components it joins to start")
         };
         let mut info = info;
         if info.status_type == StatusType::Deployed {
-            let own: Vec<&str> = warnings
-                .iter()
-                .filter(|(field, _)| owns(&s.field, field))
-                .map(|(_, w)| w.as_str())
-                .collect();
+            let own: Vec<&str> = warnings.iter().filter(|(field, _)| owns(&s.field, field)).map(|(_, w)| w.as_str()).collect();
             info.message = own.join("; ");
         }
-        out.push(ScalerStatus {
-            id: s.id.clone(),
-            kind: s.kind.to_owned(),
-            name: s.name.clone(),
-            info,
-        });
+        out.push(ScalerStatus { id: s.id.clone(), kind: s.kind.to_owned(), name: s.name.clone(), info });
     }
     // A failure no scaler claims (a field outside every component) still fails the app.
     let mut extra: Vec<String> = failures
         .iter()
-        .filter(|(_, f)| {
-            f.field
-                .as_ref()
-                .is_some_and(|field| !plan.scalers.iter().any(|s| owns(&s.field, field)))
-        })
+        .filter(|(_, f)| f.field.as_ref().is_some_and(|field| !plan.scalers.iter().any(|s| owns(&s.field, field))))
         .map(|(_, f)| located(f))
         .collect();
     extra.dedup();
-    let worst = out
-        .iter()
-        .map(|s| s.info.status_type)
-        .chain(extra.iter().map(|_| StatusType::Failed))
-        .max_by_key(|t| t.severity());
+    let worst = out.iter().map(|s| s.info.status_type).chain(extra.iter().map(|_| StatusType::Failed)).max_by_key(|t| t.severity());
     let status_type = worst.unwrap_or(StatusType::Deployed);
-    let mut messages: Vec<String> = out
-        .iter()
-        .filter(|s| s.info.status_type == status_type)
-        .map(|s| s.info.message.clone())
-        .collect();
+    let mut messages: Vec<String> = out.iter().filter(|s| s.info.status_type == status_type).map(|s| s.info.message.clone()).collect();
     if status_type == StatusType::Failed {
         messages.extend(extra);
     }
@@ -395,11 +289,7 @@ pub(crate) fn status(
     }
     messages.retain(|m| !m.is_empty());
     messages.dedup();
-    Status {
-        info: StatusInfo::new(status_type, messages.join("; ")),
-        scalers: out,
-        ..Status::default()
-    }
+    Status { info: StatusInfo::new(status_type, messages.join("; ")), scalers: out, ..Status::default() }
 }
 
 #[cfg(test)]
@@ -435,20 +325,12 @@ spec:
     fn deployed() -> Deployed {
         Deployed {
             manifest: Arc::new(Manifest::parse("shop.yaml", APP).unwrap()),
-            stored: StoredVersion {
-                version: "v1".into(),
-                source: APP.into(),
-                base_dir: None,
-            },
+            stored: StoredVersion { version: "v1".into(), source: APP.into(), base_dir: None },
         }
     }
 
     fn host(id: &str, region: &str) -> HostReport {
-        HostReport {
-            id: id.into(),
-            labels: BTreeMap::from([("region".into(), region.into())]),
-            apps: BTreeMap::new(),
-        }
+        HostReport { id: id.into(), labels: BTreeMap::from([("region".into(), region.into())]), apps: BTreeMap::new() }
     }
 
     fn shared() -> BTreeMap<String, BTreeMap<String, String>> {
@@ -462,11 +344,7 @@ spec:
         assert!(p.assignments.is_empty());
         let s = status("shop", APP, &p, &hosts, &BTreeSet::new());
         assert_eq!(s.info.status_type, StatusType::Waiting);
-        assert!(
-            s.info.message.contains("no host matches region=eu"),
-            "{}",
-            s.info.message
-        );
+        assert!(s.info.message.contains("no host matches region=eu"), "{}", s.info.message);
     }
 
     #[test]
@@ -476,11 +354,7 @@ spec:
         assert!(p.blocked.is_some());
         let s = status("shop", APP, &p, &hosts, &BTreeSet::new());
         assert_eq!(s.info.status_type, StatusType::Waiting);
-        assert!(
-            s.info.message.contains("config `shared` is not defined"),
-            "{}",
-            s.info.message
-        );
+        assert!(s.info.message.contains("config `shared` is not defined"), "{}", s.info.message);
     }
 
     #[test]
@@ -489,26 +363,10 @@ spec:
         let p = plan(&deployed(), &hosts, &shared());
         let a = &p.assignments["A"];
         assert_eq!(a.components["web"], 4);
-        assert_eq!(
-            status("shop", APP, &p, &hosts, &BTreeSet::new())
-                .info
-                .status_type,
-            StatusType::Reconciling
-        );
+        assert_eq!(status("shop", APP, &p, &hosts, &BTreeSet::new()).info.status_type, StatusType::Reconciling);
 
-        hosts[0].apps.insert(
-            "shop".into(),
-            AppOnHost {
-                revision: Some(a.revision.clone()),
-                ..AppOnHost::default()
-            },
-        );
-        assert_eq!(
-            status("shop", APP, &p, &hosts, &BTreeSet::new())
-                .info
-                .status_type,
-            StatusType::Deployed
-        );
+        hosts[0].apps.insert("shop".into(), AppOnHost { revision: Some(a.revision.clone()), ..AppOnHost::default() });
+        assert_eq!(status("shop", APP, &p, &hosts, &BTreeSet::new()).info.status_type, StatusType::Deployed);
 
         hosts[0].apps.insert(
             "shop".into(),
@@ -523,10 +381,7 @@ spec:
         );
         let s = status("shop", APP, &p, &hosts, &BTreeSet::new());
         assert_eq!(s.info.status_type, StatusType::Failed);
-        assert_eq!(
-            s.info.message,
-            "component image not found: ./build/web.wasm (spec.components[0].properties.image, line 12)"
-        );
+        assert_eq!(s.info.message, "component image not found: ./build/web.wasm (spec.components[0].properties.image, line 12)");
     }
 
     #[test]
@@ -534,18 +389,9 @@ spec:
         let hosts = [host("A", "eu")];
         let one = plan(&deployed(), &hosts, &shared());
         let same = plan(&deployed(), &hosts, &shared());
-        assert_eq!(
-            one.assignments["A"].revision,
-            same.assignments["A"].revision
-        );
+        assert_eq!(one.assignments["A"].revision, same.assignments["A"].revision);
         let mut changed = shared();
-        changed
-            .get_mut("shared")
-            .unwrap()
-            .insert("k".into(), "w".into());
-        assert_ne!(
-            one.assignments["A"].revision,
-            plan(&deployed(), &hosts, &changed).assignments["A"].revision
-        );
+        changed.get_mut("shared").unwrap().insert("k".into(), "w".into());
+        assert_ne!(one.assignments["A"].revision, plan(&deployed(), &hosts, &changed).assignments["A"].revision);
     }
 }

@@ -36,11 +36,7 @@ pub(crate) struct Dirty {
 impl Inner {
     /// Replans `app` at the next pass.
     pub(crate) fn mark(&self, app: &str) {
-        self.dirty
-            .lock()
-            .expect("dirty set poisoned")
-            .apps
-            .insert(app.to_owned());
+        self.dirty.lock().expect("dirty set poisoned").apps.insert(app.to_owned());
         self.wake.notify_one();
     }
 
@@ -74,20 +70,13 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) {
     let reports = inner.fleet.reports().await;
     let (deployed, configs, known) = {
         let catalogue = inner.catalogue.lock().await;
-        let deployed: Vec<_> = catalogue
-            .apps
-            .iter()
-            .filter_map(|(n, app)| Some((n.clone(), app.deployed()?)))
-            .collect();
+        let deployed: Vec<_> = catalogue.apps.iter().filter_map(|(n, app)| Some((n.clone(), app.deployed()?))).collect();
         let known: BTreeSet<String> = catalogue.apps.keys().cloned().collect();
         (deployed, catalogue.configs.clone(), known)
     };
     let now = Instant::now();
     let mut statuses = Vec::new();
-    for (name, app) in deployed
-        .iter()
-        .filter(|(name, _)| dirty.all || dirty.apps.contains(name))
-    {
+    for (name, app) in deployed.iter().filter(|(name, _)| dirty.all || dirty.apps.contains(name)) {
         let plan = plan::plan(app, &reports, &configs);
         let in_flight = issue(inner, name, &plan, &reports, now);
         let status = plan::status(name, &app.stored.source, &plan, &reports, &in_flight);
@@ -96,11 +85,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) {
     // Anything running that is no longer deployed goes.
     let deployed_names: BTreeSet<&str> = deployed.iter().map(|(n, _)| n.as_str()).collect();
     for report in &reports {
-        for app in report
-            .apps
-            .keys()
-            .filter(|a| !deployed_names.contains(a.as_str()))
-        {
+        for app in report.apps.keys().filter(|a| !deployed_names.contains(a.as_str())) {
             remove(inner, app, &report.id);
         }
     }
@@ -114,28 +99,12 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) {
 
 /// Issues the commands `plan` needs that are not in flight or backing off; returns the hosts
 /// with a command in flight for this app.
-fn issue(
-    inner: &Arc<Inner>,
-    name: &str,
-    plan: &AppPlan,
-    reports: &[trellis_types::placement::HostReport],
-    now: Instant,
-) -> BTreeSet<String> {
-    let running = |host: &str| {
-        reports
-            .iter()
-            .find(|h| h.id == host)
-            .and_then(|h| h.apps.get(name))
-    };
+fn issue(inner: &Arc<Inner>, name: &str, plan: &AppPlan, reports: &[trellis_types::placement::HostReport], now: Instant) -> BTreeSet<String> {
+    let running = |host: &str| reports.iter().find(|h| h.id == host).and_then(|h| h.apps.get(name));
     let mut converged = true;
     for (host, assignment) in &plan.assignments {
         if running(host).and_then(|a| a.revision.as_deref()) == Some(assignment.revision.as_str()) {
-            inner
-                .work
-                .lock()
-                .expect("work table poisoned")
-                .backoff
-                .remove(&(name.to_owned(), host.clone()));
+            inner.work.lock().expect("work table poisoned").backoff.remove(&(name.to_owned(), host.clone()));
             continue;
         }
         converged = false;
@@ -145,30 +114,19 @@ fn issue(
             if work.in_flight.contains_key(&key) {
                 continue;
             }
-            if work
-                .backoff
-                .get(&key)
-                .is_some_and(|b| b.revision == assignment.revision && now < b.retry_at)
-            {
+            if work.backoff.get(&key).is_some_and(|b| b.revision == assignment.revision && now < b.retry_at) {
                 continue;
             }
-            work.in_flight
-                .insert(key.clone(), assignment.revision.clone());
+            work.in_flight.insert(key.clone(), assignment.revision.clone());
         }
         let (inner2, assignment) = (inner.clone(), assignment.clone());
         tokio::spawn(async move {
             let revision = assignment.revision.clone();
             tracing::info!(app = %key.0, host = %key.1, version = ?assignment.manifest.version(), components = ?assignment.components, "applying");
-            let result =
-                match tokio::time::timeout(APPLY_TIMEOUT, inner2.fleet.apply(&key.1, assignment))
-                    .await
-                {
-                    Ok(r) => r.map_err(|f| f.message),
-                    Err(_) => Err(format!(
-                        "the host did not finish within {} s",
-                        APPLY_TIMEOUT.as_secs()
-                    )),
-                };
+            let result = match tokio::time::timeout(APPLY_TIMEOUT, inner2.fleet.apply(&key.1, assignment)).await {
+                Ok(r) => r.map_err(|f| f.message),
+                Err(_) => Err(format!("the host did not finish within {} s", APPLY_TIMEOUT.as_secs())),
+            };
             {
                 let mut work = inner2.work.lock().expect("work table poisoned");
                 work.in_flight.remove(&key);
@@ -177,23 +135,10 @@ fn issue(
                         work.backoff.remove(&key);
                     }
                     Err(reason) => {
-                        let failures = work
-                            .backoff
-                            .get(&key)
-                            .filter(|b| b.revision == revision)
-                            .map_or(1, |b| b.failures + 1);
-                        let delay = BACKOFF_FIRST
-                            .saturating_mul(1 << failures.min(16))
-                            .min(BACKOFF_CAP);
+                        let failures = work.backoff.get(&key).filter(|b| b.revision == revision).map_or(1, |b| b.failures + 1);
+                        let delay = BACKOFF_FIRST.saturating_mul(1 << failures.min(16)).min(BACKOFF_CAP);
                         tracing::warn!(app = %key.0, host = %key.1, %reason, retry_in_ms = delay.as_millis() as u64, "apply failed");
-                        work.backoff.insert(
-                            key.clone(),
-                            Backoff {
-                                revision,
-                                failures,
-                                retry_at: Instant::now() + delay,
-                            },
-                        );
+                        work.backoff.insert(key.clone(), Backoff { revision, failures, retry_at: Instant::now() + delay });
                     }
                 }
             }
@@ -203,55 +148,31 @@ fn issue(
     // Make before break: hosts that should no longer run the app lose it only once every host
     // that should run it does, so an upgrade or a move never leaves nothing serving.
     if converged && plan.blocked.is_none() {
-        for report in reports
-            .iter()
-            .filter(|r| r.apps.contains_key(name) && !plan.assignments.contains_key(&r.id))
-        {
+        for report in reports.iter().filter(|r| r.apps.contains_key(name) && !plan.assignments.contains_key(&r.id)) {
             remove(inner, name, &report.id);
         }
     }
     let work = inner.work.lock().expect("work table poisoned");
-    work.in_flight
-        .keys()
-        .filter(|(app, _)| app == name)
-        .map(|(_, host)| host.clone())
-        .collect()
+    work.in_flight.keys().filter(|(app, _)| app == name).map(|(_, host)| host.clone()).collect()
 }
 
 fn remove(inner: &Arc<Inner>, app: &str, host: &str) {
     let key = (app.to_owned(), host.to_owned());
-    if inner
-        .work
-        .lock()
-        .expect("work table poisoned")
-        .in_flight
-        .insert(key.clone(), String::new())
-        .is_some()
-    {
+    if inner.work.lock().expect("work table poisoned").in_flight.insert(key.clone(), String::new()).is_some() {
         return;
     }
     let inner = inner.clone();
     tokio::spawn(async move {
         tracing::info!(app = %key.0, host = %key.1, "removing");
         inner.fleet.remove(&key.1, &key.0).await;
-        inner
-            .work
-            .lock()
-            .expect("work table poisoned")
-            .in_flight
-            .remove(&key);
+        inner.work.lock().expect("work table poisoned").in_flight.remove(&key);
         inner.mark(&key.0);
     });
 }
 
 /// Stores the new statuses of the `replanned` apps and publishes the changed ones on
 /// `wadm.status.<lattice>.<app>`.
-async fn publish(
-    inner: &Inner,
-    statuses: Vec<(String, String, Status)>,
-    replanned: &BTreeSet<String>,
-    deployed: &BTreeSet<String>,
-) {
+async fn publish(inner: &Inner, statuses: Vec<(String, String, Status)>, replanned: &BTreeSet<String>, deployed: &BTreeSet<String>) {
     let mut changed = Vec::new();
     {
         let mut current = inner.statuses.lock().expect("status map poisoned");

@@ -41,26 +41,16 @@ pub struct Unplaced {
 
 /// The spread entry used when a scaler lists none: everywhere, all the weight.
 fn default_spread() -> Spread {
-    Spread {
-        name: "default".into(),
-        requirements: BTreeMap::new(),
-        weight: None,
-    }
+    Spread { name: "default".into(), requirements: BTreeMap::new(), weight: None }
 }
 
 /// Whether `host` carries every label `requirements` asks for.
 pub fn matches(requirements: &BTreeMap<String, String>, host: &HostView<'_>) -> bool {
-    requirements
-        .iter()
-        .all(|(k, v)| host.labels.get(k) == Some(v))
+    requirements.iter().all(|(k, v)| host.labels.get(k) == Some(v))
 }
 
 fn describe(requirements: &BTreeMap<String, String>) -> String {
-    requirements
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    requirements.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 /// Splits `instances` by `weights`: each share is the floor of its exact share, and the
@@ -71,11 +61,7 @@ pub fn shares(instances: u32, weights: &[u32]) -> Vec<u32> {
         return Vec::new();
     }
     let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    let weights: Vec<u64> = if total == 0 {
-        vec![1; weights.len()]
-    } else {
-        weights.iter().map(|&w| u64::from(w)).collect()
-    };
+    let weights: Vec<u64> = if total == 0 { vec![1; weights.len()] } else { weights.iter().map(|&w| u64::from(w)).collect() };
     let total: u64 = weights.iter().sum();
     let n = u64::from(instances);
     let mut out: Vec<u32> = weights.iter().map(|w| (n * w / total) as u32).collect();
@@ -92,18 +78,9 @@ pub fn shares(instances: u32, weights: &[u32]) -> Vec<u32> {
 /// A spread scaler's placement. Each entry's share goes to one matching host: one already
 /// running the component if there is one (no needless moves), else one no other entry of this
 /// scaler uses, else the first by id.
-pub fn spread(
-    instances: u32,
-    spreads: &[Spread],
-    hosts: &[HostView<'_>],
-    running_on: &BTreeSet<String>,
-) -> Placement {
+pub fn spread(instances: u32, spreads: &[Spread], hosts: &[HostView<'_>], running_on: &BTreeSet<String>) -> Placement {
     let default = [default_spread()];
-    let spreads = if spreads.is_empty() {
-        &default[..]
-    } else {
-        spreads
-    };
+    let spreads = if spreads.is_empty() { &default[..] } else { spreads };
     let weights: Vec<u32> = spreads.iter().map(|s| s.weight.unwrap_or(100)).collect();
     let mut placement = Placement::default();
     let mut used: BTreeSet<&str> = BTreeSet::new();
@@ -111,21 +88,14 @@ pub fn spread(
         if share == 0 {
             continue;
         }
-        let mut eligible: Vec<&HostView<'_>> = hosts
-            .iter()
-            .filter(|h| matches(&s.requirements, h))
-            .collect();
+        let mut eligible: Vec<&HostView<'_>> = hosts.iter().filter(|h| matches(&s.requirements, h)).collect();
         eligible.sort_by_key(|h| (!running_on.contains(h.id), used.contains(h.id), h.id));
         match eligible.first() {
             Some(h) => {
                 used.insert(h.id);
                 *placement.hosts.entry(h.id.to_owned()).or_default() += share;
             }
-            None => placement.unplaced.push(Unplaced {
-                spread: s.name.clone(),
-                requirements: describe(&s.requirements),
-                instances: share,
-            }),
+            None => placement.unplaced.push(Unplaced { spread: s.name.clone(), requirements: describe(&s.requirements), instances: share }),
         }
     }
     placement
@@ -134,11 +104,7 @@ pub fn spread(
 /// A daemon scaler's placement: `instances` on every host matching any spread entry.
 pub fn daemon(instances: u32, spreads: &[Spread], hosts: &[HostView<'_>]) -> Placement {
     let default = [default_spread()];
-    let spreads = if spreads.is_empty() {
-        &default[..]
-    } else {
-        spreads
-    };
+    let spreads = if spreads.is_empty() { &default[..] } else { spreads };
     let mut placement = Placement::default();
     if instances == 0 {
         return placement;
@@ -150,11 +116,7 @@ pub fn daemon(instances: u32, spreads: &[Spread], hosts: &[HostView<'_>]) -> Pla
             placement.hosts.insert(h.id.to_owned(), instances);
         }
         if !any {
-            placement.unplaced.push(Unplaced {
-                spread: s.name.clone(),
-                requirements: describe(&s.requirements),
-                instances,
-            });
+            placement.unplaced.push(Unplaced { spread: s.name.clone(), requirements: describe(&s.requirements), instances });
         }
     }
     placement
@@ -167,18 +129,11 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn spread_entry(name: &str, req: &[(&str, &str)], weight: Option<u32>) -> Spread {
-        Spread {
-            name: name.into(),
-            requirements: labels(req),
-            weight,
-        }
+        Spread { name: name.into(), requirements: labels(req), weight }
     }
 
     #[test]
@@ -194,20 +149,8 @@ mod tests {
     fn spread_places_each_share_on_a_matching_host() {
         let eu = labels(&[("region", "eu")]);
         let us = labels(&[("region", "us")]);
-        let hosts = [
-            HostView {
-                id: "A",
-                labels: &eu,
-            },
-            HostView {
-                id: "B",
-                labels: &us,
-            },
-        ];
-        let spreads = [
-            spread_entry("eu", &[("region", "eu")], Some(80)),
-            spread_entry("us", &[("region", "us")], Some(20)),
-        ];
+        let hosts = [HostView { id: "A", labels: &eu }, HostView { id: "B", labels: &us }];
+        let spreads = [spread_entry("eu", &[("region", "eu")], Some(80)), spread_entry("us", &[("region", "us")], Some(20))];
         let p = spread(10, &spreads, &hosts, &BTreeSet::new());
         assert_eq!(p.hosts, BTreeMap::from([("A".into(), 8), ("B".into(), 2)]));
         assert!(p.unplaced.is_empty());
@@ -216,40 +159,16 @@ mod tests {
     #[test]
     fn a_spread_without_a_host_is_reported_unplaced() {
         let us = labels(&[("region", "us")]);
-        let hosts = [HostView {
-            id: "B",
-            labels: &us,
-        }];
-        let p = spread(
-            4,
-            &[spread_entry("eu", &[("region", "eu")], None)],
-            &hosts,
-            &BTreeSet::new(),
-        );
+        let hosts = [HostView { id: "B", labels: &us }];
+        let p = spread(4, &[spread_entry("eu", &[("region", "eu")], None)], &hosts, &BTreeSet::new());
         assert!(p.hosts.is_empty());
-        assert_eq!(
-            p.unplaced,
-            vec![Unplaced {
-                spread: "eu".into(),
-                requirements: "region=eu".into(),
-                instances: 4
-            }]
-        );
+        assert_eq!(p.unplaced, vec![Unplaced { spread: "eu".into(), requirements: "region=eu".into(), instances: 4 }]);
     }
 
     #[test]
     fn spread_stays_where_it_runs() {
         let none = BTreeMap::new();
-        let hosts = [
-            HostView {
-                id: "A",
-                labels: &none,
-            },
-            HostView {
-                id: "B",
-                labels: &none,
-            },
-        ];
+        let hosts = [HostView { id: "A", labels: &none }, HostView { id: "B", labels: &none }];
         let p = spread(2, &[], &hosts, &BTreeSet::from(["B".to_owned()]));
         assert_eq!(p.hosts, BTreeMap::from([("B".into(), 2)]));
     }
@@ -258,24 +177,8 @@ mod tests {
     fn daemon_lands_on_every_matching_host_once() {
         let eu = labels(&[("region", "eu"), ("zone", "a")]);
         let us = labels(&[("region", "us")]);
-        let hosts = [
-            HostView {
-                id: "A",
-                labels: &eu,
-            },
-            HostView {
-                id: "B",
-                labels: &us,
-            },
-            HostView {
-                id: "C",
-                labels: &eu,
-            },
-        ];
-        let spreads = [
-            spread_entry("eu", &[("region", "eu")], None),
-            spread_entry("a", &[("zone", "a")], None),
-        ];
+        let hosts = [HostView { id: "A", labels: &eu }, HostView { id: "B", labels: &us }, HostView { id: "C", labels: &eu }];
+        let spreads = [spread_entry("eu", &[("region", "eu")], None), spread_entry("a", &[("zone", "a")], None)];
         let p = daemon(3, &spreads, &hosts);
         assert_eq!(p.hosts, BTreeMap::from([("A".into(), 3), ("C".into(), 3)]));
         assert_eq!(daemon(1, &[], &hosts).hosts.len(), 3);
@@ -283,11 +186,7 @@ mod tests {
 
     fn arb_case() -> impl Strategy<Value = (u32, Vec<(u32, u8)>, Vec<u8>)> {
         // instances; spreads as (weight, required region); hosts as their region.
-        (
-            0u32..500,
-            prop::collection::vec((0u32..300, 0u8..4), 1..6),
-            prop::collection::vec(0u8..4, 0..8),
-        )
+        (0u32..500, prop::collection::vec((0u32..300, 0u8..4), 1..6), prop::collection::vec(0u8..4, 0..8))
     }
 
     proptest! {

@@ -75,9 +75,7 @@ impl Memo {
                 }
             }
         };
-        let mut loaded = slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut loaded = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(component) = &*loaded {
             return Ok((component.clone(), LoadedFrom::Memory));
         }
@@ -97,15 +95,11 @@ impl CompiledCache {
         // DefaultHasher::new() has fixed keys, so the value is stable from run to run.
         let mut h = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        CompiledCache {
-            dir,
-            engine_key: format!("{:016x}", h.finish()),
-        }
+        CompiledCache { dir, engine_key: format!("{:016x}", h.finish()) }
     }
 
     fn path_for(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key))
+        self.dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key))
     }
 
     pub(crate) fn load_or_compile(
@@ -135,11 +129,7 @@ impl CompiledCache {
         let component = Component::from_binary(engine, wasm)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling component `{id}`"))?;
-        tracing::info!(
-            component = id,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "compiled component"
-        );
+        tracing::info!(component = id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
         if let Err(e) = store(&path, &component) {
             // A read-only or full disk costs a recompile next time; it must not fail the start.
             tracing::warn!(component = id, path = %path.display(), error = %e, "could not cache compiled component");

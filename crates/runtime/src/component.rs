@@ -73,24 +73,18 @@ impl PreparedComponent {
         let deadline = Instant::now() + limits.max_execution_time;
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => {
-                tokio::time::timeout_at(deadline.into(), self.inner.permits.clone().acquire_owned())
-                    .await
-                    .map_err(|_| InvocationError::Deadline {
-                        component: self.id().to_owned(),
-                        function: function.to_owned(),
-                        limit: limits.max_execution_time,
-                    })?
-                    .expect("the semaphore is never closed")
-            }
+            Err(_) => tokio::time::timeout_at(deadline.into(), self.inner.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| InvocationError::Deadline {
+                    component: self.id().to_owned(),
+                    function: function.to_owned(),
+                    limit: limits.max_execution_time,
+                })?
+                .expect("the semaphore is never closed"),
         };
         let mut store = Store::new(
             self.inner.pre.engine(),
-            InvocationState::new(
-                &self.inner.id,
-                limits.max_linear_memory_bytes,
-                &self.inner.grants,
-            ),
+            InvocationState::new(&self.inner.id, limits.max_linear_memory_bytes, &self.inner.grants),
         );
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick the guest yields to the executor, so a busy guest shares its thread;
@@ -138,10 +132,7 @@ impl InvocationGuard {
     ///
     /// The epoch callback catches a guest that computes past its deadline; this timeout catches
     /// one that waits past it (on a body, a timer, a host call).
-    pub async fn run<R>(
-        &self,
-        fut: impl Future<Output = wasmtime::Result<R>>,
-    ) -> Result<R, InvocationError> {
+    pub async fn run<R>(&self, fut: impl Future<Output = wasmtime::Result<R>>) -> Result<R, InvocationError> {
         match tokio::time::timeout_at(self.deadline.into(), fut).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(self.classify(&e)),

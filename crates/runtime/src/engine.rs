@@ -38,12 +38,7 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig {
-            limits: Limits::default(),
-            max_instances: 1000,
-            cache_dir: None,
-            pooling: true,
-        }
+        RuntimeConfig { limits: Limits::default(), max_instances: 1000, cache_dir: None, pooling: true }
     }
 }
 
@@ -95,31 +90,23 @@ impl Runtime {
                         config.max_instances,
                         config.limits.max_linear_memory_bytes,
                     );
-                    (
-                        Engine::new(&engine_config(&config, false))?,
-                        Allocation::OnDemand,
-                    )
+                    (Engine::new(&engine_config(&config, false))?, Allocation::OnDemand)
                 }
             }
         } else {
-            (
-                Engine::new(&engine_config(&config, false))?,
-                Allocation::OnDemand,
-            )
+            (Engine::new(&engine_config(&config, false))?, Allocation::OnDemand)
         };
         let cache = config.cache_dir.map(|dir| CompiledCache::new(dir, &engine));
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.clone();
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("trellis-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?
+            std::thread::Builder::new().name("trellis-epoch".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?
         };
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -161,15 +148,10 @@ impl Runtime {
     /// cache. Blocking: call it off the async executor.
     pub fn compile(&self, id: &str, wasm: &[u8]) -> anyhow::Result<(Component, LoadedFrom)> {
         let digest = cache::digest(wasm);
-        self.inner
-            .loaded
-            .get_or_load(digest, || match &self.inner.cache {
-                Some(cache) => cache.load_or_compile(&self.inner.engine, id, wasm, &digest),
-                None => Ok((
-                    Component::from_binary(&self.inner.engine, wasm)?,
-                    LoadedFrom::Compiled,
-                )),
-            })
+        self.inner.loaded.get_or_load(digest, || match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, id, wasm, &digest),
+            None => Ok((Component::from_binary(&self.inner.engine, wasm)?, LoadedFrom::Compiled)),
+        })
     }
 
     /// Prepares a component: links it, pre-instantiates it, and caps its concurrency.
@@ -189,21 +171,13 @@ impl Runtime {
     ) -> anyhow::Result<PreparedComponent> {
         crate::imports::deny_unlinked(linker, &self.inner.engine, component, &grants.interfaces)?;
         let pre = linker.instantiate_pre(component)?;
-        Ok(PreparedComponent::new(
-            id,
-            pre,
-            limits.capped_by(self.inner.limits),
-            max_concurrency,
-            grants,
-        ))
+        Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency, grants))
     }
 }
 
 fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     let mut c = Config::new();
-    c.wasm_component_model(true)
-        .epoch_interruption(true)
-        .parallel_compilation(true);
+    c.wasm_component_model(true).epoch_interruption(true).parallel_compilation(true);
     if pooling {
         let memory = usize::try_from(config.limits.max_linear_memory_bytes).unwrap_or(usize::MAX);
         let mut pool = PoolingAllocationConfig::default();

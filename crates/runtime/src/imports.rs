@@ -12,15 +12,8 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
 /// left to the linker, which matches any semver-compatible patch version (a component built
 /// against `wasi:io@0.2.12` links to the host's `0.2.x`). Denying them here would create a
 /// second, exactly-versioned instance whose resource types differ from the real ones.
-const PROVIDED: &[&str] = &[
-    "wasi:cli/",
-    "wasi:clocks/",
-    "wasi:filesystem/",
-    "wasi:io/",
-    "wasi:random/",
-    "wasi:sockets/",
-    "wasi:http/",
-];
+const PROVIDED: &[&str] =
+    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
 
 /// Links every import of `component` that neither the base linker nor a grant provides to a
 /// refusal. `granted`: interface families (`wasi:keyvalue/`) that the component's capabilities defined
@@ -34,9 +27,7 @@ pub(crate) fn deny_unlinked<T: 'static>(
     let ty = component.component_type();
     let wasi_resources = wasi_io_resources(engine, component);
     for (name, item) in ty.imports(engine) {
-        if PROVIDED.iter().any(|p| name.starts_with(p))
-            || granted.iter().any(|p| name.starts_with(p.as_str()))
-        {
+        if PROVIDED.iter().any(|p| name.starts_with(p)) || granted.iter().any(|p| name.starts_with(p.as_str())) {
             continue;
         }
         match item.ty {
@@ -54,14 +45,10 @@ pub(crate) fn deny_unlinked<T: 'static>(
                         // A resource the interface `use`s from wasi:io (a blobstore's streams)
                         // must be the host's own type, or the real interface's values would not
                         // fit; resources of its own are placeholders nothing can create.
-                        ComponentItem::Resource(r) => {
-                            match wasi_resources.iter().find(|(t, _)| *t == r) {
-                                Some((_, host)) => li.resource(export, *host, |_, _| Ok(()))?,
-                                None => {
-                                    li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))?
-                                }
-                            }
-                        }
+                        ComponentItem::Resource(r) => match wasi_resources.iter().find(|(t, _)| *t == r) {
+                            Some((_, host)) => li.resource(export, *host, |_, _| Ok(()))?,
+                            None => li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))?,
+                        },
                         _ => {}
                     }
                 }
@@ -69,9 +56,7 @@ pub(crate) fn deny_unlinked<T: 'static>(
             ComponentItem::ComponentFunc(_) => {
                 let qualified = name.to_owned();
                 linker.root().func_new(name, move |_, _, _, _| {
-                    wasmtime::bail!(
-                        "import `{qualified}` is not linked: nothing on this host provides it"
-                    )
+                    wasmtime::bail!("import `{qualified}` is not linked: nothing on this host provides it")
                 })?;
             }
             _ => {}
@@ -85,14 +70,10 @@ pub(crate) fn deny_unlinked<T: 'static>(
 fn wasi_io_resources(engine: &Engine, component: &Component) -> Vec<(ResourceType, ResourceType)> {
     let mut out = Vec::new();
     for (name, item) in component.component_type().imports(engine) {
-        let ComponentItem::ComponentInstance(instance) = item.ty else {
-            continue;
-        };
+        let ComponentItem::ComponentInstance(instance) = item.ty else { continue };
         let interface = name.split('@').next().unwrap_or(name);
         for (export, ty) in instance.exports(engine) {
-            let ComponentItem::Resource(r) = ty.ty else {
-                continue;
-            };
+            let ComponentItem::Resource(r) = ty.ty else { continue };
             let host = match (interface, export) {
                 ("wasi:io/poll", "pollable") => ResourceType::host::<DynPollable>(),
                 ("wasi:io/streams", "input-stream") => ResourceType::host::<DynInputStream>(),

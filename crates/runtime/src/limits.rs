@@ -19,10 +19,7 @@ impl Default for Limits {
     /// already a fault in a service, and a tight default keeps a runaway guest from holding a
     /// slot for long. Raise it per component or host-wide when a workload needs it.
     fn default() -> Self {
-        Limits {
-            max_execution_time: Duration::from_secs(60),
-            max_linear_memory_bytes: 256 << 20,
-        }
+        Limits { max_execution_time: Duration::from_secs(60), max_linear_memory_bytes: 256 << 20 }
     }
 }
 
@@ -32,9 +29,7 @@ impl Limits {
     pub fn capped_by(self, host: Limits) -> Limits {
         Limits {
             max_execution_time: self.max_execution_time.min(host.max_execution_time),
-            max_linear_memory_bytes: self
-                .max_linear_memory_bytes
-                .min(host.max_linear_memory_bytes),
+            max_linear_memory_bytes: self.max_linear_memory_bytes.min(host.max_linear_memory_bytes),
         }
     }
 }
@@ -59,11 +54,7 @@ pub(crate) struct MemoryCapExceeded {
 
 impl fmt::Display for MemoryCapExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "linear memory would exceed the cap of {} bytes",
-            self.cap
-        )
+        write!(f, "linear memory would exceed the cap of {} bytes", self.cap)
     }
 }
 
@@ -82,12 +73,7 @@ impl fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         let grow = (desired - current) as u64;
         if self.used + grow > self.cap {
             // An error, not `Ok(false)`: the guest traps right here with a cause we can name,
@@ -102,12 +88,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(())
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -152,9 +133,7 @@ pub enum InvocationError {
         limit: Duration,
     },
     /// The memory cap was hit.
-    #[error(
-        "component `{component}` exceeded its memory limit of {limit} bytes in {function} (max_linear_memory_bytes)"
-    )]
+    #[error("component `{component}` exceeded its memory limit of {limit} bytes in {function} (max_linear_memory_bytes)")]
     Memory {
         /// Component id.
         component: String,
@@ -196,49 +175,24 @@ impl InvocationError {
     }
 
     /// Classifies a wasmtime error raised while running `function` of `component`.
-    pub(crate) fn classify(
-        error: &wasmtime::Error,
-        component: &str,
-        function: &str,
-        limits: Limits,
-    ) -> Self {
+    pub(crate) fn classify(error: &wasmtime::Error, component: &str, function: &str, limits: Limits) -> Self {
         let (component, function) = (component.to_owned(), function.to_owned());
-        if error.is::<DeadlineExceeded>()
-            || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt))
-        {
-            return InvocationError::Deadline {
-                component,
-                function,
-                limit: limits.max_execution_time,
-            };
+        if error.is::<DeadlineExceeded>() || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            return InvocationError::Deadline { component, function, limit: limits.max_execution_time };
         }
         if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
-            return InvocationError::Memory {
-                component,
-                function,
-                limit: cap.cap,
-            };
+            return InvocationError::Memory { component, function, limit: cap.cap };
         }
         if matches!(error.downcast_ref::<Trap>(), Some(Trap::StackOverflow)) {
-            return InvocationError::StackOverflow {
-                component,
-                function,
-            };
+            return InvocationError::StackOverflow { component, function };
         }
         // The trap itself, not the backtrace: this text reaches the client. The backtrace is
         // logged where the failure is reported.
         let message = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
-            None => error
-                .chain()
-                .last()
-                .map_or_else(|| error.to_string(), ToString::to_string),
+            None => error.chain().last().map_or_else(|| error.to_string(), ToString::to_string),
         };
         tracing::debug!(component, function, "{error:?}");
-        InvocationError::Trap {
-            component,
-            function,
-            message,
-        }
+        InvocationError::Trap { component, function, message }
     }
 }

@@ -39,18 +39,12 @@ pub struct Links {
 impl Links {
     /// The link name `interface` (`ns:pkg/iface`, no version) uses now.
     pub fn name(&self, interface: &str) -> &str {
-        self.selected
-            .iter()
-            .rev()
-            .find(|(i, _)| i == interface)
-            .map_or("default", |(_, n)| n.as_str())
+        self.selected.iter().rev().find(|(i, _)| i == interface).map_or("default", |(_, n)| n.as_str())
     }
 
     /// Whether the component has a link named `name` for `interface`.
     pub fn exists(&self, interface: &str, name: &str) -> bool {
-        self.available
-            .get(interface)
-            .is_some_and(|names| names.contains(name))
+        self.available.get(interface).is_some_and(|names| names.contains(name))
     }
 
     /// Makes `interface` use the link named `name` from now on in this invocation.
@@ -81,12 +75,7 @@ pub trait OutboundHttp: Send + Sync {
 
 impl Default for Grants {
     fn default() -> Self {
-        Grants {
-            interfaces: Vec::new(),
-            extensions: Arc::new([]),
-            outbound_http: None,
-            links: Arc::default(),
-        }
+        Grants { interfaces: Vec::new(), extensions: Arc::new([]), outbound_http: None, links: Arc::default() }
     }
 }
 
@@ -100,10 +89,7 @@ impl Grants {
 
     /// Records that the component has a link named `name` for `interface` (`ns:pkg/iface`).
     pub fn link(&mut self, interface: &str, name: &str) -> &mut Self {
-        Arc::make_mut(&mut self.links)
-            .entry(interface.to_owned())
-            .or_default()
-            .insert(name.to_owned());
+        Arc::make_mut(&mut self.links).entry(interface.to_owned()).or_default().insert(name.to_owned());
         self
     }
 
@@ -115,10 +101,7 @@ impl Grants {
     }
 
     /// Adds per-invocation state of type `T`, made fresh for every invocation by `make`.
-    pub fn state<T: Any + Send>(
-        &mut self,
-        make: impl Fn() -> T + Send + Sync + 'static,
-    ) -> &mut Self {
+    pub fn state<T: Any + Send>(&mut self, make: impl Fn() -> T + Send + Sync + 'static) -> &mut Self {
         let factory: StateFactory = Arc::new(move || Box::new(make()) as Box<dyn Any + Send>);
         let mut all = self.extensions.to_vec();
         all.push((std::any::TypeId::of::<T>(), factory));
@@ -134,30 +117,18 @@ impl InvocationState {
         // links grant. Its output goes to the host log, tagged with its id.
         let wasi = WasiCtx::builder()
             .arg("main.wasm")
-            .stdout(GuestLog {
-                component: component.clone(),
-                stream: "stdout",
-            })
-            .stderr(GuestLog {
-                component: component.clone(),
-                stream: "stderr",
-            })
+            .stdout(GuestLog { component: component.clone(), stream: "stdout" })
+            .stderr(GuestLog { component: component.clone(), stream: "stderr" })
             .build();
         InvocationState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
-            hooks: OutboundPolicy {
-                component: component.clone(),
-                grant: grants.outbound_http.clone(),
-            },
+            hooks: OutboundPolicy { component: component.clone(), grant: grants.outbound_http.clone() },
             extensions: Vec::new(),
             factories: grants.extensions.clone(),
-            links: Links {
-                available: grants.links.clone(),
-                selected: Vec::new(),
-            },
+            links: Links { available: grants.links.clone(), selected: Vec::new() },
         }
     }
 
@@ -167,13 +138,7 @@ impl InvocationState {
     /// As [`InvocationState::extension`].
     pub fn extension_and_links<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable, &Links) {
         let index = self.extension_index::<T>();
-        (
-            self.extensions[index]
-                .downcast_mut::<T>()
-                .expect("indexed by type"),
-            &mut self.table,
-            &self.links,
-        )
+        (self.extensions[index].downcast_mut::<T>().expect("indexed by type"), &mut self.table, &self.links)
     }
 
     /// The link selection and the resource table, for `wasmcloud:bus/lattice`.
@@ -190,12 +155,7 @@ impl InvocationState {
     /// without its state factory, which is a bug in that capability's wiring, not in the guest.
     pub fn extension<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable) {
         let index = self.extension_index::<T>();
-        (
-            self.extensions[index]
-                .downcast_mut::<T>()
-                .expect("indexed by type"),
-            &mut self.table,
-        )
+        (self.extensions[index].downcast_mut::<T>().expect("indexed by type"), &mut self.table)
     }
 
     fn extension_index<T: Any + Send>(&mut self) -> usize {
@@ -206,12 +166,7 @@ impl InvocationState {
             .factories
             .iter()
             .find(|(id, _)| *id == std::any::TypeId::of::<T>())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no {} granted to this component",
-                    std::any::type_name::<T>()
-                )
-            });
+            .unwrap_or_else(|| panic!("no {} granted to this component", std::any::type_name::<T>()));
         self.extensions.push((factory.1)());
         self.extensions.len() - 1
     }
@@ -219,20 +174,13 @@ impl InvocationState {
 
 impl WasiView for InvocationState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for InvocationState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
@@ -270,12 +218,8 @@ impl WasiHttpHooks for OutboundPolicy {
         }
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, _options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, _options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
 }
@@ -294,11 +238,7 @@ impl IsTerminal for GuestLog {
 
 impl StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            component: self.component.clone(),
-            stream: self.stream,
-            buf: Vec::new(),
-        })
+        Box::new(LineWriter { component: self.component.clone(), stream: self.stream, buf: Vec::new() })
     }
 }
 
@@ -319,11 +259,7 @@ impl LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         self.buf.extend_from_slice(data);
         while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=pos).collect();

@@ -3,12 +3,7 @@
 use trellis_runtime::{Allocation, Limits, LoadedFrom, Runtime, RuntimeConfig};
 
 fn runtime(cache: &std::path::Path) -> Runtime {
-    Runtime::new(RuntimeConfig {
-        cache_dir: Some(cache.to_owned()),
-        max_instances: 8,
-        ..RuntimeConfig::default()
-    })
-    .unwrap()
+    Runtime::new(RuntimeConfig { cache_dir: Some(cache.to_owned()), max_instances: 8, ..RuntimeConfig::default() }).unwrap()
 }
 
 #[test]
@@ -19,19 +14,13 @@ fn compiled_components_are_cached_by_content() {
     assert_eq!(rt.allocation(), Allocation::Pooling);
     assert_eq!(rt.compile("hello", &wasm).unwrap().1, LoadedFrom::Compiled);
     // The same runtime shares the copy it has.
-    assert_eq!(
-        rt.compile("hello-again", &wasm).unwrap().1,
-        LoadedFrom::Memory
-    );
+    assert_eq!(rt.compile("hello-again", &wasm).unwrap().1, LoadedFrom::Memory);
     // A new runtime (a restart) finds it.
     let rt = runtime(dir.path());
     assert_eq!(rt.compile("hello", &wasm).unwrap().1, LoadedFrom::Cache);
     // Other bytes are another entry.
     let other = std::fs::read(trellis_test_guests::FAULTS).unwrap();
-    assert_eq!(
-        rt.compile("faults", &other).unwrap().1,
-        LoadedFrom::Compiled
-    );
+    assert_eq!(rt.compile("faults", &other).unwrap().1, LoadedFrom::Compiled);
 }
 
 #[test]
@@ -41,21 +30,11 @@ fn concurrent_loads_of_the_same_bytes_compile_once() {
     let rt = runtime(dir.path());
     let (rt, wasm) = (&rt, &wasm);
     let from: Vec<LoadedFrom> = std::thread::scope(|s| {
-        let loads: Vec<_> = (0..4)
-            .map(|i| s.spawn(move || rt.compile(&format!("hello-{i}"), wasm).unwrap().1))
-            .collect();
+        let loads: Vec<_> = (0..4).map(|i| s.spawn(move || rt.compile(&format!("hello-{i}"), wasm).unwrap().1)).collect();
         loads.into_iter().map(|l| l.join().unwrap()).collect()
     });
-    assert_eq!(
-        from.iter().filter(|f| **f == LoadedFrom::Compiled).count(),
-        1,
-        "{from:?}"
-    );
-    assert_eq!(
-        from.iter().filter(|f| **f == LoadedFrom::Memory).count(),
-        3,
-        "{from:?}"
-    );
+    assert_eq!(from.iter().filter(|f| **f == LoadedFrom::Compiled).count(), 1, "{from:?}");
+    assert_eq!(from.iter().filter(|f| **f == LoadedFrom::Memory).count(), 3, "{from:?}");
 }
 
 #[test]
@@ -68,61 +47,30 @@ fn a_corrupt_cache_entry_is_recompiled() {
     }
     let rt = runtime(dir.path());
     assert_eq!(rt.compile("hello", &wasm).unwrap().1, LoadedFrom::Compiled);
-    assert_eq!(
-        runtime(dir.path()).compile("hello", &wasm).unwrap().1,
-        LoadedFrom::Cache
-    );
+    assert_eq!(runtime(dir.path()).compile("hello", &wasm).unwrap().1, LoadedFrom::Cache);
 }
 
 #[test]
 fn not_a_component_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = runtime(dir.path())
-        .compile("junk", b"\0asm junk")
-        .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("compiling component `junk`"),
-        "{err:#}"
-    );
+    let err = runtime(dir.path()).compile("junk", b"\0asm junk").unwrap_err();
+    assert!(format!("{err:#}").contains("compiling component `junk`"), "{err:#}");
 }
 
 #[test]
 fn manifest_limits_are_capped_by_the_host() {
-    let host = Limits {
-        max_execution_time: std::time::Duration::from_secs(5),
-        max_linear_memory_bytes: 1 << 20,
-    };
-    let asked = Limits {
-        max_execution_time: std::time::Duration::from_secs(50),
-        max_linear_memory_bytes: 1 << 10,
-    };
-    assert_eq!(
-        asked.capped_by(host),
-        Limits {
-            max_execution_time: host.max_execution_time,
-            max_linear_memory_bytes: 1 << 10
-        }
-    );
+    let host = Limits { max_execution_time: std::time::Duration::from_secs(5), max_linear_memory_bytes: 1 << 20 };
+    let asked = Limits { max_execution_time: std::time::Duration::from_secs(50), max_linear_memory_bytes: 1 << 10 };
+    assert_eq!(asked.capped_by(host), Limits { max_execution_time: host.max_execution_time, max_linear_memory_bytes: 1 << 10 });
 }
 
 #[test]
 fn prepared_components_carry_limits_and_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let (component, _) = rt
-        .compile("hello", &std::fs::read(trellis_test_guests::HELLO).unwrap())
-        .unwrap();
+    let (component, _) = rt.compile("hello", &std::fs::read(trellis_test_guests::HELLO).unwrap()).unwrap();
     let mut linker = rt.linker().unwrap();
-    let prepared = rt
-        .prepare(
-            "hello",
-            &component,
-            &mut linker,
-            trellis_runtime::Grants::default(),
-            Limits::default(),
-            7,
-        )
-        .unwrap();
+    let prepared = rt.prepare("hello", &component, &mut linker, trellis_runtime::Grants::default(), Limits::default(), 7).unwrap();
     assert_eq!(prepared.id(), "hello");
     assert_eq!(prepared.max_concurrency(), 7);
     assert_eq!(prepared.limits(), Limits::default());

@@ -18,28 +18,16 @@ pub struct CtlReply<T = serde_json::Value> {
 impl<T> CtlReply<T> {
     /// Success with a body.
     pub fn ok(response: T) -> CtlReply<T> {
-        CtlReply {
-            success: true,
-            message: String::new(),
-            response: Some(response),
-        }
+        CtlReply { success: true, message: String::new(), response: Some(response) }
     }
 
     /// Success with only a message.
     pub fn done(message: impl Into<String>) -> CtlReply<T> {
-        CtlReply {
-            success: true,
-            message: message.into(),
-            response: None,
-        }
+        CtlReply { success: true, message: message.into(), response: None }
     }
 
     /// Failure, with the reason.
     pub fn fail(message: impl Into<String>) -> CtlReply<T> {
-        CtlReply {
-            success: false,
-            message: message.into(),
-            response: None,
-        }
+        CtlReply { success: false, message: message.into(), response: None }
     }
 }

@@ -122,11 +122,7 @@ impl HostInventory {
     /// The manager's view of this host, if it is a Trellis host.
     pub fn report(&self) -> Option<HostReport> {
         let apps = self.trellis_apps.clone()?;
-        Some(HostReport {
-            id: self.host_id.clone(),
-            labels: self.labels.clone(),
-            apps,
-        })
+        Some(HostReport { id: self.host_id.clone(), labels: self.labels.clone(), apps })
     }
 }
 
@@ -152,13 +148,7 @@ pub struct CloudEvent {
 
 impl CloudEvent {
     /// Event `name` from `source`, at `time` (RFC 3339), with a fresh `id`.
-    pub fn new(
-        id: String,
-        source: &str,
-        name: &str,
-        time: String,
-        data: serde_json::Value,
-    ) -> CloudEvent {
+    pub fn new(id: String, source: &str, name: &str, time: String, data: serde_json::Value) -> CloudEvent {
         CloudEvent {
             specversion: "1.0".into(),
             id,
@@ -172,26 +162,15 @@ impl CloudEvent {
 
     /// The event's short name (`host_heartbeat` for `com.wasmcloud.lattice.host_heartbeat`).
     pub fn name(&self) -> &str {
-        self.kind
-            .strip_prefix("com.wasmcloud.lattice.")
-            .unwrap_or(&self.kind)
+        self.kind.strip_prefix("com.wasmcloud.lattice.").unwrap_or(&self.kind)
     }
 }
 
 /// `1h 2m 3s`, as wasmCloud shows uptime.
 pub fn human_duration(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
+    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
     let parts = [(d, "d"), (h, "h"), (m, "m")];
-    let mut text: Vec<String> = parts
-        .iter()
-        .skip_while(|(n, _)| *n == 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect();
+    let mut text: Vec<String> = parts.iter().skip_while(|(n, _)| *n == 0).map(|(n, unit)| format!("{n}{unit}")).collect();
     text.push(format!("{s}s"));
     text.join(" ")
 }
@@ -212,17 +191,8 @@ mod tests {
         let json = r#"{"components":[],"providers":[],"host_id":"NABC","labels":{"a":"b"}}"#;
         let inventory: HostInventory = serde_json::from_str(json).unwrap();
         assert_eq!(inventory.report(), None);
-        let with = HostInventory {
-            trellis_apps: Some(BTreeMap::new()),
-            ..inventory
-        };
+        let with = HostInventory { trellis_apps: Some(BTreeMap::new()), ..inventory };
         let report = with.report().unwrap();
-        assert_eq!(
-            (
-                report.id.as_str(),
-                report.labels.get("a").map(String::as_str)
-            ),
-            ("NABC", Some("b"))
-        );
+        assert_eq!((report.id.as_str(), report.labels.get("a").map(String::as_str)), ("NABC", Some("b")));
     }
 }

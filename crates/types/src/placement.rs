@@ -100,13 +100,7 @@ impl TryFrom<AssignmentMessage> for Assignment {
     fn try_from(m: AssignmentMessage) -> Result<Assignment, Self::Error> {
         let text = m.manifest.to_string();
         let manifest = Manifest::parse("the manager's assignment", &text)?;
-        Ok(Assignment {
-            manifest: Arc::new(manifest),
-            base_dir: m.base_dir,
-            components: m.components,
-            configs: m.configs,
-            revision: m.revision,
-        })
+        Ok(Assignment { manifest: Arc::new(manifest), base_dir: m.base_dir, components: m.components, configs: m.configs, revision: m.revision })
     }
 }
 
@@ -122,15 +116,11 @@ mod tests {
             manifest: Arc::new(manifest),
             base_dir: PathBuf::from("/apps"),
             components: BTreeMap::from([("hello".to_owned(), 2)]),
-            configs: BTreeMap::from([(
-                "c".to_owned(),
-                BTreeMap::from([("k".to_owned(), "v".to_owned())]),
-            )]),
+            configs: BTreeMap::from([("c".to_owned(), BTreeMap::from([("k".to_owned(), "v".to_owned())]))]),
             revision: "r1".into(),
         };
         let json = serde_json::to_string(&AssignmentMessage::from(&assignment)).unwrap();
-        let back = Assignment::try_from(serde_json::from_str::<AssignmentMessage>(&json).unwrap())
-            .unwrap();
+        let back = Assignment::try_from(serde_json::from_str::<AssignmentMessage>(&json).unwrap()).unwrap();
         assert_eq!(back, assignment);
     }
 }

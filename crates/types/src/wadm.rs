@@ -253,10 +253,7 @@ pub struct StatusInfo {
 impl StatusInfo {
     /// A status with a reason.
     pub fn new(status_type: StatusType, message: impl Into<String>) -> StatusInfo {
-        StatusInfo {
-            status_type,
-            message: message.into(),
-        }
+        StatusInfo { status_type, message: message.into() }
     }
 }
 
@@ -325,16 +322,10 @@ mod tests {
         let status = StatusReply {
             result: StatusResult::Ok,
             message: String::new(),
-            status: Some(Status {
-                info: StatusInfo::new(StatusType::Undeployed, ""),
-                ..Status::default()
-            }),
+            status: Some(Status { info: StatusInfo::new(StatusType::Undeployed, ""), ..Status::default() }),
         };
         let json = serde_json::to_string(&status).unwrap();
-        assert_eq!(
-            json,
-            r#"{"result":"ok","message":"","status":{"status":{"type":"undeployed"},"version":"","components":[]}}"#
-        );
+        assert_eq!(json, r#"{"result":"ok","message":"","status":{"status":{"type":"undeployed"},"version":"","components":[]}}"#);
         let legacy: StatusInfo = serde_json::from_str(r#"{"type":"compensating"}"#).unwrap();
         assert_eq!(legacy.status_type, StatusType::Reconciling);
     }

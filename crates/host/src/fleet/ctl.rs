@@ -33,29 +33,18 @@ pub(super) struct Events {
 
 impl Events {
     async fn emit(&self, host: &Host, event: &str, data: serde_json::Value) {
-        let time = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let time = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let id = uuid_text(ulid::Ulid::new().0);
         let envelope = CloudEvent::new(id, host.id(), event, time, data);
         let body = serde_json::to_vec(&envelope).expect("events serialize");
-        if let Err(e) = self
-            .lattice
-            .publish(Message::new(event_subject(&self.name, event), body))
-            .await
-        {
+        if let Err(e) = self.lattice.publish(Message::new(event_subject(&self.name, event), body)).await {
             tracing::warn!(host = host.id(), event, error = %e, "cannot publish event");
         }
     }
 
     pub(super) async fn heartbeat(&self, host: &Host) {
         let inventory = host.inventory().await;
-        self.emit(
-            host,
-            "host_heartbeat",
-            serde_json::to_value(inventory).expect("inventories serialize"),
-        )
-        .await;
+        self.emit(host, "host_heartbeat", serde_json::to_value(inventory).expect("inventories serialize")).await;
     }
 
     async fn host_started(&self, host: &Host) {
@@ -65,19 +54,13 @@ impl Events {
     }
 
     pub(super) async fn host_stopped(&self, host: &Host) {
-        self.emit(host, "host_stopped", json!({"labels": host.labels()}))
-            .await;
+        self.emit(host, "host_stopped", json!({"labels": host.labels()})).await;
         // The process may exit next; the event must not die in its buffer.
         let _ = self.lattice.flush().await;
     }
 
     pub(super) async fn labels_changed(&self, host: &Host) {
-        self.emit(
-            host,
-            "labels_changed",
-            json!({"host_id": host.id(), "labels": host.labels()}),
-        )
-        .await;
+        self.emit(host, "labels_changed", json!({"host_id": host.id(), "labels": host.labels()})).await;
         self.heartbeat(host).await;
     }
 }
@@ -85,14 +68,7 @@ impl Events {
 /// A ULID's 128 bits written as a UUID, as wasmCloud's event ids are.
 fn uuid_text(bits: u128) -> String {
     let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 #[derive(Deserialize)]
@@ -105,39 +81,19 @@ struct Label {
 impl LocalFleet {
     /// Serves the hosts' control interface on `lattice`, announces them (`host_started`) and
     /// sends each one's heartbeat every `heartbeat`, until the process ends.
-    pub async fn serve_ctl(
-        self: Arc<Self>,
-        lattice: Arc<dyn Lattice>,
-        lattice_name: &str,
-        heartbeat: Duration,
-    ) -> Result<(), LatticeError> {
-        let events = Events {
-            lattice: lattice.clone(),
-            name: lattice_name.to_owned(),
-        };
+    pub async fn serve_ctl(self: Arc<Self>, lattice: Arc<dyn Lattice>, lattice_name: &str, heartbeat: Duration) -> Result<(), LatticeError> {
+        let events = Events { lattice: lattice.clone(), name: lattice_name.to_owned() };
         let events = self.events.get_or_init(|| events);
         let ctl = ctl_prefix(lattice_name);
         let placement = placement_prefix(lattice_name);
         let mut subscriptions = vec![
             lattice.subscribe(&format!("{ctl}.host.ping"), None).await?,
-            lattice
-                .subscribe(&format!("{ctl}.component.auction"), None)
-                .await?,
-            lattice
-                .subscribe(&format!("{placement}.heartbeat"), None)
-                .await?,
+            lattice.subscribe(&format!("{ctl}.component.auction"), None).await?,
+            lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
         ];
         for host in self.hosts() {
-            subscriptions.push(
-                lattice
-                    .subscribe(&format!("{ctl}.*.*.{}", host.id()), None)
-                    .await?,
-            );
-            subscriptions.push(
-                lattice
-                    .subscribe(&format!("{placement}.{}.*", host.id()), None)
-                    .await?,
-            );
+            subscriptions.push(lattice.subscribe(&format!("{ctl}.*.*.{}", host.id()), None).await?);
+            subscriptions.push(lattice.subscribe(&format!("{placement}.{}.*", host.id()), None).await?);
         }
         let mut messages = futures::stream::select_all(subscriptions);
         let fleet = self.clone();
@@ -187,12 +143,7 @@ impl LocalFleet {
             "host.ping" => {
                 for host in self.hosts() {
                     let reply = CtlReply::ok(host.info(lattice_name));
-                    let _ = respond(
-                        lattice,
-                        &message,
-                        serde_json::to_vec(&reply).expect("replies serialize"),
-                    )
-                    .await;
+                    let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 }
             }
             "component.auction" => self.auction(lattice, &message).await,
@@ -201,12 +152,7 @@ impl LocalFleet {
                     return;
                 };
                 let reply = self.host_op(op, id, &message).await;
-                let _ = respond(
-                    lattice,
-                    &message,
-                    serde_json::to_vec(&reply).expect("replies serialize"),
-                )
-                .await;
+                let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 // wasmCloud acknowledges `host.stop` first, then stops.
                 if op == "host.stop" && reply.success {
                     let _ = lattice.flush().await;
@@ -231,24 +177,11 @@ impl LocalFleet {
         };
         for host in self.hosts() {
             let labels = host.labels();
-            let fits = auction
-                .constraints
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v));
-            let runs = host
-                .inventory()
-                .await
-                .components
-                .iter()
-                .any(|c| c.id == auction.component_id);
+            let fits = auction.constraints.iter().all(|(k, v)| labels.get(k) == Some(v));
+            let runs = host.inventory().await.components.iter().any(|c| c.id == auction.component_id);
             if fits && !runs {
                 let bid = json!({"component_ref": auction.component_ref, "component_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints});
-                let _ = respond(
-                    lattice,
-                    message,
-                    serde_json::to_vec(&CtlReply::ok(bid)).expect("replies serialize"),
-                )
-                .await;
+                let _ = respond(lattice, message, serde_json::to_vec(&CtlReply::ok(bid)).expect("replies serialize")).await;
             }
         }
     }
@@ -258,28 +191,18 @@ impl LocalFleet {
             return CtlReply::fail(format!("no host `{id}` here"));
         };
         match op {
-            "host.get" => CtlReply::ok(
-                serde_json::to_value(host.inventory().await).expect("inventories serialize"),
-            ),
+            "host.get" => CtlReply::ok(serde_json::to_value(host.inventory().await).expect("inventories serialize")),
             "host.stop" => CtlReply::done(format!("host {id} is stopping")),
             "label.put" | "label.del" => {
                 let Ok(label) = serde_json::from_slice::<Label>(&message.payload) else {
                     return CtlReply::fail(r#"the body must be {"key": ..., "value": ...}"#);
                 };
                 if label.key.starts_with("hostcore.") {
-                    return CtlReply::fail(format!(
-                        "label `{}`: labels starting with `hostcore.` are set by the host and cannot be changed",
-                        label.key
-                    ));
+                    return CtlReply::fail(format!("label `{}`: labels starting with `hostcore.` are set by the host and cannot be changed", label.key));
                 }
-                let value =
-                    (op == "label.put").then_some(label.value.as_deref().unwrap_or_default());
+                let value = (op == "label.put").then_some(label.value.as_deref().unwrap_or_default());
                 self.set_label(id, &label.key, value).await;
-                CtlReply::done(format!(
-                    "label {} {}",
-                    label.key,
-                    if value.is_some() { "set" } else { "removed" }
-                ))
+                CtlReply::done(format!("label {} {}", label.key, if value.is_some() { "set" } else { "removed" }))
             }
             "provider.start" | "provider.stop" => CtlReply::fail(
                 "external capability providers do not run on Trellis hosts yet: the well-known provider images are built in (see docs/capabilities.md)",
@@ -303,18 +226,10 @@ impl LocalFleet {
                     let revision = m.revision.clone();
                     match Assignment::try_from(m) {
                         Ok(assignment) => host.apply(&assignment).await,
-                        Err(e) => Err(Failure {
-                            revision,
-                            field: None,
-                            message: e.to_string(),
-                        }),
+                        Err(e) => Err(Failure { revision, field: None, message: e.to_string() }),
                     }
                 }
-                Err(e) => Err(Failure {
-                    revision: String::new(),
-                    field: None,
-                    message: format!("not an assignment: {e}"),
-                }),
+                Err(e) => Err(Failure { revision: String::new(), field: None, message: format!("not an assignment: {e}") }),
             },
             "remove" => {
                 let app = String::from_utf8_lossy(&message.payload);
@@ -327,12 +242,7 @@ impl LocalFleet {
             Ok(()) => json!({"ok": host.inventory().await}),
             Err(failure) => json!({"failed": failure}),
         };
-        let _ = respond(
-            lattice,
-            message,
-            serde_json::to_vec(&body).expect("replies serialize"),
-        )
-        .await;
+        let _ = respond(lattice, message, serde_json::to_vec(&body).expect("replies serialize")).await;
         if let Some(events) = self.events.get() {
             events.heartbeat(&host).await;
         }

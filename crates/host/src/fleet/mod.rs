@@ -30,11 +30,7 @@ pub struct LocalFleet {
 impl LocalFleet {
     /// A fleet of `hosts`; `on_change` is called whenever one stops or its labels change.
     pub fn new(hosts: Vec<Arc<Host>>, on_change: impl Fn() + Send + Sync + 'static) -> LocalFleet {
-        LocalFleet {
-            hosts: RwLock::new(hosts),
-            on_change: Box::new(on_change),
-            events: std::sync::OnceLock::new(),
-        }
+        LocalFleet { hosts: RwLock::new(hosts), on_change: Box::new(on_change), events: std::sync::OnceLock::new() }
     }
 
     /// The live hosts.
@@ -98,11 +94,7 @@ impl Fleet for LocalFleet {
     async fn apply(&self, host: &str, assignment: Assignment) -> Result<(), Failure> {
         match self.host(host) {
             Some(h) => h.apply(&assignment).await,
-            None => Err(Failure {
-                revision: assignment.revision,
-                field: None,
-                message: format!("host {host} is gone"),
-            }),
+            None => Err(Failure { revision: assignment.revision, field: None, message: format!("host {host} is gone") }),
         }
     }
 
@@ -112,18 +104,11 @@ impl Fleet for LocalFleet {
         }
     }
 
-    fn claims(
-        &self,
-        manifest: &Manifest,
-        configs: &BTreeMap<String, BTreeMap<String, String>>,
-    ) -> Vec<Claim> {
+    fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
         claims(manifest, configs)
     }
 }
 
 fn claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
-    crate::http_claims(manifest, configs)
-        .into_iter()
-        .map(|(resource, field)| Claim { resource, field })
-        .collect()
+    crate::http_claims(manifest, configs).into_iter().map(|(resource, field)| Claim { resource, field }).collect()
 }

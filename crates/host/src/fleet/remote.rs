@@ -41,19 +41,10 @@ impl RemoteFleet {
         heartbeat: Duration,
         on_change: impl Fn() + Send + Sync + 'static,
     ) -> Result<Arc<RemoteFleet>, LatticeError> {
-        let fleet = Arc::new(RemoteFleet {
-            lattice: lattice.clone(),
-            name: name.to_owned(),
-            hosts: Mutex::default(),
-            on_change: Box::new(on_change),
-        });
+        let fleet = Arc::new(RemoteFleet { lattice: lattice.clone(), name: name.to_owned(), hosts: Mutex::default(), on_change: Box::new(on_change) });
         let mut events = futures::stream::select_all([
-            lattice
-                .subscribe(&event_subject(name, "host_heartbeat"), None)
-                .await?,
-            lattice
-                .subscribe(&event_subject(name, "host_stopped"), None)
-                .await?,
+            lattice.subscribe(&event_subject(name, "host_heartbeat"), None).await?,
+            lattice.subscribe(&event_subject(name, "host_stopped"), None).await?,
         ]);
         let follower = fleet.clone();
         tokio::spawn(async move {
@@ -63,12 +54,7 @@ impl RemoteFleet {
         });
         // Every host answers with a heartbeat at once, so a fresh manager need not wait a whole
         // interval to know the lattice.
-        lattice
-            .publish(Message::new(
-                format!("{}.heartbeat", placement_prefix(name)),
-                Vec::new(),
-            ))
-            .await?;
+        lattice.publish(Message::new(format!("{}.heartbeat", placement_prefix(name)), Vec::new())).await?;
         let expiry = heartbeat.mul_f32(1.5);
         let reaper = Arc::downgrade(&fleet);
         tokio::spawn(async move {
@@ -99,12 +85,7 @@ impl RemoteFleet {
                 };
                 self.update(report)
             }
-            "host_stopped" => self
-                .hosts
-                .lock()
-                .expect("host table poisoned")
-                .remove(&event.source)
-                .is_some(),
+            "host_stopped" => self.hosts.lock().expect("host table poisoned").remove(&event.source).is_some(),
             _ => false,
         };
         if changed {
@@ -132,11 +113,7 @@ impl RemoteFleet {
     fn expire(&self, expiry: Duration) {
         let gone: Vec<String> = {
             let mut hosts = self.hosts.lock().expect("host table poisoned");
-            let gone = hosts
-                .iter()
-                .filter(|(_, s)| s.last.elapsed() > expiry)
-                .map(|(id, _)| id.clone())
-                .collect::<Vec<_>>();
+            let gone = hosts.iter().filter(|(_, s)| s.last.elapsed() > expiry).map(|(id, _)| id.clone()).collect::<Vec<_>>();
             for id in &gone {
                 hosts.remove(id);
             }
@@ -152,25 +129,16 @@ impl RemoteFleet {
 
     async fn call(&self, host: &str, op: &str, body: Vec<u8>) -> Result<serde_json::Value, String> {
         let subject = format!("{}.{host}.{op}", placement_prefix(&self.name));
-        let reply = self
-            .lattice
-            .request(Message::new(subject, body), APPLY_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                LatticeError::NoResponders { .. } => format!("host {host} is gone"),
-                other => other.to_string(),
-            })?;
-        serde_json::from_slice(&reply.payload).map_err(|e| {
-            format!("host {host} answered with something else than a placement reply: {e}")
-        })
+        let reply = self.lattice.request(Message::new(subject, body), APPLY_TIMEOUT).await.map_err(|e| match e {
+            LatticeError::NoResponders { .. } => format!("host {host} is gone"),
+            other => other.to_string(),
+        })?;
+        serde_json::from_slice(&reply.payload).map_err(|e| format!("host {host} answered with something else than a placement reply: {e}"))
     }
 
     /// Takes the inventory a host answered with as its newest report.
     fn take(&self, reply: &serde_json::Value) {
-        let Some(report) = serde_json::from_value::<HostInventory>(reply["ok"].clone())
-            .ok()
-            .and_then(|i| i.report())
-        else {
+        let Some(report) = serde_json::from_value::<HostInventory>(reply["ok"].clone()).ok().and_then(|i| i.report()) else {
             return;
         };
         self.update(report);
@@ -180,30 +148,18 @@ impl RemoteFleet {
 #[async_trait::async_trait]
 impl Fleet for RemoteFleet {
     async fn reports(&self) -> Vec<HostReport> {
-        let mut reports: Vec<HostReport> = self
-            .hosts
-            .lock()
-            .expect("host table poisoned")
-            .values()
-            .map(|s| s.report.clone())
-            .collect();
+        let mut reports: Vec<HostReport> = self.hosts.lock().expect("host table poisoned").values().map(|s| s.report.clone()).collect();
         reports.sort_by(|a, b| a.id.cmp(&b.id));
         reports
     }
 
     async fn apply(&self, host: &str, assignment: Assignment) -> Result<(), Failure> {
         let revision = assignment.revision.clone();
-        let fail = |message: String| Failure {
-            revision: revision.clone(),
-            field: None,
-            message,
-        };
-        let body = serde_json::to_vec(&AssignmentMessage::from(&assignment))
-            .expect("assignments serialize");
+        let fail = |message: String| Failure { revision: revision.clone(), field: None, message };
+        let body = serde_json::to_vec(&AssignmentMessage::from(&assignment)).expect("assignments serialize");
         let reply = self.call(host, "apply", body).await.map_err(fail)?;
         if let Some(failure) = reply.get("failed") {
-            return Err(serde_json::from_value(failure.clone())
-                .unwrap_or_else(|e| fail(format!("unreadable failure from host {host}: {e}"))));
+            return Err(serde_json::from_value(failure.clone()).unwrap_or_else(|e| fail(format!("unreadable failure from host {host}: {e}"))));
         }
         self.take(&reply);
         Ok(())
@@ -216,11 +172,7 @@ impl Fleet for RemoteFleet {
         }
     }
 
-    fn claims(
-        &self,
-        manifest: &Manifest,
-        configs: &BTreeMap<String, BTreeMap<String, String>>,
-    ) -> Vec<Claim> {
+    fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
         super::claims(manifest, configs)
     }
 }

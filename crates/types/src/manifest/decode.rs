@@ -28,10 +28,7 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn get(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, _, v)| v)
+        self.entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v)
     }
 
     fn path(&self, key: &str) -> String {
@@ -40,28 +37,16 @@ impl<'a> Fields<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 impl Decoder {
     fn error(&mut self, line: usize, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ManifestError {
-            line,
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(ManifestError { line, path: path.into(), message: message.into() });
     }
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
-        self.error(
-            node.line,
-            path,
-            format!("expected {expected}, found {}", node.value.kind()),
-        );
+        self.error(node.line, path, format!("expected {expected}, found {}", node.value.kind()));
     }
 
     /// Checks `node` is a mapping and reports every key not in `allowed`.
@@ -76,18 +61,10 @@ impl Decoder {
                     Some(near) => format!("; did you mean `{near}`?"),
                     None => format!("; expected one of: {}", allowed.join(", ")),
                 };
-                self.error(
-                    *line,
-                    join(path, key),
-                    format!("unknown field `{key}`{hint}"),
-                );
+                self.error(*line, join(path, key), format!("unknown field `{key}`{hint}"));
             }
         }
-        Some(Fields {
-            line: node.line,
-            path: path.to_owned(),
-            entries,
-        })
+        Some(Fields { line: node.line, path: path.to_owned(), entries })
     }
 
     fn required<'a>(&mut self, fields: &Fields<'a>, key: &str) -> Option<&'a Node> {
@@ -119,9 +96,7 @@ impl Decoder {
     }
 
     fn optional_string(&mut self, fields: &Fields<'_>, key: &str) -> Option<String> {
-        fields
-            .get(key)
-            .and_then(|n| self.string(n, &fields.path(key)))
+        fields.get(key).and_then(|n| self.string(n, &fields.path(key)))
     }
 
     fn unsigned(&mut self, node: &Node, path: &str) -> Option<u64> {
@@ -141,11 +116,7 @@ impl Decoder {
     fn u32(&mut self, node: &Node, path: &str) -> Option<u32> {
         let n = self.unsigned(node, path)?;
         u32::try_from(n).ok().or_else(|| {
-            self.error(
-                node.line,
-                path,
-                format!("{n} is too large (at most {})", u32::MAX),
-            );
+            self.error(node.line, path, format!("{n} is too large (at most {})", u32::MAX));
             None
         })
     }
@@ -190,27 +161,17 @@ impl Decoder {
         let f = self.fields(node, "", &["apiVersion", "kind", "metadata", "spec"])?;
         let api_version = self.required_string(&f, "apiVersion");
         let kind = self.required_string(&f, "kind");
-        let metadata = self
-            .required(&f, "metadata")
-            .and_then(|n| self.metadata(n, "metadata"));
+        let metadata = self.required(&f, "metadata").and_then(|n| self.metadata(n, "metadata"));
         let spec = self.required(&f, "spec").and_then(|n| self.spec(n, "spec"));
-        Some(Manifest {
-            api_version: api_version?,
-            kind: kind?,
-            metadata: metadata?,
-            spec: spec?,
-        })
+        Some(Manifest { api_version: api_version?, kind: kind?, metadata: metadata?, spec: spec? })
     }
 
     fn metadata(&mut self, node: &Node, path: &str) -> Option<Metadata> {
         let f = self.fields(node, path, &["name", "annotations", "labels"])?;
         let name = self.required_string(&f, "name");
-        let annotations = f
-            .get("annotations")
-            .map(|n| self.string_map(n, &f.path("annotations")));
-        let labels = f
-            .get("labels")
-            .map(|n| self.string_map(n, &f.path("labels")));
+        let annotations =
+            f.get("annotations").map(|n| self.string_map(n, &f.path("annotations")));
+        let labels = f.get("labels").map(|n| self.string_map(n, &f.path("labels")));
         Some(Metadata {
             name: name?,
             annotations: annotations.unwrap_or_default(),
@@ -242,24 +203,15 @@ impl Decoder {
         // the rest; its errors are already recorded, so the manifest is rejected either way.
         let components = components?.into_iter().flatten().collect();
         let policies = policies.unwrap_or_default().into_iter().flatten().collect();
-        Some(Specification {
-            components,
-            policies,
-        })
+        Some(Specification { components, policies })
     }
 
     fn policy(&mut self, node: &Node, path: &str) -> Option<Policy> {
         let f = self.fields(node, path, &["name", "type", "properties"])?;
         let name = self.required_string(&f, "name");
         let policy_type = self.required_string(&f, "type");
-        let properties = f
-            .get("properties")
-            .map(|n| self.string_map(n, &f.path("properties")));
-        Some(Policy {
-            name: name?,
-            policy_type: policy_type?,
-            properties: properties.unwrap_or_default(),
-        })
+        let properties = f.get("properties").map(|n| self.string_map(n, &f.path("properties")));
+        Some(Policy { name: name?, policy_type: policy_type?, properties: properties.unwrap_or_default() })
     }
 
     fn component(&mut self, node: &Node, path: &str) -> Option<Component> {
@@ -280,48 +232,28 @@ impl Decoder {
                 }
             }
         });
-        let properties = self
-            .required(&f, "properties")
-            .and_then(|n| self.properties(n, &f.path("properties")));
+        let properties = self.required(&f, "properties").and_then(|n| self.properties(n, &f.path("properties")));
         let traits = f.get("traits").map(|n| {
             let path = f.path("traits");
             let items = self.list(n, &path);
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, t)| self.trait_(t, &format!("{path}[{i}]")))
-                .collect::<Vec<_>>()
+            items.iter().enumerate().map(|(i, t)| self.trait_(t, &format!("{path}[{i}]"))).collect::<Vec<_>>()
         });
         let traits = traits.unwrap_or_default().into_iter().flatten().collect();
-        Some(Component {
-            name: name?,
-            kind: kind?,
-            properties: properties?,
-            traits,
-        })
+        Some(Component { name: name?, kind: kind?, properties: properties?, traits })
     }
 
     fn properties(&mut self, node: &Node, path: &str) -> Option<Properties> {
-        let f = self.fields(
-            node,
-            path,
-            &["image", "application", "id", "config", "secrets"],
-        )?;
+        let f = self.fields(node, path, &["image", "application", "id", "config", "secrets"])?;
         let image = self.optional_string(&f, "image");
         let id = self.optional_string(&f, "id");
         let application = f.get("application").and_then(|n| {
             let af = self.fields(n, &f.path("application"), &["name", "component"])?;
             let name = self.required_string(&af, "name");
             let component = self.required_string(&af, "component");
-            Some(SharedComponent {
-                name: name?,
-                component: component?,
-            })
+            Some(SharedComponent { name: name?, component: component? })
         });
         let config = f.get("config").map(|n| self.configs(n, &f.path("config")));
-        let secrets = f
-            .get("secrets")
-            .map(|n| self.secrets(n, &f.path("secrets")));
+        let secrets = f.get("secrets").map(|n| self.secrets(n, &f.path("secrets")));
         Some(Properties {
             image,
             application,
@@ -339,13 +271,8 @@ impl Decoder {
             .filter_map(|(i, item)| {
                 let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"])?;
                 let name = self.required_string(&f, "name");
-                let properties = f
-                    .get("properties")
-                    .map(|n| self.string_map(n, &f.path("properties")));
-                Some(ConfigProperty {
-                    name: name?,
-                    properties,
-                })
+                let properties = f.get("properties").map(|n| self.string_map(n, &f.path("properties")));
+                Some(ConfigProperty { name: name?, properties })
             })
             .collect()
     }
@@ -359,26 +286,14 @@ impl Decoder {
                 let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"])?;
                 let name = self.required_string(&f, "name");
                 let source = self.required(&f, "properties").and_then(|n| {
-                    let sf = self.fields(
-                        n,
-                        &f.path("properties"),
-                        &["policy", "key", "field", "version"],
-                    )?;
+                    let sf = self.fields(n, &f.path("properties"), &["policy", "key", "field", "version"])?;
                     let policy = self.required_string(&sf, "policy");
                     let key = self.required_string(&sf, "key");
                     let field = self.optional_string(&sf, "field");
                     let version = self.optional_string(&sf, "version");
-                    Some(SecretSource {
-                        policy: policy?,
-                        key: key?,
-                        field,
-                        version,
-                    })
+                    Some(SecretSource { policy: policy?, key: key?, field, version })
                 });
-                Some(SecretProperty {
-                    name: name?,
-                    properties: source?,
-                })
+                Some(SecretProperty { name: name?, properties: source? })
             })
             .collect()
     }
@@ -398,29 +313,17 @@ impl Decoder {
                 TraitProperty::Custom(to_json(props_node))
             }
             unknown => {
-                let known = [
-                    SPREADSCALER_TRAIT,
-                    DAEMONSCALER_TRAIT,
-                    LINK_TRAIT,
-                    LIMITS_TRAIT,
-                ];
+                let known = [SPREADSCALER_TRAIT, DAEMONSCALER_TRAIT, LINK_TRAIT, LIMITS_TRAIT];
                 let hint = match closest(unknown, &known) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("expected one of: {}", known.join(", ")),
                 };
                 let line = f.get("type").map_or(f.line, |n| n.line);
-                self.error(
-                    line,
-                    f.path("type"),
-                    format!("unknown trait type `{unknown}`; {hint}"),
-                );
+                self.error(line, f.path("type"), format!("unknown trait type `{unknown}`; {hint}"));
                 return None;
             }
         };
-        Some(Trait {
-            trait_type,
-            properties,
-        })
+        Some(Trait { trait_type, properties })
     }
 
     fn scaler(&mut self, node: &Node, path: &str) -> Option<ScalerProperty> {
@@ -429,11 +332,7 @@ impl Decoder {
             (Some(n), None) => self.u32(n, &f.path("instances")),
             (None, Some(n)) => self.u32(n, &f.path("replicas")),
             (Some(n), Some(_)) => {
-                self.error(
-                    n.line,
-                    f.path("replicas"),
-                    "set `instances` or its alias `replicas`, not both",
-                );
+                self.error(n.line, f.path("replicas"), "set `instances` or its alias `replicas`, not both");
                 None
             }
             (None, None) => {
@@ -448,51 +347,26 @@ impl Decoder {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let sf = self.fields(
-                        s,
-                        &format!("{path}[{i}]"),
-                        &["name", "requirements", "weight"],
-                    )?;
+                    let sf = self.fields(s, &format!("{path}[{i}]"), &["name", "requirements", "weight"])?;
                     let name = self.required_string(&sf, "name");
-                    let requirements = sf
-                        .get("requirements")
-                        .map(|n| self.string_map(n, &sf.path("requirements")));
+                    let requirements = sf.get("requirements").map(|n| self.string_map(n, &sf.path("requirements")));
                     let weight = match sf.get("weight") {
                         Some(n) => Some(self.u32(n, &sf.path("weight"))?),
                         None => None,
                     };
-                    Some(Spread {
-                        name: name?,
-                        requirements: requirements.unwrap_or_default(),
-                        weight,
-                    })
+                    Some(Spread { name: name?, requirements: requirements.unwrap_or_default(), weight })
                 })
                 .collect::<Vec<_>>()
         });
-        let spread = spread
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<Option<Vec<_>>>();
-        Some(ScalerProperty {
-            instances: instances?,
-            spread: spread?,
-        })
+        let spread = spread.unwrap_or_default().into_iter().collect::<Option<Vec<_>>>();
+        Some(ScalerProperty { instances: instances?, spread: spread? })
     }
 
     fn link(&mut self, node: &Node, path: &str) -> Option<LinkProperty> {
         let f = self.fields(
             node,
             path,
-            &[
-                "namespace",
-                "package",
-                "interfaces",
-                "name",
-                "source",
-                "target",
-                "source_config",
-                "target_config",
-            ],
+            &["namespace", "package", "interfaces", "name", "source", "target", "source_config", "target_config"],
         )?;
         let namespace = self.required_string(&f, "namespace");
         let package = self.required_string(&f, "package");
@@ -511,41 +385,23 @@ impl Decoder {
         });
         let mut source = f.get("source").and_then(|n| {
             let sf = self.fields(n, &f.path("source"), &["config", "secrets"])?;
-            let config = sf
-                .get("config")
-                .map(|n| self.configs(n, &sf.path("config")));
-            let secrets = sf
-                .get("secrets")
-                .map(|n| self.secrets(n, &sf.path("secrets")));
-            Some(ConfigDefinition {
-                config: config.unwrap_or_default(),
-                secrets: secrets.unwrap_or_default(),
-            })
+            let config = sf.get("config").map(|n| self.configs(n, &sf.path("config")));
+            let secrets = sf.get("secrets").map(|n| self.secrets(n, &sf.path("secrets")));
+            Some(ConfigDefinition { config: config.unwrap_or_default(), secrets: secrets.unwrap_or_default() })
         });
         // The legacy shape (`target: name`, `source_config`, `target_config`) is still in many
         // manifests; wadm reads both, so do we, and normalise to the current shape.
         if let Some(n) = f.get("source_config") {
             let legacy = self.configs(n, &f.path("source_config"));
-            source
-                .get_or_insert_with(Default::default)
-                .config
-                .extend(legacy);
+            source.get_or_insert_with(Default::default).config.extend(legacy);
         }
         let mut target = self.required(&f, "target").and_then(|n| match &n.value {
-            Value::Str(name) => Some(LinkTarget {
-                name: name.clone(),
-                config: vec![],
-                secrets: vec![],
-            }),
+            Value::Str(name) => Some(LinkTarget { name: name.clone(), config: vec![], secrets: vec![] }),
             _ => {
                 let tf = self.fields(n, &f.path("target"), &["name", "config", "secrets"])?;
                 let name = self.required_string(&tf, "name");
-                let config = tf
-                    .get("config")
-                    .map(|n| self.configs(n, &tf.path("config")));
-                let secrets = tf
-                    .get("secrets")
-                    .map(|n| self.secrets(n, &tf.path("secrets")));
+                let config = tf.get("config").map(|n| self.configs(n, &tf.path("config")));
+                let secrets = tf.get("secrets").map(|n| self.secrets(n, &tf.path("secrets")));
                 Some(LinkTarget {
                     name: name?,
                     config: config.unwrap_or_default(),
@@ -570,18 +426,11 @@ impl Decoder {
     }
 
     fn limits(&mut self, node: &Node, path: &str) -> Option<Limits> {
-        let f = self.fields(
-            node,
-            path,
-            &["max_execution_time_ms", "max_linear_memory_bytes"],
-        )?;
+        let f = self.fields(node, path, &["max_execution_time_ms", "max_linear_memory_bytes"])?;
         let mut limits = Limits::default();
         for (key, slot) in [
             ("max_execution_time_ms", &mut limits.max_execution_time_ms),
-            (
-                "max_linear_memory_bytes",
-                &mut limits.max_linear_memory_bytes,
-            ),
+            ("max_linear_memory_bytes", &mut limits.max_linear_memory_bytes),
         ] {
             if let Some(n) = f.get(key) {
                 let value = self.unsigned(n, &f.path(key))?;
@@ -605,27 +454,16 @@ fn to_json(node: &Node) -> serde_json::Value {
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Str(s) => J::String(s.clone()),
         Value::Seq(items) => J::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => J::Object(
-            entries
-                .iter()
-                .map(|(k, _, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
+        Value::Map(entries) => J::Object(entries.iter().map(|(k, _, v)| (k.clone(), to_json(v))).collect()),
     }
 }
 
 /// The allowed name nearest to `word`, if it is a plausible typo (edit distance at most 2) or
 /// a different form of the same stem (`policy` for `policies`).
 pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let stem = |w: &str| {
-        w.chars()
-            .take(w.chars().count().saturating_sub(1))
-            .collect::<String>()
-    };
+    let stem = |w: &str| w.chars().take(w.chars().count().saturating_sub(1)).collect::<String>();
     if word.chars().count() >= 4
-        && let Some(c) = candidates
-            .iter()
-            .find(|c| c.starts_with(&stem(word)) || word.starts_with(&stem(c)))
+        && let Some(c) = candidates.iter().find(|c| c.starts_with(&stem(word)) || word.starts_with(&stem(c)))
     {
         return Some(c);
     }
@@ -645,11 +483,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
             prev = cur;
         }
     }
@@ -662,10 +496,7 @@ mod tests {
 
     #[test]
     fn typo_suggestions() {
-        assert_eq!(
-            closest("instnaces", &["instances", "replicas", "spread"]),
-            Some("instances")
-        );
+        assert_eq!(closest("instnaces", &["instances", "replicas", "spread"]), Some("instances"));
         assert_eq!(closest("zzz", &["instances"]), None);
     }
 }

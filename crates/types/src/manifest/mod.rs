@@ -294,16 +294,9 @@ impl Manifest {
     ///
     /// Returns every error found, each with line and field path.
     pub fn parse(source: &str, text: &str) -> Result<Manifest, ManifestErrors> {
-        let fail = |errors: Vec<ManifestError>| ManifestErrors {
-            file: source.to_owned(),
-            errors,
-        };
+        let fail = |errors: Vec<ManifestError>| ManifestErrors { file: source.to_owned(), errors };
         let node = node::parse(text).map_err(|e| {
-            fail(vec![ManifestError {
-                line: e.line,
-                path: String::new(),
-                message: e.message,
-            }])
+            fail(vec![ManifestError { line: e.line, path: String::new(), message: e.message }])
         })?;
         let (manifest, mut errors) = decode::manifest(&node);
         if let Some(manifest) = &manifest {
@@ -325,18 +318,12 @@ impl Manifest {
 
     /// The `version` annotation, if the manifest sets one.
     pub fn version(&self) -> Option<&str> {
-        self.metadata
-            .annotations
-            .get(VERSION_ANNOTATION)
-            .map(String::as_str)
+        self.metadata.annotations.get(VERSION_ANNOTATION).map(String::as_str)
     }
 
     /// The `description` annotation, if any.
     pub fn description(&self) -> Option<&str> {
-        self.metadata
-            .annotations
-            .get(DESCRIPTION_ANNOTATION)
-            .map(String::as_str)
+        self.metadata.annotations.get(DESCRIPTION_ANNOTATION).map(String::as_str)
     }
 
     /// The component named `name`.
@@ -354,13 +341,7 @@ impl Component {
         }
         format!("{app}-{}", self.name)
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
             .collect()
     }
 

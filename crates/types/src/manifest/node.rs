@@ -51,10 +51,7 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     })?;
     let mut docs = docs.into_iter();
     let Some(first) = docs.next() else {
-        return Err(SyntaxError {
-            line: 1,
-            message: "the document is empty".into(),
-        });
+        return Err(SyntaxError { line: 1, message: "the document is empty".into() });
     };
     if let Some(second) = docs.next() {
         return Err(SyntaxError {
@@ -75,15 +72,11 @@ impl Node {
                 None => (part, ""),
             };
             if !key.is_empty() {
-                let Value::Map(entries) = &node.value else {
-                    return None;
-                };
+                let Value::Map(entries) = &node.value else { return None };
                 node = &entries.iter().find(|(k, _, _)| k == key)?.2;
             }
             for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
-                let Value::Seq(items) = &node.value else {
-                    return None;
-                };
+                let Value::Seq(items) = &node.value else { return None };
                 node = items.get(index.parse::<usize>().ok()?)?;
             }
         }
@@ -120,16 +113,10 @@ fn convert(yaml: MarkedYaml<'_>) -> Result<Node, SyntaxError> {
         }
         YamlData::Tagged(_, inner) => return convert(*inner),
         YamlData::Alias(_) => {
-            return Err(SyntaxError {
-                line,
-                message: "YAML aliases are not supported".into(),
-            });
+            return Err(SyntaxError { line, message: "YAML aliases are not supported".into() });
         }
         YamlData::BadValue => {
-            return Err(SyntaxError {
-                line,
-                message: "unreadable value".into(),
-            });
+            return Err(SyntaxError { line, message: "unreadable value".into() });
         }
     };
     Ok(Node { line, value })
@@ -162,34 +149,25 @@ mod tests {
     #[test]
     fn lines_are_one_based_and_keys_keep_theirs() {
         let node = parse("a: 1\nb:\n  c: [x, y]\n").unwrap();
-        let Value::Map(entries) = node.value else {
-            panic!("not a map")
-        };
+        let Value::Map(entries) = node.value else { panic!("not a map") };
         assert_eq!(entries[0].1, 1);
         assert_eq!(entries[1].1, 2);
-        let Value::Map(inner) = &entries[1].2.value else {
-            panic!("not a map")
-        };
+        let Value::Map(inner) = &entries[1].2.value else { panic!("not a map") };
         assert_eq!(inner[0].1, 3);
     }
 
     #[test]
     fn json_parses_with_lines() {
         let node = parse("{\n  \"a\": {\n    \"b\": 2\n  }\n}").unwrap();
-        let Value::Map(entries) = node.value else {
-            panic!("not a map")
-        };
-        let Value::Map(inner) = &entries[0].2.value else {
-            panic!("not a map")
-        };
+        let Value::Map(entries) = node.value else { panic!("not a map") };
+        let Value::Map(inner) = &entries[0].2.value else { panic!("not a map") };
         assert_eq!(inner[0].1, 3);
         assert_eq!(inner[0].2.value, Value::Int(2));
     }
 
     #[test]
     fn field_paths_find_their_line() {
-        let node =
-            parse("spec:\n  components:\n    - name: a\n    - name: b\n      image: x\n").unwrap();
+        let node = parse("spec:\n  components:\n    - name: a\n    - name: b\n      image: x\n").unwrap();
         assert_eq!(node.line_of("spec.components[1].image"), Some(5));
         assert_eq!(node.line_of("spec.components[2]"), None);
         assert_eq!(node.line_of("spec.nope"), None);

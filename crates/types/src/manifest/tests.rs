@@ -45,17 +45,8 @@ fn hello_world_parses() {
     assert_eq!(server.kind, ComponentKind::Capability);
     let link = server.links().next().unwrap();
     assert_eq!(link.target.name, "http-component");
-    assert_eq!(
-        link.source.as_ref().unwrap().config[0]
-            .properties
-            .as_ref()
-            .unwrap()["address"],
-        "0.0.0.0:8000"
-    );
-    assert_eq!(
-        m.component("http-component").unwrap().id("hello-world"),
-        "hello_world_http_component"
-    );
+    assert_eq!(link.source.as_ref().unwrap().config[0].properties.as_ref().unwrap()["address"], "0.0.0.0:8000");
+    assert_eq!(m.component("http-component").unwrap().id("hello-world"), "hello_world_http_component");
 }
 
 #[test]
@@ -85,65 +76,26 @@ fn json_manifests_parse() {
 #[test]
 fn bad_manifests_are_located() {
     let cases: &[(&str, &str, &str)] = &[
-        (
-            "instances: 1",
-            "instances: one",
-            "wadm.yaml:17: spec.components[0].traits[0].properties.instances: expected a whole number, found a string",
-        ),
-        (
-            "instances: 1",
-            "instnaces: 1",
-            "wadm.yaml:17: spec.components[0].traits[0].properties.instnaces: unknown field `instnaces`; did you mean `instances`?",
-        ),
-        (
-            "version: v0.0.1",
-            "version: latest",
-            "wadm.yaml:6: metadata.annotations.version: `latest` is not a version",
-        ),
-        (
-            "name: http-component\n            source",
-            "name: kvredis\n            source",
-            "wadm.yaml:28: spec.components[1].traits[0].properties.target: no component named \"kvredis\"",
-        ),
-        (
-            "            namespace: wasi\n",
-            "",
-            "wadm.yaml:25: spec.components[1].traits[0].properties.namespace: missing required field",
-        ),
-        (
-            "type: spreadscaler",
-            "type: spreadscalar",
-            "wadm.yaml:15: spec.components[0].traits[0].type: unknown trait type `spreadscalar`; did you mean `spreadscaler`?",
-        ),
-        (
-            "type: capability",
-            "type: provider",
-            "wadm.yaml:19: spec.components[1].type: unknown component type `provider`",
-        ),
-        (
-            "kind: Application",
-            "kind: Deployment",
-            "wadm.yaml:2: kind: unsupported kind `Deployment`",
-        ),
+        ("instances: 1", "instances: one", "wadm.yaml:17: spec.components[0].traits[0].properties.instances: expected a whole number, found a string"),
+        ("instances: 1", "instnaces: 1", "wadm.yaml:17: spec.components[0].traits[0].properties.instnaces: unknown field `instnaces`; did you mean `instances`?"),
+        ("version: v0.0.1", "version: latest", "wadm.yaml:6: metadata.annotations.version: `latest` is not a version"),
+        ("name: http-component\n            source", "name: kvredis\n            source", "wadm.yaml:28: spec.components[1].traits[0].properties.target: no component named \"kvredis\""),
+        ("            namespace: wasi\n", "", "wadm.yaml:25: spec.components[1].traits[0].properties.namespace: missing required field"),
+        ("type: spreadscaler", "type: spreadscalar", "wadm.yaml:15: spec.components[0].traits[0].type: unknown trait type `spreadscalar`; did you mean `spreadscaler`?"),
+        ("type: capability", "type: provider", "wadm.yaml:19: spec.components[1].type: unknown component type `provider`"),
+        ("kind: Application", "kind: Deployment", "wadm.yaml:2: kind: unsupported kind `Deployment`"),
     ];
     for (from, to, expected) in cases {
         assert!(HELLO.contains(from), "fixture lacks {from:?}");
         let text = HELLO.replacen(from, to, 1);
-        let err = Manifest::parse("wadm.yaml", &text)
-            .expect_err(expected)
-            .to_string();
-        assert!(
-            err.starts_with(expected),
-            "expected {expected:?}\n     got {err:?}"
-        );
+        let err = Manifest::parse("wadm.yaml", &text).expect_err(expected).to_string();
+        assert!(err.starts_with(expected), "expected {expected:?}\n     got {err:?}");
     }
 }
 
 #[test]
 fn every_error_is_reported() {
-    let text = HELLO
-        .replace("instances: 1", "instances: -1")
-        .replace("version: v0.0.1", "version: latest");
+    let text = HELLO.replace("instances: 1", "instances: -1").replace("version: v0.0.1", "version: latest");
     let err = Manifest::parse("wadm.yaml", &text).unwrap_err();
     assert_eq!(err.errors.len(), 2, "{err}");
     assert_eq!(err.errors[0].line, 6);
@@ -160,14 +112,8 @@ fn serializes_in_wadm_shape() {
     let m = Manifest::parse("wadm.yaml", HELLO).unwrap();
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["apiVersion"], OAM_VERSION);
-    assert_eq!(
-        json["spec"]["components"][1]["traits"][0]["properties"]["target"]["name"],
-        "http-component"
-    );
-    assert_eq!(
-        json["spec"]["components"][0]["traits"][0]["properties"]["instances"],
-        1
-    );
+    assert_eq!(json["spec"]["components"][1]["traits"][0]["properties"]["target"]["name"], "http-component");
+    assert_eq!(json["spec"]["components"][0]["traits"][0]["properties"]["instances"], 1);
     // And it reads back to the same model.
     let again = Manifest::parse("again.json", &json.to_string()).unwrap();
     assert_eq!(again, m);
@@ -180,10 +126,7 @@ fn a_capability_may_link_one_interface_to_many_components() {
         "                    address: 0.0.0.0:8000\n        - type: link\n          properties:\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            target:\n              name: http-component\n",
     );
     let err = Manifest::parse("wadm.yaml", &text).unwrap_err().to_string();
-    assert!(
-        err.contains("wasi:http/incoming-handler is already linked"),
-        "the same target twice is a duplicate: {err}"
-    );
+    assert!(err.contains("wasi:http/incoming-handler is already linked"), "the same target twice is a duplicate: {err}");
     let two_targets = HELLO.replace("  components:\n", "  components:\n    - name: other\n      type: component\n      properties:\n        image: o.wasm\n").replace(
         "                    address: 0.0.0.0:8000\n",
         "                    address: 0.0.0.0:8000\n        - type: link\n          properties:\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            target:\n              name: other\n",

@@ -8,10 +8,7 @@ use super::node::{Node, Value};
 use super::*;
 
 pub(super) fn manifest(m: &Manifest, root: &Node) -> Vec<ManifestError> {
-    let mut v = Validator {
-        root,
-        errors: Vec::new(),
-    };
+    let mut v = Validator { root, errors: Vec::new() };
     v.header(m);
     v.components(m);
     v.errors
@@ -25,39 +22,20 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn error(&mut self, path: String, message: impl Into<String>) {
         let line = line_at(self.root, &path);
-        self.errors.push(ManifestError {
-            line,
-            path,
-            message: message.into(),
-        });
+        self.errors.push(ManifestError { line, path, message: message.into() });
     }
 
     fn header(&mut self, m: &Manifest) {
         if m.api_version != OAM_VERSION {
-            self.error(
-                "apiVersion".into(),
-                format!(
-                    "unsupported apiVersion `{}`; expected `{OAM_VERSION}`",
-                    m.api_version
-                ),
-            );
+            self.error("apiVersion".into(), format!("unsupported apiVersion `{}`; expected `{OAM_VERSION}`", m.api_version));
         }
         if m.kind != APPLICATION_KIND {
-            self.error(
-                "kind".into(),
-                format!(
-                    "unsupported kind `{}`; expected `{APPLICATION_KIND}`",
-                    m.kind
-                ),
-            );
+            self.error("kind".into(), format!("unsupported kind `{}`; expected `{APPLICATION_KIND}`", m.kind));
         }
         if !is_token(&m.metadata.name) {
             self.error(
                 "metadata.name".into(),
-                format!(
-                    "`{}` may contain only letters, digits, `-` and `_`",
-                    m.metadata.name
-                ),
+                format!("`{}` may contain only letters, digits, `-` and `_`", m.metadata.name),
             );
         }
         if let Some(version) = m.version() {
@@ -81,51 +59,27 @@ impl Validator<'_> {
         let mut seen_names = BTreeSet::new();
         let mut seen_ids = BTreeMap::new();
         if m.spec.components.is_empty() {
-            self.error(
-                "spec.components".into(),
-                "an application needs at least one component",
-            );
+            self.error("spec.components".into(), "an application needs at least one component");
         }
         for (i, c) in m.spec.components.iter().enumerate() {
             let at = format!("spec.components[{i}]");
             if !seen_names.insert(c.name.as_str()) {
-                self.error(
-                    format!("{at}.name"),
-                    format!("component name `{}` is used twice", c.name),
-                );
+                self.error(format!("{at}.name"), format!("component name `{}` is used twice", c.name));
             }
             let id = c.id(m.name());
             if let Some(other) = seen_ids.insert(id.clone(), c.name.clone()) {
-                self.error(
-                    format!("{at}.properties.id"),
-                    format!("id `{id}` is already the id of component `{other}`"),
-                );
+                self.error(format!("{at}.properties.id"), format!("id `{id}` is already the id of component `{other}`"));
             }
             if c.properties.id.is_some() && !is_token(&id) {
-                self.error(
-                    format!("{at}.properties.id"),
-                    format!("`{id}` may contain only letters, digits, `-` and `_`"),
-                );
+                self.error(format!("{at}.properties.id"), format!("`{id}` may contain only letters, digits, `-` and `_`"));
             }
             match (&c.properties.image, &c.properties.application) {
-                (None, None) => self.error(
-                    format!("{at}.properties"),
-                    "needs `image` (or `application` for a shared component)",
-                ),
-                (Some(_), Some(_)) => self.error(
-                    format!("{at}.properties.application"),
-                    "set `image` or `application`, not both",
-                ),
-                (Some(image), None) if image.trim().is_empty() => {
-                    self.error(format!("{at}.properties.image"), "must not be empty")
-                }
+                (None, None) => self.error(format!("{at}.properties"), "needs `image` (or `application` for a shared component)"),
+                (Some(_), Some(_)) => self.error(format!("{at}.properties.application"), "set `image` or `application`, not both"),
+                (Some(image), None) if image.trim().is_empty() => self.error(format!("{at}.properties.image"), "must not be empty"),
                 _ => {}
             }
-            self.secrets(
-                &c.properties.secrets,
-                &policies,
-                &format!("{at}.properties.secrets"),
-            );
+            self.secrets(&c.properties.secrets, &policies, &format!("{at}.properties.secrets"));
             self.traits(c, &at, &names, &policies);
         }
     }
@@ -148,55 +102,31 @@ impl Validator<'_> {
         // interface), so two links of a component may not claim the same pair. A capability is
         // different: it links the same interface to many components (one http-server in front
         // of several), so for it only the same target twice is a duplicate.
-        let mut linked: BTreeMap<(String, String, String, String), BTreeSet<String>> =
-            BTreeMap::new();
+        let mut linked: BTreeMap<(String, String, String, String), BTreeSet<String>> = BTreeMap::new();
         for (t, tr) in c.traits.iter().enumerate() {
             let at = format!("{at}.traits[{t}]");
             match &tr.properties {
                 TraitProperty::Scaler(s) => {
                     if std::mem::replace(&mut scaler_seen, true) {
-                        self.error(
-                            format!("{at}.type"),
-                            format!("component `{}` already has a scaler; give it one", c.name),
-                        );
+                        self.error(format!("{at}.type"), format!("component `{}` already has a scaler; give it one", c.name));
                     }
                     self.spread(s, &at);
                 }
                 TraitProperty::Limits(_) => {
                     if std::mem::replace(&mut limits_seen, true) {
-                        self.error(
-                            format!("{at}.type"),
-                            format!("component `{}` already has a {LIMITS_TRAIT} trait", c.name),
-                        );
+                        self.error(format!("{at}.type"), format!("component `{}` already has a {LIMITS_TRAIT} trait", c.name));
                     }
                 }
                 TraitProperty::Link(link) => {
                     let target = &link.target.name;
                     if !names.contains(&target.as_str()) {
-                        let hint = closest(target, names)
-                            .map(|n| format!("; did you mean `{n}`?"))
-                            .unwrap_or_default();
-                        self.error(
-                            format!("{at}.properties.target"),
-                            format!("no component named \"{target}\"{hint}"),
-                        );
+                        let hint = closest(target, names).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+                        self.error(format!("{at}.properties.target"), format!("no component named \"{target}\"{hint}"));
                     } else if *target == c.name {
-                        self.error(
-                            format!("{at}.properties.target"),
-                            "a component cannot link to itself",
-                        );
+                        self.error(format!("{at}.properties.target"), "a component cannot link to itself");
                     }
-                    let target_key = if c.kind == ComponentKind::Capability {
-                        target.clone()
-                    } else {
-                        String::new()
-                    };
-                    let key = (
-                        link.namespace.clone(),
-                        link.package.clone(),
-                        link.link_name().to_owned(),
-                        target_key,
-                    );
+                    let target_key = if c.kind == ComponentKind::Capability { target.clone() } else { String::new() };
+                    let key = (link.namespace.clone(), link.package.clone(), link.link_name().to_owned(), target_key);
                     let taken = linked.entry(key).or_default();
                     for iface in &link.interfaces {
                         if !taken.insert(iface.clone()) {
@@ -210,17 +140,9 @@ impl Validator<'_> {
                         }
                     }
                     if let Some(source) = &link.source {
-                        self.secrets(
-                            &source.secrets,
-                            policies,
-                            &format!("{at}.properties.source.secrets"),
-                        );
+                        self.secrets(&source.secrets, policies, &format!("{at}.properties.source.secrets"));
                     }
-                    self.secrets(
-                        &link.target.secrets,
-                        policies,
-                        &format!("{at}.properties.target.secrets"),
-                    );
+                    self.secrets(&link.target.secrets, policies, &format!("{at}.properties.target.secrets"));
                 }
                 TraitProperty::Custom(_) => {}
             }
@@ -231,33 +153,21 @@ impl Validator<'_> {
         let mut names = BTreeSet::new();
         for (i, spread) in s.spread.iter().enumerate() {
             if !names.insert(spread.name.as_str()) {
-                self.error(
-                    format!("{at}.properties.spread[{i}].name"),
-                    format!("spread name `{}` is used twice", spread.name),
-                );
+                self.error(format!("{at}.properties.spread[{i}].name"), format!("spread name `{}` is used twice", spread.name));
             }
         }
         if !s.spread.is_empty() && s.spread.iter().all(|sp| sp.weight == Some(0)) {
-            self.error(
-                format!("{at}.properties.spread"),
-                "every spread has weight 0, so no instance can be placed",
-            );
+            self.error(format!("{at}.properties.spread"), "every spread has weight 0, so no instance can be placed");
         }
     }
 }
 
 fn written_component_names(root: &Node) -> Vec<String> {
     let field = |node: &Node, key: &str| match &node.value {
-        Value::Map(entries) => entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, _, v)| v.clone()),
+        Value::Map(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v.clone()),
         _ => None,
     };
-    let Some(Value::Seq(components)) = field(root, "spec")
-        .and_then(|s| field(&s, "components"))
-        .map(|n| n.value)
-    else {
+    let Some(Value::Seq(components)) = field(root, "spec").and_then(|s| field(&s, "components")).map(|n| n.value) else {
         return Vec::new();
     };
     components
@@ -271,9 +181,7 @@ fn written_component_names(root: &Node) -> Vec<String> {
 
 /// Names that become NATS subject tokens: letters, digits, `-`, `_`.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The line of the node at `path` (`a.b[2].c`), or of its deepest existing ancestor.
@@ -281,27 +189,14 @@ fn line_at(root: &Node, path: &str) -> usize {
     let mut node = root;
     let mut line = root.line;
     for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, indices) = part
-            .split_once('[')
-            .map_or((part, ""), |(k, rest)| (k, rest));
-        let Value::Map(entries) = &node.value else {
-            return line;
-        };
-        let Some((_, key_line, child)) = entries.iter().find(|(k, _, _)| k == key) else {
-            return line;
-        };
+        let (key, indices) = part.split_once('[').map_or((part, ""), |(k, rest)| (k, rest));
+        let Value::Map(entries) = &node.value else { return line };
+        let Some((_, key_line, child)) = entries.iter().find(|(k, _, _)| k == key) else { return line };
         line = *key_line;
         node = child;
-        for index in indices
-            .split('[')
-            .filter_map(|s| s.trim_end_matches(']').parse::<usize>().ok())
-        {
-            let Value::Seq(items) = &node.value else {
-                return line;
-            };
-            let Some(item) = items.get(index) else {
-                return line;
-            };
+        for index in indices.split('[').filter_map(|s| s.trim_end_matches(']').parse::<usize>().ok()) {
+            let Value::Seq(items) = &node.value else { return line };
+            let Some(item) = items.get(index) else { return line };
             node = item;
             line = item.line;
         }
