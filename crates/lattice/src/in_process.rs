@@ -2,14 +2,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::{Lattice, LatticeError, Message, Pattern, Subscriber};
+
+/// Where requests' replies go; [`crate::gather`]'s inboxes are plain subscriptions.
+const INBOX_PREFIX: &str = "_INBOX.req.";
 
 /// A lattice inside one process: no network, the same semantics as NATS core.
 #[derive(Clone, Default)]
@@ -23,6 +26,9 @@ struct Inner {
     next_id: AtomicU64,
     /// Rotates queue-group deliveries over the members.
     next_member: AtomicU64,
+    /// Requests waiting for their reply, by inbox: a reply is one map lookup, and an inbox
+    /// leaves no subscription behind.
+    pending: Mutex<HashMap<String, oneshot::Sender<Message>>>,
 }
 
 struct Subscription {
@@ -38,13 +44,23 @@ impl InProcess {
     }
 
     fn deliver(&self, message: Message) -> usize {
+        if message.subject.starts_with(INBOX_PREFIX) {
+            let waiting = self.inner.pending.lock().expect("pending table poisoned").remove(&message.subject);
+            if let Some(reply) = waiting {
+                return usize::from(reply.send(message).is_ok());
+            }
+        }
         let subscriptions = self.inner.subscriptions.read().expect("subscription table poisoned");
         let mut delivered = 0;
         let mut groups: HashMap<&str, Vec<&Subscription>> = HashMap::new();
         let mut closed = false;
-        for s in subscriptions.iter().filter(|s| s.pattern.matches(&message.subject)) {
+        for s in subscriptions.iter() {
+            // Every dropped subscription is swept here, not only those this subject matches.
             if s.sender.is_closed() {
                 closed = true;
+                continue;
+            }
+            if !s.pattern.matches(&message.subject) {
                 continue;
             }
             match &s.queue {
@@ -86,18 +102,24 @@ impl Lattice for InProcess {
     }
 
     async fn request(&self, mut message: Message, timeout: Duration) -> Result<Message, LatticeError> {
-        let inbox = format!("_INBOX.{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let mut replies = self.subscribe(&inbox, None).await?;
         let subject = message.subject.clone();
-        message.reply = Some(inbox);
         Pattern::parse(&subject)?;
+        let inbox = format!("{INBOX_PREFIX}{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (sender, reply) = oneshot::channel();
+        self.inner.pending.lock().expect("pending table poisoned").insert(inbox.clone(), sender);
+        message.reply = Some(inbox.clone());
+        let forget = || self.inner.pending.lock().expect("pending table poisoned").remove(&inbox);
         if self.deliver(message) == 0 {
+            forget();
             return Err(LatticeError::NoResponders { subject });
         }
-        match tokio::time::timeout(timeout, replies.next()).await {
-            Ok(Some(reply)) => Ok(reply),
-            Ok(None) => Err(LatticeError::Transport("the reply subscription closed".into())),
-            Err(_) => Err(LatticeError::TimedOut { subject, timeout }),
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(LatticeError::Transport("the lattice dropped the request".into())),
+            Err(_) => {
+                forget();
+                Err(LatticeError::TimedOut { subject, timeout })
+            }
         }
     }
 }
@@ -158,5 +180,26 @@ mod tests {
         drop(sub);
         lattice.publish(Message::new("a", "x")).await.unwrap();
         assert!(lattice.inner.subscriptions.read().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn requests_leave_nothing_behind() {
+        let lattice = InProcess::new();
+        let mut server = lattice.subscribe("svc.echo", None).await.unwrap();
+        let responder = lattice.clone();
+        tokio::spawn(async move {
+            while let Some(m) = server.next().await {
+                respond(&responder, &m, m.payload.clone()).await.unwrap();
+            }
+        });
+        for _ in 0..100 {
+            lattice.request(Message::new("svc.echo", "ping"), Duration::from_secs(1)).await.unwrap();
+        }
+        let silent = lattice.subscribe("svc.silent", None).await.unwrap();
+        let err = lattice.request(Message::new("svc.silent", "x"), Duration::from_millis(10)).await.unwrap_err();
+        assert!(matches!(err, LatticeError::TimedOut { .. }));
+        drop(silent);
+        assert_eq!(lattice.inner.subscriptions.read().unwrap().len(), 2, "the server and the silent one, no inboxes");
+        assert!(lattice.inner.pending.lock().unwrap().is_empty());
     }
 }
