@@ -164,6 +164,10 @@ pub(crate) struct HostCmd {
     /// A label `KEY=VALUE` (repeatable); `WASMCLOUD_LABEL_<key>` variables add more.
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE", value_parser = parse_labels)]
     labels: Vec<BTreeMap<String, String>>,
+    /// A server nkey seed (`SN…`): the host's id is its public key, the same across restarts.
+    /// Without it, a fresh key each start.
+    #[arg(long, env = "WASMCLOUD_HOST_SEED", value_name = "SEED", hide_env_values = true)]
+    host_seed: Option<String>,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -177,7 +181,11 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
         let (shared, _secrets) = shared(&cmd.host, &state_dir)?;
         let given = cmd.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let host = Arc::new(Host::new(shared.clone(), host_labels(&given)));
+        let labels = host_labels(&given);
+        let host = Arc::new(match &cmd.host_seed {
+            Some(seed) => Host::from_seed(shared.clone(), labels, seed).map_err(|e| anyhow::anyhow!("--host-seed: {e}"))?,
+            None => Host::new(shared.clone(), labels),
+        });
         let stopped = Arc::new(tokio::sync::Notify::new());
         let on_stop = stopped.clone();
         let fleet = Arc::new(LocalFleet::new(vec![host.clone()], move || on_stop.notify_one()));

@@ -347,3 +347,19 @@ fn a_nats_restart_loses_nothing() {
         (status["status"]["type"] == "deployed").then_some(())
     });
 }
+
+/// `--host-seed` (`WASMCLOUD_HOST_SEED`) gives a host a stable id; a seed of the wrong kind is refused by name.
+#[test]
+fn a_host_seed_fixes_the_host_id() {
+    let nats = Nats::start();
+    let key = nkeys::KeyPair::new_server();
+    let host = Node::start(&nats, "host", &["--host-seed", &key.seed().unwrap()]);
+    assert_eq!(host.host_id(), key.public_key());
+
+    let user = nkeys::KeyPair::new_user().seed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = trellis().args(["--nats", &nats.url, "host", "--state-dir"]).arg(dir.path()).env("WASMCLOUD_HOST_SEED", &user).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--host-seed") && stderr.contains("server nkey seed"), "{stderr}");
+}

@@ -160,7 +160,20 @@ pub struct StartedComponent {
 impl Host {
     /// A host with no applications. Its id is a fresh server nkey's public key, as in wasmCloud.
     pub fn new(shared: Shared, labels: BTreeMap<String, String>) -> Host {
-        let id = nkeys::KeyPair::new_server().public_key();
+        Host::with_id(shared, labels, nkeys::KeyPair::new_server().public_key())
+    }
+
+    /// A host whose id is the public key of `seed`, a server nkey seed (`SN…`), as wasmCloud's
+    /// `--host-seed` gives a host a stable id across restarts.
+    pub fn from_seed(shared: Shared, labels: BTreeMap<String, String>, seed: &str) -> Result<Host, String> {
+        let key = nkeys::KeyPair::from_seed(seed.trim()).map_err(|e| format!("the host seed is not an nkey seed: {e}"))?;
+        if key.key_pair_type() != nkeys::KeyPairType::Server {
+            return Err(format!("the host seed must be a server nkey seed (SN…), not a {:?} seed", key.key_pair_type()));
+        }
+        Ok(Host::with_id(shared, labels, key.public_key()))
+    }
+
+    fn with_id(shared: Shared, labels: BTreeMap<String, String>, id: String) -> Host {
         let friendly_name = inventory::friendly_name(&id);
         Host {
             id,
