@@ -272,7 +272,7 @@ fn wadm_client_conforms() {
             };
             match event.ty() {
                 "com.wasmcloud.lattice.component_scaled" => scaled = Some(data),
-                "com.wasmcloud.lattice.host_heartbeat" => heartbeat = data["host_id"] == event.source().to_string(),
+                "com.wasmcloud.lattice.host_heartbeat" => heartbeat = data["host_id"] == *event.source(),
                 other => panic!("unexpected event {other}"),
             }
         }

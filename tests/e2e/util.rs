@@ -428,6 +428,7 @@ impl Nats {
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server on port {port} did not greet");
     }
 }
