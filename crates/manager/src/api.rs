@@ -1,5 +1,5 @@
-//! The wadm API (`wadm.api.<lattice>.model.*`) and named config
-//! (`wasmbus.ctl.v1.<lattice>.config.*`), served over the lattice with wadm's and wasmCloud's
+//! The wadm API (`wadm.api.<lattice>.model.*`), named config
+//! (`wasmbus.ctl.v1.<lattice>.config.*`) and links (`link.*`), served over the lattice with wadm's and wasmCloud's
 //! JSON shapes.
 
 use std::collections::BTreeMap;
@@ -22,14 +22,15 @@ pub const SOURCE_HEADER: &str = "Trellis-Source";
 /// Header giving the directory relative image paths resolve against.
 pub const BASE_DIR_HEADER: &str = "Trellis-Base-Dir";
 
-pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 2], trellis_lattice::LatticeError> {
+pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 3], trellis_lattice::LatticeError> {
     let lattice = &inner.config.lattice;
     let model = inner.lattice.subscribe(&format!("{API_PREFIX}.{lattice}.model.>"), Some(API_QUEUE)).await?;
     let config = inner.lattice.subscribe(&format!("wasmbus.ctl.v1.{lattice}.config.>"), Some("trellis_config")).await?;
-    Ok([model, config])
+    let link = inner.lattice.subscribe(&format!("wasmbus.ctl.v1.{lattice}.link.*"), Some("trellis_link")).await?;
+    Ok([model, config, link])
 }
 
-pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 2]) {
+pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 3]) {
     let mut all = futures::stream::select_all(subscriptions);
     while let Some(message) = all.next().await {
         let reply = handle(&inner, &message).await;
@@ -60,6 +61,9 @@ async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
     }
     if let Some(rest) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.config.")) {
         return config(inner, rest, message).await;
+    }
+    if let Some(op) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.link.")) {
+        return json(&crate::links::reply(&*inner.catalogue.lock().await, op));
     }
     json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}))
 }

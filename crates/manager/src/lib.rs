@@ -14,6 +14,7 @@
 mod api;
 mod catalogue;
 mod checks;
+mod links;
 mod plan;
 mod reconcile;
 pub mod scaler;
