@@ -14,9 +14,19 @@ pub(crate) fn trellis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trellis"))
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, and never handed out before in this run (the
+/// kernel may offer a just-released port again, and two tests, or two listeners of one manifest,
+/// would then collide).
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running `trellis up`, stopped (SIGKILL) when dropped.
