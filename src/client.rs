@@ -43,13 +43,14 @@ impl Client {
         Client { transport: Transport::Nats(options, tokio::sync::OnceCell::new()), lattice: lattice.to_owned() }
     }
 
-    async fn lattice(&self) -> anyhow::Result<Option<&Arc<dyn Lattice>>> {
+    /// Where requests go: onto a lattice (connecting to NATS on first use), or through the API at a base URL.
+    async fn route(&self) -> anyhow::Result<Result<&Arc<dyn Lattice>, &str>> {
         Ok(match &self.transport {
-            Transport::Lattice(lattice) => Some(lattice),
+            Transport::Lattice(lattice) => Ok(lattice),
             Transport::Nats(options, cell) => {
-                Some(cell.get_or_try_init(|| async { Ok::<_, anyhow::Error>(Arc::new(Nats::connect(options).await?) as Arc<dyn Lattice>) }).await?)
+                Ok(cell.get_or_try_init(|| async { Ok::<_, anyhow::Error>(Arc::new(Nats::connect(options).await?) as Arc<dyn Lattice>) }).await?)
             }
-            Transport::Http(_) => None,
+            Transport::Http(base) => Err(base),
         })
     }
 
@@ -62,51 +63,23 @@ impl Client {
     pub(crate) async fn request(&self, subject: String, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let mut message = Message::new(subject, body);
         message.headers = headers;
-        if let Some(lattice) = self.lattice().await? {
-            return Ok(lattice.request(message, Duration::from_secs(60)).await?.payload.to_vec());
+        match self.route().await? {
+            Ok(lattice) => Ok(lattice.request(message, Duration::from_secs(60)).await?.payload.to_vec()),
+            Err(base) => through_api(base, "lattice", message).await,
         }
-        self.through_api("lattice", message).await
     }
 
     /// Sends a request every host answers (`host.ping`) and returns each answer's body.
     pub(crate) async fn gather(&self, subject: String) -> anyhow::Result<Vec<Vec<u8>>> {
         let message = Message::new(subject, Vec::new());
-        if let Some(lattice) = self.lattice().await? {
-            let replies = trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT).await?;
-            return Ok(replies.into_iter().map(|m| m.payload.to_vec()).collect());
-        }
-        let replies: Vec<serde_json::Value> = serde_json::from_slice(&self.through_api("gather", message).await?).context("the API's gather reply")?;
-        Ok(replies.iter().map(|r| r.to_string().into_bytes()).collect())
-    }
-
-    /// `POST <base>/v1/<kind>/<subject>`.
-    async fn through_api(&self, kind: &str, message: Message) -> anyhow::Result<Vec<u8>> {
-        let Message { subject, headers, payload: body, .. } = message;
-        match &self.transport {
-            Transport::Lattice(_) | Transport::Nats(..) => {
-                unreachable!("only the HTTP transport goes through the API")
+        match self.route().await? {
+            Ok(lattice) => {
+                let replies = trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT).await?;
+                Ok(replies.into_iter().map(|m| m.payload.to_vec()).collect())
             }
-            Transport::Http(base) => {
-                let url = format!("{base}/v1/{kind}/{subject}");
-                let base = base.clone();
-                tokio::task::spawn_blocking(move || {
-                    let agent: ureq::Agent =
-                        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(90))).build().into();
-                    let mut request = agent.post(&url);
-                    for (k, v) in &headers {
-                        request = request.header(k, v);
-                    }
-                    let mut response = request
-                        .send(&body[..])
-                        .map_err(|e| anyhow::anyhow!("cannot reach Trellis at {base}: {e}; is `trellis up` running? (set --api or TRELLIS_API)"))?;
-                    let status = response.status();
-                    let text = response.body_mut().read_to_vec().context("reading the reply")?;
-                    if !status.is_success() {
-                        bail!("{base}: {status}: {}", String::from_utf8_lossy(&text).trim());
-                    }
-                    Ok(text)
-                })
-                .await?
+            Err(base) => {
+                let replies: Vec<serde_json::Value> = serde_json::from_slice(&through_api(base, "gather", message).await?).context("the API's gather reply")?;
+                Ok(replies.iter().map(|r| r.to_string().into_bytes()).collect())
             }
         }
     }
@@ -145,6 +118,30 @@ impl Client {
         }
         Ok(reply)
     }
+}
+
+/// `POST <base>/v1/<kind>/<subject>` on an embedded instance's API.
+async fn through_api(base: &str, kind: &str, message: Message) -> anyhow::Result<Vec<u8>> {
+    let Message { subject, headers, payload: body, .. } = message;
+    let url = format!("{base}/v1/{kind}/{subject}");
+    let base = base.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(90))).build().into();
+        let mut request = agent.post(&url);
+        for (k, v) in &headers {
+            request = request.header(k, v);
+        }
+        let mut response = request
+            .send(&body[..])
+            .map_err(|e| anyhow::anyhow!("cannot reach Trellis at {base}: {e}; is `trellis up` running? (set --api or TRELLIS_API)"))?;
+        let status = response.status();
+        let text = response.body_mut().read_to_vec().context("reading the reply")?;
+        if !status.is_success() {
+            bail!("{base}: {status}: {}", String::from_utf8_lossy(&text).trim());
+        }
+        Ok(text)
+    })
+    .await?
 }
 
 /// The directory relative image paths in the manifest at `path` resolve against (absolute).
