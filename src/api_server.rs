@@ -18,7 +18,7 @@ use trellis_lattice::{Lattice, LatticeError, Message};
 use crate::client::{GATHER_LIMIT, GATHER_QUIET};
 
 /// Subjects clients may reach: the wadm API and the control interface.
-const ALLOWED_PREFIXES: &[&str] = &["wadm.api.", "wasmbus.ctl.", "trellis.secrets."];
+const ALLOWED_PREFIXES: &[&str] = &["wadm.api.", "wasmbus.ctl.", "trellis.secrets.", "trellis.call."];
 /// How long a request may wait for the manager or a host.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -60,7 +60,7 @@ async fn gather(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<Str
 
 async fn forward(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if !ALLOWED_PREFIXES.iter().any(|p| subject.starts_with(p)) {
-        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*, trellis.secrets.*)\n"))
+        return (StatusCode::FORBIDDEN, format!("subject `{subject}` is not part of the API (allowed: wadm.api.*, wasmbus.ctl.*, trellis.secrets.*, trellis.call.*)\n"))
             .into_response();
     }
     let mut message = Message::new(subject, body);

@@ -110,7 +110,7 @@ impl Client {
     }
 
     /// A request answered with the control interface's envelope; fails on `success: false`.
-    async fn checked(&self, subject: String, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+    pub(crate) async fn checked(&self, subject: String, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
         let reply: serde_json::Value =
             serde_json::from_slice(&self.request(subject.clone(), Vec::new(), body).await?).with_context(|| format!("the reply on {subject} is not JSON"))?;
         if reply["success"] != serde_json::Value::Bool(true) {

@@ -5,6 +5,7 @@
 
 mod api_server;
 mod app;
+mod call_cmd;
 mod client;
 mod lattice_cmds;
 mod node;
@@ -59,6 +60,8 @@ enum Command {
     /// Stop parts of the lattice.
     #[command(subcommand)]
     Stop(lattice_cmds::StopCommand),
+    /// Call an exported function of a running component: `trellis call ID iface.func ARGS...`.
+    Call(call_cmd::CallArgs),
 }
 
 /// Runs a client command's async body on a small runtime.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
         Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
+        Command::Call(args) => call_cmd::call(args, &connection),
     };
     match result {
         Ok(code) => code,

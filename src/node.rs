@@ -12,6 +12,7 @@ use clap::Args;
 use trellis_host::{Host, LocalFleet, LocalStore, RemoteFleet, Shared};
 use trellis_lattice::{Lattice, Nats};
 use trellis_manager::{Manager, ManagerConfig, Store};
+use trellis_rpc::{Calls, Wrpc};
 use trellis_runtime::{Limits, Runtime, RuntimeConfig};
 
 use crate::app::Connection;
@@ -159,6 +160,16 @@ pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Resu
     Ok(Arc::new(nats))
 }
 
+/// How this process's components reach each other and the lattice: over wRPC too when joined
+/// to NATS.
+pub(crate) async fn calls(lattice: Arc<dyn Lattice>, connection: &Connection, role: &str) -> anyhow::Result<Calls> {
+    let wrpc = match connection.nats.options(&format!("trellis-{role}")) {
+        Some(options) => Some(Wrpc::connect(&options, &connection.lattice).await?),
+        None => None,
+    };
+    Ok(Calls::joined(lattice, &connection.lattice, wrpc))
+}
+
 #[derive(Args)]
 pub(crate) struct HostCmd {
     /// A label `KEY=VALUE` (repeatable); `WASMCLOUD_LABEL_<key>` variables add more.
@@ -180,6 +191,7 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
         let lattice = connect(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
         let (shared, _secrets) = shared(&cmd.host, &state_dir)?;
+        let shared = shared.with_calls(calls(lattice.clone(), connection, "host").await?);
         let given = cmd.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
         let labels = host_labels(&given);
         let host = Arc::new(match &cmd.host_seed {

@@ -48,7 +48,11 @@ pub(crate) fn run(args: UpArgs, connection: &Connection) -> anyhow::Result<ExitC
 
 async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::Result<ExitCode> {
     let state_dir = node::state_dir(args.host.state_dir.as_ref())?;
+    let name = connection.lattice.clone();
+    let embedded = connection.nats.options("").is_none();
+    let lattice: Arc<dyn Lattice> = if embedded { Arc::new(InProcess::new()) } else { node::connect(connection, "up").await? };
     let (shared, secrets) = node::shared(&args.host, &state_dir)?;
+    let shared = shared.with_calls(node::calls(lattice.clone(), connection, "up").await?);
     let allocation = shared.runtime().allocation();
     let labels = if args.hosts.is_empty() { vec![BTreeMap::new()] } else { args.hosts.clone() };
     let hosts: Vec<Arc<Host>> = labels.iter().map(|l| Arc::new(Host::new(shared.clone(), node::host_labels(l)))).collect();
@@ -56,9 +60,6 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
         tracing::info!(host = h.id(), name = h.friendly_name(), labels = ?h.labels(), "host started");
     }
 
-    let name = connection.lattice.clone();
-    let embedded = connection.nats.options("").is_none();
-    let lattice: Arc<dyn Lattice> = if embedded { Arc::new(InProcess::new()) } else { node::connect(connection, "up").await? };
     let heartbeat = args.host.common.heartbeat();
     let resync = Duration::from_millis(args.resync_interval_ms);
     // Embedded, the manager places on this process's hosts directly; on NATS, on every host of

@@ -140,6 +140,6 @@ fn containers_are_reached_only_through_the_components_own_link() {
     // No link, no blobstore: the call fails naming the import, and the host stays up.
     let r = send("GET", &format!("http://127.0.0.1:{port_c}/exists/private"), b"");
     assert_eq!(r.status, 500, "{}", r.body);
-    up.wait_for_log(&["wasi:blobstore/blobstore@0.2.0-draft", "is not linked"]);
+    up.wait_for_log(&["wasi:blobstore/blobstore@0.2.0-draft", "has no link named `default`"]);
     assert_eq!(ok("GET", &format!("http://127.0.0.1:{port_a}"), "o/private/plan", b""), "alpha's");
 }

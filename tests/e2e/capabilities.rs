@@ -142,7 +142,7 @@ fn links_grant_and_nothing_else_does() {
     let c = get(&format!("http://127.0.0.1:{pc}/get/secret"), None);
     assert_eq!(c.status, 500);
     assert!(
-        c.body.contains("import `wasi:keyvalue/store@0.2.0-draft#open` is not linked"),
+        c.body.contains("called `wasi:keyvalue/store@0.2.0-draft#open`, but it has no link named `default` for `wasi:keyvalue/store`"),
         "{}",
         c.body
     );

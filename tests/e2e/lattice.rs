@@ -14,7 +14,7 @@ use crate::util::{Nats, Up, app, component, guests, manifest, trellis};
 const HEARTBEAT: &str = "0.5";
 
 /// A `trellis host` or `trellis manager` process, killed (SIGKILL) when dropped.
-struct Node {
+pub(crate) struct Node {
     child: Child,
     /// The first line it printed (the host's says its id).
     greeting: String,
@@ -22,7 +22,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(nats: &Nats, mode: &str, args: &[&str]) -> Node {
+    pub(crate) fn start(nats: &Nats, mode: &str, args: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let mut child = trellis()
             .args(["--nats", &nats.url, mode, "--heartbeat-interval", HEARTBEAT, "--state-dir"])
@@ -45,11 +45,11 @@ impl Node {
         Node { child, greeting, _dir: dir }
     }
 
-    fn host_id(&self) -> String {
+    pub(crate) fn host_id(&self) -> String {
         self.greeting.split_whitespace().nth(1).unwrap().to_owned()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -63,13 +63,13 @@ impl Drop for Node {
 }
 
 /// A `trellis` client command over NATS; stdout as JSON.
-fn cli_json(nats: &Nats, args: &[&str]) -> serde_json::Value {
+pub(crate) fn cli_json(nats: &Nats, args: &[&str]) -> serde_json::Value {
     let out = trellis().args(["--nats", &nats.url]).args(args).output().unwrap();
     assert!(out.status.success(), "trellis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {

@@ -4,6 +4,7 @@ mod util;
 
 mod blobstore;
 mod cache;
+mod calls;
 mod capabilities;
 mod faults;
 mod hello_world;

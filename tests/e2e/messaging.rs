@@ -65,7 +65,7 @@ fn without_a_consumer_link_nothing_is_sent() {
     let _up = Up::start(&[&m.path], &[]).unwrap();
     let reply = get(&format!("http://127.0.0.1:{port}/publish/a.b/x"), None);
     assert_eq!(reply.status, 500);
-    assert!(reply.body.contains("import `wasmcloud:messaging/consumer@0.2.0#publish` is not linked"), "{}", reply.body);
+    assert!(reply.body.contains("called `wasmcloud:messaging/consumer@0.2.0#publish`, but it has no link named `default` for `wasmcloud:messaging/consumer`"), "{}", reply.body);
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), shared.secrets.clone());
+    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), shared.secrets.clone(), shared.calls.clone());
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
@@ -186,7 +186,8 @@ async fn start_component(
         .await
         .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
     trellis_cap_secrets::grant(&mut linker, &mut grants, trellis_cap_secrets::ComponentSecrets::new(secrets)).map_err(|e| invalid(format!("{e:#}")))?;
-    links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
+    let calls = links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
+    backends.calls.link_imports(&mut linker, runtime.engine(), &compiled.0, &calls, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
     let limits = Limits {
@@ -194,6 +195,8 @@ async fn start_component(
         max_linear_memory_bytes: requested.max_linear_memory_bytes.unwrap_or(defaults.max_linear_memory_bytes),
     };
     let prepared = runtime.prepare(id, &compiled.0, &mut linker, grants, limits, instances).map_err(|e| invalid(format!("{e:#}")))?;
+    let serving = backends.calls.serve(prepared.clone()).await.map_err(|e| invalid(format!("serving its exports: {e:#}")))?;
+    backends.tasks.push(serving);
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
     Ok((prepared, compiled.1))
 }

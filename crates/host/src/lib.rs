@@ -39,6 +39,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use trellis_cap_http_server::{BoundRoute, HttpServer, Route};
 use trellis_cap_messaging::InProcessBroker;
+use trellis_rpc::Calls;
 use trellis_runtime::{LoadedFrom, Runtime};
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
@@ -71,13 +72,28 @@ pub struct Shared {
     broker: Arc<InProcessBroker>,
     state_dir: PathBuf,
     secrets: Arc<dyn SecretsBackend>,
+    calls: Calls,
 }
 
 impl Shared {
     /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
-    /// Secret references fail until a backend is given with [`Shared::with_secrets`].
+    /// Secret references fail until a backend is given with [`Shared::with_secrets`]; calls
+    /// between components stay in the process until [`Shared::with_calls`] joins a lattice.
     pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
-        Shared { runtime, http: HttpServer::new(), broker: Arc::new(InProcessBroker::new()), state_dir, secrets: Arc::new(NoSecrets) }
+        Shared {
+            runtime,
+            http: HttpServer::new(),
+            broker: Arc::new(InProcessBroker::new()),
+            state_dir,
+            secrets: Arc::new(NoSecrets),
+            calls: Calls::in_process(),
+        }
+    }
+
+    /// Reaches components with `calls` (joined to a lattice: over wRPC too).
+    pub fn with_calls(mut self, calls: Calls) -> Shared {
+        self.calls = calls;
+        self
     }
 
     /// Resolves manifests' secret references through `backend`.

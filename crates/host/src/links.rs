@@ -12,6 +12,7 @@ use trellis_cap_keyvalue_redis::RedisStore;
 use trellis_cap_messaging::{Broker, InProcessBroker};
 use trellis_cap_messaging_nats::NatsBroker;
 use trellis_runtime::wasmtime::component::Linker;
+use trellis_rpc::{Calls, ImportLinks};
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
@@ -32,13 +33,15 @@ pub(crate) struct Backends {
     in_process: Arc<InProcessBroker>,
     /// Where secret references are resolved.
     pub(crate) secrets: Arc<dyn SecretsBackend>,
-    /// Message delivery loops started by this deploy.
+    /// Message delivery loops and export servers started by this deploy.
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How components reach each other.
+    pub(crate) calls: Calls,
 }
 
 impl Backends {
-    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>) -> Backends {
-        Backends { state_dir, keyvalue: HashMap::new(), blobstores: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new() }
+    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>, calls: Calls) -> Backends {
+        Backends { state_dir, keyvalue: HashMap::new(), blobstores: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new(), calls }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -88,8 +91,9 @@ impl At<'_> {
     }
 }
 
-/// Adds to `linker` what each of component `i`'s links grants; `warnings` collects what the
-/// user should know (e.g. egress granted without an allowlist).
+/// Adds to `linker` what each of component `i`'s links to capabilities grants; `warnings`
+/// collects what the user should know (e.g. egress granted without an allowlist). Returns the
+/// targets of its links to other components, which [`trellis_rpc::Calls`] links.
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 pub(crate) async fn grant_links(
     manifest: &Manifest,
@@ -100,8 +104,9 @@ pub(crate) async fn grant_links(
     linker: &mut Linker<InvocationState>,
     grants: &mut Grants,
     warnings: &mut Vec<String>,
-) -> Result<(), DeployError> {
+) -> Result<ImportLinks, DeployError> {
     let c = &manifest.spec.components[i];
+    let mut calls = ImportLinks::new();
     // Each capability is granted once, with its backend for every link name the component
     // has for it; `wasmcloud:bus/lattice.set-link-name` picks among them at run time.
     let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
@@ -114,8 +119,15 @@ pub(crate) async fn grant_links(
         let Some(target) = manifest.component(&link.target.name) else {
             return Err(at.error("no such component".into()));
         };
+        let name = link.link_name().to_owned();
         if target.kind == ComponentKind::Component {
-            return Err(at.error("calls from one component to another are not supported by this host yet".into()));
+            // Served by the target wherever it runs: in-process or over wRPC (trellis-rpc).
+            let target_id = target.id(manifest.name());
+            for interface in &link.interfaces {
+                let interface = format!("{}:{}/{interface}", link.namespace, link.package);
+                calls.entry(interface).or_default().insert(name.clone(), target_id.clone());
+            }
+            continue;
         }
         let image = target.properties.image.as_deref().unwrap_or_default();
         let kind = builtin(&ImageRef::parse(image, base_dir));
@@ -126,7 +138,6 @@ pub(crate) async fn grant_links(
         // The link's target secrets reach the capability as config keys (a Redis `URL` with a
         // password in it), as wasmCloud's providers read them; they are not kept.
         config.extend(link_secrets(manifest, link, &at, backends.secrets.as_ref()).await?);
-        let name = link.link_name().to_owned();
         for interface in &link.interfaces {
             grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
         }
@@ -193,7 +204,7 @@ pub(crate) async fn grant_links(
     if let Some((_, allow)) = egress {
         trellis_cap_http_client::grant(grants, allow);
     }
-    Ok(())
+    Ok(calls)
 }
 
 /// The link's `target.secrets` as text, by their names in the manifest.

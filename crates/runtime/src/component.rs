@@ -1,5 +1,6 @@
 //! A component ready to run: its `InstancePre`, limits and concurrency cap.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +47,11 @@ impl PreparedComponent {
         }
     }
 
+    /// Whether `other` is this very preparation (not merely one of the same component).
+    pub fn same_as(&self, other: &PreparedComponent) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The component's id.
     pub fn id(&self) -> &str {
         &self.inner.id
@@ -68,7 +74,8 @@ impl PreparedComponent {
 
     /// Starts an invocation of `function`: waits for a concurrency slot (within the deadline)
     /// and makes a fresh store with the component's limits.
-    pub async fn begin(&self, function: &'static str) -> Result<Invocation, InvocationError> {
+    pub async fn begin(&self, function: impl Into<Cow<'static, str>>) -> Result<Invocation, InvocationError> {
+        let function = function.into();
         let limits = self.inner.limits;
         let deadline = Instant::now() + limits.max_execution_time;
         let permit = match self.inner.permits.clone().try_acquire_owned() {
@@ -77,7 +84,7 @@ impl PreparedComponent {
                 .await
                 .map_err(|_| InvocationError::Deadline {
                     component: self.id().to_owned(),
-                    function: function.to_owned(),
+                    function: function.clone().into_owned(),
                     limit: limits.max_execution_time,
                 })?
                 .expect("the semaphore is never closed"),
@@ -121,7 +128,7 @@ pub struct Invocation {
 /// Enforces the deadline around the guest's future and names failures.
 pub struct InvocationGuard {
     component: Arc<str>,
-    function: &'static str,
+    function: Cow<'static, str>,
     limits: Limits,
     deadline: Instant,
     _permit: OwnedSemaphorePermit,
@@ -142,14 +149,14 @@ impl InvocationGuard {
 
     /// Names a wasmtime error raised during this invocation.
     pub fn classify(&self, error: &wasmtime::Error) -> InvocationError {
-        InvocationError::classify(error, &self.component, self.function, self.limits)
+        InvocationError::classify(error, &self.component, &self.function, self.limits)
     }
 
     /// The error for an invocation that ran out of time.
     pub fn deadline_exceeded(&self) -> InvocationError {
         InvocationError::Deadline {
             component: self.component.to_string(),
-            function: self.function.to_owned(),
+            function: self.function.clone().into_owned(),
             limit: self.limits.max_execution_time,
         }
     }

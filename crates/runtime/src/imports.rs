@@ -8,6 +8,8 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, ResourceType};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
 
+use crate::InvocationState;
+
 /// Interface families the base linker provides (WASI 0.2 and `wasi:http`). Imports of these are
 /// left to the linker, which matches any semver-compatible patch version (a component built
 /// against `wasi:io@0.2.12` links to the host's `0.2.x`). Denying them here would create a
@@ -18,8 +20,8 @@ const PROVIDED: &[&str] =
 /// Links every import of `component` that neither the base linker nor a grant provides to a
 /// refusal. `granted`: interface families (`wasi:keyvalue/`) that the component's capabilities defined
 /// in `linker`; like the WASI ones, they are left to the linker's semver matching.
-pub(crate) fn deny_unlinked<T: 'static>(
-    linker: &mut Linker<T>,
+pub(crate) fn deny_unlinked(
+    linker: &mut Linker<InvocationState>,
     engine: &Engine,
     component: &Component,
     granted: &[String],
@@ -37,9 +39,14 @@ pub(crate) fn deny_unlinked<T: 'static>(
                     match ty.ty {
                         ComponentItem::ComponentFunc(_) => {
                             let qualified = format!("{name}#{export}");
-                            let interface = name.to_owned();
-                            li.func_new(export, move |_, _, _, _| {
-                                wasmtime::bail!("import `{qualified}` is not linked: no link or capability provides `{interface}`")
+                            let interface = name.split_once('@').map_or(name, |(i, _)| i).to_owned();
+                            li.func_new(export, move |store, _, _, _| {
+                                let state = store.data();
+                                wasmtime::bail!(
+                                    "component `{}` called `{qualified}`, but it has no link named `{}` for `{interface}` (no link or capability provides it)",
+                                    state.component(),
+                                    state.links().name(&interface)
+                                )
                             })?;
                         }
                         // A resource the interface `use`s from wasi:io (a blobstore's streams)
@@ -55,8 +62,8 @@ pub(crate) fn deny_unlinked<T: 'static>(
             }
             ComponentItem::ComponentFunc(_) => {
                 let qualified = name.to_owned();
-                linker.root().func_new(name, move |_, _, _, _| {
-                    wasmtime::bail!("import `{qualified}` is not linked: nothing on this host provides it")
+                linker.root().func_new(name, move |store, _, _, _| {
+                    wasmtime::bail!("component `{}` called `{qualified}`, but it is not linked: nothing on this host provides it", store.data().component())
                 })?;
             }
             _ => {}

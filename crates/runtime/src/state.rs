@@ -141,6 +141,16 @@ impl InvocationState {
         (self.extensions[index].downcast_mut::<T>().expect("indexed by type"), &mut self.table, &self.links)
     }
 
+    /// The component's links and which of them each interface uses now.
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
+    /// The id of the component this invocation runs.
+    pub fn component(&self) -> &str {
+        &self.hooks.component
+    }
+
     /// The link selection and the resource table, for `wasmcloud:bus/lattice`.
     pub fn links_and_table(&mut self) -> (&mut Links, &mut ResourceTable) {
         (&mut self.links, &mut self.table)
