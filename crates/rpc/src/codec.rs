@@ -328,3 +328,61 @@ fn leb_signed(mut v: i64, out: &mut BytesMut) {
         out.put_u8(byte | 0x80);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(value: Val, ty: Type) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode(&value, &ty, &mut out).unwrap();
+        let (back, used) = decode_all(&out, [&ty]).unwrap();
+        assert_eq!((back, used), (vec![value], out.len()), "decodes to what was encoded");
+        out.to_vec()
+    }
+
+    #[test]
+    fn integers_are_leb128_as_in_the_component_model_value_encoding() {
+        assert_eq!(bytes(Val::U32(624_485), Type::U32), [0xe5, 0x8e, 0x26]);
+        assert_eq!(bytes(Val::S32(-123_456), Type::S32), [0xc0, 0xbb, 0x78]);
+        assert_eq!(bytes(Val::S64(-1), Type::S64), [0x7f]);
+        assert_eq!(bytes(Val::S16(63), Type::S16), [0x3f]);
+        assert_eq!(bytes(Val::S16(64), Type::S16), [0xc0, 0x00]);
+        assert_eq!(bytes(Val::U64(u64::MAX), Type::U64), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(bytes(Val::S64(i64::MIN), Type::S64).len(), 10);
+        assert_eq!(bytes(Val::S8(-2), Type::S8), [0xfe]);
+        assert_eq!(bytes(Val::U8(200), Type::U8), [200]);
+    }
+
+    #[test]
+    fn scalars_and_strings() {
+        assert_eq!(bytes(Val::Bool(true), Type::Bool), [1]);
+        assert_eq!(bytes(Val::Float32(1.5), Type::Float32), 1.5f32.to_le_bytes());
+        assert_eq!(bytes(Val::Float64(-0.25), Type::Float64), (-0.25f64).to_le_bytes());
+        assert_eq!(bytes(Val::Char('λ'), Type::Char), "λ".as_bytes());
+        assert_eq!(bytes(Val::Char('🦀'), Type::Char), "🦀".as_bytes());
+        assert_eq!(bytes(Val::String("hé".into()), Type::String), [3, b'h', 0xc3, 0xa9]);
+        assert_eq!(bytes(Val::String(String::new()), Type::String), [0]);
+    }
+
+    #[test]
+    fn out_of_range_or_malformed_input_is_refused_and_a_prefix_is_short() {
+        assert_eq!(decode_all(&[0x80, 0x80, 0x04], [&Type::U16]).unwrap_err(), CodecError::Invalid("u16 out of range".into()));
+        assert_eq!(decode_all(&[0x80], [&Type::U32]).unwrap_err(), CodecError::Short);
+        assert_eq!(decode_all(&[5, b'a'], [&Type::String]).unwrap_err(), CodecError::Short);
+        assert!(matches!(decode_all(&[2, 0xff, 0xfe], [&Type::String]).unwrap_err(), CodecError::Invalid(_)));
+        assert_eq!(decode_all(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], [&Type::U32]).unwrap_err(), CodecError::Invalid("LEB128 u32 too long".into()));
+        let mut out = BytesMut::new();
+        assert!(matches!(encode(&Val::U8(1), &Type::String, &mut out), Err(CodecError::Invalid(_))));
+    }
+
+    #[test]
+    fn several_values_follow_each_other() {
+        let mut out = BytesMut::new();
+        encode_all(&[Val::String("a".into()), Val::U32(300), Val::Bool(false)], [&Type::String, &Type::U32, &Type::Bool], &mut out).unwrap();
+        assert_eq!(&out[..], [1, b'a', 0xac, 0x02, 0]);
+        let (values, used) = decode_all(&out, [&Type::String, &Type::U32, &Type::Bool]).unwrap();
+        assert_eq!(used, 5);
+        assert_eq!(values, [Val::String("a".into()), Val::U32(300), Val::Bool(false)]);
+    }
+}

@@ -1,6 +1,8 @@
 //! Calls `callee` through its imports, as its links say: `/greet/<name>/<times>`,
 //! `/describe/<mood>`, `/echo/<text>` (the callee reverses it), `/fail`, `/spin`, and
-//! `/link/<name>/greet/<who>` (the same through the greeter link named `name`).
+//! `/link/<name>/greet/<who>` (the same through the greeter link named `name`), and
+//! `/bench/<n>`: n echo calls of 16 bytes, each timed inside the component, answered as
+//! `p50_ns p99_ns total_ns`.
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/caller", generate_all });
 
@@ -15,6 +17,23 @@ struct Caller;
 fn greet(who: &str, times: u32) -> String {
     let g = greeter::greet(who, times);
     format!("{} ({} times, loud: {})", g.text, g.count, g.loud)
+}
+
+fn bench(n: usize) -> String {
+    use wasip2::clocks::monotonic_clock::now;
+    let payload = [7u8; 16];
+    let mut took = Vec::with_capacity(n);
+    let start = now();
+    for _ in 0..n {
+        let t = now();
+        let back = trellis::plain::echo::echo(&payload);
+        took.push(now() - t);
+        assert_eq!(back.len(), payload.len());
+    }
+    let total = now() - start;
+    took.sort_unstable();
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    format!("{} {} {total}", at(0.50), at(0.99))
 }
 
 impl wasip2::exports::http::incoming_handler::Guest for Caller {
@@ -32,6 +51,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Caller {
                 }
             }
             ["echo", text] => (200, String::from_utf8_lossy(&trellis::plain::echo::echo(text.as_bytes())).into_owned()),
+            ["bench", n] => (200, bench(n.parse().unwrap_or(1000))),
             ["fail"] => (200, greeter::fail()),
             ["spin"] => (200, greeter::spin().to_string()),
             ["link", name, "greet", who] => {
