@@ -49,6 +49,19 @@ impl Node {
         self.greeting.split_whitespace().nth(1).unwrap().to_owned()
     }
 
+    /// SIGTERM, then waits for the exit (up to `within`); the exit status, or None if it hung.
+    fn terminate(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -394,4 +407,13 @@ fn links_of_deployed_apps_on_the_control_interface() {
     });
     let listed = cli_json(&nats, &["get", "links", "-o", "json"]);
     assert_eq!(listed[0]["source_id"], "linked_counter", "{listed}");
+}
+
+#[test]
+fn a_host_stops_on_sigterm_even_with_its_nats_server_gone() {
+    let nats = Nats::start();
+    let host = Node::start(&nats, "host", &[]);
+    drop(nats);
+    let status = host.terminate(Duration::from_secs(20)).expect("the host exits on SIGTERM although it cannot flush its last events");
+    assert!(status.success(), "{status}");
 }

@@ -25,6 +25,9 @@ pub struct NatsOptions {
     pub name: String,
 }
 
+/// How long [`Lattice::flush`] waits for the server.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A lattice over a NATS connection.
 #[derive(Clone, Debug)]
 pub struct Nats {
@@ -114,7 +117,12 @@ impl Lattice for Nats {
     }
 
     async fn flush(&self) -> Result<(), LatticeError> {
-        self.client.flush().await.map_err(transport)
+        // With the server gone the client would wait for a reconnect for ever, and a process
+        // flushing its last events on the way out would never exit.
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
+            Ok(flushed) => flushed.map_err(transport),
+            Err(_) => Err(LatticeError::Transport(format!("NATS did not take the last messages within {} s", FLUSH_TIMEOUT.as_secs()))),
+        }
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError> {
