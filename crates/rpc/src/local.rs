@@ -12,15 +12,13 @@ pub(crate) async fn call(target: &PreparedComponent, instance: &str, func: &str,
     let failed = |e: trellis_runtime::InvocationError| CallError::Failed(e.to_string());
     let Invocation { mut store, guard } = target.begin(function.clone()).await.map_err(failed)?;
     let handle = guard.run(target.instance_pre().instantiate_async(&mut store)).await.map_err(failed)?;
+    let no_such = || CallError::NoSuchFunction { target: target.id().to_owned(), function: function.clone() };
     let parent = match instance {
         "" => None,
-        name => handle.get_export_index(&mut store, None, name),
+        name => Some(handle.get_export_index(&mut store, None, name).ok_or_else(no_such)?),
     };
-    let f = (instance.is_empty() || parent.is_some())
-        .then(|| handle.get_export_index(&mut store, parent.as_ref(), func))
-        .flatten()
-        .and_then(|index| handle.get_func(&mut store, index))
-        .ok_or_else(|| CallError::NoSuchFunction { target: target.id().to_owned(), function })?;
+    let index = handle.get_export_index(&mut store, parent.as_ref(), func).ok_or_else(no_such)?;
+    let f = handle.get_func(&mut store, index).ok_or_else(no_such)?;
     guard.run(f.call_async(&mut store, params, results)).await.map_err(failed)
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats_wrpc::HeaderMap;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
-use trellis_lattice::NatsOptions;
+use trellis_lattice::{NatsKey, NatsOptions};
 use trellis_runtime::wasmtime::component::{Type, Val};
 use wrpc_transport::Invoke as _;
 
@@ -41,16 +41,15 @@ impl Wrpc {
         if let Some(path) = &options.creds {
             connect = connect.credentials_file(path).await.map_err(|e| anyhow::anyhow!("reading NATS credentials {}: {e}", path.display()))?;
         }
-        match (&options.jwt, &options.seed) {
-            (Some(jwt), Some(seed)) => {
-                let key = Arc::new(nkeys::KeyPair::from_seed(seed).map_err(|e| anyhow::anyhow!("the NATS seed is not an nkey seed: {e}"))?);
-                connect = connect.jwt(jwt.clone(), move |nonce| {
+        match options.key()? {
+            Some(NatsKey::Jwt(jwt, key)) => {
+                connect = connect.jwt(jwt, move |nonce| {
                     let key = key.clone();
                     async move { key.sign(&nonce).map_err(async_nats_wrpc::AuthError::new) }
                 });
             }
-            (None, Some(seed)) => connect = connect.nkey(seed.clone()),
-            _ => {}
+            Some(NatsKey::Nkey(seed)) => connect = connect.nkey(seed),
+            None => {}
         }
         let nats = connect.connect(options.url.as_str()).await.map_err(|e| anyhow::anyhow!("cannot reach NATS at {} for wRPC: {e}", options.url))?;
         Ok(Wrpc { nats: Arc::new(nats), lattice: lattice.into(), clients: Arc::default() })
@@ -77,18 +76,16 @@ impl Wrpc {
         headers.insert("source-id", call.source);
         headers.insert("link-name", call.link_name);
         let no_paths: [&[Option<usize>]; 0] = [];
-        let invoked = tokio::time::timeout(HANDSHAKE_TIMEOUT, client.invoke(Some(headers), call.instance, call.func, buf.freeze(), no_paths)).await;
-        let (mut outgoing, mut incoming) = match invoked {
+        let (mut outgoing, mut incoming) = client.invoke(Some(headers), call.instance, call.func, buf.freeze(), no_paths).await.map_err(|e| failed(format!("{e:#}")))?;
+        // The handshake happens as the parameter stream is first driven: closing it (nothing
+        // follows the arguments) waits for a host to take the call.
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, outgoing.shutdown()).await {
             Err(_) => return Err(failed(format!("no host took the call within {} s", HANDSHAKE_TIMEOUT.as_secs()))),
-            Ok(Err(e)) if is_no_responders(&e) => {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotConnected => {
                 return Err(CallError::NotRunning { target: call.target.to_owned(), where_: " on any host of the lattice (no responders)" });
             }
-            Ok(Err(e)) => return Err(failed(format!("{e:#}"))),
-            Ok(Ok(streams)) => streams,
-        };
-        // Nothing follows the arguments: close our side so the target knows.
-        if let Err(e) = outgoing.shutdown().await {
-            tracing::trace!("closing the parameter stream: {e}");
+            Ok(Err(e)) => return Err(failed(format!("handing over the call: {e}"))),
+            Ok(Ok(())) => {}
         }
         let values = read_values(&mut incoming, result_types).await.map_err(|e| failed(format!("{e} (the target's host logs why)")))?;
         for (slot, v) in results.iter_mut().zip(values) {
@@ -96,12 +93,6 @@ impl Wrpc {
         }
         Ok(())
     }
-}
-
-fn is_no_responders(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotConnected) || c.to_string().contains("no responders")
-    })
 }
 
 /// One call from a component's import to a linked component.
