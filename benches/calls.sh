@@ -105,7 +105,7 @@ nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$work/js" >"$work/nats.log" 2>
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$nats_port") 2>/dev/null && break; sleep 0.05; done
 "$trellis" --nats "$nats" host --label role=front --state-dir "$work/front" --log-level warn >"$work/front.out" 2>&1 &
 "$trellis" --nats "$nats" host --label role=back --state-dir "$work/back" --log-level warn >"$work/back.out" 2>&1 &
-"$trellis" --nats "$nats" manager --state-dir "$work/manager" --log-level warn >"$work/manager.out" 2>&1 &
+"$trellis" --nats "$nats" manager --log-level warn >"$work/manager.out" 2>&1 &
 lattice_port=$(free_port)
 manifest "$lattice_port" "$(requirement front)" "$(requirement back)" > "$work/lattice.yaml"
 for _ in $(seq 100); do [ "$("$trellis" --nats "$nats" get hosts -o json 2>/dev/null | grep -c host_id || true)" -ge 2 ] && break; sleep 0.1; done

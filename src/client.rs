@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
-use trellis_lattice::{Lattice, Message, Nats, NatsOptions};
+use trellis_lattice::{Lattice, LatticeError, Message, Nats, NatsOptions};
 use trellis_manager::{BASE_DIR_HEADER, SOURCE_HEADER};
 use trellis_types::wadm::{DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType};
 
@@ -90,7 +90,13 @@ impl Client {
             Some(n) => format!("wadm.api.{}.model.{op}.{n}", self.lattice),
             None => format!("wadm.api.{}.model.{op}", self.lattice),
         };
-        let reply = self.request(subject.clone(), headers, body).await?;
+        let reply = self.request(subject.clone(), headers, body).await.map_err(|e| match e.downcast_ref::<LatticeError>() {
+            Some(LatticeError::NoResponders { .. }) => anyhow::anyhow!(
+                "no deployment manager answers on lattice `{}`: start one with `trellis manager`, or wait for a standby to take over (one lease term)",
+                self.lattice
+            ),
+            _ => e,
+        })?;
         serde_json::from_slice(&reply).with_context(|| format!("the reply on {subject} is not what wadm sends: {}", String::from_utf8_lossy(&reply)))
     }
 

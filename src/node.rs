@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::Args;
 use trellis_host::{Host, LocalFleet, LocalStore, RemoteFleet, Shared};
 use trellis_lattice::{Lattice, Nats};
-use trellis_manager::{Manager, ManagerConfig, Store};
+use trellis_manager::{Lease, Manager, ManagerConfig, Store};
 use trellis_rpc::{Calls, Wrpc};
 use trellis_runtime::{Limits, Runtime, RuntimeConfig};
 
@@ -127,15 +127,25 @@ pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path) -> anyhow::Re
     Ok((Shared::new(runtime, state_dir.to_owned()).with_secrets(Arc::new(secrets.clone())), secrets))
 }
 
-/// Starts a deployment manager on `lattice` with its store in `state_dir`, placing on `fleet`
-/// (built by `fleet` from the manager's change callback).
+/// Where a manager keeps its state.
+pub(crate) enum ManagerState<'a> {
+    /// Embedded: a redb file in this directory; the only manager.
+    Dir(&'a std::path::Path),
+    /// JetStream buckets of this connection's server; one of possibly several managers, acting
+    /// while it holds the lattice's lease, which lapses after three silent heartbeat intervals.
+    Nats(&'a Nats),
+}
+
+/// Starts a deployment manager on `lattice`, placing on `fleet` (built by `fleet` from the
+/// manager's change callback).
 pub(crate) async fn start_manager<F: trellis_manager::Fleet>(
     lattice: Arc<dyn Lattice>,
+    state: ManagerState<'_>,
     name: &str,
-    state_dir: &std::path::Path,
-    resync: Duration,
+    timing: (Duration, Duration),
     fleet: impl AsyncFnOnce(Box<dyn Fn() + Send + Sync>) -> anyhow::Result<Arc<F>>,
 ) -> anyhow::Result<(Manager, Arc<F>)> {
+    let (resync, heartbeat) = timing;
     let cell: Arc<OnceLock<Manager>> = Arc::default();
     let notify = cell.clone();
     let fleet = fleet(Box::new(move || {
@@ -144,14 +154,17 @@ pub(crate) async fn start_manager<F: trellis_manager::Fleet>(
         }
     }))
     .await?;
-    let store = Store::open(&state_dir.join("manager.redb"))?;
+    let (store, lease) = match state {
+        ManagerState::Dir(dir) => (Store::open(&dir.join("manager.redb"))?, None),
+        ManagerState::Nats(nats) => (Store::jetstream(nats.client().clone(), name).await?, Some(Lease::jetstream(nats.client().clone(), name, heartbeat * 3).await?)),
+    };
     let config = ManagerConfig { lattice: name.to_owned(), resync_interval: resync.max(Duration::from_millis(10)) };
-    let manager = Manager::start(config, store, lattice, fleet.clone()).await?;
+    let manager = Manager::start(config, store, lease, lattice, fleet.clone()).await?;
     let _ = cell.set(manager.clone());
     Ok((manager, fleet))
 }
 
-pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Result<Arc<dyn Lattice>> {
+pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Result<Arc<Nats>> {
     let Some(options) = connection.nats.options(&format!("trellis-{role}")) else {
         anyhow::bail!("`trellis {role}` joins a NATS lattice: give --nats nats://HOST:PORT (or run `trellis up` for one process with everything)");
     };
@@ -220,9 +233,6 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
 
 #[derive(Args)]
 pub(crate) struct ManagerCmd {
-    /// Holds the manager's store (`manager.redb`). Default: the per-user data directory.
-    #[arg(long, env = "TRELLIS_STATE_DIR", value_name = "DIR")]
-    state_dir: Option<PathBuf>,
     /// How often the manager recomputes every application from scratch.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     resync_interval_ms: u64,
@@ -235,18 +245,22 @@ pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Resul
     init_logging(&cmd.common.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let lattice = connect(connection, "manager").await?;
-        let state_dir = state_dir(cmd.state_dir.as_ref())?;
+        let nats = connect(connection, "manager").await?;
+        let lattice: Arc<dyn Lattice> = nats.clone();
         let heartbeat = cmd.common.heartbeat();
         let name = connection.lattice.clone();
-        let (manager, _fleet) = start_manager(lattice.clone(), &name, &state_dir, Duration::from_millis(cmd.resync_interval_ms), async |on_change| {
+        let timing = (Duration::from_millis(cmd.resync_interval_ms), heartbeat);
+        let (manager, _fleet) = start_manager(lattice.clone(), ManagerState::Nats(&nats), &name, timing, async |on_change| {
             Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
         })
         .await?;
-        tracing::info!(lattice = %name, state_dir = %state_dir.display(), "manager started");
-        println!("manager serving wadm.api.{name}.>");
+        if manager.acting() {
+            println!("manager acting for lattice {name}, serving wadm.api.{name}.>");
+        } else {
+            println!("manager standing by for lattice {name}: another manager holds the lease");
+        }
         shutdown_signal().await;
-        manager.stop();
+        manager.stop().await;
         Ok(ExitCode::SUCCESS)
     })
 }

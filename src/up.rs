@@ -16,7 +16,7 @@ use trellis_types::wadm::StatusType;
 
 use crate::app::Connection;
 use crate::client::{self, Client};
-use crate::node::{self, HostArgs};
+use crate::node::{self, HostArgs, ManagerState};
 
 #[derive(Args)]
 pub(crate) struct UpArgs {
@@ -50,7 +50,11 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
     let state_dir = node::state_dir(args.host.state_dir.as_ref())?;
     let name = connection.lattice.clone();
     let embedded = connection.nats.options("").is_none();
-    let lattice: Arc<dyn Lattice> = if embedded { Arc::new(InProcess::new()) } else { node::connect(connection, "up").await? };
+    let nats = if embedded { None } else { Some(node::connect(connection, "up").await?) };
+    let lattice: Arc<dyn Lattice> = match &nats {
+        Some(nats) => nats.clone(),
+        None => Arc::new(InProcess::new()),
+    };
     let (shared, secrets) = node::shared(&args.host, &state_dir)?;
     let shared = shared.with_calls(node::calls(lattice.clone(), connection, "up").await?);
     let allocation = shared.runtime().allocation();
@@ -61,19 +65,20 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
     }
 
     let heartbeat = args.host.common.heartbeat();
-    let resync = Duration::from_millis(args.resync_interval_ms);
+    let timing = (Duration::from_millis(args.resync_interval_ms), heartbeat);
     // Embedded, the manager places on this process's hosts directly; on NATS, on every host of
     // the lattice, these included, as it learns of them from heartbeats.
-    let (manager, local, fleet): (_, Arc<LocalFleet>, Arc<dyn Fleet>) = if embedded {
-        let (manager, local) =
-            node::start_manager(lattice.clone(), &name, &state_dir, resync, async |on_change| Ok(Arc::new(LocalFleet::new(hosts, on_change)))).await?;
-        (manager, local.clone(), local)
-    } else {
-        let (manager, remote) = node::start_manager(lattice.clone(), &name, &state_dir, resync, async |on_change| {
+    let (manager, local, fleet): (_, Arc<LocalFleet>, Arc<dyn Fleet>) = if let Some(nats) = &nats {
+        let (manager, remote) = node::start_manager(lattice.clone(), ManagerState::Nats(nats), &name, timing, async |on_change| {
             Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
         })
         .await?;
         (manager, Arc::new(LocalFleet::new(hosts, || {})), remote)
+    } else {
+        let (manager, local) =
+            node::start_manager(lattice.clone(), ManagerState::Dir(&state_dir), &name, timing, async |on_change| Ok(Arc::new(LocalFleet::new(hosts, on_change))))
+                .await?;
+        (manager, local.clone(), local)
     };
     local.clone().serve_ctl(lattice.clone(), &name, heartbeat).await?;
     if embedded {
@@ -111,7 +116,7 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
 
     node::shutdown_signal().await;
     eprintln!("stopping: finishing in-flight requests");
-    manager.stop();
+    manager.stop().await;
     local.stop_all().await;
     shared.shutdown().await;
     Ok(ExitCode::SUCCESS)

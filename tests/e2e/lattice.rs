@@ -24,9 +24,13 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn start(nats: &Nats, mode: &str, args: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = trellis()
-            .args(["--nats", &nats.url, mode, "--heartbeat-interval", HEARTBEAT, "--state-dir"])
-            .arg(dir.path())
+        let mut command = trellis();
+        command.args(["--nats", &nats.url, mode, "--heartbeat-interval", HEARTBEAT]);
+        // A manager on NATS keeps its state in JetStream; hosts keep their compiled cache here.
+        if mode == "host" {
+            command.arg("--state-dir").arg(dir.path());
+        }
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -222,15 +226,24 @@ fn wasmcloud_control_interface_client_conforms() {
 /// Named config is the manager's (a queue group): wasmCloud's client and the CLI reach it over NATS.
 #[test]
 fn named_config_over_nats() {
-    let nats = Nats::start();
+    let nats = Nats::start_jetstream();
     let _manager = Node::start(&nats, "manager", &[]);
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
         let connection = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
-        let client = wasmcloud_control_interface::ClientBuilder::new(connection).build();
+        let client = wasmcloud_control_interface::ClientBuilder::new(connection.clone()).build();
+        let mut events = client.events_receiver(vec!["config_set".into(), "config_deleted".into()]).await.unwrap();
         let put = client.put_config("greeting", std::collections::HashMap::from([("lang".to_owned(), "en".to_owned())])).await.unwrap();
         assert!(put.succeeded(), "{}", put.message());
         let got = client.get_config("greeting").await.unwrap();
         assert_eq!(got.data().and_then(|c| c.get("lang")).map(String::as_str), Some("en"));
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("config_set arrives").unwrap();
+        use cloudevents::AttributesReader as _;
+        assert_eq!(event.ty(), "com.wasmcloud.lattice.config_set");
+        assert!(matches!(event.data(), Some(cloudevents::Data::Json(v)) if v["config_name"] == "greeting"), "{event:?}");
+        // Where wasmCloud hosts keep named config, in their format.
+        let bucket = async_nats_wasmcloud::jetstream::new(connection).get_key_value("CONFIGDATA_default").await.unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(&bucket.get("greeting").await.unwrap().expect("config in CONFIGDATA_default")).unwrap();
+        assert_eq!(stored, serde_json::json!({"lang": "en"}));
     });
     let got = cli_json(&nats, &["config", "get", "greeting", "-o", "json"]);
     assert_eq!(got["lang"], "en");
@@ -315,7 +328,7 @@ fn debian_nats_2_9_smoke() {
 /// and its API reaches them.
 #[test]
 fn up_joined_to_nats_places_on_a_separate_host() {
-    let nats = Nats::start();
+    let nats = Nats::start_jetstream();
     let up = Up::start(&[], &["--nats", &nats.url, "--host", "region=a", "--heartbeat-interval", HEARTBEAT]).unwrap();
     let remote = Node::start(&nats, "host", &["--label", "region=b"]);
     let only_b = component("hello", guests::HELLO, 2, "").replace(
@@ -340,7 +353,7 @@ fn up_joined_to_nats_places_on_a_separate_host() {
 /// lost, and the status converges to deployed again.
 #[test]
 fn a_nats_restart_loses_nothing() {
-    let mut nats = Nats::start();
+    let mut nats = Nats::start_jetstream();
     let host = Node::start(&nats, "host", &[]);
     let _manager = Node::start(&nats, "manager", &["--resync-interval-ms", "500"]);
     let file = manifest(&app("steady", &[component("hello", guests::HELLO, 2, "")]));
@@ -381,7 +394,7 @@ fn a_host_seed_fixes_the_host_id() {
 /// is refused with where links are changed on Trellis.
 #[test]
 fn links_of_deployed_apps_on_the_control_interface() {
-    let nats = Nats::start();
+    let nats = Nats::start_jetstream();
     let _host = Node::start(&nats, "host", &[]);
     let _manager = Node::start(&nats, "manager", &[]);
     let yaml = format!(
@@ -416,4 +429,73 @@ fn a_host_stops_on_sigterm_even_with_its_nats_server_gone() {
     drop(nats);
     let status = host.terminate(Duration::from_secs(20)).expect("the host exits on SIGTERM although it cannot flush its last events");
     assert!(status.success(), "{status}");
+}
+
+/// How many processes answer one request on `subject` within half a second.
+async fn responders(url: &str, subject: &str) -> usize {
+    let client = async_nats_wasmcloud::connect(url).await.unwrap();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish_with_reply(subject.to_owned(), inbox, Vec::new().into()).await.unwrap();
+    client.flush().await.unwrap();
+    let mut count = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut replies)).await {
+        count += 1;
+    }
+    count
+}
+
+/// Two managers on one lattice: one acts and answers, the other stands by. `kill -9` of the
+/// acting one: the standby takes the lease over within about 1⅓ lease terms (3 heartbeats
+/// each), finds every application in JetStream, and acts on the next change.
+#[test]
+fn a_standby_manager_takes_over_and_nothing_is_lost() {
+    let nats = Nats::start_jetstream();
+    let host = Node::start(&nats, "host", &[]);
+    let first = Node::start(&nats, "manager", &["--resync-interval-ms", "500"]);
+    assert!(first.greeting.starts_with("manager acting"), "{}", first.greeting);
+    let second = Node::start(&nats, "manager", &["--resync-interval-ms", "500"]);
+    assert!(second.greeting.contains("standing by"), "{}", second.greeting);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(runtime.block_on(responders(&nats.url, "wadm.api.default.model.list")), 1, "only the acting manager answers");
+
+    let deploy = |instances: u32, version: &str| {
+        let yaml = app("kept", &[component("hello", guests::HELLO, instances, "")]).replace("version: v0.1.0", &format!("version: {version}"));
+        let file = manifest(&yaml);
+        let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    deploy(2, "v1");
+    let on_host = |nats: &Nats| placement(nats).get(&host.host_id()).and_then(|(_, c)| c.get("kept_hello").copied());
+    assert_eq!(on_host(&nats), Some(2));
+
+    first.kill();
+    let killed = Instant::now();
+    until("the standby to act", Duration::from_secs(30), || {
+        let out = trellis().args(["--nats", &nats.url, "app", "status", "kept", "-o", "json"]).output().unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (status["status"]["type"] == "deployed").then_some(())
+    });
+    eprintln!("standby took over and reported `kept` deployed {} ms after kill -9", killed.elapsed().as_millis());
+    assert_eq!(runtime.block_on(responders(&nats.url, "wadm.api.default.model.list")), 1);
+    let versions = cli_json(&nats, &["app", "list", "-o", "json"]);
+    assert!(versions.to_string().contains("kept"), "{versions}");
+    assert_eq!(on_host(&nats), Some(2), "taking over did not disturb what runs");
+
+    deploy(3, "v2");
+    assert_eq!(on_host(&nats), Some(3), "the new manager acts on changes");
+    let third = Node::start(&nats, "manager", &[]);
+    assert!(third.greeting.contains("standing by"), "{}", third.greeting);
+    drop(second);
+}
+
+/// A manager on NATS keeps its state in JetStream: against a server without it, it refuses to
+/// start and says what it needs.
+#[test]
+fn a_manager_needs_jetstream() {
+    let nats = Nats::start();
+    let out = trellis().args(["--nats", &nats.url, "manager"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JetStream") && stderr.contains("-js"), "{stderr}");
 }

@@ -14,19 +14,24 @@ pub(crate) fn trellis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trellis"))
 }
 
-/// A loopback port nobody listens on right now, and never handed out before in this run (the
-/// kernel may offer a just-released port again, and two tests, or two listeners of one manifest,
-/// would then collide).
+/// A loopback port nobody listens on right now, and never handed out before in this run.
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up on Linux): a port the kernel
+/// chose for a `:0` bind (an API listener) or an outgoing connection can then never be the one a
+/// test wrote into a manifest and has not bound yet. Each test process starts at its own offset.
 pub(crate) fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap();
-        if !given.contains(&port) {
-            given.push(port);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7_919) % COUNT, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// A running `trellis up`, stopped (SIGKILL) when dropped.

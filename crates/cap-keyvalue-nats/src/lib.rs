@@ -57,8 +57,7 @@ impl NatsKvStore {
         };
         let kv = match js.get_key_value(&config.bucket).await {
             Ok(kv) => kv,
-            Err(_) if config.auto_create => js
-                .create_key_value(async_nats::jetstream::kv::Config { bucket: config.bucket.clone(), history: 1, ..Default::default() })
+            Err(_) if config.auto_create => trellis_lattice::create_kv_bucket(&js, &config.bucket)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create KV bucket `{}`: {e}", config.bucket))?,
             Err(e) => anyhow::bail!(

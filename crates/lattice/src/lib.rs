@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use in_process::InProcess;
-pub use nats::{Nats, NatsKey, NatsOptions};
+pub use nats::{Nats, NatsKey, NatsOptions, create_kv_bucket};
 pub use subject::{Pattern, PatternError};
 
 /// One message as a subscriber receives it.

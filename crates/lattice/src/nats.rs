@@ -157,3 +157,27 @@ impl Lattice for Nats {
         }
     }
 }
+
+/// Creates key-value bucket `bucket` (one value per key) by creating its backing stream as
+/// async-nats would. async-nats' own `create_key_value` first reads the account's JetStream
+/// info, which it cannot parse from nats-server 2.9; this works on 2.9 and on current servers.
+pub async fn create_kv_bucket(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+) -> Result<async_nats::jetstream::kv::Store, async_nats::Error> {
+    use async_nats::jetstream::stream;
+    js.create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await?;
+    // Opened by name so the store's subjects and prefixes are set exactly as async-nats sets them.
+    Ok(js.get_key_value(bucket).await?)
+}

@@ -10,12 +10,16 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use trellis_lattice::{Message, Subscriber, respond};
 use trellis_types::ctl::CtlReply;
+use trellis_types::inventory::{CloudEvent, event_subject};
 use trellis_types::wadm::{
     API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
     StatusResult, StatusType, VersionRequest,
 };
 
 use crate::Inner;
+
+/// The `source` of the CloudEvents the manager publishes (wasmCloud hosts put their id there).
+const EVENT_SOURCE: &str = "trellis-manager";
 
 /// Header naming where the manifest came from, for error messages (the CLI sends the path).
 pub const SOURCE_HEADER: &str = "Trellis-Source";
@@ -196,7 +200,10 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
             let result = inner.catalogue.lock().await.put_config(name, Some(values)).await;
             inner.mark_all();
             match result {
-                Ok(()) => reply(true, "successfully put config".into()),
+                Ok(()) => {
+                    config_event(inner, "config_set", name).await;
+                    reply(true, "successfully put config".into())
+                }
                 Err(e) => reply(false, e.to_string()),
             }
         }
@@ -208,10 +215,22 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
             let result = inner.catalogue.lock().await.put_config(name, None).await;
             inner.mark_all();
             match result {
-                Ok(()) => reply(true, "successfully deleted config".into()),
+                Ok(()) => {
+                    config_event(inner, "config_deleted", name).await;
+                    reply(true, "successfully deleted config".into())
+                }
                 Err(e) => reply(false, e.to_string()),
             }
         }
         other => reply(false, format!("unsupported subject config.{other}")),
+    }
+}
+
+/// `config_set` / `config_deleted` on `wasmbus.evt.<lattice>.*`, as wasmCloud hosts publish them.
+async fn config_event(inner: &Inner, event: &str, name: &str) {
+    let envelope = CloudEvent::now(EVENT_SOURCE, event, serde_json::json!({ "config_name": name }));
+    let message = Message::new(event_subject(&inner.config.lattice, event), json(&envelope));
+    if let Err(e) = inner.lattice.publish(message).await {
+        tracing::debug!(config = name, event, error = %e, "could not publish event");
     }
 }

@@ -54,8 +54,8 @@ pub(crate) struct Catalogue {
 
 impl Catalogue {
     /// Loads the catalogue; a stored version that no longer parses is dropped with a warning.
-    pub(crate) fn load(store: Store) -> Result<Catalogue, crate::StoreError> {
-        let (records, configs) = store.load()?;
+    pub(crate) async fn load(store: Store) -> Result<Catalogue, crate::StoreError> {
+        let (records, configs) = store.load().await?;
         let mut apps = BTreeMap::new();
         for (name, mut record) in records {
             let mut parsed = Vec::new();
@@ -236,7 +236,7 @@ mod tests {
     const V1: &str = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: app\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: c\n      type: component\n      properties:\n        image: c.wasm\n";
 
     async fn catalogue(dir: &std::path::Path) -> Catalogue {
-        Catalogue::load(Store::open(&dir.join("m.redb")).unwrap()).unwrap()
+        Catalogue::load(Store::open(&dir.join("m.redb")).unwrap()).await.unwrap()
     }
 
     #[tokio::test]

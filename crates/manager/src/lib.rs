@@ -2,8 +2,9 @@
 //!
 //! **Owns** the manifest store and its versions ([`Store`]), the wadm API on
 //! `wadm.api.<lattice>.model.*`, named config, the scalers (pure functions in [`scaler`]), a
-//! level-triggered reconciler, deploy-time checks across applications, and a status per
-//! application and scaler that says why.
+//! level-triggered reconciler, deploy-time checks across applications, a status per
+//! application and scaler that says why, and the [`Lease`] that lets one of several managers of
+//! a lattice act while the others stand by.
 //!
 //! **Must not** talk to wasmtime or run components: it reaches hosts only through a [`Fleet`],
 //! and clients only through the lattice.
@@ -14,6 +15,7 @@
 mod api;
 mod catalogue;
 mod checks;
+mod lease;
 mod links;
 mod plan;
 mod reconcile;
@@ -31,6 +33,7 @@ use trellis_types::placement::{Assignment, Failure, HostReport};
 use trellis_types::wadm::Status;
 
 pub use api::{BASE_DIR_HEADER, SOURCE_HEADER};
+pub use lease::Lease;
 pub use store::{Store, StoreError};
 
 /// Settings of a manager.
@@ -65,9 +68,110 @@ pub trait Fleet: Send + Sync + 'static {
     fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim>;
 }
 
-/// A running manager. Dropping it does not stop its tasks; call [`Manager::stop`].
+/// A manager. Without a [`Lease`] it acts at once, as the only manager (embedded mode); with one
+/// it stands by until it holds the lease, acts while it does, and stands by again if it loses
+/// it, so several managers can run against one lattice and one takes over when another dies.
+/// Dropping it does not stop its tasks; call [`Manager::stop`].
 #[derive(Clone)]
 pub struct Manager {
+    seat: Arc<Seat>,
+}
+
+struct Seat {
+    /// The term in office, while this manager acts.
+    current: Mutex<Option<Term>>,
+    election: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    lease: Option<Arc<Lease>>,
+}
+
+impl Manager {
+    /// Starts a manager of `config.lattice` keeping its state in `store` and placing on `fleet`.
+    /// Without a lease, the store is loaded and the API served before this returns.
+    pub async fn start(
+        config: ManagerConfig,
+        store: Store,
+        lease: Option<Lease>,
+        lattice: Arc<dyn Lattice>,
+        fleet: Arc<dyn Fleet>,
+    ) -> Result<Manager, StartError> {
+        let Some(lease) = lease else {
+            let term = Term::start(config, store, lattice, fleet).await?;
+            let seat = Seat { current: Mutex::new(Some(term)), election: Mutex::default(), lease: None };
+            return Ok(Manager { seat: Arc::new(seat) });
+        };
+        // The lease is usually free when the first manager starts: then it acts before this
+        // returns, and a client right behind it finds the API served.
+        let mut current = None;
+        if lease.acquire_if_free().await {
+            match Term::start(config.clone(), store.clone(), lattice.clone(), fleet.clone()).await {
+                Ok(term) => current = Some(term),
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            }
+        }
+        let lease = Arc::new(lease);
+        let seat = Arc::new(Seat { current: Mutex::new(current), election: Mutex::default(), lease: Some(lease.clone()) });
+        let election = tokio::spawn(elect(seat.clone(), lease, config, store, lattice, fleet));
+        *seat.election.lock().expect("election poisoned") = Some(election);
+        Ok(Manager { seat })
+    }
+
+    /// Whether this manager acts now (rather than standing by).
+    pub fn acting(&self) -> bool {
+        self.seat.current.lock().expect("term poisoned").is_some()
+    }
+
+    /// Tells the manager the fleet changed (a host came, went or changed labels).
+    pub fn hosts_changed(&self) {
+        if let Some(term) = self.seat.current.lock().expect("term poisoned").as_ref() {
+            term.inner.mark_all();
+        }
+    }
+
+    /// Stops serving the API and reconciling, and gives the lease up so a standby takes over at
+    /// once. Running applications keep running.
+    pub async fn stop(&self) {
+        if let Some(election) = self.seat.election.lock().expect("election poisoned").take() {
+            election.abort();
+        }
+        if let Some(term) = self.seat.current.lock().expect("term poisoned").take() {
+            term.stop();
+        }
+        if let Some(lease) = &self.seat.lease {
+            lease.release().await;
+        }
+    }
+}
+
+/// Acts while the lease is held, and waits for it again once it is lost.
+async fn elect(seat: Arc<Seat>, lease: Arc<Lease>, config: ManagerConfig, store: Store, lattice: Arc<dyn Lattice>, fleet: Arc<dyn Fleet>) {
+    let lattice_name = config.lattice.clone();
+    loop {
+        if seat.current.lock().expect("term poisoned").is_none() {
+            lease.acquire().await;
+            match Term::start(config.clone(), store.clone(), lattice.clone(), fleet.clone()).await {
+                Ok(term) => *seat.current.lock().expect("term poisoned") = Some(term),
+                Err(e) => {
+                    tracing::error!(lattice = %lattice_name, error = %e, "cannot act for the lattice; giving the lease up");
+                    lease.release().await;
+                    tokio::time::sleep(lease.term()).await;
+                    continue;
+                }
+            }
+        }
+        tracing::info!(lattice = %lattice_name, holder = lease.holder(), "this manager holds the lease and acts for the lattice");
+        let why = lease.hold().await;
+        tracing::warn!(lattice = %lattice_name, "standing by: {why}");
+        if let Some(term) = seat.current.lock().expect("term poisoned").take() {
+            term.stop();
+        }
+    }
+}
+
+/// One stretch of acting: the catalogue loaded afresh, the API served, the reconciler running.
+struct Term {
     inner: Arc<Inner>,
 }
 
@@ -84,10 +188,10 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-impl Manager {
+impl Term {
     /// Loads the catalogue from `store`, serves the API on `lattice` and starts reconciling.
-    pub async fn start(config: ManagerConfig, store: Store, lattice: Arc<dyn Lattice>, fleet: Arc<dyn Fleet>) -> Result<Manager, StartError> {
-        let catalogue = catalogue::Catalogue::load(store)?;
+    async fn start(config: ManagerConfig, store: Store, lattice: Arc<dyn Lattice>, fleet: Arc<dyn Fleet>) -> Result<Term, StartError> {
+        let catalogue = catalogue::Catalogue::load(store).await?;
         let inner = Arc::new(Inner {
             config,
             fleet,
@@ -103,21 +207,10 @@ impl Manager {
         let api = tokio::spawn(api::serve(inner.clone(), subscriptions));
         let reconciler = tokio::spawn(reconcile::run(inner.clone()));
         inner.tasks.lock().expect("task list poisoned").extend([api, reconciler]);
-        Ok(Manager { inner })
+        Ok(Term { inner })
     }
 
-    /// Tells the manager the fleet changed (a host came, went or changed labels).
-    pub fn hosts_changed(&self) {
-        self.inner.mark_all();
-    }
-
-    /// The last computed status of `app`.
-    pub fn status(&self, app: &str) -> Option<Status> {
-        self.inner.statuses.lock().expect("status map poisoned").get(app).map(|(_, s)| s.clone())
-    }
-
-    /// Stops serving the API and reconciling. Running applications keep running.
-    pub fn stop(&self) {
+    fn stop(&self) {
         for task in self.inner.tasks.lock().expect("task list poisoned").drain(..) {
             task.abort();
         }

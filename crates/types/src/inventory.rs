@@ -147,7 +147,14 @@ pub struct CloudEvent {
 }
 
 impl CloudEvent {
-    /// Event `name` from `source`, at `time` (RFC 3339), with a fresh `id`.
+    /// Event `name` from `source`, now, with a fresh id: a ULID written as a UUID, as
+    /// wasmCloud's event ids are.
+    pub fn now(source: &str, name: &str, data: serde_json::Value) -> CloudEvent {
+        let time = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        CloudEvent::new(uuid_text(ulid::Ulid::new().0), source, name, time, data)
+    }
+
+    /// Event `name` from `source`, at `time` (RFC 3339), with id `id`.
     pub fn new(id: String, source: &str, name: &str, time: String, data: serde_json::Value) -> CloudEvent {
         CloudEvent {
             specversion: "1.0".into(),
@@ -166,6 +173,12 @@ impl CloudEvent {
     }
 }
 
+/// 128 bits written as a UUID.
+fn uuid_text(bits: u128) -> String {
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
 /// `1h 2m 3s`, as wasmCloud shows uptime.
 pub fn human_duration(seconds: u64) -> String {
     let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
@@ -177,6 +190,12 @@ pub fn human_duration(seconds: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_ids_look_like_uuids() {
+        let id = super::uuid_text(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(id, "01234567-89ab-cdef-0123-456789abcdef");
+    }
+
     use super::*;
 
     #[test]

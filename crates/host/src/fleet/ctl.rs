@@ -33,9 +33,7 @@ pub(super) struct Events {
 
 impl Events {
     async fn emit(&self, host: &Host, event: &str, data: serde_json::Value) {
-        let time = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let id = uuid_text(ulid::Ulid::new().0);
-        let envelope = CloudEvent::new(id, host.id(), event, time, data);
+        let envelope = CloudEvent::now(host.id(), event, data);
         let body = serde_json::to_vec(&envelope).expect("events serialize");
         if let Err(e) = self.lattice.publish(Message::new(event_subject(&self.name, event), body)).await {
             tracing::warn!(host = host.id(), event, error = %e, "cannot publish event");
@@ -80,12 +78,6 @@ impl Events {
         self.emit(host, "labels_changed", json!({"host_id": host.id(), "labels": host.labels()})).await;
         self.heartbeat(host).await;
     }
-}
-
-/// A ULID's 128 bits written as a UUID, as wasmCloud's event ids are.
-fn uuid_text(bits: u128) -> String {
-    let hex = format!("{bits:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 #[derive(Deserialize)]
@@ -266,14 +258,5 @@ impl LocalFleet {
             events.scaled(&host, &before, &after.components).await;
             events.heartbeat(&host).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn event_ids_look_like_uuids() {
-        let id = super::uuid_text(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
-        assert_eq!(id, "01234567-89ab-cdef-0123-456789abcdef");
     }
 }
