@@ -44,12 +44,12 @@ pub(crate) async fn serve(address: SocketAddr, lattice: Arc<dyn Lattice>) -> any
     Ok(local)
 }
 
-/// Scatter/gather (`host.ping`): every answer, as a JSON array.
-async fn gather(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>) -> Response {
+/// Scatter/gather (`host.ping`, auctions): every answer, as a JSON array.
+async fn gather(State(lattice): State<Arc<dyn Lattice>>, Path(subject): Path<String>, body: Bytes) -> Response {
     if !subject.starts_with("wasmbus.ctl.") {
         return (StatusCode::FORBIDDEN, format!("subject `{subject}` cannot be gathered (allowed: wasmbus.ctl.*)\n")).into_response();
     }
-    match trellis_lattice::gather(lattice.as_ref(), Message::new(subject, Vec::new()), GATHER_QUIET, GATHER_LIMIT).await {
+    match trellis_lattice::gather(lattice.as_ref(), Message::new(subject, body), GATHER_QUIET, GATHER_LIMIT).await {
         Ok(replies) => {
             let bodies: Vec<serde_json::Value> = replies.iter().filter_map(|r| serde_json::from_slice(&r.payload).ok()).collect();
             axum::Json(bodies).into_response()

@@ -69,9 +69,9 @@ impl Client {
         }
     }
 
-    /// Sends a request every host answers (`host.ping`) and returns each answer's body.
-    pub(crate) async fn gather(&self, subject: String) -> anyhow::Result<Vec<Vec<u8>>> {
-        let message = Message::new(subject, Vec::new());
+    /// Sends a request every host may answer (`host.ping`, auctions) and returns each answer's body.
+    pub(crate) async fn gather(&self, subject: String, body: Vec<u8>) -> anyhow::Result<Vec<Vec<u8>>> {
+        let message = Message::new(subject, body);
         match self.route().await? {
             Ok(lattice) => {
                 let replies = trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT).await?;

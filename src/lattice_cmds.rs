@@ -49,6 +49,13 @@ pub(crate) enum GetCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
+    /// Named config (`trellis config get NAME`).
+    Config {
+        /// Config name.
+        name: String,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// What one host runs (all hosts without HOST).
     Inventory {
         /// Host id.
@@ -65,6 +72,22 @@ pub(crate) enum StopCommand {
         /// Host id.
         id: String,
     },
+    /// Stop a component started with `trellis start component` (on every host running it, or `--host`).
+    Component {
+        /// Component id.
+        id: String,
+        /// Only on this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Stop a capability provider.
+    Provider {
+        /// Provider id.
+        id: String,
+        /// The host; without it, the first host that answers.
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
@@ -80,14 +103,7 @@ pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Res
                 let reply = client.ctl(&format!("config.put.{name}"), serde_json::to_vec(&values)?).await?;
                 println!("{}", reply["message"].as_str().unwrap_or("ok"));
             }
-            ConfigCommand::Get { name, output } => {
-                let reply = client.ctl(&format!("config.get.{name}"), Vec::new()).await?;
-                let Some(values) = reply.get("response").and_then(|r| r.as_object()) else { bail!("config `{name}` is not defined") };
-                match output {
-                    Format::Json => print_json(&json!(values)),
-                    Format::Text => table(&["KEY", "VALUE"], values.iter().map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or_default().to_owned()]).collect()),
-                }
-            }
+            ConfigCommand::Get { name, output } => return config_get(&client, &name, output).await,
             ConfigCommand::Del { name } => {
                 client.ctl(&format!("config.del.{name}"), Vec::new()).await?;
                 println!("deleted config {name}");
@@ -97,6 +113,17 @@ pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Res
     })
 }
 
+/// `trellis config get NAME` and `trellis get config NAME`.
+async fn config_get(client: &Client, name: &str, output: Format) -> anyhow::Result<ExitCode> {
+    let reply = client.ctl(&format!("config.get.{name}"), Vec::new()).await?;
+    let Some(values) = reply.get("response").and_then(|r| r.as_object()) else { bail!("config `{name}` is not defined") };
+    match output {
+        Format::Json => print_json(&json!(values)),
+        Format::Text => table(&["KEY", "VALUE"], values.iter().map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or_default().to_owned()]).collect()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
     let client = connection.client();
     crate::block_on(async move {
@@ -104,6 +131,7 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
             GetCommand::Hosts { output } => (None, output, false),
             GetCommand::Inventory { host, output } => (host, output, true),
             GetCommand::Links { output } => return links(&client, output).await,
+            GetCommand::Config { name, output } => return config_get(&client, &name, output).await,
         };
         let inventories = match host {
             Some(id) => vec![inventory(&client, &id).await?],
@@ -162,9 +190,9 @@ async fn links(client: &Client, output: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// Every host that answers `host.ping`, sorted by id.
-async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
-    for body in client.gather(client.ctl_subject("host.ping")).await? {
+    for body in client.gather(client.ctl_subject("host.ping"), Vec::new()).await? {
         let reply: CtlReply<HostInfo> = serde_json::from_slice(&body).context("a host's answer to host.ping")?;
         ids.extend(reply.response.map(|h| h.id));
     }
@@ -172,7 +200,7 @@ async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
-async fn inventory(client: &Client, id: &str) -> anyhow::Result<HostInventory> {
+pub(crate) async fn inventory(client: &Client, id: &str) -> anyhow::Result<HostInventory> {
     let reply = client.ctl(&format!("host.get.{id}"), Vec::new()).await.with_context(|| format!("host {id}"))?;
     serde_json::from_value(reply["response"].clone()).with_context(|| format!("host {id}'s inventory"))
 }
@@ -197,9 +225,14 @@ pub(crate) fn label(host: &str, label: &str, delete: bool, connection: &Connecti
 pub(crate) fn stop(cmd: StopCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
     let client = connection.client();
     crate::block_on(async move {
-        let StopCommand::Host { id } = cmd;
-        let reply = client.ctl(&format!("host.stop.{id}"), Vec::new()).await?;
-        println!("{}", reply["message"].as_str().unwrap_or("ok"));
-        Ok(ExitCode::SUCCESS)
+        match cmd {
+            StopCommand::Host { id } => {
+                let reply = client.ctl(&format!("host.stop.{id}"), Vec::new()).await?;
+                println!("{}", reply["message"].as_str().unwrap_or("ok"));
+                Ok(ExitCode::SUCCESS)
+            }
+            StopCommand::Component { id, host } => crate::component_cmds::stop_component(&client, &id, host).await,
+            StopCommand::Provider { id, host } => crate::component_cmds::stop_provider(&client, &id, host).await,
+        }
     })
 }

@@ -7,6 +7,7 @@ mod api_server;
 mod app;
 mod call_cmd;
 mod client;
+mod component_cmds;
 mod lattice_cmds;
 mod node;
 mod output;
@@ -60,6 +61,12 @@ enum Command {
     /// Stop parts of the lattice.
     #[command(subcommand)]
     Stop(lattice_cmds::StopCommand),
+    /// Start a component (or provider) outside any manifest.
+    #[command(subcommand)]
+    Start(component_cmds::StartCommand),
+    /// Scale a component outside any manifest on one host: `trellis scale component HOST ID IMAGE --count N`.
+    #[command(subcommand)]
+    Scale(component_cmds::ScaleCommand),
     /// Call an exported function of a running component: `trellis call ID iface.func ARGS...`.
     Call(call_cmd::CallArgs),
 }
@@ -82,6 +89,8 @@ fn main() -> ExitCode {
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
         Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
+        Command::Start(cmd) => component_cmds::start(cmd, &connection),
+        Command::Scale(cmd) => component_cmds::scale(cmd, &connection),
         Command::Call(args) => call_cmd::call(args, &connection),
     };
     match result {

@@ -2,7 +2,7 @@
 //! CLI over NATS, and wasmCloud's own clients (`wasmcloud-control-interface`, `wadm-client`)
 //! as conformance checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -214,6 +214,46 @@ fn wasmcloud_control_interface_client_conforms() {
         assert_eq!(bids[0].data().unwrap().host_id(), id);
         let none = client.perform_component_auction("file:///hello.wasm", "hello", BTreeMap::from([("role".to_owned(), "other".to_owned())])).await.unwrap();
         assert!(none.is_empty(), "a host whose labels do not match does not bid");
+
+        // Components outside manifests, as `wash` and wadm start them: accepted at once, then
+        // `component_scaled` once the host runs them.
+        let mut scaled = client.events_receiver(vec!["component_scaled".into()]).await.unwrap();
+        let image = format!("file://{}", guests::CALLEE);
+        let annotations = BTreeMap::from([("owner".to_owned(), "conformance".to_owned())]);
+        let scale = client.scale_component(&id, &image, "callee-1", 2, Some(annotations), vec![], false).await.unwrap();
+        assert!(scale.succeeded(), "{}", scale.message());
+        let event = tokio::time::timeout(Duration::from_secs(30), scaled.recv()).await.expect("component_scaled arrives").unwrap();
+        let data = match cloudevents::AttributesReader::ty(&event) {
+            "com.wasmcloud.lattice.component_scaled" => match cloudevents::event::Event::data(&event) {
+                Some(cloudevents::Data::Json(v)) => v.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("unexpected event {other}"),
+        };
+        assert_eq!((data["component_id"].as_str(), data["max_instances"].as_u64()), (Some("callee-1"), Some(2)), "{data}");
+        assert_eq!(data["annotations"]["owner"], "conformance");
+        let running = client.get_host_inventory(&id).await.unwrap().data().unwrap().components().clone();
+        let callee = running.iter().find(|c| c.id() == "callee-1").expect("callee-1 runs");
+        assert_eq!((callee.max_instances(), callee.image_ref()), (2, image.as_str()));
+        let update = client.update_component(&id, "callee-1", guests::CALLER, None).await.unwrap();
+        assert!(update.succeeded(), "{}", update.message());
+        until("callee-1 to run the new image", Duration::from_secs(30), || {
+            let inventory = cli_json(&nats, &["get", "inventory", &id, "-o", "json"]);
+            let image = inventory[0]["components"].as_array()?.iter().find(|c| c["id"] == "callee-1")?["image_ref"].as_str()?.to_owned();
+            (image == guests::CALLER).then_some(())
+        });
+        let stop = client.scale_component(&id, &image, "callee-1", 0, None, vec![], false).await.unwrap();
+        assert!(stop.succeeded(), "{}", stop.message());
+        until("callee-1 to stop", Duration::from_secs(30), || {
+            let inventory = cli_json(&nats, &["get", "inventory", &id, "-o", "json"]);
+            (!inventory.to_string().contains("callee-1")).then_some(())
+        });
+        let claims = client.get_claims().await.unwrap();
+        assert!(claims.succeeded() && claims.data().is_some_and(Vec::is_empty), "Trellis components carry no signed claims");
+        let provider = client.start_provider(&id, "ghcr.io/wasmcloud/http-server:0.23.2", "http", None, vec![]).await.unwrap();
+        assert!(!provider.succeeded() && provider.message().contains("providers"), "{}", provider.message());
+        let registries = HashMap::from([("ghcr.io".to_owned(), wasmcloud_control_interface::RegistryCredential::from_username_password("u", "p", "oci"))]);
+        client.put_registries(registries).await.unwrap();
 
         let stopped = client.stop_host(&id, Some(5000)).await.unwrap();
         assert!(stopped.succeeded(), "{}", stopped.message());

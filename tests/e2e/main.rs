@@ -15,3 +15,4 @@ mod messaging;
 mod outbound;
 mod routing;
 mod secrets;
+mod unmanaged;

@@ -37,11 +37,13 @@ impl Host {
             .await
             .iter()
             .flat_map(|(app, running)| {
+                let annotations = running.unmanaged.clone().unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
+                let named = running.unmanaged.is_none();
                 running.deployment.components.iter().map(move |c| ComponentDescription {
                     id: c.id.clone(),
                     image_ref: c.image_ref.clone(),
-                    name: Some(c.name.clone()),
-                    annotations: Some(BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())])),
+                    name: named.then(|| c.name.clone()),
+                    annotations: Some(annotations.clone()),
                     revision: 0,
                     max_instances: c.max_instances,
                 })
@@ -58,6 +60,7 @@ impl Host {
             uptime_human: human_duration(uptime),
             uptime_seconds: uptime,
             trellis_apps: Some(report.apps),
+            trellis_scale_failures: self.scale_failures(),
         }
     }
 }

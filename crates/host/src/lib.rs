@@ -29,6 +29,7 @@ mod fleet;
 mod inventory;
 mod links;
 mod secrets;
+mod unmanaged;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 pub use error::DeployError;
 pub use fleet::{LocalFleet, RemoteFleet};
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
+pub use unmanaged::ComponentScale;
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
 
 /// The backend of a host that was given none: every reference fails, saying so.
@@ -130,6 +132,8 @@ struct Running {
     deployment: Deployment,
     revision: String,
     tasks: Vec<JoinHandle<()>>,
+    /// Set for a component started through the control interface: its annotations as given.
+    unmanaged: Option<BTreeMap<String, String>>,
 }
 
 impl Running {
@@ -230,7 +234,45 @@ impl Host {
     /// old ones stop once the new ones serve, so no request finds nothing. On failure the old
     /// version keeps running, and the failure is kept for [`Host::report`].
     pub async fn apply(&self, assignment: &Assignment) -> Result<(), Failure> {
-        let name = assignment.manifest.name().to_owned();
+        self.apply_as(assignment.manifest.name().to_owned(), assignment, None).await
+    }
+
+    /// Runs, stops (count 0) or rescales a component outside any manifest, as the control
+    /// interface's `component.scale` asks.
+    pub async fn scale_component(&self, scale: &ComponentScale) -> Result<(), Failure> {
+        let key = unmanaged::key(&scale.component_id);
+        if scale.count == 0 {
+            self.remove(&key).await;
+            return Ok(());
+        }
+        let assignment = match scale.assignment() {
+            Ok(a) => a,
+            Err(message) => {
+                self.record_scale_failure(&scale.component_id, &message);
+                return Err(Failure { revision: String::new(), field: None, message });
+            }
+        };
+        self.apply_as(key, &assignment, Some(scale.annotations.clone())).await
+    }
+
+    /// Forgets why the last scale of unmanaged component `id` failed: a new one is under way.
+    pub fn forget_scale_failure(&self, id: &str) {
+        self.failures.lock().expect("failures poisoned").remove(&unmanaged::key(id));
+    }
+
+    /// Records why a scale of unmanaged component `id` failed before it reached the host.
+    pub fn record_scale_failure(&self, id: &str, reason: &str) {
+        let failure = Failure { revision: String::new(), field: None, message: reason.to_owned() };
+        self.failures.lock().expect("failures poisoned").insert(unmanaged::key(id), failure);
+    }
+
+    /// Why the last scale of each unmanaged component failed, by component id.
+    fn scale_failures(&self) -> BTreeMap<String, String> {
+        let failures = self.failures.lock().expect("failures poisoned");
+        failures.iter().filter_map(|(key, f)| Some((key.strip_prefix(unmanaged::KEY_PREFIX)?.to_owned(), f.message.clone()))).collect()
+    }
+
+    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<BTreeMap<String, String>>) -> Result<(), Failure> {
         if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }
@@ -242,7 +284,7 @@ impl Host {
                 for warning in &deployment.warnings {
                     tracing::warn!(app = %name, host = %self.id, "{warning}");
                 }
-                let running = Running { deployment, revision: assignment.revision.clone(), tasks };
+                let running = Running { deployment, revision: assignment.revision.clone(), tasks, unmanaged };
                 let old = self.apps.lock().await.insert(name.clone(), running);
                 self.failures.lock().expect("failures poisoned").remove(&name);
                 if let Some(old) = old {
@@ -269,13 +311,20 @@ impl Host {
         true
     }
 
-    /// What runs here, for the manager.
+    /// The application (placed by the manager) that runs component `id` here, if one does.
+    pub async fn application_of(&self, id: &str) -> Option<String> {
+        let apps = self.apps.lock().await;
+        apps.iter().filter(|(_, r)| r.unmanaged.is_none()).find(|(_, r)| r.deployment.components.iter().any(|c| c.id == id)).map(|(name, _)| name.clone())
+    }
+
+    /// What runs here of the applications the manager placed (not unmanaged components).
     pub async fn report(&self) -> HostReport {
         let mut apps: BTreeMap<String, AppOnHost> = self
             .apps
             .lock()
             .await
             .iter()
+            .filter(|(_, r)| r.unmanaged.is_none())
             .map(|(name, r)| {
                 let d = &r.deployment;
                 let on_host = AppOnHost {
@@ -289,7 +338,7 @@ impl Host {
                 (name.clone(), on_host)
             })
             .collect();
-        for (name, failure) in self.failures.lock().expect("failures poisoned").iter() {
+        for (name, failure) in self.failures.lock().expect("failures poisoned").iter().filter(|(name, _)| !name.starts_with(unmanaged::KEY_PREFIX)) {
             apps.entry(name.clone()).or_default().failure = Some(failure.clone());
         }
         HostReport { id: self.id.clone(), labels: self.labels(), apps }

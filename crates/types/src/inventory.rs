@@ -116,6 +116,10 @@ pub struct HostInventory {
     /// Trellis hosts only: each application's state here. Absent from other hosts' inventories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trellis_apps: Option<BTreeMap<String, AppOnHost>>,
+    /// Trellis hosts only: why the last `component.scale` of a component failed here (component
+    /// id → reason), until one succeeds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trellis_scale_failures: BTreeMap<String, String>,
 }
 
 impl HostInventory {

@@ -32,7 +32,7 @@ pub(super) struct Events {
 }
 
 impl Events {
-    async fn emit(&self, host: &Host, event: &str, data: serde_json::Value) {
+    pub(super) async fn emit(&self, host: &Host, event: &str, data: serde_json::Value) {
         let envelope = CloudEvent::now(host.id(), event, data);
         let body = serde_json::to_vec(&envelope).expect("events serialize");
         if let Err(e) = self.lattice.publish(Message::new(event_subject(&self.name, event), body)).await {
@@ -47,9 +47,12 @@ impl Events {
 
     /// `component_scaled` for every component whose count changed (0 for those gone), as
     /// wasmCloud hosts publish and wadm watches.
-    async fn scaled(&self, host: &Host, before: &[ComponentDescription], after: &[ComponentDescription]) {
+    pub(super) async fn scaled(&self, host: &Host, before: &[ComponentDescription], after: &[ComponentDescription]) {
         let gone = before.iter().filter(|b| !after.iter().any(|a| a.id == b.id)).map(|b| (b, 0));
-        let changed = after.iter().filter(|a| !before.iter().any(|b| b.id == a.id && b.max_instances == a.max_instances)).map(|a| (a, a.max_instances));
+        let changed = after
+            .iter()
+            .filter(|a| !before.iter().any(|b| b.id == a.id && b.max_instances == a.max_instances && b.image_ref == a.image_ref))
+            .map(|a| (a, a.max_instances));
         for (component, max_instances) in gone.chain(changed).collect::<Vec<_>>() {
             let data = json!({
                 "annotations": component.annotations.clone().unwrap_or_default(),
@@ -98,6 +101,8 @@ impl LocalFleet {
         let mut subscriptions = vec![
             lattice.subscribe(&format!("{ctl}.host.ping"), None).await?,
             lattice.subscribe(&format!("{ctl}.component.auction"), None).await?,
+            lattice.subscribe(&format!("{ctl}.claims.get"), Some(&format!("{ctl}.claims"))).await?,
+            lattice.subscribe(&format!("{ctl}.registry.put"), None).await?,
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
         ];
         for host in self.hosts() {
@@ -156,10 +161,23 @@ impl LocalFleet {
                 }
             }
             "component.auction" => self.auction(lattice, &message).await,
+            // Claims are the JWTs signed into wasmCloud components and providers; Trellis
+            // neither requires nor reads them, so it knows none.
+            "claims.get" => {
+                let reply = CtlReply::ok(Vec::<serde_json::Value>::new());
+                let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
+            }
+            "registry.put" => {
+                let reply = CtlReply::<()>::fail("Trellis hosts load components from files (`file://` or a path); OCI registries are not supported yet");
+                let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
+            }
             _ => {
                 let Some((op, id)) = rest.rsplit_once('.') else {
                     return;
                 };
+                if op == "component.scale" || op == "component.update" {
+                    return self.component_command(lattice, lattice_name, op, id, &message).await;
+                }
                 let reply = self.host_op(op, id, &message).await;
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 // wasmCloud acknowledges `host.stop` first, then stops.

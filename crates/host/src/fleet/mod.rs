@@ -5,6 +5,7 @@
 
 mod ctl;
 mod remote;
+mod scale;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

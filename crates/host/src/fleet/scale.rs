@@ -1,0 +1,144 @@
+//! `component.scale.<host>` and `component.update.<host>`: components started, rescaled,
+//! updated and stopped through the control interface, outside any manifest, with wasmCloud's
+//! request shapes and its asynchronous answer: the reply says the request was accepted, and
+//! `component_scaled` or `component_scale_failed` follows once the host is done.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use trellis_lattice::{Lattice, Message, respond};
+use trellis_types::ctl::CtlReply;
+use trellis_types::inventory::ctl_prefix;
+
+use super::LocalFleet;
+use crate::{ComponentScale, Host};
+
+/// How long a host waits for named config from the lattice.
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// wasmCloud's `ScaleComponentCommand` (`max_instances` travels as `count`).
+#[derive(Deserialize)]
+struct ScaleCommand {
+    component_ref: String,
+    component_id: String,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(alias = "max_instances")]
+    count: u32,
+    #[serde(default)]
+    config: Vec<String>,
+    #[serde(default)]
+    allow_update: bool,
+}
+
+/// wasmCloud's `UpdateComponentCommand`.
+#[derive(Deserialize)]
+struct UpdateCommand {
+    component_id: String,
+    new_component_ref: String,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+impl LocalFleet {
+    /// Answers `op` (`component.scale` or `component.update`) for host `id`, then does it.
+    pub(super) async fn component_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: &str, id: &str, message: &Message) {
+        let accepted = match self.host(id) {
+            None => Err(format!("no host `{id}` here")),
+            Some(host) => self.accept(&host, op, &message.payload).await.map(|scale| (host, scale)),
+        };
+        let reply = match &accepted {
+            Ok((_, scale)) if op == "component.update" => CtlReply::<()>::done(format!("updating component {} to {}", scale.component_id, scale.image_ref)),
+            Ok((_, scale)) => CtlReply::done(format!("scaling component {} to {}", scale.component_id, scale.count)),
+            Err(reason) => CtlReply::fail(reason.clone()),
+        };
+        let _ = respond(lattice, message, serde_json::to_vec(&reply).expect("replies serialize")).await;
+        let Ok((host, mut scale)) = accepted else { return };
+        let before = host.inventory().await.components;
+        let result = match resolve_configs(lattice, lattice_name, &scale.configs).await {
+            Ok(configs) => {
+                scale.configs = configs;
+                host.scale_component(&scale).await.map_err(|f| f.message)
+            }
+            Err(reason) => {
+                host.record_scale_failure(&scale.component_id, &reason);
+                Err(reason)
+            }
+        };
+        let Some(events) = self.events.get() else { return };
+        match result {
+            Ok(()) => {
+                tracing::info!(host = id, component = %scale.component_id, image = %scale.image_ref, count = scale.count, "component scaled");
+                events.scaled(&host, &before, &host.inventory().await.components).await;
+                events.heartbeat(&host).await;
+            }
+            Err(error) => {
+                tracing::warn!(host = id, component = %scale.component_id, image = %scale.image_ref, %error, "component scale failed");
+                let data = json!({
+                    "annotations": scale.annotations,
+                    "host_id": host.id(),
+                    "image_ref": scale.image_ref,
+                    "max_instances": scale.count,
+                    "component_id": scale.component_id,
+                    "error": error,
+                });
+                events.emit(&host, "component_scale_failed", data).await;
+            }
+        }
+    }
+
+    /// Checks the request against what runs; the scale to do (config still by name, values empty).
+    async fn accept(&self, host: &Host, op: &str, body: &[u8]) -> Result<ComponentScale, String> {
+        let running = host.inventory().await.components;
+        let (component_id, image_ref, count, configs, annotations) = match op {
+            "component.scale" => {
+                let c: ScaleCommand = serde_json::from_slice(body).map_err(|e| format!("not a ScaleComponentCommand: {e}"))?;
+                let current = running.iter().find(|r| r.id == c.component_id);
+                // wasmCloud keeps the running image unless the request allows an update.
+                let image_ref = match current {
+                    Some(r) if !c.allow_update && c.count > 0 => r.image_ref.clone(),
+                    _ => c.component_ref,
+                };
+                (c.component_id, image_ref, c.count, c.config, c.annotations)
+            }
+            "component.update" => {
+                let c: UpdateCommand = serde_json::from_slice(body).map_err(|e| format!("not an UpdateComponentCommand: {e}"))?;
+                let Some(current) = running.iter().find(|r| r.id == c.component_id) else {
+                    return Err(format!("component `{}` does not run on host {}", c.component_id, host.id()));
+                };
+                (c.component_id, c.new_component_ref, current.max_instances, Vec::new(), c.annotations.or_else(|| current.annotations.clone()))
+            }
+            other => return Err(format!("unsupported subject {other}")),
+        };
+        if component_id.is_empty() {
+            return Err("component_id is empty".into());
+        }
+        if let Some(app) = host.application_of(&component_id).await {
+            return Err(format!("component `{component_id}` belongs to application `{app}`: change it in its manifest (`trellis app deploy`)"));
+        }
+        host.forget_scale_failure(&component_id);
+        let configs = configs.into_iter().map(|name| (name, BTreeMap::new())).collect();
+        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default() })
+    }
+}
+
+/// Reads each named config from whoever keeps it on the lattice (`config.get.<name>`).
+async fn resolve_configs(
+    lattice: &dyn Lattice,
+    lattice_name: &str,
+    names: &[(String, BTreeMap<String, String>)],
+) -> Result<Vec<(String, BTreeMap<String, String>)>, String> {
+    let mut resolved = Vec::new();
+    for (name, _) in names {
+        let subject = format!("{}.config.get.{name}", ctl_prefix(lattice_name));
+        let reply = lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await.map_err(|e| format!("config `{name}`: {e}"))?;
+        let reply: CtlReply<BTreeMap<String, String>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("config `{name}`: unreadable reply: {e}"))?;
+        match reply.response {
+            Some(values) if reply.success => resolved.push((name.clone(), values)),
+            _ => return Err(format!("config `{name}` is not defined; put it with `trellis config put {name} KEY=VALUE`")),
+        }
+    }
+    Ok(resolved)
+}
