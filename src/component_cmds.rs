@@ -107,10 +107,7 @@ async fn start_on(client: &Client, cmd: StartCommand) -> anyhow::Result<ExitCode
             scale_on(client, &host, &component_id, &image, count, &options).await
         }
         StartCommand::Provider { image, provider_id, host } => {
-            let host = match host {
-                Some(h) => h,
-                None => host_ids(client).await?.into_iter().next().context("no host answers on the lattice")?,
-            };
+            let host = given_or_any_host(client, host).await?;
             let body = json!({"provider_id": provider_id, "provider_ref": image, "host_id": host, "config": []});
             let reply = client.ctl(&format!("provider.start.{host}"), serde_json::to_vec(&body)?).await?;
             println!("{}", reply["message"].as_str().unwrap_or("ok"));
@@ -145,13 +142,18 @@ pub(crate) async fn stop_component(client: &Client, id: &str, host: Option<Strin
 
 /// Stops provider `id` on `host` (or the first host that answers).
 pub(crate) async fn stop_provider(client: &Client, id: &str, host: Option<String>) -> anyhow::Result<ExitCode> {
-    let host = match host {
-        Some(h) => h,
-        None => host_ids(client).await?.into_iter().next().context("no host answers on the lattice")?,
-    };
+    let host = given_or_any_host(client, host).await?;
     let reply = client.ctl(&format!("provider.stop.{host}"), serde_json::to_vec(&json!({"provider_id": id, "host_id": host}))?).await?;
     println!("{}", reply["message"].as_str().unwrap_or("ok"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `host`, or else the first host that answers `host.ping`.
+async fn given_or_any_host(client: &Client, host: Option<String>) -> anyhow::Result<String> {
+    match host {
+        Some(h) => Ok(h),
+        None => host_ids(client).await?.into_iter().next().context("no host answers on the lattice"),
+    }
 }
 
 fn first_bid(bids: Vec<Vec<u8>>, component_id: &str) -> anyhow::Result<String> {
