@@ -44,7 +44,7 @@ pub(crate) enum GetCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
-    /// The links of deployed applications (source, link name, interfaces, target).
+    /// Every link: those manifests declare and those put with `trellis link put`.
     Links {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
@@ -130,7 +130,7 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
         let (host, output, components) = match cmd {
             GetCommand::Hosts { output } => (None, output, false),
             GetCommand::Inventory { host, output } => (host, output, true),
-            GetCommand::Links { output } => return links(&client, output).await,
+            GetCommand::Links { output } => return crate::link_cmds::get(&client, output).await,
             GetCommand::Config { name, output } => return config_get(&client, &name, output).await,
         };
         let inventories = match host {
@@ -166,27 +166,6 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn links(client: &Client, output: Format) -> anyhow::Result<ExitCode> {
-    let reply = client.ctl("link.get", Vec::new()).await?;
-    let links = reply["response"].as_array().cloned().unwrap_or_default();
-    match output {
-        Format::Json => print_json(&json!(links)),
-        Format::Text => {
-            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-            let rows = links
-                .iter()
-                .map(|l| {
-                    let interfaces: Vec<String> = l["interfaces"].as_array().into_iter().flatten().map(text).collect();
-                    let wit = format!("{}:{}/{}", text(&l["wit_namespace"]), text(&l["wit_package"]), interfaces.join(","));
-                    vec![text(&l["source_id"]), text(&l["name"]), wit, text(&l["target"])]
-                })
-                .collect();
-            table(&["SOURCE", "NAME", "INTERFACES", "TARGET"], rows);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Every host that answers `host.ping`, sorted by id.

@@ -9,6 +9,7 @@ mod call_cmd;
 mod client;
 mod component_cmds;
 mod lattice_cmds;
+mod link_cmds;
 mod node;
 mod output;
 mod secret_cmds;
@@ -45,6 +46,9 @@ enum Command {
     /// The local encrypted secret store that manifests' secret references read.
     #[command(subcommand)]
     Secret(secret_cmds::SecretCommand),
+    /// Links outside manifests: `trellis link put|del|get`, as `wash link` takes them.
+    #[command(subcommand)]
+    Link(link_cmds::LinkCommand),
     /// Read lattice state.
     #[command(subcommand)]
     Get(lattice_cmds::GetCommand),
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
         Command::Secret(cmd) => secret_cmds::run(cmd, &connection),
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
+        Command::Link(cmd) => link_cmds::run(cmd, &connection),
         Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),
         Command::Stop(cmd) => lattice_cmds::stop(cmd, &connection),
         Command::Start(cmd) => component_cmds::start(cmd, &connection),

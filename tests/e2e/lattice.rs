@@ -430,38 +430,6 @@ fn a_host_seed_fixes_the_host_id() {
     assert!(stderr.contains("--host-seed") && stderr.contains("server nkey seed"), "{stderr}");
 }
 
-/// `link.get` lists the links deployed manifests declare, in wasmCloud's `Link` shape; `link.put`
-/// is refused with where links are changed on Trellis.
-#[test]
-fn links_of_deployed_apps_on_the_control_interface() {
-    let nats = Nats::start_jetstream();
-    let _host = Node::start(&nats, "host", &[]);
-    let _manager = Node::start(&nats, "manager", &[]);
-    let yaml = format!(
-        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: linked\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: counter\n      type: component\n      properties:\n        image: file://{}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics]\n            target:\n              name: kv\n              config:\n                - name: counter-kv\n                  properties:\n                    bucket: b\n    - name: kv\n      type: capability\n      properties:\n        image: wasmcloud+builtin://keyvalue-memory\n",
-        guests::KV
-    );
-    let file = manifest(&yaml);
-    let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        let client = wasmcloud_control_interface::ClientBuilder::new(async_nats_wasmcloud::connect(&nats.url).await.unwrap()).build();
-        let links = client.get_links().await.unwrap();
-        assert!(links.succeeded(), "{}", links.message());
-        let links = links.data().unwrap();
-        assert_eq!(links.len(), 1, "{links:?}");
-        let link = &links[0];
-        assert_eq!((link.source_id(), link.target(), link.name()), ("linked_counter", "linked_kv", "default"));
-        assert_eq!((link.wit_namespace(), link.wit_package()), ("wasi", "keyvalue"));
-        assert_eq!(link.interfaces(), &vec!["store".to_owned(), "atomics".to_owned()]);
-        assert_eq!(link.target_config(), &vec!["counter-kv".to_owned()]);
-        let refused = client.put_link(link.clone()).await.unwrap();
-        assert!(!refused.succeeded() && refused.message().contains("manifest"), "{}", refused.message());
-    });
-    let listed = cli_json(&nats, &["get", "links", "-o", "json"]);
-    assert_eq!(listed[0]["source_id"], "linked_counter", "{listed}");
-}
-
 #[test]
 fn a_host_stops_on_sigterm_even_with_its_nats_server_gone() {
     let nats = Nats::start();

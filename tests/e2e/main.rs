@@ -9,6 +9,7 @@ mod capabilities;
 mod faults;
 mod hello_world;
 mod lattice;
+mod links;
 mod manager;
 mod manifests;
 mod messaging;

@@ -1,6 +1,9 @@
 //! Components outside manifests (`trellis start|scale|stop component`), on an embedded instance:
 //! the same control-interface requests `wash` sends to wasmCloud hosts.
 
+use std::time::Duration;
+
+use crate::lattice::until;
 use crate::util::{Up, app, component, guests, manifest};
 
 #[test]
@@ -46,4 +49,45 @@ fn components_outside_manifests_start_scale_and_stop() {
     assert_eq!(max_instances(&up), None);
     let again = up.cli(&["stop", "component", "callee-1"]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("runs on no host"));
+}
+
+/// `trellis link put|del` (wasmCloud's `link.put`/`link.del`) on components outside manifests:
+/// the host running the source applies each change, and calls follow it.
+#[test]
+fn links_put_through_the_control_interface_bind_and_unbind_imports() {
+    let file = manifest(&app("managed", &[component("hello", guests::HELLO, 1, "")]));
+    let up = Up::start(&[&file.path], &[]).unwrap();
+    for (image, id) in [(guests::CALLEE, "callee-1"), (guests::CALLER, "caller-1")] {
+        let started = up.cli(&["start", "component", image, id]);
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    }
+    let relay = |up: &Up| up.cli(&["call", "caller-1", "trellis:plain/relay.greet", "Ed", "2"]);
+    let unlinked = relay(&up);
+    assert!(!unlinked.status.success());
+    let stderr = String::from_utf8_lossy(&unlinked.stderr);
+    assert!(stderr.contains("caller-1") && stderr.contains("trellis:calls/greeter"), "the failed call names component and interface: {stderr}");
+
+    let put = up.cli(&["link", "put", "caller-1", "callee-1", "trellis", "calls", "--interface", "greeter"]);
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    let greeted = until("the link to apply", Duration::from_secs(30), || {
+        let out = relay(&up);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert!(greeted.contains("Hello, Ed! Hello, Ed! (2 times"), "{greeted}");
+    let links = up.cli_json(&["link", "get", "-o", "json"]);
+    let put_link = links.as_array().unwrap().iter().find(|l| l["source_id"] == "caller-1").expect("the link is listed");
+    assert_eq!((put_link["target"].as_str(), put_link["interfaces"][0].as_str()), (Some("callee-1"), Some("greeter")));
+
+    // wasmCloud's rules: one import, one target; every named config must exist.
+    let clash = up.cli(&["link", "put", "caller-1", "other", "trellis", "calls", "-i", "greeter"]);
+    assert!(!clash.status.success() && String::from_utf8_lossy(&clash.stderr).contains("different target (callee-1)"));
+    let unconfigured = up.cli(&["link", "put", "caller-1", "callee-1", "trellis", "plain", "-i", "echo", "--target-config", "absent"]);
+    assert!(!unconfigured.status.success() && String::from_utf8_lossy(&unconfigured.stderr).contains("configuration `absent` not found"));
+    let managed = up.cli(&["link", "put", "managed_hello", "callee-1", "trellis", "calls", "-i", "greeter"]);
+    assert!(!managed.status.success() && String::from_utf8_lossy(&managed.stderr).contains("of application `managed`"));
+
+    let deleted = up.cli(&["link", "del", "caller-1", "trellis", "calls"]);
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    until("the link to go", Duration::from_secs(30), || (!relay(&up).status.success()).then_some(()));
+    assert!(!up.cli_json(&["get", "links", "-o", "json"]).to_string().contains("caller-1"));
 }

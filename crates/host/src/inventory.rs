@@ -37,7 +37,7 @@ impl Host {
             .await
             .iter()
             .flat_map(|(app, running)| {
-                let annotations = running.unmanaged.clone().unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
+                let annotations = running.unmanaged.as_ref().map(|s| s.annotations.clone()).unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
                 let named = running.unmanaged.is_none();
                 running.deployment.components.iter().map(move |c| ComponentDescription {
                     id: c.id.clone(),

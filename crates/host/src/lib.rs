@@ -132,8 +132,8 @@ struct Running {
     deployment: Deployment,
     revision: String,
     tasks: Vec<JoinHandle<()>>,
-    /// Set for a component started through the control interface: its annotations as given.
-    unmanaged: Option<BTreeMap<String, String>>,
+    /// Set for a component started through the control interface: the scale that started it.
+    unmanaged: Option<ComponentScale>,
 }
 
 impl Running {
@@ -252,7 +252,12 @@ impl Host {
                 return Err(Failure { revision: String::new(), field: None, message });
             }
         };
-        self.apply_as(key, &assignment, Some(scale.annotations.clone())).await
+        self.apply_as(key, &assignment, Some(scale.clone())).await
+    }
+
+    /// The scale of unmanaged component `id`, if it runs here.
+    pub async fn unmanaged_scale(&self, id: &str) -> Option<ComponentScale> {
+        self.apps.lock().await.get(&unmanaged::key(id)).and_then(|r| r.unmanaged.clone())
     }
 
     /// Forgets why the last scale of unmanaged component `id` failed: a new one is under way.
@@ -272,7 +277,7 @@ impl Host {
         failures.iter().filter_map(|(key, f)| Some((key.strip_prefix(unmanaged::KEY_PREFIX)?.to_owned(), f.message.clone()))).collect()
     }
 
-    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<BTreeMap<String, String>>) -> Result<(), Failure> {
+    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<ComponentScale>) -> Result<(), Failure> {
         if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }

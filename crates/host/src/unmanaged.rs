@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
+use trellis_types::ctl::Link;
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::Assignment;
 
@@ -33,22 +34,42 @@ pub struct ComponentScale {
     pub configs: Vec<(String, BTreeMap<String, String>)>,
     /// Shown in the inventory and events, as given.
     pub annotations: BTreeMap<String, String>,
+    /// The links put through the control interface whose source it is.
+    pub links: Vec<Link>,
 }
 
 impl ComponentScale {
     /// The one-component application that runs it, or why it cannot.
     pub(crate) fn assignment(&self) -> Result<Assignment, String> {
         let config: Vec<_> = self.configs.iter().map(|(name, _)| json!({ "name": name })).collect();
+        // Each link's target is a component of the lattice, wherever it runs: an entry with
+        // its id and no scaler, so calls reach it by id and this host does not start it.
+        let mut targets: Vec<&str> = self.links.iter().map(|l| l.target.as_str()).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let target_entries = targets.iter().enumerate().map(|(n, id)| {
+            json!({ "name": format!("link-target-{n}"), "type": "component", "properties": { "image": format!("lattice:{id}"), "id": id } })
+        });
+        let mut traits = vec![json!({ "type": "spreadscaler", "properties": { "instances": self.count } })];
+        traits.extend(self.links.iter().map(|l| {
+            let n = targets.binary_search(&l.target.as_str()).expect("every target is listed");
+            json!({ "type": "link", "properties": {
+                "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
+                "target": { "name": format!("link-target-{n}") },
+            }})
+        }));
+        let mut components = vec![json!({
+            "name": "component",
+            "type": "component",
+            "properties": { "image": self.image_ref, "id": self.component_id, "config": config },
+            "traits": traits,
+        })];
+        components.extend(target_entries);
         let manifest = json!({
             "apiVersion": "core.oam.dev/v1beta1",
             "kind": "Application",
             "metadata": { "name": format!("component-{}", self.component_id), "annotations": { "version": "unmanaged" } },
-            "spec": { "components": [{
-                "name": "component",
-                "type": "component",
-                "properties": { "image": self.image_ref, "id": self.component_id, "config": config },
-                "traits": [{ "type": "spreadscaler", "properties": { "instances": self.count } }],
-            }]},
+            "spec": { "components": components },
         })
         .to_string();
         let parsed = Manifest::parse("component.scale", &manifest).map_err(|e| e.to_string())?;
@@ -70,7 +91,7 @@ mod tests {
     use super::*;
 
     fn scale(id: &str) -> ComponentScale {
-        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new() }
+        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: vec![] }
     }
 
     #[test]
@@ -82,6 +103,28 @@ mod tests {
         let mut more = scale("hello-1");
         more.count = 4;
         assert_ne!(assignment.revision, more.assignment().unwrap().revision);
+    }
+
+    #[test]
+    fn its_links_bind_imports_to_components_by_id() {
+        let mut with_links = scale("caller");
+        let link = |target: &str, package: &str| Link {
+            source_id: "caller".into(),
+            target: target.into(),
+            name: "default".into(),
+            wit_namespace: "example".into(),
+            wit_package: package.into(),
+            interfaces: vec!["api".into()],
+            source_config: vec![],
+            target_config: vec![],
+        };
+        with_links.links = vec![link("callee", "a"), link("other", "b"), link("callee", "c")];
+        let assignment = with_links.assignment().unwrap();
+        let m = &assignment.manifest;
+        let targets: Vec<String> = m.component("component").unwrap().links().map(|l| m.component(&l.target.name).unwrap().id(m.name())).collect();
+        assert_eq!(targets, ["callee", "other", "callee"]);
+        assert_eq!(assignment.components.len(), 1, "only the source runs here");
+        assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
     }
 
     #[test]

@@ -67,7 +67,7 @@ async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
         return config(inner, rest, message).await;
     }
     if let Some(op) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.link.")) {
-        return json(&crate::links::reply(&*inner.catalogue.lock().await, op));
+        return json(&crate::links::handle(inner, op, &message.payload).await);
     }
     json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}))
 }
@@ -228,9 +228,14 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
 
 /// `config_set` / `config_deleted` on `wasmbus.evt.<lattice>.*`, as wasmCloud hosts publish them.
 async fn config_event(inner: &Inner, event: &str, name: &str) {
-    let envelope = CloudEvent::now(EVENT_SOURCE, event, serde_json::json!({ "config_name": name }));
+    self::event(inner, event, serde_json::json!({ "config_name": name })).await;
+}
+
+/// Publishes CloudEvent `event` on `wasmbus.evt.<lattice>.<event>`.
+pub(crate) async fn event(inner: &Inner, event: &str, data: serde_json::Value) {
+    let envelope = CloudEvent::now(EVENT_SOURCE, event, data);
     let message = Message::new(event_subject(&inner.config.lattice, event), json(&envelope));
     if let Err(e) = inner.lattice.publish(message).await {
-        tracing::debug!(config = name, event, error = %e, "could not publish event");
+        tracing::debug!(event, error = %e, "could not publish event");
     }
 }

@@ -10,7 +10,7 @@ use trellis_types::wadm::{
     DeleteReply, DeleteResult, DeployReply, DeployResult, GetReply, GetResult, PutReply, PutResult, VersionInfo, VersionsReply,
 };
 
-use crate::store::{AppRecord, Store, StoredVersion};
+use crate::store::{AppRecord, ComponentLinks, Contents, Store, StoredVersion};
 
 /// One application: its stored record and each version parsed.
 pub(crate) struct App {
@@ -50,12 +50,14 @@ pub(crate) struct Catalogue {
     store: Store,
     pub(crate) apps: BTreeMap<String, App>,
     pub(crate) configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Links put through the control interface, by source id.
+    pub(crate) links: BTreeMap<String, ComponentLinks>,
 }
 
 impl Catalogue {
     /// Loads the catalogue; a stored version that no longer parses is dropped with a warning.
     pub(crate) async fn load(store: Store) -> Result<Catalogue, crate::StoreError> {
-        let (records, configs) = store.load().await?;
+        let Contents { apps: records, configs, links } = store.load().await?;
         let mut apps = BTreeMap::new();
         for (name, mut record) in records {
             let mut parsed = Vec::new();
@@ -73,7 +75,7 @@ impl Catalogue {
                 apps.insert(name, App { record, parsed });
             }
         }
-        Ok(Catalogue { store, apps, configs })
+        Ok(Catalogue { store, apps, configs, links })
     }
 
     /// `model.put`: stores a new version. A manifest without a version gets a ULID.
@@ -217,6 +219,16 @@ impl Catalogue {
         match config {
             Some(c) => self.configs.insert(name.to_owned(), c),
             None => self.configs.remove(name),
+        };
+        Ok(())
+    }
+
+    /// Stores the links of source `source` (none left removes its record).
+    pub(crate) async fn save_links(&mut self, source: &str, links: ComponentLinks) -> Result<(), crate::StoreError> {
+        self.store.save_links(source, &links).await?;
+        match links.links.is_empty() {
+            true => self.links.remove(source),
+            false => self.links.insert(source.to_owned(), links),
         };
         Ok(())
     }

@@ -1,52 +1,207 @@
-//! `wasmbus.ctl.v1.<lattice>.link.*`: the links of deployed applications, in wasmCloud's `Link`
-//! shape. On Trellis a link is part of its application's manifest and is applied with it, so
-//! `link.get` lists what deployed manifests declare, and `link.put`/`link.del` say where links
-//! are changed instead of storing links that nothing would apply.
+//! `wasmbus.ctl.v1.<lattice>.link.*`: links in wasmCloud's `Link` shape. `link.get` lists both
+//! kinds Trellis has: those deployed manifests declare (applied with their application), and
+//! those put through the control interface (stored in `LATTICEDATA_<lattice>` and applied by the
+//! hosts that run their source outside any manifest, as `trellis start component` starts it).
+//!
+//! `link.put` follows wasmCloud's rules: every named config must exist; a link that binds an
+//! import some stored link already binds to another target is refused; one with the same source,
+//! target, name and package replaces the old. A source that belongs to a deployed application is
+//! refused too: its links are its manifest's `link` traits, and the manager would not apply
+//! another. `link.del` matches source, name and package (not target), and always succeeds.
 
 use serde_json::{Value, json};
-use trellis_types::ctl::CtlReply;
+use trellis_types::ctl::{CtlReply, Link, LinkDelete};
 use trellis_types::manifest::{Manifest, TraitProperty};
 
+use crate::Inner;
 use crate::catalogue::Catalogue;
+use crate::store::ComponentLinks;
 
-/// The links every deployed application declares, sorted by source, then name and package.
-pub(crate) fn declared(catalogue: &Catalogue) -> Vec<Value> {
-    let mut links: Vec<Value> = catalogue.apps.values().filter_map(|app| app.deployed()).flat_map(|d| of_manifest(&d.manifest)).collect();
-    let key = |l: &Value| (l["source_id"].to_string(), l["name"].to_string(), l["wit_namespace"].to_string(), l["wit_package"].to_string());
-    links.sort_by_key(key);
+/// Every link: those deployed applications declare, then those put, sorted by source, then
+/// name and package.
+pub(crate) fn all(catalogue: &Catalogue) -> Vec<Link> {
+    let declared = catalogue.apps.values().filter_map(|app| app.deployed()).flat_map(|d| of_manifest(&d.manifest));
+    let put = catalogue.links.values().flat_map(|c| c.links.iter().cloned());
+    let mut links: Vec<Link> = declared.chain(put).collect();
+    links.sort_by(|a, b| (&a.source_id, &a.name, &a.wit_namespace, &a.wit_package).cmp(&(&b.source_id, &b.name, &b.wit_namespace, &b.wit_package)));
     links
 }
 
-fn of_manifest(manifest: &Manifest) -> Vec<Value> {
+fn of_manifest(manifest: &Manifest) -> Vec<Link> {
     let app = manifest.name();
     let id_of = |name: &str| manifest.spec.components.iter().find(|c| c.name == name).map_or_else(|| name.to_owned(), |c| c.id(app));
+    let names = |configs: &[trellis_types::manifest::ConfigProperty]| configs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     let mut links = Vec::new();
     for component in &manifest.spec.components {
         for t in &component.traits {
             let TraitProperty::Link(link) = &t.properties else { continue };
-            let names = |configs: &[trellis_types::manifest::ConfigProperty]| configs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-            links.push(json!({
-                "source_id": component.id(app),
-                "target": id_of(&link.target.name),
-                "name": link.name.as_deref().unwrap_or("default"),
-                "wit_namespace": link.namespace,
-                "wit_package": link.package,
-                "interfaces": link.interfaces,
-                "source_config": link.source.as_ref().map(|s| names(&s.config)).unwrap_or_default(),
-                "target_config": names(&link.target.config),
-            }));
+            links.push(Link {
+                source_id: component.id(app),
+                target: id_of(&link.target.name),
+                name: link.name.clone().unwrap_or_else(|| "default".to_owned()),
+                wit_namespace: link.namespace.clone(),
+                wit_package: link.package.clone(),
+                interfaces: link.interfaces.clone(),
+                source_config: link.source.as_ref().map(|s| names(&s.config)).unwrap_or_default(),
+                target_config: names(&link.target.config),
+            });
         }
     }
     links
 }
 
-/// The reply to `link.<op>`.
-pub(crate) fn reply(catalogue: &Catalogue, op: &str) -> CtlReply {
+/// The links of `link.source_id` once `link` is put, or why it cannot be.
+fn with_put(catalogue: &Catalogue, link: &Link) -> Result<ComponentLinks, String> {
+    for (field, value) in [("source_id", &link.source_id), ("target", &link.target), ("wit_namespace", &link.wit_namespace), ("wit_package", &link.wit_package)] {
+        if value.is_empty() {
+            return Err(format!("the link's `{field}` is empty"));
+        }
+    }
+    if link.interfaces.is_empty() {
+        return Err(format!("the link from `{}` to `{}` names no interfaces of {}:{}", link.source_id, link.target, link.wit_namespace, link.wit_package));
+    }
+    for app in catalogue.apps.values().filter_map(|a| a.deployed()) {
+        let name = app.manifest.name();
+        if let Some(c) = app.manifest.spec.components.iter().find(|c| c.id(name) == link.source_id) {
+            return Err(format!(
+                "`{}` is component `{}` of application `{name}`: its links are the `link` traits of its manifest; change them there and deploy it",
+                link.source_id, c.name
+            ));
+        }
+    }
+    if let Some(missing) = link.source_config.iter().chain(&link.target_config).find(|name| !catalogue.configs.contains_key(*name)) {
+        return Err(format!("configuration `{missing}` not found in config store; put it first (`trellis config put {missing} KEY=VALUE`)"));
+    }
+    let mut stored = catalogue.links.get(&link.source_id).cloned().unwrap_or_default();
+    let same = |l: &Link| l.same_slot(&link.source_id, &link.name, &link.wit_namespace, &link.wit_package) && l.target == link.target;
+    if let Some(other) = stored.links.iter().find(|l| !same(l) && l.overlaps(link)) {
+        return Err(format!(
+            "link already exists with different target ({}), consider deleting the existing link or using a different link name than `{}`",
+            other.target, link.name
+        ));
+    }
+    stored.links.retain(|l| !same(l));
+    stored.links.push(link.clone());
+    Ok(stored)
+}
+
+/// Answers `link.<op>` with body `body`, publishing `linkdef_*` events as wasmCloud hosts do.
+pub(crate) async fn handle(inner: &Inner, op: &str, body: &[u8]) -> CtlReply<Value> {
     match op {
-        "get" => CtlReply::ok(Value::Array(declared(catalogue))),
-        "put" | "del" => CtlReply::fail(format!(
-            "link.{op}: on Trellis links belong to their application's manifest (a `link` trait); change the manifest and deploy it"
-        )),
+        "get" => CtlReply::ok(serde_json::to_value(all(&*inner.catalogue.lock().await)).expect("links serialize")),
+        "put" => {
+            let link: Link = match serde_json::from_slice(body) {
+                Ok(l) => l,
+                Err(e) => return CtlReply::fail(format!("link.put: the body is not a link ({{\"source_id\", \"target\", \"wit_namespace\", \"wit_package\", \"interfaces\", ...}}): {e}")),
+            };
+            let result = {
+                let mut catalogue = inner.catalogue.lock().await;
+                match with_put(&catalogue, &link) {
+                    Ok(links) => catalogue.save_links(&link.source_id, links).await.map_err(|e| e.to_string()),
+                    Err(reason) => Err(reason),
+                }
+            };
+            let data = serde_json::to_value(&link).expect("links serialize");
+            match result {
+                Ok(()) => {
+                    crate::api::event(inner, "linkdef_set", data).await;
+                    CtlReply::done("successfully set link")
+                }
+                Err(error) => {
+                    let mut data = data;
+                    data["error"] = json!(error);
+                    crate::api::event(inner, "linkdef_set_failed", data).await;
+                    CtlReply::fail(error)
+                }
+            }
+        }
+        "del" => {
+            let del: LinkDelete = match serde_json::from_slice(body) {
+                Ok(d) => d,
+                Err(e) => return CtlReply::fail(format!("link.del: the body is not {{\"source_id\", \"name\", \"wit_namespace\", \"wit_package\"}}: {e}")),
+            };
+            let removed = {
+                let mut catalogue = inner.catalogue.lock().await;
+                let mut stored = catalogue.links.get(&del.source_id).cloned().unwrap_or_default();
+                let (removed, kept): (Vec<Link>, Vec<Link>) =
+                    stored.links.into_iter().partition(|l| l.same_slot(&del.source_id, &del.name, &del.wit_namespace, &del.wit_package));
+                stored.links = kept;
+                if !removed.is_empty()
+                    && let Err(e) = catalogue.save_links(&del.source_id, stored).await
+                {
+                    return CtlReply::fail(e.to_string());
+                }
+                removed
+            };
+            let mut data = serde_json::to_value(&del).expect("link deletes serialize");
+            if let Some(gone) = removed.first() {
+                data["target"] = json!(gone.target);
+                data["interfaces"] = json!(removed.iter().flat_map(|l| l.interfaces.clone()).collect::<Vec<_>>());
+            }
+            crate::api::event(inner, "linkdef_deleted", data).await;
+            CtlReply::done("successfully deleted link")
+        }
         other => CtlReply::fail(format!("unsupported subject link.{other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn link(source: &str, target: &str, interfaces: &[&str]) -> Link {
+        Link {
+            source_id: source.into(),
+            target: target.into(),
+            name: "default".into(),
+            wit_namespace: "wasi".into(),
+            wit_package: "keyvalue".into(),
+            interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
+            source_config: vec![],
+            target_config: vec![],
+        }
+    }
+
+    async fn catalogue(dir: &std::path::Path) -> Catalogue {
+        Catalogue::load(Store::open(&dir.join("m.redb")).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn puts_follow_wasmclouds_rules_and_survive_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut c = catalogue(dir.path()).await;
+            let first = with_put(&c, &link("a", "kv1", &["store"])).unwrap();
+            c.save_links("a", first).await.unwrap();
+            // Same source, target, name and package: replaced, not added.
+            let replaced = with_put(&c, &link("a", "kv1", &["store", "atomics"])).unwrap();
+            assert_eq!(replaced.links.len(), 1);
+            assert_eq!(replaced.links[0].interfaces, ["store", "atomics"]);
+            c.save_links("a", replaced).await.unwrap();
+            // The same import bound to another target: refused, naming the one there.
+            let clash = with_put(&c, &link("a", "kv2", &["atomics"])).unwrap_err();
+            assert!(clash.contains("different target (kv1)"), "{clash}");
+            // Disjoint interfaces of one package may go to different targets (wadm#514).
+            assert_eq!(with_put(&c, &link("a", "kv2", &["batch"])).unwrap().links.len(), 2);
+            let mut configured = link("b", "kv1", &["store"]);
+            configured.target_config = vec!["nope".into()];
+            let missing = with_put(&c, &configured).unwrap_err();
+            assert!(missing.contains("configuration `nope` not found"), "{missing}");
+            assert!(with_put(&c, &link("b", "kv1", &[])).unwrap_err().contains("names no interfaces"));
+        }
+        let c = catalogue(dir.path()).await;
+        assert_eq!(all(&c), vec![link("a", "kv1", &["store", "atomics"])]);
+    }
+
+    #[tokio::test]
+    async fn a_component_of_a_deployed_application_keeps_its_manifests_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = catalogue(dir.path()).await;
+        let manifest = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: app\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: c.wasm\n";
+        c.put("a.yaml", manifest, None).await;
+        c.deploy("app", "v1").await;
+        let err = with_put(&c, &link("app_web", "kv", &["store"])).unwrap_err();
+        assert!(err.contains("component `web` of application `app`"), "{err}");
     }
 }

@@ -104,6 +104,8 @@ impl LocalFleet {
             lattice.subscribe(&format!("{ctl}.claims.get"), Some(&format!("{ctl}.claims"))).await?,
             lattice.subscribe(&format!("{ctl}.registry.put"), None).await?,
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "linkdef_set"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "linkdef_deleted"), None).await?,
         ];
         for host in self.hosts() {
             subscriptions.push(lattice.subscribe(&format!("{ctl}.*.*.{}", host.id()), None).await?);
@@ -149,6 +151,20 @@ impl LocalFleet {
         let placement = placement_prefix(lattice_name);
         if let Some(rest) = message.subject.strip_prefix(&format!("{placement}.")) {
             return self.placement(lattice, rest, &message).await;
+        }
+        if message.subject.starts_with(&event_subject(lattice_name, "linkdef_")) {
+            #[derive(Deserialize)]
+            struct Source {
+                data: LinkSource,
+            }
+            #[derive(Deserialize)]
+            struct LinkSource {
+                source_id: String,
+            }
+            if let Ok(event) = serde_json::from_slice::<Source>(&message.payload) {
+                self.relink(lattice, lattice_name, &event.data.source_id).await;
+            }
+            return;
         }
         let Some(rest) = message.subject.strip_prefix(&format!("{ctl}.")) else {
             return;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
-use trellis_lattice::{Lattice, Message, respond};
-use trellis_types::ctl::CtlReply;
+use trellis_lattice::{Lattice, LatticeError, Message, respond};
+use trellis_types::ctl::{CtlReply, Link};
 use trellis_types::inventory::ctl_prefix;
 
 use super::LocalFleet;
 use crate::{ComponentScale, Host};
 
-/// How long a host waits for named config from the lattice.
+/// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// wasmCloud's `ScaleComponentCommand` (`max_instances` travels as `count`).
@@ -57,9 +57,14 @@ impl LocalFleet {
         let _ = respond(lattice, message, serde_json::to_vec(&reply).expect("replies serialize")).await;
         let Ok((host, mut scale)) = accepted else { return };
         let before = host.inventory().await.components;
-        let result = match resolve_configs(lattice, lattice_name, &scale.configs).await {
-            Ok(configs) => {
+        let resolved = match resolve_configs(lattice, lattice_name, &scale.configs).await {
+            Ok(configs) => links_of(lattice, lattice_name, &scale.component_id).await.map(|links| (configs, links)),
+            Err(reason) => Err(reason),
+        };
+        let result = match resolved {
+            Ok((configs, links)) => {
                 scale.configs = configs;
+                scale.links = links;
                 host.scale_component(&scale).await.map_err(|f| f.message)
             }
             Err(reason) => {
@@ -105,10 +110,11 @@ impl LocalFleet {
             }
             "component.update" => {
                 let c: UpdateCommand = serde_json::from_slice(body).map_err(|e| format!("not an UpdateComponentCommand: {e}"))?;
-                let Some(current) = running.iter().find(|r| r.id == c.component_id) else {
-                    return Err(format!("component `{}` does not run on host {}", c.component_id, host.id()));
+                let Some(current) = host.unmanaged_scale(&c.component_id).await else {
+                    return Err(format!("component `{}` does not run on host {} outside a manifest", c.component_id, host.id()));
                 };
-                (c.component_id, c.new_component_ref, current.max_instances, Vec::new(), c.annotations.or_else(|| current.annotations.clone()))
+                let configs = current.configs.into_iter().map(|(name, _)| name).collect();
+                (c.component_id, c.new_component_ref, current.count, configs, c.annotations.or(Some(current.annotations)))
             }
             other => return Err(format!("unsupported subject {other}")),
         };
@@ -120,8 +126,44 @@ impl LocalFleet {
         }
         host.forget_scale_failure(&component_id);
         let configs = configs.into_iter().map(|name| (name, BTreeMap::new())).collect();
-        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default() })
+        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: Vec::new() })
     }
+
+    /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
+    /// host here that runs it outside a manifest.
+    pub(super) async fn relink(&self, lattice: &dyn Lattice, lattice_name: &str, source: &str) {
+        for host in self.hosts() {
+            let Some(mut scale) = host.unmanaged_scale(source).await else { continue };
+            let links = match links_of(lattice, lattice_name, source).await {
+                Ok(links) => links,
+                Err(error) => {
+                    tracing::warn!(host = host.id(), component = source, %error, "cannot read the component's links; it keeps the ones it has");
+                    continue;
+                }
+            };
+            if links == scale.links {
+                continue;
+            }
+            scale.links = links;
+            match host.scale_component(&scale).await {
+                Ok(()) => tracing::info!(host = host.id(), component = source, links = scale.links.len(), "links applied"),
+                Err(failure) => tracing::warn!(host = host.id(), component = source, error = %failure.message, "links not applied; the component keeps the ones it had"),
+            }
+        }
+    }
+}
+
+/// The links put through the control interface whose source is `source`, from the manager
+/// (`link.get`). Without a manager on the lattice there are none to apply.
+async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<Vec<Link>, String> {
+    let subject = format!("{}.link.get", ctl_prefix(lattice_name));
+    let reply = match lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await {
+        Ok(reply) => reply,
+        Err(LatticeError::NoResponders { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(format!("the links of `{source}`: {e}")),
+    };
+    let reply: CtlReply<Vec<Link>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("the links of `{source}`: unreadable reply: {e}"))?;
+    Ok(reply.response.unwrap_or_default().into_iter().filter(|l| l.source_id == source).collect())
 }
 
 /// Reads each named config from whoever keeps it on the lattice (`config.get.<name>`).

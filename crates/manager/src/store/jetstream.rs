@@ -1,6 +1,7 @@
 //! A lattice manager's state in JetStream key-value buckets, so it outlives any one manager
 //! process: manifests in `trellis_manifests_<lattice>` (app name → record), named config in
-//! `CONFIGDATA_<lattice>` (config name → JSON map, as wasmCloud hosts keep it).
+//! `CONFIGDATA_<lattice>` (config name → JSON map) and links in `LATTICEDATA_<lattice>`
+//! (`COMPONENT_<source id>` → `{"url", "links"}`), as wasmCloud hosts keep them.
 
 use std::collections::BTreeMap;
 
@@ -13,29 +14,41 @@ use super::{Contents, StoreError, decode};
 pub(super) enum Bucket {
     Manifests,
     Configs,
+    Links,
 }
+
+/// What the keys of link records start with in `LATTICEDATA_<lattice>`; wasmCloud keeps other
+/// records (`CLAIMS_*`) there too.
+pub(super) const LINKS_PREFIX: &str = "COMPONENT_";
 
 #[derive(Clone)]
 pub(super) struct KvStore {
     manifests: kv::Store,
     configs: kv::Store,
+    links: kv::Store,
 }
 
 impl KvStore {
     pub(super) async fn open(client: async_nats::Client, lattice: &str) -> Result<KvStore, StoreError> {
         let js = async_nats::jetstream::new(client);
-        Ok(KvStore { manifests: bucket(&js, &format!("trellis_manifests_{lattice}")).await?, configs: bucket(&js, &format!("CONFIGDATA_{lattice}")).await? })
+        Ok(KvStore {
+            manifests: bucket(&js, &format!("trellis_manifests_{lattice}")).await?,
+            configs: bucket(&js, &format!("CONFIGDATA_{lattice}")).await?,
+            links: bucket(&js, &format!("LATTICEDATA_{lattice}")).await?,
+        })
     }
 
     fn bucket(&self, bucket: Bucket) -> &kv::Store {
         match bucket {
             Bucket::Manifests => &self.manifests,
             Bucket::Configs => &self.configs,
+            Bucket::Links => &self.links,
         }
     }
 
     pub(super) async fn load(&self) -> Result<Contents, StoreError> {
-        Ok((rows(&self.manifests, "app").await?, rows(&self.configs, "config").await?))
+        let links = rows(&self.links, "links of", LINKS_PREFIX).await?;
+        Ok(Contents { apps: rows(&self.manifests, "app", "").await?, configs: rows(&self.configs, "config", "").await?, links })
     }
 
     /// Puts (or, with `None`, deletes) `key`; acknowledged by JetStream, so durable, when it returns.
@@ -66,17 +79,18 @@ pub(crate) async fn bucket(js: &async_nats::jetstream::Context, name: &str) -> R
     }
 }
 
-/// Every live key of `store`, decoded.
-async fn rows<T: serde::de::DeserializeOwned>(store: &kv::Store, what: &str) -> Result<BTreeMap<String, T>, StoreError> {
+/// Every live key of `store` that starts with `prefix`, decoded, by the rest of the key.
+async fn rows<T: serde::de::DeserializeOwned>(store: &kv::Store, what: &str, prefix: &str) -> Result<BTreeMap<String, T>, StoreError> {
     let place = place(store);
     let fail = |e: &dyn std::fmt::Display| StoreError::new(place.clone(), e);
     let keys: Vec<String> = store.keys().await.map_err(|e| fail(&e))?.try_collect().await.map_err(|e| fail(&e))?;
     let mut rows = BTreeMap::new();
     for key in keys {
+        let Some(name) = key.strip_prefix(prefix) else { continue };
         // Deleted between listing and reading: gone, not an error.
         if let Some(value) = store.get(&key).await.map_err(|e| fail(&e))? {
             let row = decode(&place, what, &key, &value)?;
-            rows.insert(key, row);
+            rows.insert(name.to_owned(), row);
         }
     }
     Ok(rows)

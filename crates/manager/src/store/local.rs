@@ -14,6 +14,8 @@ pub(super) type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 pub(super) const APPS: Table = TableDefinition::new("apps");
 /// Config name → key/value map as JSON.
 pub(super) const CONFIGS: Table = TableDefinition::new("configs");
+/// Source id → [`super::ComponentLinks`] as JSON.
+pub(super) const LINKS: Table = TableDefinition::new("links");
 
 #[derive(Clone)]
 pub(super) struct RedbStore {
@@ -32,6 +34,7 @@ impl RedbStore {
         let tx = db.begin_write().map_err(|e| fail(&e))?;
         tx.open_table(APPS).map_err(|e| fail(&e))?;
         tx.open_table(CONFIGS).map_err(|e| fail(&e))?;
+        tx.open_table(LINKS).map_err(|e| fail(&e))?;
         tx.commit().map_err(|e| fail(&e))?;
         Ok(RedbStore { db: Arc::new(db), path: place.into() })
     }
@@ -42,7 +45,7 @@ impl RedbStore {
 
     pub(super) fn load(&self) -> Result<Contents, StoreError> {
         let tx = self.db.begin_read().map_err(|e| self.fail(e))?;
-        Ok((self.rows(&tx, APPS, "app")?, self.rows(&tx, CONFIGS, "config")?))
+        Ok(Contents { apps: self.rows(&tx, APPS, "app")?, configs: self.rows(&tx, CONFIGS, "config")?, links: self.rows(&tx, LINKS, "links of")? })
     }
 
     fn rows<T: serde::de::DeserializeOwned>(&self, tx: &redb::ReadTransaction, table: Table, what: &str) -> Result<BTreeMap<String, T>, StoreError> {
@@ -95,9 +98,9 @@ mod tests {
             store.save_app("gone", Some(&record)).await.unwrap();
             store.save_app("gone", None).await.unwrap();
         }
-        let (apps, configs) = Store::open(&path).unwrap().load().await.unwrap();
-        assert_eq!(apps.len(), 1);
-        assert_eq!(apps["app"], record);
-        assert_eq!(configs["cfg"]["k"], "v");
+        let contents = Store::open(&path).unwrap().load().await.unwrap();
+        assert_eq!(contents.apps.len(), 1);
+        assert_eq!(contents.apps["app"], record);
+        assert_eq!(contents.configs["cfg"]["k"], "v");
     }
 }

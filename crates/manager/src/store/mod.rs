@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use trellis_types::ctl::Link;
 
 pub(crate) use jetstream::bucket as open_bucket;
 
@@ -33,8 +34,24 @@ pub(crate) struct StoredVersion {
 /// A named config: key → value.
 pub(crate) type Config = BTreeMap<String, String>;
 
-/// Everything stored: applications by name, named configs by name.
-pub(crate) type Contents = (BTreeMap<String, AppRecord>, BTreeMap<String, Config>);
+/// The links put through the control interface whose source is one component, stored as
+/// wasmCloud hosts keep them in `LATTICEDATA_<lattice>` under `COMPONENT_<source id>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ComponentLinks {
+    /// The source's image, where known; wasmCloud writes it, nothing here reads it.
+    #[serde(default)]
+    pub(crate) url: String,
+    pub(crate) links: Vec<Link>,
+}
+
+/// Everything stored.
+#[derive(Debug, Default)]
+pub(crate) struct Contents {
+    pub(crate) apps: BTreeMap<String, AppRecord>,
+    pub(crate) configs: BTreeMap<String, Config>,
+    /// By source id.
+    pub(crate) links: BTreeMap<String, ComponentLinks>,
+}
 
 /// Why the store failed; the manager reports it and keeps running.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +84,8 @@ impl Store {
     }
 
     /// Opens (or creates) lattice `lattice`'s buckets in JetStream: manifests in
-    /// `trellis_manifests_<lattice>`, named config in `CONFIGDATA_<lattice>`, where wasmCloud
-    /// hosts keep theirs.
+    /// `trellis_manifests_<lattice>`; named config in `CONFIGDATA_<lattice>` and links in
+    /// `LATTICEDATA_<lattice>`, where wasmCloud hosts keep theirs.
     pub async fn jetstream(client: async_nats::Client, lattice: &str) -> Result<Store, StoreError> {
         Ok(Store(Backend::JetStream(std::sync::Arc::new(jetstream::KvStore::open(client, lattice).await?))))
     }
@@ -96,6 +113,15 @@ impl Store {
         match &self.0 {
             Backend::Local(s) => s.write(local::CONFIGS, name, value).await,
             Backend::JetStream(s) => s.write(jetstream::Bucket::Configs, name, value).await,
+        }
+    }
+
+    /// Stores (or, when it has none left, removes) the links of source `source`.
+    pub(crate) async fn save_links(&self, source: &str, links: &ComponentLinks) -> Result<(), StoreError> {
+        let value = (!links.links.is_empty()).then(|| serde_json::to_vec(links).expect("links serialize"));
+        match &self.0 {
+            Backend::Local(s) => s.write(local::LINKS, source, value).await,
+            Backend::JetStream(s) => s.write(jetstream::Bucket::Links, &format!("{}{source}", jetstream::LINKS_PREFIX), value).await,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `/describe/<mood>`, `/echo/<text>` (the callee reverses it), `/fail`, `/spin`, and
 //! `/link/<name>/greet/<who>` (the same through the greeter link named `name`), and
 //! `/bench/<n>`: n echo calls of 16 bytes, each timed inside the component, answered as
-//! `p50_ns p99_ns total_ns`.
+//! `p50_ns p99_ns total_ns`. It also exports `trellis:plain/relay.greet`, the same greeting for
+//! callers that are not HTTP clients.
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/caller", generate_all });
 
@@ -67,4 +68,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Caller {
     }
 }
 
+impl exports::trellis::plain::relay::Guest for Caller {
+    fn greet(who: String, times: u32) -> String {
+        greet(&who, times)
+    }
+}
+
 wasip2::http::proxy::export!(Caller);
+export!(Caller);
