@@ -163,3 +163,42 @@ fn calls_cross_hosts_over_wrpc_and_survive_the_loss_of_a_host() {
         (reply.status == 500 && reply.body.contains("component `calls_callee` is not running on any host of the lattice")).then_some(())
     });
 }
+
+/// The http-server placed by its own scaler on a front host, its component on a back host:
+/// each request crosses as `wrpc:http/incoming-handler@0.1.0.handle`, bodies streaming both ways.
+#[test]
+fn the_http_server_reaches_a_component_on_another_host() {
+    let nats = Nats::start_jetstream();
+    let _front = Node::start(&nats, "host", &["--label", "role=front"]);
+    let _back = Node::start(&nats, "host", &["--label", "role=back"]);
+    let _manager = Node::start(&nats, "manager", &[]);
+    let port = free_port();
+    let only = |role: &str| format!("            instances: 1\n            spread:\n              - name: {role}\n                requirements:\n                  role: {role}\n");
+    let faults = component("faults", guests::FAULTS, 1, "").replace("            instances: 1\n", &only("back"));
+    let server = http_server("http", &[], &[("faults", &[("address", &format!("127.0.0.1:{port}"))])])
+        .replace("      traits:\n", &format!("      traits:\n        - type: spreadscaler\n          properties:\n{}", only("front")));
+    let file = manifest(&app("edge", &[faults, server]));
+    let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The component runs on the back host only, the listener on the front one.
+    let hosts = cli_json(&nats, &["get", "hosts", "-o", "json"]);
+    let runs_faults = |role: &str| {
+        let host = hosts.as_array().unwrap().iter().find(|h| h["labels"]["role"] == role).unwrap();
+        host["components"].as_array().unwrap().iter().any(|c| c["id"] == "edge_faults")
+    };
+    assert!(runs_faults("back") && !runs_faults("front"), "{hosts}");
+    let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
+    let ok = until("the front host to serve", Duration::from_secs(30), || {
+        let reply = get(&url("hello"), None);
+        (reply.status == 200).then_some(reply.body)
+    });
+    assert_eq!(ok, "faults ok");
+    let upload = crate::util::post_zeros(&url("upload"), 3 * 1024 * 1024 + 7);
+    assert_eq!((upload.status, upload.body.as_str()), (200, "3145735"), "the request body streams across whole");
+    let trap = get(&url("trap"), None);
+    assert_eq!(trap.status, 500, "a trap on the back host is the front's 500: {}", trap.body);
+    assert!(trap.body.contains("edge_faults"), "{}", trap.body);
+    let status = cli_json(&nats, &["app", "status", "edge", "-o", "json"]);
+    assert_eq!(status["status"]["type"], "deployed", "{status}");
+}

@@ -10,6 +10,11 @@
 //! conflicts: the host translates links into [`Route`]s with [`ServerConfig`] and
 //! [`Route::from_link_config`].
 //!
+//! A route's component may run on another host: the request then travels as wasmCloud's
+//! http-server provider sends it, `wrpc:http/incoming-handler@0.1.0.handle` over wRPC
+//! ([`HttpTarget::on_lattice`]), and [`serve_wrpc`] answers such requests for a component that
+//! runs here, from any caller (a Trellis host or a wasmCloud provider).
+//!
 //! Start at [`HttpServer`].
 //!
 //! ## Routing, as wasmCloud's provider does it
@@ -28,8 +33,10 @@ mod config;
 mod invoke;
 mod routes;
 mod server;
+mod wrpc;
 
 pub use config::{ConfigError, LinkSettings, Route, RoutingMode, ServerConfig};
 pub use invoke::HttpTarget;
 pub use routes::{Owner, RouteError};
 pub use server::{BoundRoute, HttpServer};
+pub use wrpc::serve_wrpc;

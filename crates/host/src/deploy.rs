@@ -116,14 +116,21 @@ async fn deploy_into(
                     field: format!("spec.components[{i}].properties.config"),
                     reason: format!("http-server capability `{}`: {e}", c.name),
                 })?;
+                // With a scaler of its own the server listens where that places it, and reaches
+                // each target wherever it runs; without one, it listens beside each target.
+                let placed = match c.scaler() {
+                    Some(_) if !share.components.contains_key(&c.name) => continue,
+                    Some(_) => Some(&backends.calls),
+                    None => None,
+                };
                 for (t, link) in c.traits.iter().enumerate().filter_map(|(t, tr)| match &tr.properties {
                     trellis_types::manifest::TraitProperty::Link(l) => Some((t, l)),
                     _ => None,
                 }) {
-                    if runs_elsewhere(manifest, share, &running, &link.target.name) {
+                    if placed.is_none() && runs_elsewhere(manifest, share, &running, &link.target.name) {
                         continue;
                     }
-                    bind_http_link(http, manifest, c, i, t, link, &server, &configs, &running, deployment).await?;
+                    bind_http_link(http, manifest, c, (i, t), link, &server, &configs, (&running, placed), deployment).await?;
                 }
             }
         }
@@ -197,6 +204,13 @@ async fn start_component(
     let prepared = runtime.prepare(id, &compiled.0, &mut linker, grants, limits, instances).map_err(|e| invalid(format!("{e:#}")))?;
     let serving = backends.calls.serve(prepared.clone()).await.map_err(|e| invalid(format!("serving its exports: {e:#}")))?;
     backends.tasks.push(serving);
+    // An HTTP server on another host reaches it as wasmCloud's http-server provider would.
+    if let Ok(target) = HttpTarget::new(prepared.clone())
+        && let Some(client) = backends.calls.wrpc_client(id).await
+    {
+        let serving_http = async { trellis_cap_http_server::serve_wrpc(&client?, target).await };
+        backends.tasks.push(serving_http.await.map_err(|e| invalid(format!("serving wrpc:http/incoming-handler: {e:#}")))?);
+    }
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
     Ok((prepared, compiled.1))
 }
@@ -206,20 +220,27 @@ async fn bind_http_link(
     http: &HttpServer,
     manifest: &Manifest,
     c: &Component,
-    i: usize,
-    t: usize,
+    (i, t): (usize, usize),
     link: &LinkProperty,
     server: &ServerConfig,
     configs: &Configs<'_>,
-    running: &HashMap<&str, PreparedComponent>,
+    (running, lattice): (&HashMap<&str, PreparedComponent>, Option<&trellis_rpc::Calls>),
     deployment: &mut Deployment,
 ) -> Result<(), DeployError> {
     if !(link.namespace == "wasi" && link.package == "http" && link.interfaces.iter().any(|f| f == "incoming-handler")) {
         return Err(link_error(c, link, i, t, "the http-server capability links only wasi:http/incoming-handler".into()));
     }
     let target = &link.target.name;
-    let prepared = running_target(manifest, running, target).map_err(|reason| link_error(c, link, i, t, reason))?;
-    let http_target = HttpTarget::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    let http_target = match (running_target(manifest, running, target), lattice) {
+        (Ok(prepared), _) => HttpTarget::new(prepared.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?,
+        // Placed on other hosts: reached there, over wRPC (or in this process if a host of
+        // it runs the component).
+        (Err(_), Some(calls)) if scaled_up(manifest, target) => {
+            let id = manifest.component(target).expect("scaled_up found it").id(manifest.name());
+            HttpTarget::on_lattice(&id, calls.clone())
+        }
+        (Err(reason), _) => return Err(link_error(c, link, i, t, reason)),
+    };
     let config_field = format!("spec.components[{i}].traits[{t}].properties.source.config");
     let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
     let link_config = configs.merge(source, &config_field)?;
@@ -242,9 +263,12 @@ async fn bind_http_link(
 /// Whether `target` is a component placed on another host (so this host's capability leaves
 /// it alone).
 fn runs_elsewhere(manifest: &Manifest, share: &Share<'_>, running: &HashMap<&str, PreparedComponent>, target: &str) -> bool {
-    !running.contains_key(target)
-        && !share.components.contains_key(target)
-        && manifest.component(target).is_some_and(|t| t.kind == ComponentKind::Component && t.scaler().is_some_and(|(_, s)| s.instances > 0))
+    !running.contains_key(target) && !share.components.contains_key(target) && scaled_up(manifest, target)
+}
+
+/// Whether `target` is a component the manifest runs somewhere (a scaler with instances > 0).
+fn scaled_up(manifest: &Manifest, target: &str) -> bool {
+    manifest.component(target).is_some_and(|t| t.kind == ComponentKind::Component && t.scaler().is_some_and(|(_, s)| s.instances > 0))
 }
 
 /// The running component a capability's link targets, or why there is none.

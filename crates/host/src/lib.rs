@@ -134,6 +134,8 @@ struct Running {
     tasks: Vec<JoinHandle<()>>,
     /// Set for a component started through the control interface: the scale that started it.
     unmanaged: Option<ComponentScale>,
+    /// Capabilities the manager placed here (those with a scaler of their own), by name.
+    capabilities: BTreeMap<String, u32>,
 }
 
 impl Running {
@@ -289,7 +291,14 @@ impl Host {
                 for warning in &deployment.warnings {
                     tracing::warn!(app = %name, host = %self.id, "{warning}");
                 }
-                let running = Running { deployment, revision: assignment.revision.clone(), tasks, unmanaged };
+                let manifest = &assignment.manifest;
+                let capabilities = assignment
+                    .components
+                    .iter()
+                    .filter(|(name, _)| manifest.component(name).is_some_and(|c| c.kind == trellis_types::manifest::ComponentKind::Capability))
+                    .map(|(name, n)| (name.clone(), *n))
+                    .collect();
+                let running = Running { deployment, revision: assignment.revision.clone(), tasks, unmanaged, capabilities };
                 let old = self.apps.lock().await.insert(name.clone(), running);
                 self.failures.lock().expect("failures poisoned").remove(&name);
                 if let Some(old) = old {
@@ -335,7 +344,7 @@ impl Host {
                 let on_host = AppOnHost {
                     revision: Some(r.revision.clone()),
                     version: d.version.clone(),
-                    components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).collect(),
+                    components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).chain(r.capabilities.clone()).collect(),
                     routes: d.routes.iter().map(|b| format!("{} -> {}", url(&b.route, b.local_address), b.owner.component)).collect(),
                     warnings: d.warnings.clone(),
                     failure: None,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
-use trellis_types::manifest::{self, ComponentKind, ConfigProperty, DAEMONSCALER_TRAIT, Manifest, TraitProperty};
+use trellis_types::manifest::{self, ConfigProperty, DAEMONSCALER_TRAIT, Manifest, TraitProperty};
 use trellis_types::placement::{Assignment, HostReport};
 use trellis_types::wadm::{ScalerStatus, Status, StatusInfo, StatusType};
 
@@ -111,16 +111,13 @@ pub(crate) fn plan(app: &Deployed, hosts: &[HostReport], configs: &BTreeMap<Stri
                 scaler::spread(s.instances, &s.spread, &views, &running_on)
             };
             let fixed = waiting(&placement, hosts.len());
-            // Built-in capabilities run in-process beside the components linked to them, so
-            // only components are assigned; a capability's placement only decides its status.
-            let hosts = if c.kind == ComponentKind::Component {
-                for (host, n) in &placement.hosts {
-                    per_host.entry(host.clone()).or_default().insert(c.name.clone(), *n);
-                }
-                placement.hosts.keys().cloned().collect()
-            } else {
-                Vec::new()
-            };
+            // A capability is placed like a component: the http-server listens on the hosts its
+            // scaler picks; the other built-ins serve in-process beside their components
+            // wherever those run, so for them the placement only decides the status.
+            for (host, n) in &placement.hosts {
+                per_host.entry(host.clone()).or_default().insert(c.name.clone(), *n);
+            }
+            let hosts = placement.hosts.keys().cloned().collect();
             scalers.push(ScalerPlan {
                 id: digest(&(name, "scaler", &c.name, kind, s)),
                 kind: if daemon { "DaemonScaler" } else { "SpreadScaler" },

@@ -64,6 +64,19 @@ impl Calls {
         Calls { inner: Arc::new(Inner { local: RwLock::default(), wrpc, lattice: Some((lattice, name.to_owned())) }) }
     }
 
+    /// Component `id`, if it runs in this process (on any of its hosts).
+    pub fn running_here(&self, id: &str) -> Option<PreparedComponent> {
+        self.local(id)
+    }
+
+    /// A wRPC client for component `id`'s subjects (`<lattice>.<id>`), when this process is
+    /// joined to a NATS lattice: calls on it reach whichever host runs `id`, and serving on it
+    /// joins the queue group of every host that does.
+    pub async fn wrpc_client(&self, id: &str) -> Option<anyhow::Result<wrpc_transport_nats::Client>> {
+        let wrpc = self.inner.wrpc.as_ref()?;
+        Some(wrpc.client(id).await)
+    }
+
     /// A running instance of component `id` in this process, if any.
     fn local(&self, id: &str) -> Option<PreparedComponent> {
         self.inner.local.read().expect("never poisoned").get(id).and_then(|v| v.last().cloned())
