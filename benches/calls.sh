@@ -8,7 +8,9 @@
 #
 # Sequential latency is timed inside the caller (`/bench/<n>`: n calls of `trellis:plain/echo`
 # with 16 bytes, each timed with wasi:clocks); concurrent throughput is wrk against `/echo/x`
-# (one HTTP request = one call). Writes bench-report/calls.md.
+# (one HTTP request = one call). Last, HTTP to `hello` with the http-server and the component on
+# different hosts (`wrpc:http/incoming-handler` over NATS) against both in one process.
+# Writes bench-report/calls.md.
 #
 #   benches/calls.sh [--calls 5000] [--duration 10] [--connections 32]
 set -euo pipefail
@@ -92,12 +94,59 @@ $front
                     address: 127.0.0.1:$1
 EOF
 }
+# http_manifest PORT FRONT_REQUIREMENT BACK_REQUIREMENT: hello behind the http-server, each
+# placed by its own scaler (on the NATS lattice: the listener on front, hello on back).
+http_manifest() {
+  cat <<EOF
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: bench-http
+  annotations:
+    version: v0.1.0
+spec:
+  components:
+    - name: hello
+      type: component
+      properties:
+        image: file://$guests/hello.wasm
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 200
+$3
+    - name: http
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/http-server:0.24.0
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 1
+$2
+        - type: link
+          properties:
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            target:
+              name: hello
+            source:
+              config:
+                - name: listen-hello
+                  properties:
+                    address: 127.0.0.1:$1
+EOF
+}
 requirement() { printf '            spread:\n              - name: %s\n                requirements:\n                  role: %s\n' "$1" "$1"; }
 
 embedded_port=$(free_port)
+embedded_http_port=$(free_port)
 manifest "$embedded_port" "" "" > "$work/embedded.yaml"
-"$trellis" up --deploy "$work/embedded.yaml" --api "http://127.0.0.1:$(free_port)" --state-dir "$work/embedded" --log-level warn >"$work/up.out" 2>"$work/up.err" &
+http_manifest "$embedded_http_port" "" "" > "$work/embedded-http.yaml"
+"$trellis" up --deploy "$work/embedded.yaml" --deploy "$work/embedded-http.yaml" --api "http://127.0.0.1:$(free_port)" --state-dir "$work/embedded" --log-level warn >"$work/up.out" 2>"$work/up.err" &
 wait_http "http://127.0.0.1:$embedded_port/echo/x"
+wait_http "http://127.0.0.1:$embedded_http_port/"
 
 nats_port=$(free_port)
 nats="nats://127.0.0.1:$nats_port"
@@ -111,6 +160,10 @@ manifest "$lattice_port" "$(requirement front)" "$(requirement back)" > "$work/l
 for _ in $(seq 100); do [ "$("$trellis" --nats "$nats" get hosts -o json 2>/dev/null | grep -c host_id || true)" -ge 2 ] && break; sleep 0.1; done
 "$trellis" --nats "$nats" app deploy "$work/lattice.yaml" --wait >/dev/null
 wait_http "http://127.0.0.1:$lattice_port/echo/x"
+lattice_http_port=$(free_port)
+http_manifest "$lattice_http_port" "$(requirement front)" "$(requirement back)" > "$work/lattice-http.yaml"
+"$trellis" --nats "$nats" app deploy "$work/lattice-http.yaml" --wait >/dev/null
+wait_http "http://127.0.0.1:$lattice_http_port/"
 
 # Sequential: "p50_us p99_us calls_per_sec" from the caller's own timings.
 sequential() {
@@ -125,6 +178,8 @@ read -r in_p50 in_p99 in_seq <<<"$(sequential "http://127.0.0.1:$embedded_port")
 read -r nats_p50 nats_p99 nats_seq <<<"$(sequential "http://127.0.0.1:$lattice_port")"
 read -r in_rps in_hp50 in_hp99 <<<"$(concurrent "http://127.0.0.1:$embedded_port")"
 read -r nats_rps nats_hp50 nats_hp99 <<<"$(concurrent "http://127.0.0.1:$lattice_port")"
+read -r in_xrps in_xp50 in_xp99 <<<"$(run_wrk "http://127.0.0.1:$embedded_http_port/" "$connections" "$duration")"
+read -r nats_xrps nats_xp50 nats_xp99 <<<"$(run_wrk "http://127.0.0.1:$lattice_http_port/" "$connections" "$duration")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
 
 mkdir -p bench-report
@@ -142,4 +197,6 @@ mkdir -p bench-report
   echo "| sequential calls/s (one caller) | $in_seq | $nats_seq | $(ratio "$nats_seq" "$in_seq") |"
   echo "| HTTP req/s, one call each, $connections connections | $in_rps | $nats_rps | $(ratio "$nats_rps" "$in_rps") |"
   echo "| HTTP p50 / p99 (ms) | $in_hp50 / $in_hp99 | $nats_hp50 / $nats_hp99 | |"
+  echo "| HTTP req/s to hello, the listener on another host than hello (wrpc:http), $connections connections | $in_xrps | $nats_xrps | $(ratio "$nats_xrps" "$in_xrps") |"
+  echo "| that HTTP p50 / p99 (ms) | $in_xp50 / $in_xp99 | $nats_xp50 / $nats_xp99 | |"
 } | tee bench-report/calls.md
