@@ -69,15 +69,19 @@ pub(crate) enum StartCommand {
         #[command(flatten)]
         options: ComponentOptions,
     },
-    /// Start a capability provider (external providers do not run on Trellis hosts yet).
+    /// Start a built-in capability as a provider that links name by id:
+    /// `trellis start provider ghcr.io/wasmcloud/http-server:0.24.0 http-server`.
     Provider {
-        /// Provider image.
+        /// A wasmCloud provider image Trellis serves itself, or `wasmcloud+builtin://NAME`.
         image: String,
         /// Provider id.
         provider_id: String,
         /// The host; without it, the first host that answers.
         #[arg(long)]
         host: Option<String>,
+        /// Named config of the provider (repeatable), e.g. the http-server's `routing_mode`.
+        #[arg(long)]
+        config: Vec<String>,
     },
 }
 
@@ -106,9 +110,9 @@ async fn start_on(client: &Client, cmd: StartCommand) -> anyhow::Result<ExitCode
             };
             scale_on(client, &host, &component_id, &image, count, &options).await
         }
-        StartCommand::Provider { image, provider_id, host } => {
+        StartCommand::Provider { image, provider_id, host, config } => {
             let host = given_or_any_host(client, host).await?;
-            let body = json!({"provider_id": provider_id, "provider_ref": image, "host_id": host, "config": []});
+            let body = json!({"provider_id": provider_id, "provider_ref": image, "host_id": host, "config": config});
             let reply = client.ctl(&format!("provider.start.{host}"), serde_json::to_vec(&body)?).await?;
             println!("{}", reply["message"].as_str().unwrap_or("ok"));
             Ok(ExitCode::SUCCESS)
@@ -140,11 +144,27 @@ pub(crate) async fn stop_component(client: &Client, id: &str, host: Option<Strin
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops provider `id` on `host` (or the first host that answers).
+/// Stops provider `id` on `host`, or on every host that runs it.
 pub(crate) async fn stop_provider(client: &Client, id: &str, host: Option<String>) -> anyhow::Result<ExitCode> {
-    let host = given_or_any_host(client, host).await?;
-    let reply = client.ctl(&format!("provider.stop.{host}"), serde_json::to_vec(&json!({"provider_id": id, "host_id": host}))?).await?;
-    println!("{}", reply["message"].as_str().unwrap_or("ok"));
+    let hosts = match host {
+        Some(h) => vec![h],
+        None => {
+            let mut running = Vec::new();
+            for h in host_ids(client).await? {
+                if inventory(client, &h).await?.providers.iter().any(|p| p.id == id) {
+                    running.push(h);
+                }
+            }
+            if running.is_empty() {
+                bail!("provider `{id}` runs on no host of the lattice");
+            }
+            running
+        }
+    };
+    for host in hosts {
+        let reply = client.ctl(&format!("provider.stop.{host}"), serde_json::to_vec(&json!({"provider_id": id, "host_id": host}))?).await?;
+        println!("{host}: {}", reply["message"].as_str().unwrap_or("ok"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -80,11 +80,11 @@ pub(crate) enum StopCommand {
         #[arg(long)]
         host: Option<String>,
     },
-    /// Stop a capability provider.
+    /// Stop a provider started with `trellis start provider` (on every host running it, or `--host`).
     Provider {
         /// Provider id.
         id: String,
-        /// The host; without it, the first host that answers.
+        /// Only on this host.
         #[arg(long)]
         host: Option<String>,
     },

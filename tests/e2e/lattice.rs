@@ -250,8 +250,16 @@ fn wasmcloud_control_interface_client_conforms() {
         });
         let claims = client.get_claims().await.unwrap();
         assert!(claims.succeeded() && claims.data().is_some_and(Vec::is_empty), "Trellis components carry no signed claims");
+        // The well-known provider images are served by the host itself, under the id given.
         let provider = client.start_provider(&id, "ghcr.io/wasmcloud/http-server:0.23.2", "http", None, vec![]).await.unwrap();
-        assert!(!provider.succeeded() && provider.message().contains("providers"), "{}", provider.message());
+        assert!(provider.succeeded(), "{}", provider.message());
+        let providers = client.get_host_inventory(&id).await.unwrap().data().unwrap().providers().clone();
+        assert_eq!(providers.iter().map(|p| p.id()).collect::<Vec<_>>(), ["http"]);
+        let stopped = client.stop_provider(&id, "http").await.unwrap();
+        assert!(stopped.succeeded(), "{}", stopped.message());
+        assert!(client.get_host_inventory(&id).await.unwrap().data().unwrap().providers().is_empty());
+        let external = client.start_provider(&id, "ghcr.io/acme/custom-provider:1.0.0", "custom", None, vec![]).await.unwrap();
+        assert!(!external.succeeded() && external.message().contains("not a provider Trellis serves"), "{}", external.message());
         let registries = HashMap::from([("ghcr.io".to_owned(), wasmcloud_control_interface::RegistryCredential::from_username_password("u", "p", "oci"))]);
         client.put_registries(registries).await.unwrap();
 

@@ -136,3 +136,45 @@ async fn next_event(events: &mut async_nats_wasmcloud::Subscriber, what: &str) -
         }
     }
 }
+
+/// wasmCloud's client starts the http-server provider on one host and a component on another,
+/// and links them: requests reach the component over `wrpc:http/incoming-handler`.
+#[test]
+fn a_provider_started_and_linked_by_wasmclouds_client_serves_across_hosts() {
+    let nats = Nats::start_jetstream();
+    let _front = Node::start(&nats, "host", &["--label", "role=front"]);
+    let _back = Node::start(&nats, "host", &["--label", "role=back"]);
+    let _manager = Node::start(&nats, "manager", &[]);
+    let port = crate::util::free_port();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let client = wasmcloud_control_interface::ClientBuilder::new(async_nats_wasmcloud::connect(&nats.url).await.unwrap()).build();
+        let hosts = client.get_hosts().await.unwrap();
+        let host_with = |role: &str| {
+            let host = hosts.iter().filter_map(|h| h.data()).find(|h| h.labels().get("role").map(String::as_str) == Some(role)).expect("both hosts answer");
+            host.id().to_owned()
+        };
+        let scaled = client.scale_component(&host_with("back"), &format!("file://{}", guests::HELLO), "hello-x", 2, None, vec![], false).await.unwrap();
+        assert!(scaled.succeeded(), "{}", scaled.message());
+        let config = client.put_config("hello-address", std::collections::HashMap::from([("address".to_owned(), format!("127.0.0.1:{port}"))])).await.unwrap();
+        assert!(config.succeeded(), "{}", config.message());
+        let started = client.start_provider(&host_with("front"), "ghcr.io/wasmcloud/http-server:0.23.2", "edge-http", None, vec![]).await.unwrap();
+        assert!(started.succeeded(), "{}", started.message());
+        let link = wasmcloud_control_interface::Link::builder()
+            .source_id("edge-http")
+            .target("hello-x")
+            .name("default")
+            .wit_namespace("wasi")
+            .wit_package("http")
+            .interfaces(vec!["incoming-handler".into()])
+            .source_config(vec!["hello-address".into()])
+            .build()
+            .unwrap();
+        let put = client.put_link(link).await.unwrap();
+        assert!(put.succeeded(), "{}", put.message());
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let body = until("the front host to serve hello-x from the back host", Duration::from_secs(30), || {
+        (crate::util::try_get(&url) == Some(200)).then(|| crate::util::get(&url, None).body)
+    });
+    assert_eq!(body, "Hello from Trellis!\n");
+}

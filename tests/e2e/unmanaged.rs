@@ -41,8 +41,10 @@ fn components_outside_manifests_start_scale_and_stop() {
     let stderr = String::from_utf8_lossy(&managed.stderr);
     assert!(stderr.contains("belongs to application `managed`"), "{stderr}");
 
-    let provider = up.cli(&["start", "provider", "ghcr.io/wasmcloud/http-server:0.23.2", "http"]);
+    let provider = up.cli(&["start", "provider", "ghcr.io/wasmcloud/sqldb-postgres:0.8.0", "db"]);
     assert!(!provider.status.success());
+    let stderr = String::from_utf8_lossy(&provider.stderr);
+    assert!(stderr.contains("not a provider Trellis serves") && stderr.contains("http-server"), "{stderr}");
 
     let stopped = up.cli(&["stop", "component", "callee-1"]);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
@@ -90,4 +92,34 @@ fn links_put_through_the_control_interface_bind_and_unbind_imports() {
     assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
     until("the link to go", Duration::from_secs(30), || (!relay(&up).status.success()).then_some(()));
     assert!(!up.cli_json(&["get", "links", "-o", "json"]).to_string().contains("caller-1"));
+}
+
+/// `wash`'s first steps, unchanged: start a component, start the http-server provider, link
+/// them with the address in named config, and the component answers; unlink and it stops.
+#[test]
+fn the_http_server_provider_serves_a_component_linked_through_the_control_interface() {
+    let up = Up::start(&[], &[]).unwrap();
+    let port = crate::util::free_port();
+    let ok = |out: std::process::Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(up.cli(&["start", "component", guests::HELLO, "hello-1"]));
+    ok(up.cli(&["config", "put", "default-http", &format!("address=127.0.0.1:{port}")]));
+    ok(up.cli(&["start", "provider", "ghcr.io/wasmcloud/http-server:0.23.2", "http-server"]));
+    let inventory = up.cli_json(&["get", "inventory", "-o", "json"]);
+    let providers = &inventory[0]["providers"];
+    assert_eq!((providers[0]["id"].as_str(), providers[0]["image_ref"].as_str()), (Some("http-server"), Some("ghcr.io/wasmcloud/http-server:0.23.2")), "{inventory}");
+    ok(up.cli(&["link", "put", "http-server", "hello-1", "wasi", "http", "--interface", "incoming-handler", "--source-config", "default-http"]));
+    let url = format!("http://127.0.0.1:{port}/");
+    let body = until("the provider to serve hello-1", Duration::from_secs(30), || {
+        let reply = crate::util::try_get(&url)?;
+        (reply == 200).then(|| crate::util::get(&url, None).body)
+    });
+    assert_eq!(body, "Hello from Trellis!\n");
+
+    ok(up.cli(&["link", "del", "http-server", "wasi", "http"]));
+    until("the listener to close", Duration::from_secs(30), || crate::util::try_get(&url).is_none().then_some(()));
+    ok(up.cli(&["stop", "provider", "http-server"]));
+    let inventory = up.cli_json(&["get", "inventory", "-o", "json"]);
+    assert!(inventory[0]["providers"].as_array().unwrap().is_empty(), "{inventory}");
+    let again = up.cli(&["stop", "provider", "http-server"]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("runs on no host"));
 }

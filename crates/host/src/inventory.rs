@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use trellis_types::inventory::{ComponentDescription, HostInfo, HostInventory, human_duration};
+use trellis_types::inventory::{ComponentDescription, HostInfo, HostInventory, ProviderDescription, human_duration};
 
 use crate::Host;
+use crate::unmanaged::Unmanaged;
 
 /// The version hosts report.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -31,13 +32,24 @@ impl Host {
     /// What runs here, in wasmCloud's shape, with each application's state for the manager.
     pub async fn inventory(&self) -> HostInventory {
         let report = self.report().await;
-        let components = self
-            .apps
-            .lock()
-            .await
+        let apps = self.apps.lock().await;
+        let providers = apps
+            .values()
+            .filter_map(|running| match &running.unmanaged {
+                Some(Unmanaged::Provider(p)) => Some(ProviderDescription {
+                    id: p.provider_id.clone(),
+                    image_ref: Some(p.image_ref.clone()),
+                    name: None,
+                    revision: 0,
+                    annotations: Some(p.annotations.clone()),
+                }),
+                _ => None,
+            })
+            .collect();
+        let components = apps
             .iter()
             .flat_map(|(app, running)| {
-                let annotations = running.unmanaged.as_ref().map(|s| s.annotations.clone()).unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
+                let annotations = running.unmanaged.as_ref().map(|u| u.annotations().clone()).unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
                 let named = running.unmanaged.is_none();
                 running.deployment.components.iter().map(move |c| ComponentDescription {
                     id: c.id.clone(),
@@ -49,10 +61,11 @@ impl Host {
                 })
             })
             .collect();
+        drop(apps);
         let uptime = self.started.elapsed().as_secs();
         HostInventory {
             components,
-            providers: Vec::new(),
+            providers,
             host_id: report.id,
             friendly_name: self.friendly_name.clone(),
             labels: report.labels,

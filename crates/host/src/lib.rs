@@ -48,7 +48,8 @@ use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 pub use error::DeployError;
 pub use fleet::{LocalFleet, RemoteFleet};
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
-pub use unmanaged::ComponentScale;
+pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart};
+use unmanaged::Unmanaged;
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
 
 /// The backend of a host that was given none: every reference fails, saying so.
@@ -132,8 +133,8 @@ struct Running {
     deployment: Deployment,
     revision: String,
     tasks: Vec<JoinHandle<()>>,
-    /// Set for a component started through the control interface: the scale that started it.
-    unmanaged: Option<ComponentScale>,
+    /// Set for a component or provider started through the control interface: what started it.
+    unmanaged: Option<Unmanaged>,
     /// Capabilities the manager placed here (those with a scaler of their own), by name.
     capabilities: BTreeMap<String, u32>,
 }
@@ -254,12 +255,35 @@ impl Host {
                 return Err(Failure { revision: String::new(), field: None, message });
             }
         };
-        self.apply_as(key, &assignment, Some(scale.clone())).await
+        self.apply_as(key, &assignment, Some(Unmanaged::Component(scale.clone()))).await
     }
 
     /// The scale of unmanaged component `id`, if it runs here.
     pub async fn unmanaged_scale(&self, id: &str) -> Option<ComponentScale> {
-        self.apps.lock().await.get(&unmanaged::key(id)).and_then(|r| r.unmanaged.clone())
+        match self.apps.lock().await.get(&unmanaged::key(id)).and_then(|r| r.unmanaged.clone()) {
+            Some(Unmanaged::Component(scale)) => Some(scale),
+            _ => None,
+        }
+    }
+
+    /// Serves a built-in capability as provider `start.provider_id`, as `provider.start`
+    /// asks (again, with new links, to relink it).
+    pub async fn start_provider(&self, start: &ProviderStart) -> Result<(), Failure> {
+        let assignment = start.assignment().map_err(|message| Failure { revision: String::new(), field: None, message })?;
+        self.apply_as(unmanaged::provider_key(&start.provider_id), &assignment, Some(Unmanaged::Provider(start.clone()))).await
+    }
+
+    /// Provider `id`, if it runs here.
+    pub async fn provider(&self, id: &str) -> Option<ProviderStart> {
+        match self.apps.lock().await.get(&unmanaged::provider_key(id)).and_then(|r| r.unmanaged.clone()) {
+            Some(Unmanaged::Provider(start)) => Some(start),
+            _ => None,
+        }
+    }
+
+    /// Stops provider `id`; whether it ran here.
+    pub async fn stop_provider(&self, id: &str) -> bool {
+        self.remove(&unmanaged::provider_key(id)).await
     }
 
     /// Forgets why the last scale of unmanaged component `id` failed: a new one is under way.
@@ -279,7 +303,7 @@ impl Host {
         failures.iter().filter_map(|(key, f)| Some((key.strip_prefix(unmanaged::KEY_PREFIX)?.to_owned(), f.message.clone()))).collect()
     }
 
-    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<ComponentScale>) -> Result<(), Failure> {
+    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<Unmanaged>) -> Result<(), Failure> {
         if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }
@@ -352,7 +376,7 @@ impl Host {
                 (name.clone(), on_host)
             })
             .collect();
-        for (name, failure) in self.failures.lock().expect("failures poisoned").iter().filter(|(name, _)| !name.starts_with(unmanaged::KEY_PREFIX)) {
+        for (name, failure) in self.failures.lock().expect("failures poisoned").iter().filter(|(name, _)| !name.starts_with(unmanaged::KEY_PREFIX) && !name.starts_with(unmanaged::PROVIDER_KEY_PREFIX)) {
             apps.entry(name.clone()).or_default().failure = Some(failure.clone());
         }
         HostReport { id: self.id.clone(), labels: self.labels(), apps }

@@ -1,25 +1,37 @@
-//! Components started through the control interface (`component.scale`), outside any manifest,
-//! as wasmCloud hosts start them for `wash` and wadm. Each runs as a one-component application
-//! under the key `component:<id>`, so it shares every code path of a deploy, and it is left out
-//! of the host's report: the manager neither sees nor removes it.
+//! Components and providers started through the control interface (`component.scale`,
+//! `provider.start`), outside any manifest, as wasmCloud hosts start them for `wash` and wadm.
+//! Each runs as a one-entry application under the key `component:<id>` or `provider:<id>`, so
+//! it shares every code path of a deploy, and it is left out of the host's report: the manager
+//! neither sees nor removes it. Its links are those put through the control interface
+//! (`link.put`) with it as the source.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use trellis_types::ctl::Link;
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::Assignment;
 
 /// What the key of an unmanaged component starts with; manifest names cannot contain `:`.
 pub(crate) const KEY_PREFIX: &str = "component:";
+/// What the key of a provider started through the control interface starts with.
+pub(crate) const PROVIDER_KEY_PREFIX: &str = "provider:";
 
 /// The key of unmanaged component `id` among a host's applications.
 pub(crate) fn key(id: &str) -> String {
     format!("{KEY_PREFIX}{id}")
 }
+
+/// The key of provider `id` among a host's applications.
+pub(crate) fn provider_key(id: &str) -> String {
+    format!("{PROVIDER_KEY_PREFIX}{id}")
+}
+
+/// Named config: name → values.
+pub type NamedConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
 /// One component to run outside any manifest.
 #[derive(Debug, Clone)]
@@ -36,54 +48,128 @@ pub struct ComponentScale {
     pub annotations: BTreeMap<String, String>,
     /// The links put through the control interface whose source it is.
     pub links: Vec<Link>,
+    /// The named config those links name, resolved.
+    pub link_configs: NamedConfigs,
+}
+
+/// A built-in capability started as a provider (`provider.start`): a wasmCloud provider image
+/// Trellis serves itself, under the provider id links name.
+#[derive(Debug, Clone)]
+pub struct ProviderStart {
+    /// The id links name it by.
+    pub provider_id: String,
+    /// The image, as given (`ghcr.io/wasmcloud/http-server:0.24.0`, `wasmcloud+builtin://...`).
+    pub image_ref: String,
+    /// Its own named config, resolved, in the order given.
+    pub configs: Vec<(String, BTreeMap<String, String>)>,
+    /// Shown in the inventory and events, as given.
+    pub annotations: BTreeMap<String, String>,
+    /// The links put through the control interface whose source it is.
+    pub links: Vec<Link>,
+    /// The named config those links name, resolved.
+    pub link_configs: NamedConfigs,
+}
+
+/// What runs outside any manifest.
+#[derive(Debug, Clone)]
+pub(crate) enum Unmanaged {
+    Component(ComponentScale),
+    Provider(ProviderStart),
+}
+
+impl Unmanaged {
+    pub(crate) fn annotations(&self) -> &BTreeMap<String, String> {
+        match self {
+            Unmanaged::Component(s) => &s.annotations,
+            Unmanaged::Provider(p) => &p.annotations,
+        }
+    }
 }
 
 impl ComponentScale {
     /// The one-component application that runs it, or why it cannot.
     pub(crate) fn assignment(&self) -> Result<Assignment, String> {
-        let config: Vec<_> = self.configs.iter().map(|(name, _)| json!({ "name": name })).collect();
-        // Each link's target is a component of the lattice, wherever it runs: an entry with
-        // its id and no scaler, so calls reach it by id and this host does not start it.
-        let mut targets: Vec<&str> = self.links.iter().map(|l| l.target.as_str()).collect();
-        targets.sort_unstable();
-        targets.dedup();
-        let target_entries = targets.iter().enumerate().map(|(n, id)| {
-            json!({ "name": format!("link-target-{n}"), "type": "component", "properties": { "image": format!("lattice:{id}"), "id": id } })
-        });
-        let mut traits = vec![json!({ "type": "spreadscaler", "properties": { "instances": self.count } })];
-        traits.extend(self.links.iter().map(|l| {
-            let n = targets.binary_search(&l.target.as_str()).expect("every target is listed");
-            json!({ "type": "link", "properties": {
-                "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
-                "target": { "name": format!("link-target-{n}") },
-            }})
-        }));
-        let mut components = vec![json!({
+        let entry = json!({
             "name": "component",
             "type": "component",
-            "properties": { "image": self.image_ref, "id": self.component_id, "config": config },
-            "traits": traits,
-        })];
-        components.extend(target_entries);
-        let manifest = json!({
-            "apiVersion": "core.oam.dev/v1beta1",
-            "kind": "Application",
-            "metadata": { "name": format!("component-{}", self.component_id), "annotations": { "version": "unmanaged" } },
-            "spec": { "components": components },
-        })
-        .to_string();
-        let parsed = Manifest::parse("component.scale", &manifest).map_err(|e| e.to_string())?;
-        let configs: BTreeMap<_, _> = self.configs.iter().cloned().collect();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&manifest, &configs).hash(&mut hasher);
-        Ok(Assignment {
-            manifest: Arc::new(parsed),
-            base_dir: PathBuf::new(),
-            components: BTreeMap::from([("component".to_owned(), self.count)]),
-            configs,
-            revision: format!("{:016x}", hasher.finish()),
-        })
+            "properties": { "image": self.image_ref, "id": self.component_id, "config": names(&self.configs) },
+        });
+        let scaler = json!({ "type": "spreadscaler", "properties": { "instances": self.count } });
+        one_entry(("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs, &self.link_configs)
     }
+}
+
+impl ProviderStart {
+    /// The one-capability application that serves it, placed here, or why it cannot.
+    pub(crate) fn assignment(&self) -> Result<Assignment, String> {
+        let entry = json!({
+            "name": "provider",
+            "type": "capability",
+            "properties": { "image": self.image_ref, "id": self.provider_id, "config": names(&self.configs) },
+        });
+        let scaler = json!({ "type": "spreadscaler", "properties": { "instances": 1 } });
+        one_entry(("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs, &self.link_configs)
+    }
+}
+
+fn names(configs: &[(String, BTreeMap<String, String>)]) -> Vec<Value> {
+    configs.iter().map(|(name, _)| json!({ "name": name })).collect()
+}
+
+/// The application of one entry (`name`, lattice id `id`) with `scaler` and `links`, run here
+/// with `count`. Each link's target is a component of the lattice, wherever it runs: an entry
+/// with its id that this host does not start, so calls and requests reach it by id.
+fn one_entry(
+    (name, id, source): (&str, &str, &str),
+    mut entry: Value,
+    scaler: Value,
+    count: u32,
+    links: &[Link],
+    own: &[(String, BTreeMap<String, String>)],
+    linked: &NamedConfigs,
+) -> Result<Assignment, String> {
+    let mut targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut traits = vec![scaler];
+    let config_list = |names: &[String]| names.iter().map(|n| json!({ "name": n })).collect::<Vec<_>>();
+    traits.extend(links.iter().map(|l| {
+        let n = targets.binary_search(&l.target.as_str()).expect("every target is listed");
+        json!({ "type": "link", "properties": {
+            "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
+            "source": { "config": config_list(&l.source_config) },
+            "target": { "name": format!("link-target-{n}"), "config": config_list(&l.target_config) },
+        }})
+    }));
+    entry["traits"] = Value::Array(traits);
+    let mut components = vec![entry];
+    components.extend(targets.iter().enumerate().map(|(n, id)| {
+        json!({
+            "name": format!("link-target-{n}"), "type": "component",
+            "properties": { "image": format!("lattice:{id}"), "id": id },
+            "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
+        })
+    }));
+    let app = format!("{name}-{id}");
+    let manifest = json!({
+        "apiVersion": "core.oam.dev/v1beta1",
+        "kind": "Application",
+        "metadata": { "name": app, "annotations": { "version": "unmanaged" } },
+        "spec": { "components": components },
+    })
+    .to_string();
+    let parsed = Manifest::parse(source, &manifest).map_err(|e| e.to_string())?;
+    let mut configs: NamedConfigs = linked.clone();
+    configs.extend(own.iter().cloned());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&manifest, &configs).hash(&mut hasher);
+    Ok(Assignment {
+        manifest: Arc::new(parsed),
+        base_dir: PathBuf::new(),
+        components: BTreeMap::from([(name.to_owned(), count)]),
+        configs,
+        revision: format!("{:016x}", hasher.finish()),
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +177,7 @@ mod tests {
     use super::*;
 
     fn scale(id: &str) -> ComponentScale {
-        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: vec![] }
+        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: vec![], link_configs: BTreeMap::new() }
     }
 
     #[test]

@@ -194,6 +194,9 @@ impl LocalFleet {
                 if op == "component.scale" || op == "component.update" {
                     return self.component_command(lattice, lattice_name, op, id, &message).await;
                 }
+                if op == "provider.start" || op == "provider.stop" {
+                    return self.provider_command(lattice, lattice_name, op, id, &message).await;
+                }
                 let reply = self.host_op(op, id, &message).await;
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 // wasmCloud acknowledges `host.stop` first, then stops.
@@ -247,9 +250,6 @@ impl LocalFleet {
                 self.set_label(id, &label.key, value).await;
                 CtlReply::done(format!("label {} {}", label.key, if value.is_some() { "set" } else { "removed" }))
             }
-            "provider.start" | "provider.stop" => CtlReply::fail(
-                "external capability providers do not run on Trellis hosts yet: the well-known provider images are built in (see docs/capabilities.md)",
-            ),
             _ => CtlReply::fail("unsupported subject"),
         }
     }

@@ -13,7 +13,7 @@ use trellis_types::ctl::{CtlReply, Link};
 use trellis_types::inventory::ctl_prefix;
 
 use super::LocalFleet;
-use crate::{ComponentScale, Host};
+use crate::{ComponentScale, Host, NamedConfigs};
 
 /// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,9 +62,9 @@ impl LocalFleet {
             Err(reason) => Err(reason),
         };
         let result = match resolved {
-            Ok((configs, links)) => {
+            Ok((configs, (links, link_configs))) => {
                 scale.configs = configs;
-                scale.links = links;
+                (scale.links, scale.link_configs) = (links, link_configs);
                 host.scale_component(&scale).await.map_err(|f| f.message)
             }
             Err(reason) => {
@@ -126,48 +126,65 @@ impl LocalFleet {
         }
         host.forget_scale_failure(&component_id);
         let configs = configs.into_iter().map(|name| (name, BTreeMap::new())).collect();
-        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: Vec::new() })
+        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: Vec::new(), link_configs: Default::default() })
     }
 
     /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
-    /// host here that runs it outside a manifest.
+    /// host here that runs it outside a manifest, as a component or a provider.
     pub(super) async fn relink(&self, lattice: &dyn Lattice, lattice_name: &str, source: &str) {
         for host in self.hosts() {
-            let Some(mut scale) = host.unmanaged_scale(source).await else { continue };
-            let links = match links_of(lattice, lattice_name, source).await {
-                Ok(links) => links,
+            let scale = host.unmanaged_scale(source).await;
+            let provider = host.provider(source).await;
+            if scale.is_none() && provider.is_none() {
+                continue;
+            }
+            let (links, link_configs) = match links_of(lattice, lattice_name, source).await {
+                Ok(found) => found,
                 Err(error) => {
-                    tracing::warn!(host = host.id(), component = source, %error, "cannot read the component's links; it keeps the ones it has");
+                    tracing::warn!(host = host.id(), source, %error, "cannot read the links; it keeps the ones it has");
                     continue;
                 }
             };
-            if links == scale.links {
-                continue;
-            }
-            scale.links = links;
-            match host.scale_component(&scale).await {
-                Ok(()) => tracing::info!(host = host.id(), component = source, links = scale.links.len(), "links applied"),
-                Err(failure) => tracing::warn!(host = host.id(), component = source, error = %failure.message, "links not applied; the component keeps the ones it had"),
+            let result = match (scale, provider) {
+                (Some(mut scale), _) if (&scale.links, &scale.link_configs) != (&links, &link_configs) => {
+                    (scale.links, scale.link_configs) = (links, link_configs);
+                    host.scale_component(&scale).await
+                }
+                (_, Some(mut provider)) if (&provider.links, &provider.link_configs) != (&links, &link_configs) => {
+                    (provider.links, provider.link_configs) = (links, link_configs);
+                    host.start_provider(&provider).await
+                }
+                _ => continue,
+            };
+            match result {
+                Ok(()) => tracing::info!(host = host.id(), source, "links applied"),
+                Err(failure) => tracing::warn!(host = host.id(), source, error = %failure.message, "links not applied; it keeps the ones it had"),
             }
         }
     }
 }
 
 /// The links put through the control interface whose source is `source`, from the manager
-/// (`link.get`). Without a manager on the lattice there are none to apply.
-async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<Vec<Link>, String> {
+/// (`link.get`), and the named config they name. Without a manager on the lattice there are none.
+pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<(Vec<Link>, NamedConfigs), String> {
     let subject = format!("{}.link.get", ctl_prefix(lattice_name));
     let reply = match lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await {
         Ok(reply) => reply,
-        Err(LatticeError::NoResponders { .. }) => return Ok(Vec::new()),
+        Err(LatticeError::NoResponders { .. }) => return Ok(Default::default()),
         Err(e) => return Err(format!("the links of `{source}`: {e}")),
     };
     let reply: CtlReply<Vec<Link>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("the links of `{source}`: unreadable reply: {e}"))?;
-    Ok(reply.response.unwrap_or_default().into_iter().filter(|l| l.source_id == source).collect())
+    let links: Vec<Link> = reply.response.unwrap_or_default().into_iter().filter(|l| l.source_id == source).collect();
+    let mut names: Vec<(String, BTreeMap<String, String>)> =
+        links.iter().flat_map(|l| l.source_config.iter().chain(&l.target_config)).map(|n| (n.clone(), BTreeMap::new())).collect();
+    names.sort();
+    names.dedup();
+    let configs = resolve_configs(lattice, lattice_name, &names).await?;
+    Ok((links, configs.into_iter().collect()))
 }
 
 /// Reads each named config from whoever keeps it on the lattice (`config.get.<name>`).
-async fn resolve_configs(
+pub(super) async fn resolve_configs(
     lattice: &dyn Lattice,
     lattice_name: &str,
     names: &[(String, BTreeMap<String, String>)],
