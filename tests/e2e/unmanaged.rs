@@ -123,3 +123,23 @@ fn the_http_server_provider_serves_a_component_linked_through_the_control_interf
     let again = up.cli(&["stop", "provider", "http-server"]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("runs on no host"));
 }
+
+/// A component linked through the control interface to a keyvalue provider gets that built-in
+/// capability, with the link's target config, as a manifest link would give it.
+#[test]
+fn a_component_linked_to_a_keyvalue_provider_stores_through_it() {
+    let up = Up::start(&[], &[]).unwrap();
+    let port = crate::util::free_port();
+    let ok = |out: std::process::Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(up.cli(&["start", "component", guests::KV, "kv-1"]));
+    ok(up.cli(&["start", "provider", "wasmcloud+builtin://keyvalue-memory", "kvstore"]));
+    ok(up.cli(&["link", "put", "kv-1", "kvstore", "wasi", "keyvalue", "-i", "store", "-i", "atomics", "-i", "batch"]));
+    ok(up.cli(&["config", "put", "kv-address", &format!("address=127.0.0.1:{port}")]));
+    ok(up.cli(&["start", "provider", "ghcr.io/wasmcloud/http-server:0.24.0", "http"]));
+    ok(up.cli(&["link", "put", "http", "kv-1", "wasi", "http", "-i", "incoming-handler", "--source-config", "kv-address"]));
+    let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
+    until("kv-1 to store through kvstore", Duration::from_secs(30), || (crate::util::try_get(&url("set/greeting/hi"))? == 200).then_some(()));
+    assert_eq!(crate::util::get(&url("get/greeting"), None).body, "hi");
+    assert_eq!(crate::util::get(&url("incr/hits"), None).body, "1");
+    assert_eq!(crate::util::get(&url("incr/hits"), None).body, "2");
+}

@@ -48,7 +48,7 @@ use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 pub use error::DeployError;
 pub use fleet::{LocalFleet, RemoteFleet};
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
-pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart};
+pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart, PutLinks};
 use unmanaged::Unmanaged;
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
 

@@ -33,6 +33,18 @@ pub(crate) fn provider_key(id: &str) -> String {
 /// Named config: name → values.
 pub type NamedConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
+/// The links put through the control interface with one source, and what applying them needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutLinks {
+    /// The links, as stored.
+    pub links: Vec<Link>,
+    /// The named config they name, resolved.
+    pub configs: NamedConfigs,
+    /// Targets that are providers started through the control interface: id → image. A link
+    /// to one opens that built-in capability beside the source, with the link's target config.
+    pub providers: BTreeMap<String, String>,
+}
+
 /// One component to run outside any manifest.
 #[derive(Debug, Clone)]
 pub struct ComponentScale {
@@ -47,9 +59,7 @@ pub struct ComponentScale {
     /// Shown in the inventory and events, as given.
     pub annotations: BTreeMap<String, String>,
     /// The links put through the control interface whose source it is.
-    pub links: Vec<Link>,
-    /// The named config those links name, resolved.
-    pub link_configs: NamedConfigs,
+    pub links: PutLinks,
 }
 
 /// A built-in capability started as a provider (`provider.start`): a wasmCloud provider image
@@ -65,9 +75,7 @@ pub struct ProviderStart {
     /// Shown in the inventory and events, as given.
     pub annotations: BTreeMap<String, String>,
     /// The links put through the control interface whose source it is.
-    pub links: Vec<Link>,
-    /// The named config those links name, resolved.
-    pub link_configs: NamedConfigs,
+    pub links: PutLinks,
 }
 
 /// What runs outside any manifest.
@@ -95,7 +103,7 @@ impl ComponentScale {
             "properties": { "image": self.image_ref, "id": self.component_id, "config": names(&self.configs) },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": self.count } });
-        one_entry(("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs, &self.link_configs)
+        one_entry(("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs)
     }
 }
 
@@ -108,7 +116,7 @@ impl ProviderStart {
             "properties": { "image": self.image_ref, "id": self.provider_id, "config": names(&self.configs) },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": 1 } });
-        one_entry(("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs, &self.link_configs)
+        one_entry(("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs)
     }
 }
 
@@ -116,39 +124,43 @@ fn names(configs: &[(String, BTreeMap<String, String>)]) -> Vec<Value> {
     configs.iter().map(|(name, _)| json!({ "name": name })).collect()
 }
 
-/// The application of one entry (`name`, lattice id `id`) with `scaler` and `links`, run here
-/// with `count`. Each link's target is a component of the lattice, wherever it runs: an entry
-/// with its id that this host does not start, so calls and requests reach it by id.
+/// The application of one entry (`name`, lattice id `id`) with `scaler` and `put` links, run
+/// here with `count`. A link's target is a component of the lattice, wherever it runs (an entry
+/// with its id that this host does not start, so calls and requests reach it by id), or a
+/// provider (the built-in capability of its image, opened here for this source).
 fn one_entry(
     (name, id, source): (&str, &str, &str),
     mut entry: Value,
     scaler: Value,
     count: u32,
-    links: &[Link],
+    put: &PutLinks,
     own: &[(String, BTreeMap<String, String>)],
-    linked: &NamedConfigs,
 ) -> Result<Assignment, String> {
+    let links = &put.links;
     let mut targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
     targets.sort_unstable();
     targets.dedup();
     let mut traits = vec![scaler];
     let config_list = |names: &[String]| names.iter().map(|n| json!({ "name": n })).collect::<Vec<_>>();
+    // Entries are named for their target, so a provider's backend (a redb file, say) keeps its
+    // name whatever else the source links to.
+    let entry_name = |id: &str| format!("link-target:{id}");
     traits.extend(links.iter().map(|l| {
-        let n = targets.binary_search(&l.target.as_str()).expect("every target is listed");
         json!({ "type": "link", "properties": {
             "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
             "source": { "config": config_list(&l.source_config) },
-            "target": { "name": format!("link-target-{n}"), "config": config_list(&l.target_config) },
+            "target": { "name": entry_name(&l.target), "config": config_list(&l.target_config) },
         }})
     }));
     entry["traits"] = Value::Array(traits);
     let mut components = vec![entry];
-    components.extend(targets.iter().enumerate().map(|(n, id)| {
-        json!({
-            "name": format!("link-target-{n}"), "type": "component",
+    components.extend(targets.iter().map(|id| match put.providers.get(*id) {
+        Some(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
+        None => json!({
+            "name": entry_name(id), "type": "component",
             "properties": { "image": format!("lattice:{id}"), "id": id },
             "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
-        })
+        }),
     }));
     let app = format!("{name}-{id}");
     let manifest = json!({
@@ -159,7 +171,7 @@ fn one_entry(
     })
     .to_string();
     let parsed = Manifest::parse(source, &manifest).map_err(|e| e.to_string())?;
-    let mut configs: NamedConfigs = linked.clone();
+    let mut configs: NamedConfigs = put.configs.clone();
     configs.extend(own.iter().cloned());
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (&manifest, &configs).hash(&mut hasher);
@@ -177,7 +189,7 @@ mod tests {
     use super::*;
 
     fn scale(id: &str) -> ComponentScale {
-        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: vec![], link_configs: BTreeMap::new() }
+        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: PutLinks::default() }
     }
 
     #[test]
@@ -204,7 +216,7 @@ mod tests {
             source_config: vec![],
             target_config: vec![],
         };
-        with_links.links = vec![link("callee", "a"), link("other", "b"), link("callee", "c")];
+        with_links.links.links = vec![link("callee", "a"), link("other", "b"), link("callee", "c")];
         let assignment = with_links.assignment().unwrap();
         let m = &assignment.manifest;
         let targets: Vec<String> = m.component("component").unwrap().links().map(|l| m.component(&l.target.name).unwrap().id(m.name())).collect();

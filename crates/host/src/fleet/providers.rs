@@ -67,14 +67,13 @@ impl LocalFleet {
             }
             let names: Vec<_> = command.config.iter().map(|n| (n.clone(), BTreeMap::new())).collect();
             let configs = resolve_configs(lattice, lattice_name, &names).await?;
-            let (links, link_configs) = links_of(lattice, lattice_name, &command.provider_id).await?;
+            let links = links_of(lattice, lattice_name, &command.provider_id).await?;
             let start = ProviderStart {
                 provider_id: command.provider_id.clone(),
                 image_ref: command.provider_ref.clone(),
                 configs,
                 annotations: command.annotations.clone().unwrap_or_default(),
                 links,
-                link_configs,
             };
             host.start_provider(&start).await.map_err(|f| f.message)
         }

@@ -10,13 +10,15 @@ use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
 use trellis_types::ctl::{CtlReply, Link};
-use trellis_types::inventory::ctl_prefix;
+use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
 use super::LocalFleet;
-use crate::{ComponentScale, Host, NamedConfigs};
+use crate::{ComponentScale, Host, PutLinks};
 
 /// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after the last host answered `host.ping` a host stops waiting for more.
+const HOSTS_QUIET: Duration = Duration::from_millis(250);
 
 /// wasmCloud's `ScaleComponentCommand` (`max_instances` travels as `count`).
 #[derive(Deserialize)]
@@ -62,9 +64,9 @@ impl LocalFleet {
             Err(reason) => Err(reason),
         };
         let result = match resolved {
-            Ok((configs, (links, link_configs))) => {
+            Ok((configs, links)) => {
                 scale.configs = configs;
-                (scale.links, scale.link_configs) = (links, link_configs);
+                scale.links = links;
                 host.scale_component(&scale).await.map_err(|f| f.message)
             }
             Err(reason) => {
@@ -126,7 +128,7 @@ impl LocalFleet {
         }
         host.forget_scale_failure(&component_id);
         let configs = configs.into_iter().map(|name| (name, BTreeMap::new())).collect();
-        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: Vec::new(), link_configs: Default::default() })
+        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: PutLinks::default() })
     }
 
     /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
@@ -138,7 +140,7 @@ impl LocalFleet {
             if scale.is_none() && provider.is_none() {
                 continue;
             }
-            let (links, link_configs) = match links_of(lattice, lattice_name, source).await {
+            let links = match links_of(lattice, lattice_name, source).await {
                 Ok(found) => found,
                 Err(error) => {
                     tracing::warn!(host = host.id(), source, %error, "cannot read the links; it keeps the ones it has");
@@ -146,12 +148,12 @@ impl LocalFleet {
                 }
             };
             let result = match (scale, provider) {
-                (Some(mut scale), _) if (&scale.links, &scale.link_configs) != (&links, &link_configs) => {
-                    (scale.links, scale.link_configs) = (links, link_configs);
+                (Some(mut scale), _) if scale.links != links => {
+                    scale.links = links;
                     host.scale_component(&scale).await
                 }
-                (_, Some(mut provider)) if (&provider.links, &provider.link_configs) != (&links, &link_configs) => {
-                    (provider.links, provider.link_configs) = (links, link_configs);
+                (_, Some(mut provider)) if provider.links != links => {
+                    provider.links = links;
                     host.start_provider(&provider).await
                 }
                 _ => continue,
@@ -165,22 +167,42 @@ impl LocalFleet {
 }
 
 /// The links put through the control interface whose source is `source`, from the manager
-/// (`link.get`), and the named config they name. Without a manager on the lattice there are none.
-pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<(Vec<Link>, NamedConfigs), String> {
+/// (`link.get`), with the named config they name and the images of the providers they target.
+/// Without a manager on the lattice there are none.
+pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<PutLinks, String> {
     let subject = format!("{}.link.get", ctl_prefix(lattice_name));
     let reply = match lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await {
         Ok(reply) => reply,
-        Err(LatticeError::NoResponders { .. }) => return Ok(Default::default()),
+        Err(LatticeError::NoResponders { .. }) => return Ok(PutLinks::default()),
         Err(e) => return Err(format!("the links of `{source}`: {e}")),
     };
     let reply: CtlReply<Vec<Link>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("the links of `{source}`: unreadable reply: {e}"))?;
     let links: Vec<Link> = reply.response.unwrap_or_default().into_iter().filter(|l| l.source_id == source).collect();
+    if links.is_empty() {
+        return Ok(PutLinks::default());
+    }
     let mut names: Vec<(String, BTreeMap<String, String>)> =
         links.iter().flat_map(|l| l.source_config.iter().chain(&l.target_config)).map(|n| (n.clone(), BTreeMap::new())).collect();
     names.sort();
     names.dedup();
-    let configs = resolve_configs(lattice, lattice_name, &names).await?;
-    Ok((links, configs.into_iter().collect()))
+    let configs = resolve_configs(lattice, lattice_name, &names).await?.into_iter().collect();
+    let mut providers = provider_images(lattice, lattice_name).await;
+    providers.retain(|id, _| links.iter().any(|l| &l.target == id));
+    Ok(PutLinks { links, configs, providers })
+}
+
+/// Every provider the hosts of the lattice run, by id: its image.
+async fn provider_images(lattice: &dyn Lattice, lattice_name: &str) -> BTreeMap<String, String> {
+    let ctl = ctl_prefix(lattice_name);
+    let pings = trellis_lattice::gather(lattice, Message::new(format!("{ctl}.host.ping"), Vec::new()), HOSTS_QUIET, CONFIG_TIMEOUT).await.unwrap_or_default();
+    let mut images = BTreeMap::new();
+    for ping in pings {
+        let Ok(CtlReply { response: Some(host), .. }) = serde_json::from_slice::<CtlReply<HostInfo>>(&ping.payload) else { continue };
+        let Ok(reply) = lattice.request(Message::new(format!("{ctl}.host.get.{}", host.id), Vec::new()), CONFIG_TIMEOUT).await else { continue };
+        let Ok(CtlReply { response: Some(inventory), .. }) = serde_json::from_slice::<CtlReply<HostInventory>>(&reply.payload) else { continue };
+        images.extend(inventory.providers.into_iter().filter_map(|p| Some((p.id, p.image_ref?))));
+    }
+    images
 }
 
 /// Reads each named config from whoever keeps it on the lattice (`config.get.<name>`).
