@@ -122,21 +122,7 @@ async fn start_on(client: &Client, cmd: StartCommand) -> anyhow::Result<ExitCode
 
 /// Stops component `id` on `host`, or on every host that runs it.
 pub(crate) async fn stop_component(client: &Client, id: &str, host: Option<String>) -> anyhow::Result<ExitCode> {
-    let hosts = match host {
-        Some(h) => vec![h],
-        None => {
-            let mut running = Vec::new();
-            for h in host_ids(client).await? {
-                if inventory(client, &h).await?.components.iter().any(|c| c.id == id) {
-                    running.push(h);
-                }
-            }
-            if running.is_empty() {
-                bail!("component `{id}` runs on no host of the lattice");
-            }
-            running
-        }
-    };
+    let hosts = given_or_running(client, host, "component", id, |inv| inv.components.iter().any(|c| c.id == id)).await?;
     let options = ComponentOptions { configs: Vec::new(), allow_update: false, timeout: 60 };
     for h in hosts {
         scale_on(client, &h, id, "", 0, &options).await?;
@@ -146,26 +132,36 @@ pub(crate) async fn stop_component(client: &Client, id: &str, host: Option<Strin
 
 /// Stops provider `id` on `host`, or on every host that runs it.
 pub(crate) async fn stop_provider(client: &Client, id: &str, host: Option<String>) -> anyhow::Result<ExitCode> {
-    let hosts = match host {
-        Some(h) => vec![h],
-        None => {
-            let mut running = Vec::new();
-            for h in host_ids(client).await? {
-                if inventory(client, &h).await?.providers.iter().any(|p| p.id == id) {
-                    running.push(h);
-                }
-            }
-            if running.is_empty() {
-                bail!("provider `{id}` runs on no host of the lattice");
-            }
-            running
-        }
-    };
+    let hosts = given_or_running(client, host, "provider", id, |inv| inv.providers.iter().any(|p| p.id == id)).await?;
     for host in hosts {
         let reply = client.ctl(&format!("provider.stop.{host}"), serde_json::to_vec(&json!({"provider_id": id, "host_id": host}))?).await?;
         println!("{host}: {}", reply["message"].as_str().unwrap_or("ok"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[host]`, or else every host whose inventory `runs` accepts; fails naming the `kind` and `id`
+/// when none does.
+async fn given_or_running(
+    client: &Client,
+    host: Option<String>,
+    kind: &str,
+    id: &str,
+    runs: impl Fn(&trellis_types::inventory::HostInventory) -> bool,
+) -> anyhow::Result<Vec<String>> {
+    if let Some(h) = host {
+        return Ok(vec![h]);
+    }
+    let mut running = Vec::new();
+    for h in host_ids(client).await? {
+        if runs(&inventory(client, &h).await?) {
+            running.push(h);
+        }
+    }
+    if running.is_empty() {
+        bail!("{kind} `{id}` runs on no host of the lattice");
+    }
+    Ok(running)
 }
 
 /// `host`, or else the first host that answers `host.ping`.
