@@ -58,6 +58,8 @@ pub struct ComponentScale {
     pub configs: Vec<(String, BTreeMap<String, String>)>,
     /// Shown in the inventory and events, as given.
     pub annotations: BTreeMap<String, String>,
+    /// Its own execution limits (wasmCloud's `component_limits`); unset ones take the host's.
+    pub limits: trellis_types::manifest::Limits,
     /// The links put through the control interface whose source it is.
     pub links: PutLinks,
 }
@@ -103,6 +105,10 @@ impl ComponentScale {
             "properties": { "image": self.image_ref, "id": self.component_id, "config": names(&self.configs) },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": self.count } });
+        let mut entry = entry;
+        if self.limits != trellis_types::manifest::Limits::default() {
+            entry["traits"] = json!([{ "type": trellis_types::manifest::LIMITS_TRAIT, "properties": self.limits }]);
+        }
         one_entry(("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs)
     }
 }
@@ -152,6 +158,10 @@ fn one_entry(
             "target": { "name": entry_name(&l.target), "config": config_list(&l.target_config) },
         }})
     }));
+    // Traits the caller set (limits) follow the scaler and the links.
+    if let Some(Value::Array(given)) = entry.get("traits") {
+        traits.extend(given.iter().cloned());
+    }
     entry["traits"] = Value::Array(traits);
     let mut components = vec![entry];
     components.extend(targets.iter().map(|id| match put.providers.get(*id) {
@@ -189,7 +199,7 @@ mod tests {
     use super::*;
 
     fn scale(id: &str) -> ComponentScale {
-        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), links: PutLinks::default() }
+        ComponentScale { component_id: id.into(), image_ref: "/srv/hello.wasm".into(), count: 3, configs: vec![], annotations: BTreeMap::new(), limits: Default::default(), links: PutLinks::default() }
     }
 
     #[test]
@@ -223,6 +233,15 @@ mod tests {
         assert_eq!(targets, ["callee", "other", "callee"]);
         assert_eq!(assignment.components.len(), 1, "only the source runs here");
         assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
+    }
+
+    #[test]
+    fn component_limits_become_the_limits_trait() {
+        let mut limited = scale("tight");
+        limited.limits = trellis_types::manifest::Limits { max_execution_time_ms: Some(2000), max_linear_memory_bytes: Some(1 << 20) };
+        let assignment = limited.assignment().unwrap();
+        let limits = assignment.manifest.component("component").unwrap().limits();
+        assert_eq!((limits.max_execution_time_ms, limits.max_linear_memory_bytes), (Some(2000), Some(1 << 20)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
 use trellis_types::ctl::{CtlReply, Link};
+use trellis_types::manifest::Limits;
 use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
 use super::LocalFleet;
@@ -33,6 +34,9 @@ struct ScaleCommand {
     config: Vec<String>,
     #[serde(default)]
     allow_update: bool,
+    /// `max_memory_limit` (bytes) and `max_execution_time` (seconds), as wasmCloud takes them.
+    #[serde(default)]
+    component_limits: Option<BTreeMap<String, String>>,
 }
 
 /// wasmCloud's `UpdateComponentCommand`.
@@ -99,7 +103,7 @@ impl LocalFleet {
     /// Checks the request against what runs; the scale to do (config still by name, values empty).
     async fn accept(&self, host: &Host, op: &str, body: &[u8]) -> Result<ComponentScale, String> {
         let running = host.inventory().await.components;
-        let (component_id, image_ref, count, configs, annotations) = match op {
+        let (component_id, image_ref, count, configs, annotations, limits) = match op {
             "component.scale" => {
                 let c: ScaleCommand = serde_json::from_slice(body).map_err(|e| format!("not a ScaleComponentCommand: {e}"))?;
                 let current = running.iter().find(|r| r.id == c.component_id);
@@ -108,7 +112,8 @@ impl LocalFleet {
                     Some(r) if !c.allow_update && c.count > 0 => r.image_ref.clone(),
                     _ => c.component_ref,
                 };
-                (c.component_id, image_ref, c.count, c.config, c.annotations)
+                let limits = limits(c.component_limits.as_ref())?;
+                (c.component_id, image_ref, c.count, c.config, c.annotations, limits)
             }
             "component.update" => {
                 let c: UpdateCommand = serde_json::from_slice(body).map_err(|e| format!("not an UpdateComponentCommand: {e}"))?;
@@ -116,7 +121,7 @@ impl LocalFleet {
                     return Err(format!("component `{}` does not run on host {} outside a manifest", c.component_id, host.id()));
                 };
                 let configs = current.configs.into_iter().map(|(name, _)| name).collect();
-                (c.component_id, c.new_component_ref, current.count, configs, c.annotations.or(Some(current.annotations)))
+                (c.component_id, c.new_component_ref, current.count, configs, c.annotations.or(Some(current.annotations)), current.limits)
             }
             other => return Err(format!("unsupported subject {other}")),
         };
@@ -128,7 +133,7 @@ impl LocalFleet {
         }
         host.forget_scale_failure(&component_id);
         let configs = configs.into_iter().map(|name| (name, BTreeMap::new())).collect();
-        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), links: PutLinks::default() })
+        Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), limits, links: PutLinks::default() })
     }
 
     /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
@@ -164,6 +169,21 @@ impl LocalFleet {
             }
         }
     }
+}
+
+/// wasmCloud's `component_limits` as Trellis's limits: `max_memory_limit` in bytes,
+/// `max_execution_time` in seconds.
+fn limits(given: Option<&BTreeMap<String, String>>) -> Result<Limits, String> {
+    let mut limits = Limits::default();
+    for (key, value) in given.into_iter().flatten() {
+        let number = || value.trim().parse::<u64>().map_err(|_| format!("component_limits.{key}: `{value}` is not a whole number"));
+        match key.as_str() {
+            "max_memory_limit" => limits.max_linear_memory_bytes = Some(number()?),
+            "max_execution_time" => limits.max_execution_time_ms = Some(number()?.saturating_mul(1000)),
+            other => return Err(format!("component_limits.{other} is not a limit Trellis knows (max_memory_limit, max_execution_time)")),
+        }
+    }
+    Ok(limits)
 }
 
 /// The links put through the control interface whose source is `source`, from the manager
