@@ -250,6 +250,12 @@ fn wasmcloud_control_interface_client_conforms() {
         });
         let claims = client.get_claims().await.unwrap();
         assert!(claims.succeeded() && claims.data().is_some_and(Vec::is_empty), "Trellis components carry no signed claims");
+        let provider_bids =
+            client.perform_provider_auction("ghcr.io/wasmcloud/http-server:0.23.2", "http", BTreeMap::from([("role".to_owned(), "conformance".to_owned())])).await.unwrap();
+        assert_eq!(provider_bids.len(), 1);
+        assert_eq!(provider_bids[0].data().unwrap().host_id(), id);
+        let unknown = client.perform_provider_auction("ghcr.io/acme/custom-provider:1.0.0", "custom", BTreeMap::new()).await.unwrap();
+        assert!(unknown.is_empty(), "no host bids for a provider image it does not serve");
         // The well-known provider images are served by the host itself, under the id given.
         let provider = client.start_provider(&id, "ghcr.io/wasmcloud/http-server:0.23.2", "http", None, vec![]).await.unwrap();
         assert!(provider.succeeded(), "{}", provider.message());

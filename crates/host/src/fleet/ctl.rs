@@ -101,6 +101,7 @@ impl LocalFleet {
         let mut subscriptions = vec![
             lattice.subscribe(&format!("{ctl}.host.ping"), None).await?,
             lattice.subscribe(&format!("{ctl}.component.auction"), None).await?,
+            lattice.subscribe(&format!("{ctl}.provider.auction"), None).await?,
             lattice.subscribe(&format!("{ctl}.claims.get"), Some(&format!("{ctl}.claims"))).await?,
             lattice.subscribe(&format!("{ctl}.registry.put"), None).await?,
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
@@ -176,7 +177,7 @@ impl LocalFleet {
                     let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 }
             }
-            "component.auction" => self.auction(lattice, &message).await,
+            "component.auction" | "provider.auction" => self.auction(lattice, rest, &message).await,
             // Claims are the JWTs signed into wasmCloud components and providers; Trellis
             // neither requires nor reads them, so it knows none.
             "claims.get" => {
@@ -208,12 +209,15 @@ impl LocalFleet {
         }
     }
 
-    /// `component.auction`: every host whose labels satisfy the constraints and that does not
-    /// run the component yet bids.
-    async fn auction(&self, lattice: &dyn Lattice, message: &Message) {
+    /// `component.auction` and `provider.auction`: every host whose labels satisfy the
+    /// constraints and that does not run the component (or provider) yet bids. A provider
+    /// auction for an image Trellis does not serve gets no bid.
+    async fn auction(&self, lattice: &dyn Lattice, op: &str, message: &Message) {
         #[derive(Deserialize)]
         struct Auction {
+            #[serde(alias = "provider_ref")]
             component_ref: String,
+            #[serde(alias = "provider_id")]
             component_id: String,
             #[serde(default)]
             constraints: std::collections::BTreeMap<String, String>,
@@ -221,12 +225,22 @@ impl LocalFleet {
         let Ok(auction) = serde_json::from_slice::<Auction>(&message.payload) else {
             return;
         };
+        let provider = op == "provider.auction";
+        if provider && crate::builtins::builtin(&crate::artifact::ImageRef::parse(&auction.component_ref, std::path::Path::new("."))).is_none() {
+            return;
+        }
         for host in self.hosts() {
             let labels = host.labels();
             let fits = auction.constraints.iter().all(|(k, v)| labels.get(k) == Some(v));
-            let runs = host.inventory().await.components.iter().any(|c| c.id == auction.component_id);
+            let runs = match provider {
+                true => host.provider(&auction.component_id).await.is_some(),
+                false => host.inventory().await.components.iter().any(|c| c.id == auction.component_id),
+            };
             if fits && !runs {
-                let bid = json!({"component_ref": auction.component_ref, "component_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints});
+                let bid = match provider {
+                    true => json!({"provider_ref": auction.component_ref, "provider_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints}),
+                    false => json!({"component_ref": auction.component_ref, "component_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints}),
+                };
                 let _ = respond(lattice, message, serde_json::to_vec(&CtlReply::ok(bid)).expect("replies serialize")).await;
             }
         }
