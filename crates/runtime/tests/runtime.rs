@@ -75,3 +75,40 @@ fn prepared_components_carry_limits_and_concurrency() {
     assert_eq!(prepared.max_concurrency(), 7);
     assert_eq!(prepared.limits(), Limits::default());
 }
+
+/// Components in the wild were built against every WASI 0.2 patch release, and some against
+/// releases newer than this host's: each imports `wasi:clocks` and `wasi:random` at its own
+/// version, and each links to the host's 0.2 implementation and runs.
+#[test]
+fn every_wasi_0_2_patch_release_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for version in ["0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.6", "0.2.8", "0.2.12", "0.2.99"] {
+        let text = format!(
+            r#"(component
+                 (import "wasi:clocks/monotonic-clock@{version}" (instance $clock (export "now" (func (result u64)))))
+                 (import "wasi:random/random@{version}" (instance $random (export "get-random-u64" (func (result u64)))))
+                 (core func $now (canon lower (func $clock "now")))
+                 (core func $rand (canon lower (func $random "get-random-u64")))
+                 (core module $m
+                   (import "host" "now" (func $now (result i64)))
+                   (import "host" "rand" (func $rand (result i64)))
+                   (func (export "run") (result i64) call $rand drop call $now))
+                 (core instance $host (export "now" (func $now)) (export "rand" (func $rand)))
+                 (core instance $i (instantiate $m (with "host" (instance $host))))
+                 (func (export "run") (result u64) (canon lift (core func $i "run"))))"#
+        );
+        let component = trellis_runtime::wasmtime::component::Component::new(rt.engine(), &text).unwrap();
+        let mut linker = rt.linker().unwrap();
+        let id = format!("wasi-{version}");
+        let prepared = rt.prepare(&id, &component, &mut linker, trellis_runtime::Grants::default(), Limits::default(), 1).unwrap();
+        let now = tokio.block_on(async {
+            let trellis_runtime::Invocation { mut store, guard } = prepared.begin("run").await.unwrap();
+            let instance = guard.run(prepared.instance_pre().instantiate_async(&mut store)).await.unwrap_or_else(|e| panic!("{id}: {e}"));
+            let run = instance.get_typed_func::<(), (u64,)>(&mut store, "run").unwrap();
+            guard.run(run.call_async(&mut store, ())).await.unwrap_or_else(|e| panic!("{id}: {e}")).0
+        });
+        assert!(now > 0, "{id}: the host's monotonic clock answered");
+    }
+}
