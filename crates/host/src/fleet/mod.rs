@@ -27,12 +27,15 @@ pub struct LocalFleet {
     on_change: Box<dyn Fn() + Send + Sync>,
     /// Set once the control interface is served: where events go.
     events: std::sync::OnceLock<ctl::Events>,
+    /// Held while links are read and applied, so of two quick link changes the later one's
+    /// reading is the one applied last.
+    relinking: tokio::sync::Mutex<()>,
 }
 
 impl LocalFleet {
     /// A fleet of `hosts`; `on_change` is called whenever one stops or its labels change.
     pub fn new(hosts: Vec<Arc<Host>>, on_change: impl Fn() + Send + Sync + 'static) -> LocalFleet {
-        LocalFleet { hosts: RwLock::new(hosts), on_change: Box::new(on_change), events: std::sync::OnceLock::new() }
+        LocalFleet { hosts: RwLock::new(hosts), on_change: Box::new(on_change), events: std::sync::OnceLock::new(), relinking: tokio::sync::Mutex::new(()) }
     }
 
     /// The live hosts.

@@ -139,6 +139,7 @@ impl LocalFleet {
     /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
     /// host here that runs it outside a manifest, as a component or a provider.
     pub(super) async fn relink(&self, lattice: &dyn Lattice, lattice_name: &str, source: &str) {
+        let _one_at_a_time = self.relinking.lock().await;
         for host in self.hosts() {
             let scale = host.unmanaged_scale(source).await;
             let provider = host.provider(source).await;
