@@ -1,4 +1,4 @@
-//! `wasmcloud:bus/lattice` at `1.0.0` and `2.0.0`: a component linked twice to the same
+//! `wasmcloud:bus/lattice` at `1.0.0` and `2.0.0` (and `2.0.x`, by semver): a component linked twice to the same
 //! interface under different link names (say a `cache` and a `default` keyvalue store) picks
 //! which one its next calls use with `set-link-name`.
 //!
@@ -124,4 +124,38 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants) -> anyho
     v2::wasmcloud::bus::lattice::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:bus/");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use trellis_runtime::{Grants, Limits, Runtime, RuntimeConfig};
+
+    /// Components built against each `wasmcloud:bus` release wasmCloud 1.x accepted link to the
+    /// host's: 2.0.1 (which only adds `@since` gates and an `error` interface) by semver to 2.0.0.
+    #[test]
+    fn every_bus_release_links() {
+        let rt = Runtime::new(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+        let cases = [
+            ("1.0.0", "", true),
+            ("2.0.0", "(result (result (error string)))", true),
+            ("2.0.1", "(result (result (error string)))", true),
+            // The 1.0.0 shape under a 2.x version does not fit: the check is real.
+            ("2.0.1", "", false),
+        ];
+        for (version, result, links) in cases {
+            let text = format!(
+                r#"(component
+                     (import "wasmcloud:bus/lattice@{version}" (instance
+                       (export "call-target-interface" (type $t (sub resource)))
+                       (export "[constructor]call-target-interface" (func (param "namespace" string) (param "package" string) (param "interface" string) (result (own $t))))
+                       (export "set-link-name" (func (param "name" string) (param "interfaces" (list (own $t))) {result})))))"#
+            );
+            let component = wasmtime::component::Component::new(rt.engine(), &text).unwrap();
+            let mut linker = rt.linker().unwrap();
+            let mut grants = Grants::default();
+            super::grant(&mut linker, &mut grants).unwrap();
+            let prepared = rt.prepare(version, &component, &mut linker, grants, Limits::default(), 1);
+            assert_eq!(prepared.is_ok(), links, "wasmcloud:bus@{version} with `{result}`: {:?}", prepared.err());
+        }
+    }
 }
