@@ -132,8 +132,9 @@ fn a_component_linked_to_a_keyvalue_provider_stores_through_it() {
     let port = crate::util::free_port();
     let ok = |out: std::process::Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     ok(up.cli(&["start", "component", guests::KV, "kv-1"]));
-    ok(up.cli(&["start", "provider", "wasmcloud+builtin://keyvalue-memory", "kvstore"]));
+    // The link may come first: the provider's start re-applies it.
     ok(up.cli(&["link", "put", "kv-1", "kvstore", "wasi", "keyvalue", "-i", "store", "-i", "atomics", "-i", "batch"]));
+    ok(up.cli(&["start", "provider", "wasmcloud+builtin://keyvalue-memory", "kvstore"]));
     ok(up.cli(&["config", "put", "kv-address", &format!("address=127.0.0.1:{port}")]));
     ok(up.cli(&["start", "provider", "ghcr.io/wasmcloud/http-server:0.24.0", "http"]));
     ok(up.cli(&["link", "put", "http", "kv-1", "wasi", "http", "-i", "incoming-handler", "--source-config", "kv-address"]));

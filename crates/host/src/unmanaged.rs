@@ -100,7 +100,7 @@ impl ComponentScale {
     /// The one-component application that runs it, or why it cannot.
     pub(crate) fn assignment(&self) -> Result<Assignment, String> {
         let entry = json!({
-            "name": "component",
+            "name": self.component_id,
             "type": "component",
             "properties": { "image": self.image_ref, "id": self.component_id, "config": names(&self.configs) },
         });
@@ -117,7 +117,7 @@ impl ProviderStart {
     /// The one-capability application that serves it, placed here, or why it cannot.
     pub(crate) fn assignment(&self) -> Result<Assignment, String> {
         let entry = json!({
-            "name": "provider",
+            "name": self.provider_id,
             "type": "capability",
             "properties": { "image": self.image_ref, "id": self.provider_id, "config": names(&self.configs) },
         });
@@ -130,12 +130,12 @@ fn names(configs: &[(String, BTreeMap<String, String>)]) -> Vec<Value> {
     configs.iter().map(|(name, _)| json!({ "name": name })).collect()
 }
 
-/// The application of one entry (`name`, lattice id `id`) with `scaler` and `put` links, run
+/// The application of one entry (of `kind`, named by its lattice id `id`) with `scaler` and `put` links, run
 /// here with `count`. A link's target is a component of the lattice, wherever it runs (an entry
 /// with its id that this host does not start, so calls and requests reach it by id), or a
 /// provider (the built-in capability of its image, opened here for this source).
 fn one_entry(
-    (name, id, source): (&str, &str, &str),
+    (kind, id, source): (&str, &str, &str),
     mut entry: Value,
     scaler: Value,
     count: u32,
@@ -172,7 +172,7 @@ fn one_entry(
             "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
         }),
     }));
-    let app = format!("{name}-{id}");
+    let app = format!("{kind}-{id}");
     let manifest = json!({
         "apiVersion": "core.oam.dev/v1beta1",
         "kind": "Application",
@@ -188,7 +188,7 @@ fn one_entry(
     Ok(Assignment {
         manifest: Arc::new(parsed),
         base_dir: PathBuf::new(),
-        components: BTreeMap::from([(name.to_owned(), count)]),
+        components: BTreeMap::from([(id.to_owned(), count)]),
         configs,
         revision: format!("{:016x}", hasher.finish()),
     })
@@ -205,8 +205,8 @@ mod tests {
     #[test]
     fn a_scale_is_a_one_component_application_with_the_given_id() {
         let assignment = scale("hello-1").assignment().unwrap();
-        assert_eq!(assignment.manifest.component("component").unwrap().id(assignment.manifest.name()), "hello-1");
-        assert_eq!(assignment.components["component"], 3);
+        assert_eq!(assignment.manifest.component("hello-1").unwrap().id(assignment.manifest.name()), "hello-1");
+        assert_eq!(assignment.components["hello-1"], 3);
         assert_eq!(assignment.revision, scale("hello-1").assignment().unwrap().revision);
         let mut more = scale("hello-1");
         more.count = 4;
@@ -229,7 +229,7 @@ mod tests {
         with_links.links.links = vec![link("callee", "a"), link("other", "b"), link("callee", "c")];
         let assignment = with_links.assignment().unwrap();
         let m = &assignment.manifest;
-        let targets: Vec<String> = m.component("component").unwrap().links().map(|l| m.component(&l.target.name).unwrap().id(m.name())).collect();
+        let targets: Vec<String> = m.component("caller").unwrap().links().map(|l| m.component(&l.target.name).unwrap().id(m.name())).collect();
         assert_eq!(targets, ["callee", "other", "callee"]);
         assert_eq!(assignment.components.len(), 1, "only the source runs here");
         assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
@@ -240,7 +240,7 @@ mod tests {
         let mut limited = scale("tight");
         limited.limits = trellis_types::manifest::Limits { max_execution_time_ms: Some(2000), max_linear_memory_bytes: Some(1 << 20) };
         let assignment = limited.assignment().unwrap();
-        let limits = assignment.manifest.component("component").unwrap().limits();
+        let limits = assignment.manifest.component("tight").unwrap().limits();
         assert_eq!((limits.max_execution_time_ms, limits.max_linear_memory_bytes), (Some(2000), Some(1 << 20)));
     }
 

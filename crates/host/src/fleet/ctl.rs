@@ -107,6 +107,8 @@ impl LocalFleet {
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_set"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_deleted"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "provider_started"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "provider_stopped"), None).await?,
         ];
         for host in self.hosts() {
             subscriptions.push(lattice.subscribe(&format!("{ctl}.*.*.{}", host.id()), None).await?);
@@ -155,15 +157,36 @@ impl LocalFleet {
         }
         if message.subject.starts_with(&event_subject(lattice_name, "linkdef_")) {
             #[derive(Deserialize)]
-            struct Source {
-                data: LinkSource,
+            struct Event {
+                data: Data,
             }
             #[derive(Deserialize)]
-            struct LinkSource {
+            struct Data {
                 source_id: String,
             }
-            if let Ok(event) = serde_json::from_slice::<Source>(&message.payload) {
+            if let Ok(event) = serde_json::from_slice::<Event>(&message.payload) {
                 self.relink(lattice, lattice_name, &event.data.source_id).await;
+            }
+            return;
+        }
+        // A provider that starts or stops changes what links naming it give their sources.
+        if message.subject.starts_with(&event_subject(lattice_name, "provider_")) {
+            #[derive(Deserialize)]
+            struct Event {
+                data: Data,
+            }
+            #[derive(Deserialize)]
+            struct Data {
+                provider_id: String,
+            }
+            let Ok(event) = serde_json::from_slice::<Event>(&message.payload) else { return };
+            let links = match super::scale::all_links(lattice, lattice_name).await {
+                Ok(links) => links,
+                Err(error) => return tracing::warn!(provider = %event.data.provider_id, %error, "cannot read the links that name the provider"),
+            };
+            let sources: std::collections::BTreeSet<&str> = links.iter().filter(|l| l.target == event.data.provider_id).map(|l| l.source_id.as_str()).collect();
+            for source in sources {
+                self.relink(lattice, lattice_name, source).await;
             }
             return;
         }

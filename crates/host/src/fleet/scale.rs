@@ -191,14 +191,8 @@ fn limits(given: Option<&BTreeMap<String, String>>) -> Result<Limits, String> {
 /// (`link.get`), with the named config they name and the images of the providers they target.
 /// Without a manager on the lattice there are none.
 pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<PutLinks, String> {
-    let subject = format!("{}.link.get", ctl_prefix(lattice_name));
-    let reply = match lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await {
-        Ok(reply) => reply,
-        Err(LatticeError::NoResponders { .. }) => return Ok(PutLinks::default()),
-        Err(e) => return Err(format!("the links of `{source}`: {e}")),
-    };
-    let reply: CtlReply<Vec<Link>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("the links of `{source}`: unreadable reply: {e}"))?;
-    let links: Vec<Link> = reply.response.unwrap_or_default().into_iter().filter(|l| l.source_id == source).collect();
+    let links: Vec<Link> = all_links(lattice, lattice_name).await.map_err(|e| format!("the links of `{source}`: {e}"))?;
+    let links: Vec<Link> = links.into_iter().filter(|l| l.source_id == source).collect();
     if links.is_empty() {
         return Ok(PutLinks::default());
     }
@@ -210,6 +204,18 @@ pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: 
     let mut providers = provider_images(lattice, lattice_name).await;
     providers.retain(|id, _| links.iter().any(|l| &l.target == id));
     Ok(PutLinks { links, configs, providers })
+}
+
+/// Every link of the lattice, from the manager (`link.get`); none without a manager.
+pub(super) async fn all_links(lattice: &dyn Lattice, lattice_name: &str) -> Result<Vec<Link>, String> {
+    let subject = format!("{}.link.get", ctl_prefix(lattice_name));
+    let reply = match lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await {
+        Ok(reply) => reply,
+        Err(LatticeError::NoResponders { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let reply: CtlReply<Vec<Link>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("unreadable reply: {e}"))?;
+    Ok(reply.response.unwrap_or_default())
 }
 
 /// Every provider the hosts of the lattice run, by id: its image.
