@@ -56,7 +56,7 @@ pub(crate) enum GetCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
-    /// What one host runs (all hosts without HOST).
+    /// The components and providers one host runs (all hosts without HOST).
     Inventory {
         /// Host id.
         host: Option<String>,
@@ -159,9 +159,13 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
             (Format::Text, true) => {
                 let rows = inventories
                     .iter()
-                    .flat_map(|h| h.components.iter().map(|c| vec![h.host_id.clone(), c.id.clone(), c.image_ref.clone(), c.max_instances.to_string()]))
+                    .flat_map(|h| {
+                        let components = h.components.iter().map(|c| vec![h.host_id.clone(), "component".into(), c.id.clone(), c.image_ref.clone(), c.max_instances.to_string()]);
+                        let providers = h.providers.iter().map(|p| vec![h.host_id.clone(), "provider".into(), p.id.clone(), p.image_ref.clone().unwrap_or_default(), String::new()]);
+                        components.chain(providers)
+                    })
                     .collect();
-                table(&["HOST", "COMPONENT", "IMAGE", "MAX INSTANCES"], rows);
+                table(&["HOST", "KIND", "ID", "IMAGE", "MAX INSTANCES"], rows);
             }
         }
         Ok(ExitCode::SUCCESS)
