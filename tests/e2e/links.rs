@@ -178,3 +178,40 @@ fn a_provider_started_and_linked_by_wasmclouds_client_serves_across_hosts() {
     });
     assert_eq!(body, "Hello from Trellis!\n");
 }
+
+/// `wash`'s messaging steps: the messaging-nats provider on one host subscribes and hands each
+/// message to a component on another host over wRPC; the component answers through its own
+/// link to the provider.
+#[test]
+fn a_messaging_provider_delivers_to_a_component_on_another_host() {
+    let nats = Nats::start_jetstream();
+    let _front = Node::start(&nats, "host", &["--label", "role=front"]);
+    let _back = Node::start(&nats, "host", &["--label", "role=back"]);
+    let _manager = Node::start(&nats, "manager", &[]);
+    let hosts = cli_json(&nats, &["get", "hosts", "-o", "json"]);
+    let host_with = |role: &str| hosts.as_array().unwrap().iter().find(|h| h["labels"]["role"] == role).unwrap()["host_id"].as_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let out = trellis().arg("--nats").arg(&nats.url).args(args).output().unwrap();
+        assert!(out.status.success(), "trellis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["config", "put", "broker", &format!("cluster_uris={}", nats.url)]);
+    run(&["config", "put", "orders", "SUBSCRIPTIONS=orders.>"]);
+    run(&["start", "component", guests::MESSENGER, "messenger-x", "--host", &host_with("back")]);
+    run(&["start", "provider", "wasmcloud+builtin://messaging-nats", "bus", "--host", &host_with("front"), "--config", "broker"]);
+    run(&["link", "put", "bus", "messenger-x", "wasmcloud", "messaging", "-i", "handler", "--source-config", "orders"]);
+    run(&["link", "put", "messenger-x", "bus", "wasmcloud", "messaging", "-i", "consumer", "--target-config", "broker"]);
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let client = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let reply = tokio::time::timeout(Duration::from_secs(2), client.request("orders.new", "hi".into())).await;
+            if let Ok(Ok(reply)) = reply {
+                assert_eq!(&reply.payload[..], b"echo: hi");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no answer through the provider on the front host: {reply:?}");
+            // Not subscribed yet (no responders): the links are still being applied.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}

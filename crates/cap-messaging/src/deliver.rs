@@ -1,6 +1,13 @@
 //! Delivering subscribed messages: each message is one invocation of the component's
-//! `wasmcloud:messaging/handler.handle-message`, on a fresh instance, under its limits.
+//! `wasmcloud:messaging/handler.handle-message`, on a fresh instance, under its limits. A
+//! handler on another host is reached over wRPC, as wasmCloud's messaging providers reach
+//! theirs, and every host serves its own handlers the same way.
 
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use tokio::task::JoinHandle;
+use trellis_rpc::Calls;
 use trellis_runtime::{InvocationState, PreparedComponent};
 
 use crate::broker::{Message, Subscriber};
@@ -13,6 +20,11 @@ mod generated {
     });
 }
 
+#[allow(missing_docs, clippy::all, clippy::pedantic, reason = "generated")]
+mod wrpc_bindings {
+    wit_bindgen_wrpc::generate!({ path: "wit", world: "trellis:messaging/wrpc-handler", generate_all });
+}
+
 use generated::HandlerPre;
 use generated::wasmcloud::messaging::types::BrokerMessage;
 
@@ -20,9 +32,15 @@ const HANDLE: &str = "wasmcloud:messaging/handler.handle-message";
 
 /// A component that exports `wasmcloud:messaging/handler@0.2.0`.
 #[derive(Clone)]
-pub struct Handler {
-    component: PreparedComponent,
-    pre: HandlerPre<InvocationState>,
+pub struct Handler(Target);
+
+#[derive(Clone)]
+enum Target {
+    /// Runs on this host: a fresh instance per message.
+    Here { component: PreparedComponent, pre: HandlerPre<InvocationState> },
+    /// Runs somewhere on the lattice: in this process if a host of it runs the component when
+    /// the message comes, else on any host that does, over wRPC.
+    Lattice { id: Arc<str>, calls: Calls },
 }
 
 impl Handler {
@@ -31,30 +49,57 @@ impl Handler {
         let pre = HandlerPre::new(component.instance_pre().clone()).map_err(|e| {
             anyhow::anyhow!("component `{}` does not export wasmcloud:messaging/handler@0.2.0: {e}", component.id())
         })?;
-        Ok(Handler { component, pre })
+        Ok(Handler(Target::Here { component, pre }))
     }
 
-    async fn handle(&self, message: Message) {
-        let invocation = match self.component.begin(HANDLE).await {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!(subject = %message.subject, "{e}");
-                return;
+    /// Component `id` wherever it runs, found again for every message.
+    pub fn on_lattice(id: &str, calls: Calls) -> Handler {
+        Handler(Target::Lattice { id: id.into(), calls })
+    }
+
+    /// The component's id.
+    pub fn id(&self) -> &str {
+        match &self.0 {
+            Target::Here { component, .. } => component.id(),
+            Target::Lattice { id, .. } => id,
+        }
+    }
+
+    /// Hands `message` to the component; why it was not handled, if it was not.
+    async fn handle(&self, message: Message) -> Result<(), String> {
+        let (component, pre) = match &self.0 {
+            Target::Here { component, pre } => (component, pre),
+            Target::Lattice { id, calls } => {
+                if let Some(component) = calls.running_here(id) {
+                    return Box::pin(Handler::new(component).map_err(|e| e.to_string())?.handle(message)).await;
+                }
+                let client = match calls.wrpc_client(id).await {
+                    Some(client) => client.map_err(|e| format!("{e:#}"))?,
+                    None => return Err(format!("component `{id}` is not running in this process, and it is not joined to a NATS lattice")),
+                };
+                let msg = wrpc_bindings::wasmcloud::messaging::types::BrokerMessage {
+                    subject: message.subject,
+                    body: message.body.into(),
+                    reply_to: message.reply_to,
+                };
+                return wrpc_bindings::wasmcloud::messaging::handler::handle_message(&client, None, &msg)
+                    .await
+                    .map_err(|e| format!("component `{id}` on another host: {e:#}"))?;
             }
         };
+        let invocation = component.begin(HANDLE).await.map_err(|e| e.to_string())?;
         let (mut store, guard) = (invocation.store, invocation.guard);
-        let subject = message.subject.clone();
         let msg = BrokerMessage { subject: message.subject, body: message.body, reply_to: message.reply_to };
         let result = guard
             .run(async {
-                let instance = self.pre.instantiate_async(&mut store).await?;
+                let instance = pre.instantiate_async(&mut store).await?;
                 instance.wasmcloud_messaging_handler().call_handle_message(&mut store, &msg).await
             })
             .await;
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => tracing::warn!(component = self.component.id(), %subject, "{HANDLE} returned an error: {reason}"),
-            Err(e) => tracing::warn!(%subject, kind = ?e.kind(), "{e}"),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(format!("{HANDLE} returned an error: {reason}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 }
@@ -62,11 +107,51 @@ impl Handler {
 /// Delivers every message of `subscriber` to `handler`, each in its own task (the component's
 /// concurrency cap bounds how many run at once), until the subscription ends or the returned
 /// task is aborted.
-pub fn deliver(handler: Handler, mut subscriber: Subscriber) -> tokio::task::JoinHandle<()> {
+pub fn deliver(handler: Handler, mut subscriber: Subscriber) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(message) = subscriber.recv().await {
             let handler = handler.clone();
-            tokio::spawn(async move { handler.handle(message).await });
+            tokio::spawn(async move {
+                let subject = message.subject.clone();
+                if let Err(error) = handler.handle(message).await {
+                    tracing::warn!(component = handler.id(), %subject, "{error}");
+                }
+            });
         }
     })
+}
+
+/// Serves `handler` (a component running here) as `wasmcloud:messaging/handler@0.2.0` on
+/// `client` (the component's own subjects, so every host running it shares the messages), for
+/// messaging capabilities on other hosts, until the task is aborted.
+pub async fn serve_wrpc(client: &wrpc_transport_nats::Client, handler: Handler) -> anyhow::Result<JoinHandle<()>> {
+    let id = handler.id().to_owned();
+    let served = wrpc_bindings::exports::wasmcloud::messaging::handler::serve_interface(client, Served(handler)).await?;
+    Ok(tokio::spawn(async move {
+        let invocations = futures::stream::select_all(served.into_iter().map(|(_, _, invocations)| invocations));
+        invocations
+            .for_each_concurrent(None, |invocation| {
+                let id = id.clone();
+                async move {
+                    let result = match invocation {
+                        Ok(answer) => answer.await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(component = %id, "{HANDLE} over wRPC: {e:#}");
+                    }
+                }
+            })
+            .await;
+    }))
+}
+
+#[derive(Clone)]
+struct Served(Handler);
+
+impl<Ctx: Send> wrpc_bindings::exports::wasmcloud::messaging::handler::Handler<Ctx> for Served {
+    async fn handle_message(&self, _cx: Ctx, msg: wrpc_bindings::wasmcloud::messaging::types::BrokerMessage) -> anyhow::Result<Result<(), String>> {
+        let message = Message { subject: msg.subject, body: msg.body.to_vec(), reply_to: msg.reply_to };
+        Ok(self.0.handle(message).await)
+    }
 }

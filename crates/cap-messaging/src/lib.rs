@@ -17,5 +17,5 @@ mod in_process;
 
 pub use broker::{Broker, Message, Subscriber, Subscription};
 pub use consumer::grant;
-pub use deliver::{Handler, deliver};
+pub use deliver::{Handler, deliver, serve_wrpc};
 pub use in_process::InProcessBroker;

@@ -211,6 +211,13 @@ async fn start_component(
         let serving_http = async { trellis_cap_http_server::serve_wrpc(&client?, target).await };
         backends.tasks.push(serving_http.await.map_err(|e| invalid(format!("serving wrpc:http/incoming-handler: {e:#}")))?);
     }
+    // So does a messaging capability on another host.
+    if let Ok(handler) = Handler::new(prepared.clone())
+        && let Some(client) = backends.calls.wrpc_client(id).await
+    {
+        let serving_messages = async { trellis_cap_messaging::serve_wrpc(&client?, handler).await };
+        backends.tasks.push(serving_messages.await.map_err(|e| invalid(format!("serving wasmcloud:messaging/handler: {e:#}")))?);
+    }
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
     Ok((prepared, compiled.1))
 }
@@ -289,11 +296,19 @@ fn link_error(c: &Component, link: &LinkProperty, i: usize, t: usize, reason: St
     }
 }
 
-/// A link from a capability to a component that runs on this host.
+/// Where a capability's link reaches its component.
+enum LinkTarget {
+    /// On this host.
+    Here(PreparedComponent),
+    /// On the lattice, by id (a capability placed by its own scaler).
+    Lattice(String, trellis_rpc::Calls),
+}
+
+/// A link from a capability to a component it serves from this host.
 struct LinkHere<'m> {
     t: usize,
     link: &'m LinkProperty,
-    target: PreparedComponent,
+    target: LinkTarget,
     /// The capability's own config, overridden by the link's source config.
     config: BTreeMap<String, String>,
     /// Where that config sits, for errors about its values.
@@ -309,7 +324,7 @@ fn links_here<'m>(
     interface: (&str, &str, &str),
     share: &Share<'_>,
     configs: &Configs<'_>,
-    running: &HashMap<&str, PreparedComponent>,
+    (running, lattice): (&HashMap<&str, PreparedComponent>, Option<&trellis_rpc::Calls>),
 ) -> Result<Vec<LinkHere<'m>>, DeployError> {
     let (namespace, package, name) = interface;
     let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
@@ -319,10 +334,14 @@ fn links_here<'m>(
         if !(link.namespace == namespace && link.package == package && link.interfaces.iter().any(|f| f == name)) {
             return Err(link_error(c, link, i, t, format!("capability `{}` links only {namespace}:{package}/{name} to components", c.name)));
         }
-        if runs_elsewhere(manifest, share, running, &link.target.name) {
-            continue;
-        }
-        let target = running_target(manifest, running, &link.target.name).map_err(|reason| link_error(c, link, i, t, reason))?.clone();
+        let target = match (running_target(manifest, running, &link.target.name), lattice) {
+            (Ok(here), _) => LinkTarget::Here(here.clone()),
+            (Err(_), Some(calls)) if scaled_up(manifest, &link.target.name) => {
+                LinkTarget::Lattice(manifest.component(&link.target.name).expect("scaled_up found it").id(manifest.name()), calls.clone())
+            }
+            (Err(_), None) if runs_elsewhere(manifest, share, running, &link.target.name) => continue,
+            (Err(reason), _) => return Err(link_error(c, link, i, t, reason)),
+        };
         let field = format!("spec.components[{i}].traits[{t}].properties.source.config");
         let source = link.source.as_ref().map(|s| s.config.as_slice()).unwrap_or_default();
         let mut config = own.clone();
@@ -344,8 +363,18 @@ async fn subscribe_handlers(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, running)? {
-        let handler = Handler::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
+    // With a scaler of its own the capability subscribes where that places it, for its targets
+    // wherever they run; without one, beside each target.
+    let lattice = match c.scaler() {
+        Some(_) if !share.components.contains_key(&c.name) => return Ok(()),
+        Some(_) => Some(&backends.calls),
+        None => None,
+    };
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, (running, lattice))? {
+        let handler = match target {
+            LinkTarget::Here(target) => Handler::new(target).map_err(|e| link_error(c, link, i, t, e.to_string()))?,
+            LinkTarget::Lattice(id, calls) => Handler::on_lattice(&id, calls),
+        };
         let subscriptions = crate::links::lookup(&config, "subscriptions")
             .map(Subscription::parse_list)
             .transpose()
@@ -357,7 +386,7 @@ async fn subscribe_handlers(
                 .subscribe(&sub.subject, sub.queue.as_deref())
                 .await
                 .map_err(|e| link_error(c, link, i, t, e))?;
-            tracing::info!(component = target.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
+            tracing::info!(component = handler.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
             backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
         }
     }
@@ -375,7 +404,9 @@ fn watch_links(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", "watcher"), share, configs, running)? {
+    // Watchers are told of changes made through this host's store, so they run beside it.
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", "watcher"), share, configs, (running, None))? {
+        let LinkTarget::Here(target) = target else { unreachable!("links_here without a lattice reaches only components here") };
         let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         // The watcher is handed buckets of this store, so it must reach the store itself.
         let store = backends.watched(&c.name).ok_or_else(|| {
