@@ -27,23 +27,7 @@ pub(crate) const HANDLE: &str = "wrpc:http/incoming-handler@0.1.0.handle";
 pub async fn serve_wrpc(client: &wrpc_transport_nats::Client, target: HttpTarget) -> anyhow::Result<JoinHandle<()>> {
     let id = target.id().to_owned();
     let served = bindings::exports::wrpc::http::incoming_handler::serve_interface(client, Handler(target)).await?;
-    Ok(tokio::spawn(async move {
-        let invocations = futures::stream::select_all(served.into_iter().map(|(_, _, invocations)| invocations));
-        invocations
-            .for_each_concurrent(None, |invocation| {
-                let id = id.clone();
-                async move {
-                    let result = match invocation {
-                        Ok(answer) => answer.await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = result {
-                        tracing::warn!(component = %id, "{HANDLE}: {e:#}");
-                    }
-                }
-            })
-            .await;
-    }))
+    Ok(trellis_rpc::answer_all(&id, served))
 }
 
 #[derive(Clone)]

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use tokio::task::JoinHandle;
 use trellis_rpc::Calls;
 use trellis_runtime::{InvocationState, PreparedComponent};
@@ -127,23 +126,7 @@ pub fn deliver(handler: Handler, mut subscriber: Subscriber) -> JoinHandle<()> {
 pub async fn serve_wrpc(client: &wrpc_transport_nats::Client, handler: Handler) -> anyhow::Result<JoinHandle<()>> {
     let id = handler.id().to_owned();
     let served = wrpc_bindings::exports::wasmcloud::messaging::handler::serve_interface(client, Served(handler)).await?;
-    Ok(tokio::spawn(async move {
-        let invocations = futures::stream::select_all(served.into_iter().map(|(_, _, invocations)| invocations));
-        invocations
-            .for_each_concurrent(None, |invocation| {
-                let id = id.clone();
-                async move {
-                    let result = match invocation {
-                        Ok(answer) => answer.await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = result {
-                        tracing::warn!(component = %id, "{HANDLE} over wRPC: {e:#}");
-                    }
-                }
-            })
-            .await;
-    }))
+    Ok(trellis_rpc::answer_all(&id, served))
 }
 
 #[derive(Clone)]

@@ -30,6 +30,7 @@ use trellis_runtime::PreparedComponent;
 
 pub use json::CallRequest;
 pub use link::is_served;
+pub use serve::{Invocations, answer_all};
 pub use wrpc::Wrpc;
 
 /// The targets of a component's links to other components: interface (`ns:pkg/iface`, no

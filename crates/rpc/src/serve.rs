@@ -131,3 +131,27 @@ async fn answer(
         tracing::trace!("closing the result stream: {e}");
     }
 }
+
+/// The invocations of one function served with `wit-bindgen-wrpc`'s `serve_interface`.
+pub type Invocations = Pin<Box<dyn futures::Stream<Item = anyhow::Result<Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>>> + Send>>;
+
+/// Answers every invocation of `served` (what `serve_interface` returned for component `id`),
+/// concurrently, until the returned task is aborted; a failed one is logged with the
+/// component and the function.
+pub fn answer_all(id: &str, served: impl IntoIterator<Item = (&'static str, &'static str, Invocations)>) -> JoinHandle<()> {
+    let id: Arc<str> = id.into();
+    let streams = served.into_iter().map(|(instance, func, invocations)| invocations.map(move |invocation| (instance, func, invocation)));
+    let all = futures::stream::select_all(streams);
+    tokio::spawn(all.for_each_concurrent(None, move |(instance, func, invocation)| {
+        let id = id.clone();
+        async move {
+            let result = match invocation {
+                Ok(answer) => answer.await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(component = %id, "{instance}.{func} over wRPC: {e:#}");
+            }
+        }
+    }))
+}
