@@ -59,6 +59,11 @@ pub(crate) fn builtin(image: &ImageRef) -> Option<Builtin> {
     }
 }
 
+/// Whether a built-in capability provides package `namespace:package` to components.
+pub(crate) fn provides(namespace: &str, package: &str) -> bool {
+    matches!((namespace, package), ("wasi", "http" | "keyvalue" | "blobstore") | ("wasmcloud", "messaging"))
+}
+
 /// The list shown when an image names no built-in capability.
 pub(crate) fn describe() -> String {
     BUILTINS

@@ -116,13 +116,7 @@ async fn deploy_into(
                     field: format!("spec.components[{i}].properties.config"),
                     reason: format!("http-server capability `{}`: {e}", c.name),
                 })?;
-                // With a scaler of its own the server listens where that places it, and reaches
-                // each target wherever it runs; without one, it listens beside each target.
-                let placed = match c.scaler() {
-                    Some(_) if !share.components.contains_key(&c.name) => continue,
-                    Some(_) => Some(&backends.calls),
-                    None => None,
-                };
+                let Some(placed) = serves_from_here(c, share, &backends.calls) else { continue };
                 for (t, link) in c.traits.iter().enumerate().filter_map(|(t, tr)| match &tr.properties {
                     trellis_types::manifest::TraitProperty::Link(l) => Some((t, l)),
                     _ => None,
@@ -267,6 +261,17 @@ async fn bind_http_link(
     Ok(())
 }
 
+/// How capability `c` (an http-server or messaging one) serves its components from this host.
+/// With a scaler of its own it runs where that places it and reaches each target wherever it
+/// runs: `Some(Some(calls))` here, `None` on another host. Without one it runs beside each
+/// target on the target's host: `Some(None)`.
+fn serves_from_here<'c>(c: &Component, share: &Share<'_>, calls: &'c trellis_rpc::Calls) -> Option<Option<&'c trellis_rpc::Calls>> {
+    match c.scaler() {
+        Some(_) => share.components.contains_key(&c.name).then_some(Some(calls)),
+        None => Some(None),
+    }
+}
+
 /// Whether `target` is a component placed on another host (so this host's capability leaves
 /// it alone).
 fn runs_elsewhere(manifest: &Manifest, share: &Share<'_>, running: &HashMap<&str, PreparedComponent>, target: &str) -> bool {
@@ -363,13 +368,7 @@ async fn subscribe_handlers(
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    // With a scaler of its own the capability subscribes where that places it, for its targets
-    // wherever they run; without one, beside each target.
-    let lattice = match c.scaler() {
-        Some(_) if !share.components.contains_key(&c.name) => return Ok(()),
-        Some(_) => Some(&backends.calls),
-        None => None,
-    };
+    let Some(lattice) = serves_from_here(c, share, &backends.calls) else { return Ok(()) };
     for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, (running, lattice))? {
         let handler = match target {
             LinkTarget::Here(target) => Handler::new(target).map_err(|e| link_error(c, link, i, t, e.to_string()))?,

@@ -83,6 +83,12 @@ impl Events {
     }
 }
 
+/// The part of a CloudEvent a host reads of the events it listens to.
+#[derive(Deserialize)]
+struct Event<T> {
+    data: T,
+}
+
 #[derive(Deserialize)]
 struct Label {
     key: String,
@@ -157,14 +163,10 @@ impl LocalFleet {
         }
         if message.subject.starts_with(&event_subject(lattice_name, "linkdef_")) {
             #[derive(Deserialize)]
-            struct Event {
-                data: Data,
-            }
-            #[derive(Deserialize)]
             struct Data {
                 source_id: String,
             }
-            if let Ok(event) = serde_json::from_slice::<Event>(&message.payload) {
+            if let Ok(event) = serde_json::from_slice::<Event<Data>>(&message.payload) {
                 self.relink(lattice, lattice_name, &event.data.source_id).await;
             }
             return;
@@ -172,14 +174,10 @@ impl LocalFleet {
         // A provider that starts or stops changes what links naming it give their sources.
         if message.subject.starts_with(&event_subject(lattice_name, "provider_")) {
             #[derive(Deserialize)]
-            struct Event {
-                data: Data,
-            }
-            #[derive(Deserialize)]
             struct Data {
                 provider_id: String,
             }
-            let Ok(event) = serde_json::from_slice::<Event>(&message.payload) else { return };
+            let Ok(event) = serde_json::from_slice::<Event<Data>>(&message.payload) else { return };
             let links = match super::scale::all_links(lattice, lattice_name).await {
                 Ok(links) => links,
                 Err(error) => return tracing::warn!(provider = %event.data.provider_id, %error, "cannot read the links that name the provider"),

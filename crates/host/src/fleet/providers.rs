@@ -65,8 +65,7 @@ impl LocalFleet {
                     builtins::describe()
                 ));
             }
-            let names: Vec<_> = command.config.iter().map(|n| (n.clone(), BTreeMap::new())).collect();
-            let configs = resolve_configs(lattice, lattice_name, &names).await?;
+            let configs = resolve_configs(lattice, lattice_name, &command.config).await?;
             let links = links_of(lattice, lattice_name, &command.provider_id).await?;
             let start = ProviderStart {
                 provider_id: command.provider_id.clone(),

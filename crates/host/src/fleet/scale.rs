@@ -14,7 +14,7 @@ use trellis_types::manifest::Limits;
 use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
 use super::LocalFleet;
-use crate::{ComponentScale, Host, PutLinks};
+use crate::{ComponentScale, Host, PutLinks, builtins};
 
 /// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,7 +63,8 @@ impl LocalFleet {
         let _ = respond(lattice, message, serde_json::to_vec(&reply).expect("replies serialize")).await;
         let Ok((host, mut scale)) = accepted else { return };
         let before = host.inventory().await.components;
-        let resolved = match resolve_configs(lattice, lattice_name, &scale.configs).await {
+        let names: Vec<String> = scale.configs.iter().map(|(name, _)| name.clone()).collect();
+        let resolved = match resolve_configs(lattice, lattice_name, &names).await {
             Ok(configs) => links_of(lattice, lattice_name, &scale.component_id).await.map(|links| (configs, links)),
             Err(reason) => Err(reason),
         };
@@ -196,12 +197,16 @@ pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: 
     if links.is_empty() {
         return Ok(PutLinks::default());
     }
-    let mut names: Vec<(String, BTreeMap<String, String>)> =
-        links.iter().flat_map(|l| l.source_config.iter().chain(&l.target_config)).map(|n| (n.clone(), BTreeMap::new())).collect();
+    let mut names: Vec<String> = links.iter().flat_map(|l| l.source_config.iter().chain(&l.target_config)).cloned().collect();
     names.sort();
     names.dedup();
     let configs = resolve_configs(lattice, lattice_name, &names).await?.into_iter().collect();
-    let mut providers = provider_images(lattice, lattice_name).await;
+    // Only a link of a package a built-in capability provides can name a provider; asking
+    // every host for its inventory is left to those.
+    let mut providers = match links.iter().any(|l| builtins::provides(&l.wit_namespace, &l.wit_package)) {
+        true => provider_images(lattice, lattice_name).await,
+        false => BTreeMap::new(),
+    };
     providers.retain(|id, _| links.iter().any(|l| &l.target == id));
     Ok(PutLinks { links, configs, providers })
 }
@@ -236,10 +241,10 @@ async fn provider_images(lattice: &dyn Lattice, lattice_name: &str) -> BTreeMap<
 pub(super) async fn resolve_configs(
     lattice: &dyn Lattice,
     lattice_name: &str,
-    names: &[(String, BTreeMap<String, String>)],
+    names: &[String],
 ) -> Result<Vec<(String, BTreeMap<String, String>)>, String> {
     let mut resolved = Vec::new();
-    for (name, _) in names {
+    for name in names {
         let subject = format!("{}.config.get.{name}", ctl_prefix(lattice_name));
         let reply = lattice.request(Message::new(subject, Vec::new()), CONFIG_TIMEOUT).await.map_err(|e| format!("config `{name}`: {e}"))?;
         let reply: CtlReply<BTreeMap<String, String>> = serde_json::from_slice(&reply.payload).map_err(|e| format!("config `{name}`: unreadable reply: {e}"))?;
