@@ -3,20 +3,33 @@
 
 use crate::util::*;
 
-/// The messenger guest linked to capability `bus` (consumer) and subscribed by it (handler).
-fn messaging_app(image: &str, bus_config: &[(&str, &str)], subscriptions: &str, port: u16) -> ManifestFile {
-    let mut messenger = component("messenger", guests::MESSENGER, 8, "");
-    messenger += "        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [consumer]\n            target:\n              name: bus\n";
+/// A link trait of `wasmcloud:messaging` `interfaces` from the component to `target`.
+fn messaging_link(interfaces: &str, target: &str) -> String {
+    format!("        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [{interfaces}]\n            target:\n              name: {target}\n")
+}
+
+/// Messaging capability `bus`, with `config`, subscribing each `(component, handler interface,
+/// SUBSCRIPTIONS)`.
+fn bus(image: &str, config: &[(&str, &str)], handlers: &[(&str, &str, &str)]) -> String {
     let mut bus = format!("    - name: bus\n      type: capability\n      properties:\n        image: {image}\n");
-    if !bus_config.is_empty() {
+    if !config.is_empty() {
         bus += "        config:\n          - name: bus-config\n            properties:\n";
-        for (k, v) in bus_config {
+        for (k, v) in config {
             bus += &format!("              {k}: \"{v}\"\n");
         }
     }
-    bus += &format!(
-        "      traits:\n        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [handler]\n            target:\n              name: messenger\n            source:\n              config:\n                - name: subs\n                  properties:\n                    SUBSCRIPTIONS: \"{subscriptions}\"\n"
-    );
+    bus += "      traits:\n";
+    for (target, interface, subscriptions) in handlers {
+        bus += &messaging_link(interface, target);
+        bus += &format!("            source:\n              config:\n                - name: subs-{target}\n                  properties:\n                    SUBSCRIPTIONS: \"{subscriptions}\"\n");
+    }
+    bus
+}
+
+/// The messenger guest linked to capability `bus` (consumer) and subscribed by it (handler).
+fn messaging_app(image: &str, bus_config: &[(&str, &str)], subscriptions: &str, port: u16) -> ManifestFile {
+    let messenger = component("messenger", guests::MESSENGER, 8, "") + &messaging_link("consumer", "bus");
+    let bus = bus(image, bus_config, &[("messenger", "handler", subscriptions)]);
     manifest(&app("chat", &[messenger, bus, http_server("http", &[], &[("messenger", &[("address", &format!("127.0.0.1:{port}"))])])]))
 }
 
@@ -53,6 +66,61 @@ fn messaging_in_process() {
 fn messaging_on_nats_as_wasmclouds_provider_configures_it() {
     let nats = Nats::start();
     exercise("ghcr.io/wasmcloud/messaging-nats:0.23.1", &[("cluster_uris", &nats.url)]);
+}
+
+/// `wasmcloud:messaging@0.3.0` (messenger3) beside 0.2.0 (messenger) on one bus: each version's
+/// requests reach the other version's handler, and a 0.3.0 handler answers with `reply`.
+/// `no_answer` is what the guest gets when nobody answers its request.
+fn exercise_both_versions(image: &str, bus_config: &[(&str, &str)], no_answer: &str) {
+    let (port2, port3) = (free_port(), free_port());
+    let m = manifest(&app(
+        "mixed",
+        &[
+            component("messenger", guests::MESSENGER, 4, "") + &messaging_link("consumer", "bus"),
+            component("messenger3", guests::MESSENGER3, 4, "") + &messaging_link("producer, request-reply", "bus"),
+            bus(image, bus_config, &[("messenger", "handler", "v2.*"), ("messenger3", "incoming-handler", "v3.*")]),
+            http_server(
+                "http",
+                &[],
+                &[("messenger", &[("address", &format!("127.0.0.1:{port2}"))]), ("messenger3", &[("address", &format!("127.0.0.1:{port3}"))])],
+            ),
+        ],
+    ));
+    let up = Up::start(&[&m.path], &[]).unwrap();
+    let (v2, v3) = (format!("http://127.0.0.1:{port2}"), format!("http://127.0.0.1:{port3}"));
+
+    // A 0.3.0 request answered by a 0.2.0 handler, and the other way round.
+    let reply = get(&format!("{v3}/request/v2.echo/ping"), None);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "reply: echo: ping"));
+    let reply = get(&format!("{v2}/request/v3.echo/pong"), None);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "reply: echo3: pong"));
+    let reply = get(&format!("{v3}/request/v3.echo/self"), None);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "reply: echo3: self"));
+
+    // `send` reaches the 0.3.0 handler, which sees the topic.
+    assert_eq!(get(&format!("{v3}/publish/v3.note/hi"), None).body, "published");
+    up.wait_for_log(&["handled3 v3.note: hi", "component=mixed_messenger3"]);
+
+    // Its error is logged, naming component and function.
+    get(&format!("{v2}/publish/v3.x/fail"), None);
+    up.wait_for_log(&["wasmcloud:messaging/incoming-handler.handle returned an error: asked to fail", "mixed_messenger3"]);
+
+    // Nobody answers: the guest gets an error case, not a trap.
+    let nobody = get(&format!("{v3}/request/nobody.home/x"), None);
+    assert_eq!(nobody.status, 502);
+    assert!(nobody.body.starts_with("error: Error::") && nobody.body.contains(no_answer), "{}", nobody.body);
+}
+
+#[test]
+fn messaging_0_3_beside_0_2_in_process() {
+    // The in-process broker knows no "no responders": the request waits out its timeout.
+    exercise_both_versions("wasmcloud+builtin://messaging", &[], "Error::Timeout");
+}
+
+#[test]
+fn messaging_0_3_beside_0_2_on_nats() {
+    let nats = Nats::start();
+    exercise_both_versions("ghcr.io/wasmcloud/messaging-nats:0.23.1", &[("cluster_uris", &nats.url)], "request to `nobody.home`: no responders");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `wasmcloud:messaging/consumer`: what a component linked to a messaging capability may send.
+//! `wasmcloud:messaging/consumer@0.2.0`: what a component linked to a messaging capability may
+//! send, and the state both versions share.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,10 +18,11 @@ mod generated {
     });
 }
 
-use generated::wasmcloud::messaging::{consumer, types};
+use generated::wasmcloud::messaging0_2_0::{consumer, types};
 
-struct ConsumerState {
-    brokers: Arc<BTreeMap<String, Arc<dyn Broker>>>,
+/// The per-invocation state of both versions: the broker of each of the component's messaging links.
+pub(crate) struct MessagingState {
+    pub(crate) brokers: Arc<BTreeMap<String, Arc<dyn Broker>>>,
 }
 
 struct View<'a> {
@@ -41,7 +43,7 @@ impl HasData for HasView {
 }
 
 fn view(state: &mut InvocationState) -> View<'_> {
-    let (consumer, _, links) = state.extension_and_links::<ConsumerState>();
+    let (consumer, _, links) = state.extension_and_links::<MessagingState>();
     View { brokers: &consumer.brokers, link: links.name("wasmcloud:messaging/consumer") }
 }
 
@@ -62,13 +64,15 @@ impl consumer::Host for View<'_> {
 
 impl types::Host for View<'_> {}
 
-/// Adds `wasmcloud:messaging/consumer@0.2.0` to `linker`, sending through the broker of the
-/// link name selected for `wasmcloud:messaging/consumer` (`default` unless the guest chose).
+/// Adds `wasmcloud:messaging/consumer@0.2.0` and `producer` / `request-reply@0.3.0` to
+/// `linker`, sending through the broker of the link name selected for the interface
+/// (`default` unless the guest chose).
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, brokers: BTreeMap<String, Arc<dyn Broker>>) -> anyhow::Result<()> {
     consumer::add_to_linker::<_, HasView>(linker, view)?;
     types::add_to_linker::<_, HasView>(linker, view)?;
+    crate::v0_3::add_to_linker(linker)?;
     grants.interfaces("wasmcloud:messaging/");
     let brokers = Arc::new(brokers);
-    grants.state(move || ConsumerState { brokers: brokers.clone() });
+    grants.state(move || MessagingState { brokers: brokers.clone() });
     Ok(())
 }

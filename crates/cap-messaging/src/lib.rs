@@ -1,5 +1,6 @@
-//! `wasmcloud:messaging@0.2.0` for Trellis components: the `consumer` import (publish,
-//! request) and delivery of subscribed messages to the exported `handler`.
+//! `wasmcloud:messaging` for Trellis components, in both versions wasmCloud 1.x links: 0.2.0
+//! (the `consumer` import, the exported `handler`) and 0.3.0 (`producer`, `request-reply`, the
+//! exported `incoming-handler`), with delivery of subscribed messages to either handler.
 //!
 //! **Owns** the bindings, the [`Broker`] trait every backend implements, the in-process broker
 //! ([`InProcessBroker`]: NATS subject semantics, in one process) and the delivery loop that
@@ -14,6 +15,7 @@ mod broker;
 mod consumer;
 mod deliver;
 mod in_process;
+mod v0_3;
 
 pub use broker::{Broker, Message, Subscriber, Subscription};
 pub use consumer::grant;

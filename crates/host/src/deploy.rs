@@ -326,18 +326,18 @@ fn links_here<'m>(
     manifest: &'m Manifest,
     c: &'m Component,
     i: usize,
-    interface: (&str, &str, &str),
+    (namespace, package, names): (&str, &str, &[&str]),
     share: &Share<'_>,
     configs: &Configs<'_>,
     (running, lattice): (&HashMap<&str, PreparedComponent>, Option<&trellis_rpc::Calls>),
 ) -> Result<Vec<LinkHere<'m>>, DeployError> {
-    let (namespace, package, name) = interface;
     let own = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
     let mut out = Vec::new();
     for (t, trait_) in c.traits.iter().enumerate() {
         let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
-        if !(link.namespace == namespace && link.package == package && link.interfaces.iter().any(|f| f == name)) {
-            return Err(link_error(c, link, i, t, format!("capability `{}` links only {namespace}:{package}/{name} to components", c.name)));
+        if !(link.namespace == namespace && link.package == package && link.interfaces.iter().any(|f| names.contains(&f.as_str()))) {
+            let names = names.join(" or ");
+            return Err(link_error(c, link, i, t, format!("capability `{}` links only {namespace}:{package}/{names} to components", c.name)));
         }
         let target = match (running_target(manifest, running, &link.target.name), lattice) {
             (Ok(here), _) => LinkTarget::Here(here.clone()),
@@ -369,7 +369,7 @@ async fn subscribe_handlers(
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
     let Some(lattice) = serves_from_here(c, share, &backends.calls) else { return Ok(()) };
-    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", "handler"), share, configs, (running, lattice))? {
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasmcloud", "messaging", &["handler", "incoming-handler"]), share, configs, (running, lattice))? {
         let handler = match target {
             LinkTarget::Here(target) => Handler::new(target).map_err(|e| link_error(c, link, i, t, e.to_string()))?,
             LinkTarget::Lattice(id, calls) => Handler::on_lattice(&id, calls),
@@ -404,7 +404,7 @@ fn watch_links(
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
     // Watchers are told of changes made through this host's store, so they run beside it.
-    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", "watcher"), share, configs, (running, None))? {
+    for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", &["watcher"]), share, configs, (running, None))? {
         let LinkTarget::Here(target) = target else { unreachable!("links_here without a lattice reaches only components here") };
         let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         // The watcher is handed buckets of this store, so it must reach the store itself.

@@ -162,7 +162,9 @@ pub(crate) async fn grant_links(
                     egress = Some((name, allow));
                 }
             }
-            (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging") if link.interfaces.iter().any(|f| f == "consumer") => {
+            (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging")
+                if link.interfaces.iter().any(|f| ["consumer", "producer", "request-reply"].contains(&f.as_str())) =>
+            {
                 let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
                 brokers.insert(name, broker);
             }

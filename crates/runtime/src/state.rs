@@ -151,7 +151,7 @@ impl InvocationState {
         &self.hooks.component
     }
 
-    /// The link selection and the resource table, for `wasmcloud:bus/lattice`.
+    /// The link selection and the resource table (`wasmcloud:bus/lattice`, resources handed to exports).
     pub fn links_and_table(&mut self) -> (&mut Links, &mut ResourceTable) {
         (&mut self.links, &mut self.table)
     }

@@ -6,9 +6,9 @@
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/messenger", generate_all });
 
-use exports::wasmcloud::messaging::handler::Guest as Handler;
-use wasmcloud::messaging::consumer;
-use wasmcloud::messaging::types::BrokerMessage;
+use exports::wasmcloud::messaging0_2_0::handler::Guest as Handler;
+use wasmcloud::messaging0_2_0::consumer;
+use wasmcloud::messaging0_2_0::types::BrokerMessage;
 use common::respond;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
