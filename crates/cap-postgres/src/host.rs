@@ -1,0 +1,197 @@
+//! The `wasmcloud:postgres` host functions: each link's pool does the work.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use trellis_runtime::{Grants, InvocationState};
+use wasmtime::component::{HasData, Linker};
+
+use crate::config::PostgresConfig;
+use crate::values::{self, Param};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "trellis:postgres/host",
+        imports: { default: async },
+    });
+}
+
+pub(crate) use generated::wasmcloud::postgres::types;
+use generated::wasmcloud::postgres::{prepared, query};
+use types::{PgValue, PreparedStatementExecError, QueryError, ResultRowEntry, StatementPrepareError};
+
+/// A link's database: a pool of connections, and the statements prepared through the link.
+pub struct Database {
+    pool: Pool,
+    /// Token to SQL: a token is the link's own, so another component cannot use it.
+    statements: Mutex<HashMap<String, String>>,
+    describe: String,
+}
+
+impl Database {
+    /// Opens the pool and checks one connection, so a wrong host or password fails the deploy.
+    pub async fn connect(config: &PostgresConfig) -> Result<Arc<Database>, String> {
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&config.host).port(config.port).user(&config.username).password(&config.password).dbname(&config.database);
+        pg.application_name("trellis");
+        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
+        let describe = config.describe();
+        drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {describe}: {}", source_chain(&e)))?);
+        Ok(Arc::new(Database { pool, statements: Mutex::new(HashMap::new()), describe }))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, String> {
+        self.pool.get().await.map_err(|e| format!("no connection to PostgreSQL at {}: {}", self.describe, source_chain(&e)))
+    }
+
+    async fn query(&self, sql: &str, params: Vec<PgValue>) -> Result<Vec<Vec<ResultRowEntry>>, QueryError> {
+        let client = self.client().await.map_err(QueryError::Unexpected)?;
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        let params = checked(statement.params().len(), params)?;
+        let rows = client.query(&statement, &refs(&params)).await.map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| Ok(ResultRowEntry { column_name: row.columns()[i].name().to_owned(), value: values::column(row, i)? }))
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(QueryError::Unexpected)
+    }
+
+    async fn batch(&self, sql: &str) -> Result<(), QueryError> {
+        self.client().await.map_err(QueryError::Unexpected)?.batch_execute(sql).await.map_err(classify)
+    }
+
+    async fn prepare(&self, sql: String) -> Result<String, StatementPrepareError> {
+        let client = self.client().await.map_err(StatementPrepareError::Unexpected)?;
+        // Checked now, so a bad statement fails here rather than at its first use.
+        client.prepare_cached(&sql).await.map_err(|e| StatementPrepareError::Unexpected(describe_error(&e)))?;
+        let token = ulid::Ulid::new().to_string();
+        self.statements.lock().expect("never held across a panic").insert(token.clone(), sql);
+        Ok(token)
+    }
+
+    async fn exec(&self, token: &str, params: Vec<PgValue>) -> Result<u64, PreparedStatementExecError> {
+        let sql = self.statements.lock().expect("never held across a panic").get(token).cloned();
+        let sql = sql.ok_or(PreparedStatementExecError::UnknownPreparedQuery)?;
+        let client = self.client().await.map_err(PreparedStatementExecError::Unexpected)?;
+        // Cached per connection: the pool may hand out another one than `prepare` used.
+        let statement = client.prepare_cached(&sql).await.map_err(|e| PreparedStatementExecError::QueryError(classify(e)))?;
+        let params = checked(statement.params().len(), params).map_err(PreparedStatementExecError::QueryError)?;
+        client.execute(&statement, &refs(&params)).await.map_err(|e| PreparedStatementExecError::QueryError(classify(e)))
+    }
+}
+
+fn checked(expected: usize, params: Vec<PgValue>) -> Result<Vec<Param>, QueryError> {
+    if params.len() != expected {
+        return Err(QueryError::InvalidParams(format!("the statement takes {expected} parameters, {} were given", params.len())));
+    }
+    Ok(params.into_iter().map(Param).collect())
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+/// An error and its causes on one line: the pool's and the driver's errors nest the reason.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text = format!("{text}: {line}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn describe_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => source_chain(e),
+    }
+}
+
+/// The server's refusal of the SQL is `invalid-query`; a parameter that cannot be sent is
+/// `invalid-params`; anything else (a lost connection) is `unexpected`.
+fn classify(e: tokio_postgres::Error) -> QueryError {
+    let text = describe_error(&e);
+    if e.as_db_error().is_some() {
+        QueryError::InvalidQuery(text)
+    } else if text.starts_with("error serializing parameter") {
+        QueryError::InvalidParams(text)
+    } else {
+        QueryError::Unexpected(text)
+    }
+}
+
+/// The per-invocation state: each link name's database.
+struct PostgresState {
+    databases: Arc<BTreeMap<String, Arc<Database>>>,
+}
+
+struct View<'a> {
+    databases: &'a BTreeMap<String, Arc<Database>>,
+    /// The link names `set-link-name` (or the link) selected for each interface.
+    query_link: &'a str,
+    prepared_link: &'a str,
+}
+
+struct HasView;
+
+impl HasData for HasView {
+    type Data<'a> = View<'a>;
+}
+
+fn view(state: &mut InvocationState) -> View<'_> {
+    let (pg, _, links) = state.extension_and_links::<PostgresState>();
+    View { databases: &pg.databases, query_link: links.name("wasmcloud:postgres/query"), prepared_link: links.name("wasmcloud:postgres/prepared") }
+}
+
+impl View<'_> {
+    fn database(&self, link: &str) -> Result<Arc<Database>, String> {
+        self.databases.get(link).cloned().ok_or_else(|| format!("no wasmcloud:postgres link named `{link}`"))
+    }
+}
+
+impl types::Host for View<'_> {}
+
+impl query::Host for View<'_> {
+    async fn query(&mut self, sql: String, params: Vec<PgValue>) -> Result<Vec<Vec<ResultRowEntry>>, QueryError> {
+        self.database(self.query_link).map_err(QueryError::Unexpected)?.query(&sql, params).await
+    }
+
+    async fn query_batch(&mut self, sql: String) -> Result<(), QueryError> {
+        self.database(self.query_link).map_err(QueryError::Unexpected)?.batch(&sql).await
+    }
+}
+
+impl prepared::Host for View<'_> {
+    async fn prepare(&mut self, statement: String) -> Result<String, StatementPrepareError> {
+        self.database(self.prepared_link).map_err(StatementPrepareError::Unexpected)?.prepare(statement).await
+    }
+
+    async fn exec(&mut self, token: String, params: Vec<PgValue>) -> Result<u64, PreparedStatementExecError> {
+        self.database(self.prepared_link).map_err(PreparedStatementExecError::Unexpected)?.exec(&token, params).await
+    }
+}
+
+/// Adds `wasmcloud:postgres/{query,prepared}@0.1.1-draft` to `linker`, each link name reaching
+/// its own database.
+pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, databases: BTreeMap<String, Arc<Database>>) -> anyhow::Result<()> {
+    types::add_to_linker::<_, HasView>(linker, view)?;
+    query::add_to_linker::<_, HasView>(linker, view)?;
+    prepared::add_to_linker::<_, HasView>(linker, view)?;
+    grants.interfaces("wasmcloud:postgres/");
+    let databases = Arc::new(databases);
+    grants.state(move || PostgresState { databases: databases.clone() });
+    Ok(())
+}
