@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guests of `guests/` and the component of each example, by constant name.
-const GUESTS: &[(&str, &str)] = &[("HELLO", "hello"), ("FAULTS", "faults"), ("KV", "kv"), ("FETCH", "fetch"), ("MESSENGER", "messenger"), ("MESSENGER3", "messenger3"), ("BLOBS", "blobs"), ("CALLEE", "callee"), ("CALLER", "caller")];
+const GUESTS: &[(&str, &str)] = &[("HELLO", "hello"), ("FAULTS", "faults"), ("KV", "kv"), ("FETCH", "fetch"), ("MESSENGER", "messenger"), ("MESSENGER3", "messenger3"), ("LEDGER", "ledger"), ("BLOBS", "blobs"), ("CALLEE", "callee"), ("CALLER", "caller")];
 const EXAMPLES: &[(&str, &str, &str)] = &[("HELLO_WORLD_EXAMPLE", "hello-world", "http_hello_world")];
 
 fn main() {

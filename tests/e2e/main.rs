@@ -14,6 +14,7 @@ mod manager;
 mod manifests;
 mod messaging;
 mod outbound;
+mod postgres;
 mod routing;
 mod secrets;
 mod unmanaged;

@@ -27,6 +27,8 @@ pub(crate) enum Builtin {
     MessagingNats,
     /// `wasmcloud:messaging` inside this process.
     MessagingInProcess,
+    /// `wasmcloud:postgres` on a PostgreSQL server.
+    Postgres,
 }
 
 /// `(builtin name, OCI repository of the wasmCloud provider it replaces, if any, capability)`.
@@ -44,6 +46,7 @@ pub(crate) const BUILTINS: &[(&str, Option<&str>, Builtin)] = &[
     ("blobstore-memory", None, Builtin::BlobstoreMemory),
     ("messaging-nats", Some("wasmcloud/messaging-nats"), Builtin::MessagingNats),
     ("messaging", None, Builtin::MessagingInProcess),
+    ("sqldb-postgres", Some("wasmcloud/sqldb-postgres"), Builtin::Postgres),
 ];
 
 /// The built-in capability an image names: a wasmCloud provider image from any registry at any
@@ -61,7 +64,7 @@ pub(crate) fn builtin(image: &ImageRef) -> Option<Builtin> {
 
 /// Whether a built-in capability provides package `namespace:package` to components.
 pub(crate) fn provides(namespace: &str, package: &str) -> bool {
-    matches!((namespace, package), ("wasi", "http" | "keyvalue" | "blobstore") | ("wasmcloud", "messaging"))
+    matches!((namespace, package), ("wasi", "http" | "keyvalue" | "blobstore") | ("wasmcloud", "messaging" | "postgres"))
 }
 
 /// The list shown when an image names no built-in capability.

@@ -112,6 +112,7 @@ pub(crate) async fn grant_links(
     let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
     let mut blobs: BTreeMap<String, Arc<dyn BlobStore>> = BTreeMap::new();
     let mut brokers: BTreeMap<String, Arc<dyn Broker>> = BTreeMap::new();
+    let mut databases: BTreeMap<String, Arc<trellis_cap_postgres::Database>> = BTreeMap::new();
     let mut egress: Option<(String, Option<trellis_cap_http_client::AllowList>)> = None;
     for (t, trait_) in c.traits.iter().enumerate() {
         let trellis_types::manifest::TraitProperty::Link(link) = &trait_.properties else { continue };
@@ -168,6 +169,14 @@ pub(crate) async fn grant_links(
                 let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
                 brokers.insert(name, broker);
             }
+            (Some(Builtin::Postgres), "wasmcloud", "postgres") => {
+                let config = trellis_cap_postgres::PostgresConfig::from_link(|key| lookup(&config, key)).map_err(|e| DeployError::Config {
+                    field: format!("{}.properties.target.config", at.field),
+                    reason: format!("the link from `{}` to `{}`: {e}", c.name, target.name),
+                })?;
+                let database = trellis_cap_postgres::Database::connect(&config).await.map_err(|e| at.error(format!("postgres backend of `{}`: {e}", target.name)))?;
+                databases.insert(name, database);
+            }
             (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 stores.insert(name, store);
@@ -202,6 +211,9 @@ pub(crate) async fn grant_links(
     }
     if !brokers.is_empty() {
         trellis_cap_messaging::grant(linker, grants, brokers).map_err(linking)?;
+    }
+    if !databases.is_empty() {
+        trellis_cap_postgres::grant(linker, grants, databases).map_err(linking)?;
     }
     if let Some((_, allow)) = egress {
         trellis_cap_http_client::grant(grants, allow);
