@@ -41,7 +41,7 @@ fn components_outside_manifests_start_scale_and_stop() {
     let stderr = String::from_utf8_lossy(&managed.stderr);
     assert!(stderr.contains("belongs to application `managed`"), "{stderr}");
 
-    let provider = up.cli(&["start", "provider", "ghcr.io/wasmcloud/sqldb-postgres:0.8.0", "db"]);
+    let provider = up.cli(&["start", "provider", "ghcr.io/wasmcloud/keyvalue-vault:0.7.0", "db"]);
     assert!(!provider.status.success());
     let stderr = String::from_utf8_lossy(&provider.stderr);
     assert!(stderr.contains("not a provider Trellis serves") && stderr.contains("http-server"), "{stderr}");
