@@ -91,10 +91,6 @@ impl View<'_> {
         self.brokers.get(link).cloned().ok_or_else(|| Error::Connection(format!("no wasmcloud:messaging link named `{link}`")))
     }
 
-    /// The broker of the link a reply goes through: the selected one.
-    fn reply_broker(&self) -> Result<Arc<dyn Broker>, Error> {
-        self.broker(self.link)
-    }
 }
 
 /// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
@@ -224,7 +220,8 @@ impl request_reply::Host for View<'_> {
         let Some(subject) = self.table.get(&reply_to)?.reply_to.clone() else {
             return Ok(Err(Error::Other("the message has no reply subject: it was not sent as a request".into())));
         };
-        let broker = match self.reply_broker() {
+        // Through the selected link, as a 0.2.0 handler's publish goes.
+        let broker = match self.broker(self.link) {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };

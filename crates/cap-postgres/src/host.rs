@@ -27,8 +27,8 @@ use types::{PgValue, PreparedStatementExecError, QueryError, ResultRowEntry, Sta
 /// A link's database: a pool of connections, and the statements prepared through the link.
 pub struct Database {
     pool: Pool,
-    /// Token to SQL: a token is the link's own, so another component cannot use it.
-    statements: Mutex<HashMap<String, String>>,
+    /// The link's prepared statements, so another component cannot use its tokens.
+    statements: Mutex<Statements>,
     describe: String,
 }
 
@@ -42,7 +42,7 @@ impl Database {
         let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
         let describe = config.describe();
         drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {describe}: {}", source_chain(&e)))?);
-        Ok(Arc::new(Database { pool, statements: Mutex::new(HashMap::new()), describe }))
+        Ok(Arc::new(Database { pool, statements: Mutex::new(Statements::default()), describe }))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, String> {
@@ -72,19 +72,37 @@ impl Database {
         let client = self.client().await.map_err(StatementPrepareError::Unexpected)?;
         // Checked now, so a bad statement fails here rather than at its first use.
         client.prepare_cached(&sql).await.map_err(|e| StatementPrepareError::Unexpected(describe_error(&e)))?;
-        let token = ulid::Ulid::new().to_string();
-        self.statements.lock().expect("never held across a panic").insert(token.clone(), sql);
-        Ok(token)
+        Ok(self.statements.lock().expect("never held across a panic").token(sql))
     }
 
     async fn exec(&self, token: &str, params: Vec<PgValue>) -> Result<u64, PreparedStatementExecError> {
-        let sql = self.statements.lock().expect("never held across a panic").get(token).cloned();
+        let sql = self.statements.lock().expect("never held across a panic").by_token.get(token).cloned();
         let sql = sql.ok_or(PreparedStatementExecError::UnknownPreparedQuery)?;
         let client = self.client().await.map_err(PreparedStatementExecError::Unexpected)?;
         // Cached per connection: the pool may hand out another one than `prepare` used.
         let statement = client.prepare_cached(&sql).await.map_err(|e| PreparedStatementExecError::QueryError(classify(e)))?;
         let params = checked(statement.params().len(), params).map_err(PreparedStatementExecError::QueryError)?;
         client.execute(&statement, &refs(&params)).await.map_err(|e| PreparedStatementExecError::QueryError(classify(e)))
+    }
+}
+
+/// Prepared statements by token, one token per distinct SQL text: a guest that prepares the
+/// same statement on every request reuses its token instead of growing the table.
+#[derive(Default)]
+struct Statements {
+    by_token: HashMap<String, String>,
+    by_sql: HashMap<String, String>,
+}
+
+impl Statements {
+    fn token(&mut self, sql: String) -> String {
+        if let Some(token) = self.by_sql.get(&sql) {
+            return token.clone();
+        }
+        let token = ulid::Ulid::new().to_string();
+        self.by_token.insert(token.clone(), sql.clone());
+        self.by_sql.insert(sql, token.clone());
+        token
     }
 }
 
@@ -194,4 +212,18 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, database
     let databases = Arc::new(databases);
     grants.state(move || PostgresState { databases: databases.clone() });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preparing_the_same_statement_again_reuses_its_token() {
+        let mut statements = Statements::default();
+        let first = statements.token("SELECT 1".into());
+        assert_eq!(statements.token("SELECT 1".into()), first);
+        assert_ne!(statements.token("SELECT 2".into()), first);
+        assert_eq!(statements.by_token.len(), 2);
+    }
 }
