@@ -35,6 +35,10 @@ pub(crate) struct HostArgs {
     /// Allocate instance memory on demand instead of from a pre-reserved pool.
     #[arg(long)]
     no_pooling: bool,
+    /// Resolve manifest secrets through wasmCloud secrets backends listening under this subject
+    /// prefix (e.g. `wasmcloud.secrets`; needs --nats). Without it, from the local encrypted store.
+    #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC", value_name = "PREFIX")]
+    secrets_topic: Option<String>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -113,7 +117,8 @@ pub(crate) fn state_dir(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The engine, pool and shared parts of this process's hosts, and the local secret store.
-pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path) -> anyhow::Result<(Shared, LocalStore)> {
+/// `nats` is the lattice when it is a NATS server, where secrets backends may listen.
+pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path, nats: Option<Arc<dyn Lattice>>) -> anyhow::Result<(Shared, LocalStore)> {
     if args.max_execution_time_ms == 0 || args.max_linear_memory_bytes == 0 {
         anyhow::bail!("--max-execution-time-ms and --max-linear-memory-bytes must be greater than zero");
     }
@@ -123,8 +128,16 @@ pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path) -> anyhow::Re
         cache_dir: Some(state_dir.join("compiled")),
         pooling: !args.no_pooling,
     })?;
-    let secrets = LocalStore::open(state_dir).context("opening the local secret store")?;
-    Ok((Shared::new(runtime, state_dir.to_owned()).with_secrets(Arc::new(secrets.clone())), secrets))
+    let local = LocalStore::open(state_dir).context("opening the local secret store")?;
+    let backend: Arc<dyn trellis_host::SecretsBackend> = match (&args.secrets_topic, nats) {
+        (None, _) => Arc::new(local.clone()),
+        (Some(prefix), Some(nats)) => {
+            trellis_lattice::Pattern::parse(&format!("{prefix}.x")).map_err(|e| anyhow::anyhow!("--secrets-topic {prefix}: {e}"))?;
+            Arc::new(trellis_cap_secrets_nats::NatsSecrets::new(nats, prefix.trim_end_matches('.')))
+        }
+        (Some(_), None) => anyhow::bail!("--secrets-topic names where secrets backends listen on a NATS lattice; give --nats too"),
+    };
+    Ok((Shared::new(runtime, state_dir.to_owned()).with_secrets(backend), local))
 }
 
 /// Where a manager keeps its state.
@@ -203,7 +216,7 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
     runtime.block_on(async move {
         let lattice = connect(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
-        let (shared, _secrets) = shared(&cmd.host, &state_dir)?;
+        let (shared, _local) = shared(&cmd.host, &state_dir, Some(lattice.clone()))?;
         let shared = shared.with_calls(calls(lattice.clone(), connection, "host").await?);
         let given = cmd.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
         let labels = host_labels(&given);

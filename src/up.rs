@@ -55,7 +55,7 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
         Some(nats) => nats.clone(),
         None => Arc::new(InProcess::new()),
     };
-    let (shared, secrets) = node::shared(&args.host, &state_dir)?;
+    let (shared, secrets) = node::shared(&args.host, &state_dir, nats.clone().map(|n| n as Arc<dyn Lattice>))?;
     let shared = shared.with_calls(node::calls(lattice.clone(), connection, "up").await?);
     let allocation = shared.runtime().allocation();
     let labels = if args.hosts.is_empty() { vec![BTreeMap::new()] } else { args.hosts.clone() };

@@ -17,4 +17,5 @@ mod outbound;
 mod postgres;
 mod routing;
 mod secrets;
+mod secrets_nats;
 mod unmanaged;

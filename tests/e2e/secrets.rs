@@ -25,7 +25,12 @@ fn put_secret(up: &Up, key: &str, value: &[u8], extra: &[&str]) {
 /// The kv guest with `secrets` (name, key, optional field) under policy `vault` (a policy
 /// written for wasmCloud's NATS KV backend: embedded mode answers it from the local store).
 fn with_secrets(name: &str, secrets: &[(&str, &str, Option<&str>)]) -> String {
-    let mut out = format!("    - name: {name}\n      type: component\n      properties:\n        image: file://{}\n", guests::KV);
+    with_secrets_from(name, guests::KV, secrets)
+}
+
+/// As [`with_secrets`], with the kv guest at `image`.
+pub(crate) fn with_secrets_from(name: &str, image: &str, secrets: &[(&str, &str, Option<&str>)]) -> String {
+    let mut out = format!("    - name: {name}\n      type: component\n      properties:\n        image: file://{image}\n");
     if !secrets.is_empty() {
         out += "        secrets:\n";
         for (secret, key, field) in secrets {
@@ -38,7 +43,7 @@ fn with_secrets(name: &str, secrets: &[(&str, &str, Option<&str>)]) -> String {
     out + "      traits:\n        - type: spreadscaler\n          properties:\n            instances: 2\n"
 }
 
-fn with_policy(app: String) -> String {
+pub(crate) fn with_policy(app: String) -> String {
     app.replace("spec:\n", "spec:\n  policies:\n    - name: vault\n      type: policy.secret.wasmcloud.dev/v1alpha1\n      properties:\n        backend: nats-kv\n")
 }
 

@@ -94,6 +94,17 @@ pub struct SecretRequest<'a> {
     pub application: &'a str,
     /// The policy's properties (`backend` and whatever else the backend reads).
     pub policy: &'a BTreeMap<String, String>,
+    /// Who asks: the host and the entity the secret is for.
+    pub asker: Asker<'a>,
+}
+
+/// Who asks for a secret. wasmCloud's backends check both identities before they answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    /// The host, by id (its server nkey's public key).
+    pub host: &'a str,
+    /// The signed identity (wascap JWT) of the component the secret is for, if it is signed.
+    pub entity_jwt: Option<&'a str>,
 }
 
 /// Why a secret could not be resolved. Never carries a value.

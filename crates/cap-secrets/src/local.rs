@@ -237,6 +237,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::Asker;
 
     fn text(value: SecretValue) -> String {
         match value {
@@ -302,7 +303,7 @@ mod tests {
         let store = LocalStore::open(dir.path()).unwrap();
         store.put("db", &SecretValue::string(r#"{"user":"app","password":"pw"}"#)).unwrap();
         let policy = BTreeMap::new();
-        let request = |key, field, version| SecretRequest { key, field, version, application: "shop", policy: &policy };
+        let request = |key, field, version| SecretRequest { key, field, version, application: "shop", policy: &policy, asker: Asker { host: "NHOST", entity_jwt: None } };
         assert_eq!(text(store.get(&request("db", Some("password"), None)).await.unwrap()), "pw");
         assert_eq!(text(store.get(&request("db", Some("user"), Some("1"))).await.unwrap()), "app");
         let err = store.get(&request("db", None, Some("3"))).await.unwrap_err().to_string();

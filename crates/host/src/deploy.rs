@@ -6,6 +6,7 @@ use std::path::Path;
 use tokio::task::JoinHandle;
 use trellis_cap_http_server::{HttpServer, HttpTarget, LinkSettings, Owner, Route, ServerConfig};
 use trellis_cap_config::ConfigValues;
+use trellis_cap_secrets::Asker;
 use trellis_cap_messaging::{Handler, Subscription};
 use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
@@ -18,6 +19,8 @@ use crate::{DeployError, Deployment, StartedComponent};
 
 /// What of a manifest this host runs.
 pub(crate) struct Share<'a> {
+    /// The host it runs on, by id.
+    pub(crate) host: &'a str,
     /// Component name → maximum concurrent instances here; components not listed run elsewhere.
     pub(crate) components: &'a BTreeMap<String, u32>,
     /// Named config the manifest references without defining.
@@ -40,7 +43,7 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), shared.secrets.clone(), shared.calls.clone());
+    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), (shared.secrets.clone(), share.host), shared.calls.clone());
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => Ok((deployment, backends.tasks)),
         Err(e) => {
@@ -166,10 +169,18 @@ async fn start_component(
     };
     let bytes = artifact::read_file(&path).await.map_err(image_error)?;
     let invalid = |reason: String| DeployError::Invalid { component: c.name.clone(), field: field.clone(), image: image.clone(), reason };
+    // Checking a signature hashes the component, and compiling it takes whole seconds of CPU:
+    // both stay off the threads serving requests. The secrets go first, as they fail cheaply.
+    let (signed, bytes) = tokio::task::spawn_blocking(move || (crate::claims::embedded(&bytes), bytes)).await.map_err(|e| invalid(e.to_string()))?;
+    let signed = signed.map_err(&invalid)?;
+    let host = backends.host.clone();
+    let asker = Asker { host: &host, entity_jwt: signed.as_ref().map(|s| s.jwt.as_str()) };
+    let secrets = crate::secrets::resolve(manifest, &c.properties.secrets, &format!("spec.components[{i}].properties.secrets"), backends.secrets.as_ref(), asker)
+        .await
+        .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
     let compiled = {
         let runtime = runtime.clone();
         let id = id.to_owned();
-        // Compilation takes whole seconds of CPU; keep it off the threads serving requests.
         tokio::task::spawn_blocking(move || runtime.compile(&id, &bytes))
             .await
             .map_err(|e| invalid(e.to_string()))?
@@ -183,11 +194,8 @@ async fn start_component(
     trellis_cap_logging::grant(&mut linker, &mut grants, id).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_config::grant(&mut linker, &mut grants, ConfigValues::new(config)).map_err(|e| invalid(format!("{e:#}")))?;
     trellis_cap_bus::grant(&mut linker, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
-    let secrets = crate::secrets::resolve(manifest, &c.properties.secrets, &format!("spec.components[{i}].properties.secrets"), backends.secrets.as_ref())
-        .await
-        .map_err(|(field, reason)| DeployError::Secret { component: c.name.clone(), field, reason })?;
     trellis_cap_secrets::grant(&mut linker, &mut grants, trellis_cap_secrets::ComponentSecrets::new(secrets)).map_err(|e| invalid(format!("{e:#}")))?;
-    let calls = links::grant_links(manifest, base_dir, i, configs, backends, &mut linker, &mut grants, warnings).await?;
+    let calls = links::grant_links(manifest, base_dir, (i, asker), configs, backends, &mut linker, &mut grants, warnings).await?;
     backends.calls.link_imports(&mut linker, runtime.engine(), &compiled.0, id, &calls, &mut grants).map_err(|e| invalid(format!("{e:#}")))?;
     let defaults = runtime.default_limits();
     let requested = c.limits();
@@ -212,7 +220,8 @@ async fn start_component(
         let serving_messages = async { trellis_cap_messaging::serve_wrpc(&client?, handler).await };
         backends.tasks.push(serving_messages.await.map_err(|e| invalid(format!("serving wasmcloud:messaging/handler: {e:#}")))?);
     }
-    tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, "component started");
+    let signed_as = signed.as_ref().map(|s| s.subject.as_str());
+    tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, signed_as, "component started");
     Ok((prepared, compiled.1))
 }
 

@@ -22,6 +22,7 @@
 
 mod artifact;
 mod builtins;
+mod claims;
 mod config;
 mod deploy;
 mod error;
@@ -307,7 +308,7 @@ impl Host {
         if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }
-        let share = deploy::Share { components: &assignment.components, configs: &assignment.configs };
+        let share = deploy::Share { host: &self.id, components: &assignment.components, configs: &assignment.configs };
         let base_dir = if assignment.base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { assignment.base_dir.clone() };
         let s = &self.shared;
         match deploy::deploy(s, &assignment.manifest, &base_dir, &share).await {

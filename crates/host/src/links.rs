@@ -11,6 +11,7 @@ use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store, Watched};
 use trellis_cap_keyvalue_redis::RedisStore;
 use trellis_cap_messaging::{Broker, InProcessBroker};
 use trellis_cap_messaging_nats::NatsBroker;
+use trellis_cap_secrets::Asker;
 use trellis_runtime::wasmtime::component::Linker;
 use trellis_rpc::{Calls, ImportLinks};
 use trellis_runtime::{Grants, InvocationState};
@@ -33,6 +34,8 @@ pub(crate) struct Backends {
     in_process: Arc<InProcessBroker>,
     /// Where secret references are resolved.
     pub(crate) secrets: Arc<dyn SecretsBackend>,
+    /// The host deploying, by id: it asks for the secrets.
+    pub(crate) host: String,
     /// Message delivery loops and export servers started by this deploy.
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
     /// How components reach each other.
@@ -40,8 +43,9 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, secrets: Arc<dyn SecretsBackend>, calls: Calls) -> Backends {
-        Backends { state_dir, keyvalue: HashMap::new(), blobstores: HashMap::new(), brokers: HashMap::new(), in_process, secrets, tasks: Vec::new(), calls }
+    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, (secrets, host): (Arc<dyn SecretsBackend>, &str), calls: Calls) -> Backends {
+        let (keyvalue, blobstores, brokers, tasks) = Default::default();
+        Backends { state_dir, keyvalue, blobstores, brokers, in_process, secrets, host: host.to_owned(), tasks, calls }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -91,14 +95,15 @@ impl At<'_> {
     }
 }
 
-/// Adds to `linker` what each of component `i`'s links to capabilities grants; `warnings`
+/// Adds to `linker` what each of component `i`'s links to capabilities grants (their secrets
+/// asked for as `asker`, the component, which the capability serves); `warnings`
 /// collects what the user should know (e.g. egress granted without an allowlist). Returns the
 /// targets of its links to other components, which [`trellis_rpc::Calls`] links.
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 pub(crate) async fn grant_links(
     manifest: &Manifest,
     base_dir: &std::path::Path,
-    i: usize,
+    (i, asker): (usize, Asker<'_>),
     configs: &Configs<'_>,
     backends: &mut Backends,
     linker: &mut Linker<InvocationState>,
@@ -138,7 +143,7 @@ pub(crate) async fn grant_links(
         config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
         // The link's target secrets reach the capability as config keys (a Redis `URL` with a
         // password in it), as wasmCloud's providers read them; they are not kept.
-        config.extend(link_secrets(manifest, link, &at, backends.secrets.as_ref()).await?);
+        config.extend(link_secrets(manifest, link, &at, (backends.secrets.as_ref(), asker)).await?);
         for interface in &link.interfaces {
             grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
         }
@@ -226,11 +231,11 @@ async fn link_secrets(
     manifest: &Manifest,
     link: &LinkProperty,
     at: &At<'_>,
-    backend: &dyn SecretsBackend,
+    (backend, asker): (&dyn SecretsBackend, Asker<'_>),
 ) -> Result<BTreeMap<String, String>, DeployError> {
     let field = format!("{}.properties.target.secrets", at.field);
     let secret_error = |(field, reason)| DeployError::Secret { component: at.source.name.clone(), field, reason };
-    let resolved = crate::secrets::resolve(manifest, &link.target.secrets, &field, backend).await.map_err(secret_error)?;
+    let resolved = crate::secrets::resolve(manifest, &link.target.secrets, &field, backend, asker).await.map_err(secret_error)?;
     let mut out = BTreeMap::new();
     for (j, (name, value)) in resolved.into_iter().enumerate() {
         let text = value.into_text().ok_or_else(|| secret_error((format!("{field}[{j}]"), format!("secret `{name}` is bytes; link config takes text"))))?;

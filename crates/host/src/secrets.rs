@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use trellis_cap_secrets::{Backend, LocalStore, SecretRequest, SecretValue};
+use trellis_cap_secrets::{Asker, Backend, LocalStore, SecretRequest, SecretValue};
 use trellis_lattice::{Lattice, LatticeError, respond};
 use trellis_types::ctl::CtlReply;
 use trellis_types::manifest::{Manifest, SecretProperty};
@@ -20,6 +20,7 @@ pub(crate) async fn resolve(
     list: &[SecretProperty],
     field: &str,
     backend: &dyn Backend,
+    asker: Asker<'_>,
 ) -> Result<BTreeMap<String, SecretValue>, (String, String)> {
     let mut resolved = BTreeMap::new();
     for (j, secret) in list.iter().enumerate() {
@@ -41,6 +42,7 @@ pub(crate) async fn resolve(
             version: source.version.as_deref(),
             application: manifest.name(),
             policy: &policy.properties,
+            asker,
         };
         let value = backend.get(&request).await.map_err(|e| (at.clone(), format!("secret `{}`: {e}", secret.name)))?;
         resolved.insert(secret.name.clone(), value);

@@ -199,8 +199,9 @@ impl LocalFleet {
                 }
             }
             "component.auction" | "provider.auction" => self.auction(lattice, rest, &message).await,
-            // Claims are the JWTs signed into wasmCloud components and providers; Trellis
-            // neither requires nor reads them, so it knows none.
+            // Claims are the JWTs signed into wasmCloud components and providers. A Trellis host
+            // checks a component's and shows it to secrets backends, but the lattice keeps no
+            // shared record of them to report from.
             "claims.get" => {
                 let reply = CtlReply::ok(Vec::<serde_json::Value>::new());
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;

@@ -1,0 +1,92 @@
+//! The signed identity a component may carry: the wascap JWT `wash` embeds (custom section
+//! `wasmcloud_jwt`, legacy `jwt`). As in wasmCloud, unsigned components run; a signature that
+//! is present must be valid (signature, dates, and the hash of the component it signs).
+
+/// A component's valid embedded signature.
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    /// The JWT as embedded, which secrets backends are shown.
+    pub(crate) jwt: String,
+    /// The component's public key (`M…`), the JWT's subject.
+    pub(crate) subject: String,
+}
+
+const SECTIONS: [&str; 2] = ["wasmcloud_jwt", "jwt"];
+
+/// The signature embedded in `bytes`, if there is one; Err says why one is refused.
+pub(crate) fn embedded(bytes: &[u8]) -> Result<Option<Signed>, String> {
+    // Checking a signature hashes the whole component; most carry none, so look first.
+    if !has_signature_section(bytes) {
+        return Ok(None);
+    }
+    let token = match wascap::wasm::extract_claims(bytes) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("its embedded signature is invalid: {e}")),
+    };
+    let validation = wascap::jwt::validate_token::<wascap::jwt::Component>(&token.jwt).map_err(|e| format!("its embedded signature is invalid: {e}"))?;
+    let refused = |why: String| Err(format!("its embedded signature (subject {}) {why}", token.claims.subject));
+    if !validation.signature_valid {
+        return refused("does not verify against its issuer".into());
+    }
+    if validation.expired {
+        return refused(format!("expired at {}", validation.expires_human));
+    }
+    if validation.cannot_use_yet {
+        return refused(format!("is not valid before {}", validation.not_before_human));
+    }
+    Ok(Some(Signed { subject: token.claims.subject, jwt: token.jwt }))
+}
+
+/// Whether the component has a top-level signature section, found without reading into its
+/// modules or code.
+fn has_signature_section(bytes: &[u8]) -> bool {
+    use wasmparser::{Chunk, Payload};
+    let mut parser = wasmparser::Parser::new(0);
+    let mut at = 0;
+    while at < bytes.len() {
+        let Ok(Chunk::Parsed { consumed, payload }) = parser.parse(&bytes[at..], true) else { return false };
+        at += consumed;
+        match payload {
+            Payload::CustomSection(section) if SECTIONS.contains(&section.name()) => return true,
+            Payload::ModuleSection { unchecked_range, .. } | Payload::ComponentSection { unchecked_range, .. } => at = unchecked_range.end,
+            Payload::CodeSectionStart { range, .. } => {
+                parser.skip_section();
+                at = range.end;
+            }
+            Payload::End(_) => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(bytes: &[u8], expires_in_days: Option<u64>) -> (Vec<u8>, String) {
+        let (account, module) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_module());
+        let signed =
+            wascap::wasm::sign_buffer_with_claims("t".into(), bytes, &module, &account, expires_in_days, None, vec![], false, None, None, None).unwrap();
+        (signed, module.public_key())
+    }
+
+    #[test]
+    fn unsigned_components_run_and_signed_ones_are_checked() {
+        let bytes = std::fs::read(trellis_test_guests::HELLO).unwrap();
+        assert!(embedded(&bytes).unwrap().is_none());
+
+        let (signed, subject) = sign(&bytes, None);
+        let found = embedded(&signed).unwrap().unwrap();
+        assert_eq!(found.subject, subject);
+        assert_eq!(found.jwt.split('.').count(), 3);
+
+        // A signature moved onto another component does not match its hash.
+        let mut other = std::fs::read(trellis_test_guests::KV).unwrap();
+        let section = wasm_encoder::CustomSection { name: "wasmcloud_jwt".into(), data: found.jwt.as_bytes().into() };
+        wasm_encoder::Section::append_to(&section, &mut other);
+        let err = embedded(&other).unwrap_err();
+        assert!(err.contains("signature is invalid"), "{err}");
+    }
+}
