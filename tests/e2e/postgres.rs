@@ -37,8 +37,35 @@ fn run(mut cmd: Command, what: &str) {
     assert!(out.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+/// A CA, and a certificate it signed for 127.0.0.1 with its key, in PEM.
+struct Certificates {
+    ca: String,
+    server: String,
+    server_key: String,
+}
+
+impl Certificates {
+    fn new() -> Certificates {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+        Certificates { ca: ca.pem(), server: server.pem(), server_key: key.serialize_pem() }
+    }
+}
+
 impl Postgres {
     fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// A server that takes TCP connections over TLS only, with `certificates`.
+    fn start_tls(certificates: &Certificates) -> Postgres {
+        Postgres::start_with(Some(certificates))
+    }
+
+    fn start_with(tls: Option<&Certificates>) -> Postgres {
         // Debian's layout: /usr/lib/postgresql/<major>/bin; the newest major wins.
         let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL is needed for these tests (apt-get install postgresql)")
@@ -58,7 +85,21 @@ impl Postgres {
         initdb.args(["-U", "trellis", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"]).arg(&data);
         run(initdb, "initdb");
         let port = free_port();
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        if let Some(certificates) = tls {
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert, &certificates.server).unwrap();
+            std::fs::write(&key, &certificates.server_key).unwrap();
+            // The server refuses a key others can read, or (as root runs it) one it does not own.
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            if root() {
+                let mut chown = Command::new("chown");
+                chown.arg("postgres:postgres").arg(&cert).arg(&key);
+                run(chown, "chown");
+            }
+            std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n").unwrap();
+            options += &format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", cert.display(), key.display());
+        }
         // `-w` waits until the server accepts connections.
         let mut start = as_server_user(&bin.join("pg_ctl"));
         start.args(["-w", "-s", "-l"]).arg(dir.path().join("log")).args(["-o", &options, "-D"]).arg(&data).arg("start");
@@ -165,6 +206,27 @@ fn components_read_and_write_postgres_through_the_sqldb_provider_link() {
     // The other component's link names another database: the table is not there.
     let other = get(&format!("http://127.0.0.1:{other_port}/list"), None);
     assert!(other.status == 500 && other.body.contains("relation \\\"items\\\" does not exist"), "{}", other.body);
+}
+
+#[test]
+fn postgres_over_tls_checks_the_servers_certificate() {
+    let certificates = Certificates::new();
+    let pg = Postgres::start_tls(&certificates);
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), &certificates.ca).unwrap();
+    let mut config = pg.link_config("postgres");
+    config.push(("POSTGRES_TLS_REQUIRED", "true".into()));
+
+    // The server's CA is private: without it, the certificate is refused.
+    let port = free_port();
+    let err = Up::start(&[&ledger_app(&[("ledger", config.clone(), port)]).path], &[]).unwrap_err();
+    assert!(err.contains("cannot connect to PostgreSQL at trellis@127.0.0.1") && err.contains("UnknownIssuer"), "{err}");
+
+    // Trusted, it connects; the server takes TLS connections only, so the queries prove it.
+    config.push(("POSTGRES_TLS_CA", ca.path().to_str().unwrap().to_owned()));
+    let _up = Up::start(&[&ledger_app(&[("ledger", config, port)]).path], &[]).unwrap();
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/setup"), None).body, "ready");
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/add/fig/2"), None).body, "inserted 1");
 }
 
 #[test]

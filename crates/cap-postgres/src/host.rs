@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 use trellis_runtime::{Grants, InvocationState};
 use wasmtime::component::{HasData, Linker};
 
-use crate::config::PostgresConfig;
+use crate::config::{PostgresConfig, Tls};
 use crate::values::{self, Param};
 
 mod generated {
@@ -32,13 +32,44 @@ pub struct Database {
     describe: String,
 }
 
+/// TLS that checks the server's certificate (and name) against the system's roots and
+/// `extra_roots_pem`.
+fn client_tls(extra_roots_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped: the ones that load still serve.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(pem) = extra_roots_pem {
+        let extra = rustls_pemfile::certs(&mut pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| format!("POSTGRES_TLS_CA: {e}"))?;
+        if extra.is_empty() {
+            return Err("POSTGRES_TLS_CA holds no PEM certificate".into());
+        }
+        for cert in extra {
+            roots.add(cert).map_err(|e| format!("POSTGRES_TLS_CA: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl Database {
     /// Opens the pool and checks one connection, so a wrong host or password fails the deploy.
     pub async fn connect(config: &PostgresConfig) -> Result<Arc<Database>, String> {
         let mut pg = tokio_postgres::Config::new();
         pg.host(&config.host).port(config.port).user(&config.username).password(&config.password).dbname(&config.database);
         pg.application_name("trellis");
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &config.tls {
+            Tls::Off => Manager::from_config(pg, NoTls, recycling),
+            Tls::Required { extra_roots_pem } => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let tls = client_tls(extra_roots_pem.as_deref()).map_err(|e| format!("postgres {}: {e}", config.describe()))?;
+                Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(tls), recycling)
+            }
+        };
         let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
         let describe = config.describe();
         drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {describe}: {}", source_chain(&e)))?);
