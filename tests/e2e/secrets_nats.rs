@@ -1,6 +1,7 @@
 //! Secrets from wasmCloud's own NATS KV backend (`secrets-nats-kv`, run here from wasmCloud's
 //! crate as its binary runs it) through `--secrets-topic`: a signed component mapped to a
-//! secret gets it; unsigned and unmapped components are refused, saying why.
+//! secret gets it; unsigned and unmapped components are refused, saying why; a signed one says
+//! who it is in its `component_scaled` event.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,7 @@ fn secrets_from_wasmclouds_nats_kv_backend_reach_signed_mapped_components_only()
     backend.map(&owner_key, &["api-key", "db"]);
 
     let up = Up::start(&[], &["--nats", &nats.url, "--secrets-topic", PREFIX]).unwrap();
+    let mut scaled = backend.runtime.block_on(backend.client.subscribe("wasmbus.evt.default.component_scaled")).unwrap();
     let port = free_port();
     let owner = with_secrets_from("owner", &owner_wasm, &[("api", "api-key", None), ("db-password", "db", Some("password"))]);
     let m = manifest(&with_policy(app("vaulted", &[owner, http_server("http", &[], &[("owner", &[("address", &format!("127.0.0.1:{port}"))])])])));
@@ -102,6 +104,15 @@ fn secrets_from_wasmclouds_nats_kv_backend_reach_signed_mapped_components_only()
     // secrets-nats-kv ignores `field` and answers with the whole object; the host takes it.
     assert_eq!(get(&format!("http://127.0.0.1:{port}/secret/db-password"), None).body, DB_PASSWORD);
     up.wait_for_log(&["component started", &owner_key]);
+    // Its `component_scaled` event says who it is, as a wasmCloud host's does.
+    // (Moved in: a subscription is dropped inside the runtime.)
+    let event: serde_json::Value = backend.runtime.block_on(async move {
+        use futures::StreamExt as _;
+        let message = tokio::time::timeout(Duration::from_secs(10), scaled.next()).await.expect("a component_scaled event").unwrap();
+        serde_json::from_slice(&message.payload).unwrap()
+    });
+    assert_eq!(event["data"]["public_key"], owner_key.as_str(), "{event}");
+    assert_eq!((&event["data"]["claims"]["name"], &event["data"]["claims"]["expires_human"]), (&"owner".into(), &"never".into()), "{event}");
 
     let unsigned = deploy_failure(&up, "unsigned", with_secrets_from("plain", guests::KV, &[("api", "api-key", None)]));
     assert!(unsigned.contains("properties.secrets[0]") && unsigned.contains("not signed"), "{unsigned}");

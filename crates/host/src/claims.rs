@@ -9,6 +9,8 @@ pub(crate) struct Signed {
     pub(crate) jwt: String,
     /// The component's public key (`M…`), the JWT's subject.
     pub(crate) subject: String,
+    /// The claims as wasmCloud's `component_scaled` event carries them.
+    pub(crate) event_claims: serde_json::Value,
 }
 
 const SECTIONS: [&str; 2] = ["wasmcloud_jwt", "jwt"];
@@ -35,7 +37,29 @@ pub(crate) fn embedded(bytes: &[u8]) -> Result<Option<Signed>, String> {
     if validation.cannot_use_yet {
         return refused(format!("is not valid before {}", validation.not_before_human));
     }
-    Ok(Some(Signed { subject: token.claims.subject, jwt: token.jwt }))
+    let event_claims = event_claims(&token.claims);
+    Ok(Some(Signed { subject: token.claims.subject, jwt: token.jwt, event_claims }))
+}
+
+/// wasmCloud's rendering of claims in events: dates as seconds since the epoch, or "never".
+fn event_claims(claims: &wascap::jwt::Claims<wascap::jwt::Component>) -> serde_json::Value {
+    let date = |stamp: Option<u64>| stamp.map_or_else(|| "never".to_owned(), |s| s.to_string());
+    let mut rendered = serde_json::json!({
+        "issuer": claims.issuer,
+        "not_before_human": date(claims.not_before),
+        "expires_human": date(claims.expires),
+    });
+    if let Some(meta) = &claims.metadata {
+        let fields = serde_json::json!({
+            "call_alias": meta.call_alias,
+            "tags": meta.tags,
+            "name": meta.name,
+            "version": meta.ver,
+            "revision": meta.rev,
+        });
+        rendered.as_object_mut().expect("an object").extend(fields.as_object().expect("an object").clone());
+    }
+    rendered
 }
 
 /// Whether the component has a top-level signature section, found without reading into its
@@ -80,6 +104,7 @@ mod tests {
         let (signed, subject) = sign(&bytes, None);
         let found = embedded(&signed).unwrap().unwrap();
         assert_eq!(found.subject, subject);
+        assert_eq!((&found.event_claims["name"], &found.event_claims["expires_human"]), (&serde_json::json!("t"), &serde_json::json!("never")));
         assert_eq!(found.jwt.split('.').count(), 3);
 
         // A signature moved onto another component does not match its hash.

@@ -76,10 +76,11 @@ async fn deploy_into(
         }
         let Some(&instances) = share.components.get(&c.name).filter(|&&n| n > 0) else { continue };
         let id = c.id(manifest.name());
-        let prepared = start_component(runtime, manifest, i, &id, base_dir, &configs, backends, instances, &mut deployment.warnings).await?;
+        let (prepared, loaded_from, signed) =
+            start_component(runtime, manifest, i, &id, base_dir, &configs, backends, instances, &mut deployment.warnings).await?;
         let image_ref = c.properties.image.clone().unwrap_or_default();
-        deployment.components.push(StartedComponent { name: c.name.clone(), id, image_ref, max_instances: instances, loaded_from: prepared.1 });
-        running.insert(&c.name, prepared.0);
+        deployment.components.push(StartedComponent { name: c.name.clone(), id, image_ref, max_instances: instances, loaded_from, signed });
+        running.insert(&c.name, prepared);
     }
 
     for (i, c) in manifest.spec.components.iter().enumerate() {
@@ -146,7 +147,7 @@ async fn start_component(
     backends: &mut Backends,
     instances: u32,
     warnings: &mut Vec<String>,
-) -> Result<(PreparedComponent, trellis_runtime::LoadedFrom), DeployError> {
+) -> Result<(PreparedComponent, trellis_runtime::LoadedFrom, Option<crate::claims::Signed>), DeployError> {
     let c = &manifest.spec.components[i];
     let field = format!("spec.components[{i}].properties.image");
     let Some(image) = c.properties.image.clone() else {
@@ -222,7 +223,7 @@ async fn start_component(
     }
     let signed_as = signed.as_ref().map(|s| s.subject.as_str());
     tracing::info!(component = id, instances, ?limits, loaded_from = ?compiled.1, signed_as, "component started");
-    Ok((prepared, compiled.1))
+    Ok((prepared, compiled.1, signed))
 }
 
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]

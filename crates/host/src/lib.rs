@@ -179,6 +179,8 @@ pub struct StartedComponent {
     pub max_instances: u32,
     /// Whether compiled now or loaded from the cache.
     pub loaded_from: LoadedFrom,
+    /// Its valid embedded signature, if it is signed.
+    pub(crate) signed: Option<claims::Signed>,
 }
 
 impl Host {
@@ -280,6 +282,13 @@ impl Host {
             Some(Unmanaged::Provider(start)) => Some(start),
             _ => None,
         }
+    }
+
+    /// The public key and claims of component `id`'s embedded signature, if it runs here signed.
+    pub(crate) async fn signature(&self, id: &str) -> Option<(String, serde_json::Value)> {
+        let apps = self.apps.lock().await;
+        let started = apps.values().flat_map(|r| &r.deployment.components).find(|c| c.id == id)?;
+        started.signed.as_ref().map(|s| (s.subject.clone(), s.event_claims.clone()))
     }
 
     /// Stops provider `id`; whether it ran here.

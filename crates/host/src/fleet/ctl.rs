@@ -46,7 +46,7 @@ impl Events {
     }
 
     /// `component_scaled` for every component whose count changed (0 for those gone), as
-    /// wasmCloud hosts publish and wadm watches.
+    /// wasmCloud hosts publish and wadm watches; with the claims of those that run signed.
     pub(super) async fn scaled(&self, host: &Host, before: &[ComponentDescription], after: &[ComponentDescription]) {
         let gone = before.iter().filter(|b| !after.iter().any(|a| a.id == b.id)).map(|b| (b, 0));
         let changed = after
@@ -54,13 +54,18 @@ impl Events {
             .filter(|a| !before.iter().any(|b| b.id == a.id && b.max_instances == a.max_instances && b.image_ref == a.image_ref))
             .map(|a| (a, a.max_instances));
         for (component, max_instances) in gone.chain(changed).collect::<Vec<_>>() {
-            let data = json!({
+            let mut data = json!({
                 "annotations": component.annotations.clone().unwrap_or_default(),
                 "host_id": host.id(),
                 "image_ref": component.image_ref,
                 "max_instances": max_instances,
                 "component_id": component.id,
             });
+            // Signed components say who they are, as wasmCloud's events do.
+            if let Some((public_key, claims)) = host.signature(&component.id).await {
+                data["public_key"] = public_key.into();
+                data["claims"] = claims;
+            }
             self.emit(host, "component_scaled", data).await;
         }
     }
