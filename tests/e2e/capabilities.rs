@@ -26,7 +26,7 @@ fn kv_component(name: &str, kv_target: Option<&str>, target_config: &[(&str, &st
     out
 }
 
-fn kv_app(image: &str, target_config: &[(&str, &str)], port: u16) -> ManifestFile {
+pub(crate) fn kv_app(image: &str, target_config: &[(&str, &str)], port: u16) -> ManifestFile {
     manifest(&app(
         "counter",
         &[

@@ -7,6 +7,7 @@ mod cache;
 mod calls;
 mod capabilities;
 mod faults;
+mod health;
 mod hello_world;
 mod lattice;
 mod links;

@@ -335,8 +335,9 @@ impl Up {
 /// A `redis-server` on a free loopback port, killed when dropped.
 pub(crate) struct Redis {
     child: Child,
+    port: u16,
     pub(crate) url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Redis {
@@ -345,25 +346,41 @@ impl Redis {
     pub(crate) fn start() -> Redis {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
+        let child = Redis::spawn(port, dir.path());
+        Redis { child, port, url: format!("redis://127.0.0.1:{port}/"), dir }
+    }
+
+    /// Kills the server: its clients see the connection drop.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again (after [`Redis::kill`]) on the same port.
+    pub(crate) fn restart(&mut self) {
+        self.kill();
+        self.child = Redis::spawn(self.port, self.dir.path());
+    }
+
+    fn spawn(port: u16, dir: &Path) -> Child {
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is needed for these tests (apt-get install redis-server)");
-        let mut redis = Redis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir };
         // Up to 30 s: a loaded 2-core machine can be slow to start it.
         for _ in 0..3000 {
-            if let Some(status) = redis.child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 panic!("redis-server on port {port} exited at start ({status}); is the port taken?");
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::Write;
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return redis;
+                    return child;
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -374,8 +391,7 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

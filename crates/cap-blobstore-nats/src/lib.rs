@@ -89,6 +89,10 @@ fn seconds(unix: Option<i64>) -> u64 {
 
 #[async_trait::async_trait]
 impl BlobStore for NatsBlobStore {
+    async fn check(&self) -> Result<(), BlobError> {
+        // The account's JetStream info: a round trip to a server that serves JetStream.
+        self.js.query_account().await.map(drop).map_err(|e| BlobError::Backend { backend: format!("NATS object store at `{}`", self.config.cluster_uri), reason: e.to_string() })
+    }
     async fn create_container(&self, container: &str) -> Result<(), BlobError> {
         match self.bucket(container).await {
             Ok(_) => Ok(()),

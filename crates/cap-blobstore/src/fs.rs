@@ -115,6 +115,13 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 
 #[async_trait::async_trait]
 impl BlobStore for FsStore {
+    async fn check(&self) -> Result<(), BlobError> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(fail(&self.root, "the root is not a directory")),
+            Err(e) => Err(fail(&self.root, e)),
+        }
+    }
     async fn create_container(&self, container: &str) -> Result<(), BlobError> {
         let dir = self.container_dir(container)?;
         tokio::fs::create_dir_all(&dir).await.map_err(|e| fail(&dir, e))

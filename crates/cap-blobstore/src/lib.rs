@@ -78,6 +78,10 @@ pub enum BlobError {
 /// A blob backend: containers of named objects.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Whether the backend answers, for the host's health checks; the error says why not.
+    async fn check(&self) -> Result<(), BlobError> {
+        Ok(())
+    }
     /// Creates `container` if it does not exist (creating one that exists is not an error, as
     /// with wasmCloud's providers).
     async fn create_container(&self, container: &str) -> Result<(), BlobError>;

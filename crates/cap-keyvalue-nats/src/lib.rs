@@ -75,6 +75,10 @@ impl NatsKvStore {
 
 #[async_trait::async_trait]
 impl Store for NatsKvStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        // The bucket's stream info: a round trip through JetStream to the bucket itself.
+        self.kv.status().await.map(drop).map_err(|e| StoreError::Other(format!("nats keyvalue bucket `{}`: {e}", self.bucket)))
+    }
     async fn open(&self, _bucket: &str) -> Result<(), StoreError> {
         Ok(())
     }

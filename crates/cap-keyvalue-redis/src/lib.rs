@@ -54,6 +54,9 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl Store for RedisStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        redis::cmd("PING").query_async::<String>(&mut self.conn.clone()).await.map(drop).map_err(|e| self.fail(e))
+    }
     async fn open(&self, _bucket: &str) -> Result<(), StoreError> {
         Ok(())
     }

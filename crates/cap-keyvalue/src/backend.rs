@@ -18,6 +18,10 @@ pub enum StoreError {
 /// as wasmCloud's provider does).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the backend answers, for the host's health checks; the error says why not.
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Checks `bucket` can be used; called by `open`.
     async fn open(&self, bucket: &str) -> Result<(), StoreError>;
     /// The value of `key`, if set.

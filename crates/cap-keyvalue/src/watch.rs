@@ -56,6 +56,9 @@ impl Watched {
 
 #[async_trait::async_trait]
 impl Store for Watched {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
     async fn open(&self, bucket: &str) -> Result<(), StoreError> {
         self.inner.open(bucket).await
     }

@@ -34,6 +34,12 @@ impl NatsBroker {
 
 #[async_trait::async_trait]
 impl Broker for NatsBroker {
+    async fn check(&self) -> Result<(), String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(format!("the connection to NATS is {state}")),
+        }
+    }
     async fn publish(&self, message: Message) -> Result<(), String> {
         let result = match message.reply_to {
             Some(reply) => self.client.publish_with_reply(message.subject, reply, message.body.into()).await,

@@ -20,6 +20,10 @@ pub type Subscriber = tokio::sync::mpsc::Receiver<Message>;
 /// queue groups sharing a subject's messages, request/reply through a reply subject.
 #[async_trait::async_trait]
 pub trait Broker: Send + Sync + 'static {
+    /// Whether the broker is reachable, for the host's health checks; the error says why not.
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Publishes a message.
     async fn publish(&self, message: Message) -> Result<(), String>;
     /// Publishes to `subject` with a fresh reply subject and waits for the first reply.

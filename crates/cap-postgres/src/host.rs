@@ -76,6 +76,12 @@ impl Database {
         Ok(Arc::new(Database { pool, statements: Mutex::new(Statements::default()), describe }))
     }
 
+    /// Whether the server answers a query, for the host's health checks.
+    pub async fn check(&self) -> Result<(), String> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map(drop).map_err(|e| format!("PostgreSQL at {}: {}", self.describe, source_chain(&e)))
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, String> {
         self.pool.get().await.map_err(|e| format!("no connection to PostgreSQL at {}: {}", self.describe, source_chain(&e)))
     }

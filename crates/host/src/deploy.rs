@@ -42,10 +42,14 @@ pub(crate) async fn deploy(
         components: Vec::new(),
         routes: Vec::new(),
         warnings: Vec::new(),
+        probes: Vec::new(),
     };
     let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), (shared.secrets.clone(), share.host), shared.calls.clone());
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
-        Ok(()) => Ok((deployment, backends.tasks)),
+        Ok(()) => {
+            deployment.probes = backends.probes;
+            Ok((deployment, backends.tasks))
+        }
         Err(e) => {
             for task in &backends.tasks {
                 task.abort();

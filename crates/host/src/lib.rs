@@ -27,6 +27,7 @@ mod config;
 mod deploy;
 mod error;
 mod fleet;
+mod health;
 mod inventory;
 mod links;
 mod secrets;
@@ -127,6 +128,8 @@ pub struct Host {
     apps: Mutex<BTreeMap<String, Running>>,
     /// The newest failed apply per app, until an apply of that app succeeds.
     failures: std::sync::Mutex<BTreeMap<String, Failure>>,
+    /// The last health check of each capability here, by lattice id.
+    health: std::sync::Mutex<BTreeMap<String, Result<(), String>>>,
 }
 
 /// A deployed application and the background work it owns.
@@ -138,9 +141,19 @@ struct Running {
     unmanaged: Option<Unmanaged>,
     /// Capabilities the manager placed here (those with a scaler of their own), by name.
     capabilities: BTreeMap<String, u32>,
+    /// The capabilities that failed the last health check, as `field: message`.
+    unhealthy: Vec<String>,
 }
 
 impl Running {
+    /// The provider id, for a provider started through the control interface.
+    fn provider_id(&self) -> Option<String> {
+        match &self.unmanaged {
+            Some(Unmanaged::Provider(start)) => Some(start.provider_id.clone()),
+            _ => None,
+        }
+    }
+
     async fn stop(self, http: &HttpServer) {
         for task in &self.tasks {
             task.abort();
@@ -164,6 +177,8 @@ pub struct Deployment {
     pub routes: Vec<BoundRoute>,
     /// Things the user should know that did not stop the deploy.
     pub warnings: Vec<String>,
+    /// The backends it connected for its capabilities, for health checks.
+    pub(crate) probes: Vec<health::Probe>,
 }
 
 /// A component running on this host.
@@ -209,6 +224,7 @@ impl Host {
             shared,
             apps: Mutex::default(),
             failures: Default::default(),
+            health: Default::default(),
         }
     }
 
@@ -332,7 +348,7 @@ impl Host {
                     .filter(|(name, _)| manifest.component(name).is_some_and(|c| c.kind == trellis_types::manifest::ComponentKind::Capability))
                     .map(|(name, n)| (name.clone(), *n))
                     .collect();
-                let running = Running { deployment, revision: assignment.revision.clone(), tasks, unmanaged, capabilities };
+                let running = Running { deployment, revision: assignment.revision.clone(), tasks, unmanaged, capabilities, unhealthy: Vec::new() };
                 let old = self.apps.lock().await.insert(name.clone(), running);
                 self.failures.lock().expect("failures poisoned").remove(&name);
                 if let Some(old) = old {
@@ -381,6 +397,7 @@ impl Host {
                     components: d.components.iter().map(|c| (c.name.clone(), c.max_instances)).chain(r.capabilities.clone()).collect(),
                     routes: d.routes.iter().map(|b| format!("{} -> {}", url(&b.route, b.local_address), b.owner.component)).collect(),
                     warnings: d.warnings.clone(),
+                    unhealthy: r.unhealthy.clone(),
                     failure: None,
                 };
                 (name.clone(), on_host)

@@ -17,6 +17,7 @@ use trellis_rpc::{Calls, ImportLinks};
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
+use crate::health::{Backend, Probe};
 use crate::{DeployError, SecretsBackend};
 use crate::artifact::ImageRef;
 use crate::builtins::{Builtin, builtin};
@@ -36,6 +37,8 @@ pub(crate) struct Backends {
     pub(crate) secrets: Arc<dyn SecretsBackend>,
     /// The host deploying, by id: it asks for the secrets.
     pub(crate) host: String,
+    /// Every backend connected, once each, for health checks.
+    pub(crate) probes: Vec<Probe>,
     /// Message delivery loops and export servers started by this deploy.
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
     /// How components reach each other.
@@ -44,8 +47,8 @@ pub(crate) struct Backends {
 
 impl Backends {
     pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, (secrets, host): (Arc<dyn SecretsBackend>, &str), calls: Calls) -> Backends {
-        let (keyvalue, blobstores, brokers, tasks) = Default::default();
-        Backends { state_dir, keyvalue, blobstores, brokers, in_process, secrets, host: host.to_owned(), tasks, calls }
+        let (keyvalue, blobstores, brokers, tasks, probes) = Default::default();
+        Backends { state_dir, keyvalue, blobstores, brokers, in_process, secrets, host: host.to_owned(), tasks, calls, probes }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).
@@ -139,6 +142,12 @@ pub(crate) async fn grant_links(
         let kind = builtin(&ImageRef::parse(image, base_dir));
         // The capability's own config, overridden by the link's target config.
         let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
+        let probe = |backend| Probe {
+            capability: target.name.clone(),
+            field: format!("spec.components[{target_index}]"),
+            id: target.id(manifest.name()),
+            backend,
+        };
         let mut config = configs.merge(&target.properties.config, &format!("spec.components[{target_index}].properties.config"))?;
         config.extend(configs.merge(&link.target.config, &format!("{}.properties.target.config", at.field))?);
         // The link's target secrets reach the capability as config keys (a Redis `URL` with a
@@ -171,7 +180,11 @@ pub(crate) async fn grant_links(
             (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging")
                 if link.interfaces.iter().any(|f| ["consumer", "producer", "request-reply"].contains(&f.as_str())) =>
             {
+                let fresh = !backends.brokers.contains_key(&target.name);
                 let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
+                if fresh {
+                    backends.probes.push(probe(Backend::Broker(broker.clone())));
+                }
                 brokers.insert(name, broker);
             }
             (Some(Builtin::Postgres), "wasmcloud", "postgres") => {
@@ -180,14 +193,23 @@ pub(crate) async fn grant_links(
                     reason: format!("the link from `{}` to `{}`: {e}", c.name, target.name),
                 })?;
                 let database = trellis_cap_postgres::Database::connect(&config).await.map_err(|e| at.error(format!("postgres backend of `{}`: {e}", target.name)))?;
+                backends.probes.push(probe(Backend::Postgres(database.clone())));
                 databases.insert(name, database);
             }
             (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
+                let fresh = !backends.keyvalue.contains_key(&target.name);
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
+                if fresh {
+                    backends.probes.push(probe(Backend::KeyValue(store.clone())));
+                }
                 stores.insert(name, store);
             }
             (Some(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory)), "wasi", "blobstore") => {
+                let fresh = !backends.blobstores.contains_key(&target.name);
                 let store = backends.blobstore(manifest.name(), base_dir, target, b, &config, &at).await?;
+                if fresh {
+                    backends.probes.push(probe(Backend::Blobs(store.clone())));
+                }
                 blobs.insert(name, store);
             }
             (Some(Builtin::HttpServer), _, _) => {

@@ -223,22 +223,20 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
     };
     let owns = |prefix: &str, field: &str| field == prefix || field.starts_with(&format!("{prefix}.")) || field.starts_with(&format!("{prefix}["));
 
-    // What hosts running the current revision said the user should know (unrestricted egress),
-    // by the field it is about, with its line.
-    let warnings: BTreeSet<(String, String)> = plan
-        .assignments
-        .iter()
-        .filter_map(|(host, a)| report(host).filter(|r| r.revision.as_deref() == Some(a.revision.as_str())))
-        .flat_map(|r| r.warnings.iter())
-        .map(|w| {
-            let (field, text) = w.split_once(": ").unwrap_or(("", w));
-            let shown = match manifest::line_of(source, field) {
-                Some(line) => format!("warning: {text} ({field}, line {line})"),
-                None => format!("warning: {w}"),
-            };
-            (field.to_owned(), shown)
-        })
-        .collect();
+    // What hosts running the current revision said, as `field: text`, by the field it is about,
+    // with its line: what the user should know (unrestricted egress), and capabilities failing
+    // their health checks.
+    let current = || plan.assignments.iter().filter_map(|(host, a)| report(host).filter(|r| r.revision.as_deref() == Some(a.revision.as_str())));
+    let by_field = |said: &String, prefix: &str| {
+        let (field, text) = said.split_once(": ").unwrap_or(("", said));
+        let shown = match manifest::line_of(source, field) {
+            Some(line) => format!("{prefix}{text} ({field}, line {line})"),
+            None => format!("{prefix}{said}"),
+        };
+        (field.to_owned(), shown)
+    };
+    let warnings: BTreeSet<(String, String)> = current().flat_map(|r| r.warnings.iter()).map(|w| by_field(w, "warning: ")).collect();
+    let unhealthy: BTreeSet<(String, String)> = current().flat_map(|r| r.unhealthy.iter()).map(|u| by_field(u, "")).collect();
 
     let mut out = Vec::new();
     for s in &plan.scalers {
@@ -263,8 +261,12 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
         };
         let mut info = info;
         if info.status_type == StatusType::Deployed {
+            let sick: Vec<&str> = unhealthy.iter().filter(|(field, _)| owns(&s.field, field)).map(|(_, u)| u.as_str()).collect();
             let own: Vec<&str> = warnings.iter().filter(|(field, _)| owns(&s.field, field)).map(|(_, w)| w.as_str()).collect();
-            info.message = own.join("; ");
+            info = match sick.is_empty() {
+                true => StatusInfo::new(StatusType::Deployed, own.join("; ")),
+                false => StatusInfo::new(StatusType::Unhealthy, sick.join("; ")),
+            };
         }
         out.push(ScalerStatus { id: s.id.clone(), kind: s.kind.to_owned(), name: s.name.clone(), info });
     }
@@ -275,11 +277,22 @@ pub(crate) fn status(name: &str, source: &str, plan: &AppPlan, hosts: &[HostRepo
         .map(|(_, f)| located(f))
         .collect();
     extra.dedup();
-    let worst = out.iter().map(|s| s.info.status_type).chain(extra.iter().map(|_| StatusType::Failed)).max_by_key(|t| t.severity());
+    // So does a capability no scaler claims that fails its health checks.
+    let unclaimed: Vec<String> =
+        unhealthy.iter().filter(|(field, _)| !plan.scalers.iter().any(|s| owns(&s.field, field))).map(|(_, u)| u.clone()).collect();
+    let worst = out
+        .iter()
+        .map(|s| s.info.status_type)
+        .chain(extra.iter().map(|_| StatusType::Failed))
+        .chain(unclaimed.iter().map(|_| StatusType::Unhealthy))
+        .max_by_key(|t| t.severity());
     let status_type = worst.unwrap_or(StatusType::Deployed);
     let mut messages: Vec<String> = out.iter().filter(|s| s.info.status_type == status_type).map(|s| s.info.message.clone()).collect();
     if status_type == StatusType::Failed {
         messages.extend(extra);
+    }
+    if status_type == StatusType::Unhealthy {
+        messages.extend(unclaimed);
     }
     if status_type == StatusType::Deployed {
         messages = warnings.into_iter().map(|(_, w)| w).collect();
@@ -379,6 +392,22 @@ spec:
         let s = status("shop", APP, &p, &hosts, &BTreeSet::new());
         assert_eq!(s.info.status_type, StatusType::Failed);
         assert_eq!(s.info.message, "component image not found: ./build/web.wasm (spec.components[0].properties.image, line 12)");
+    }
+
+    #[test]
+    fn a_failing_health_check_makes_the_app_unhealthy_until_it_passes() {
+        let mut hosts = vec![host("A", "eu")];
+        let p = plan(&deployed(), &hosts, &shared());
+        let revision = Some(p.assignments["A"].revision.clone());
+        let sick = "spec.components[0]: capability `web` failed its health check: connection refused".to_owned();
+        hosts[0].apps.insert("shop".into(), AppOnHost { revision: revision.clone(), unhealthy: vec![sick], ..AppOnHost::default() });
+        let s = status("shop", APP, &p, &hosts, &BTreeSet::new());
+        assert_eq!(s.info.status_type, StatusType::Unhealthy);
+        assert_eq!(s.info.message, "capability `web` failed its health check: connection refused (spec.components[0], line 9)");
+        assert_eq!(s.scalers[0].info.status_type, StatusType::Unhealthy);
+
+        hosts[0].apps.insert("shop".into(), AppOnHost { revision, ..AppOnHost::default() });
+        assert_eq!(status("shop", APP, &p, &hosts, &BTreeSet::new()).info.status_type, StatusType::Deployed);
     }
 
     #[test]

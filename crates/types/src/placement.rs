@@ -52,6 +52,9 @@ pub struct AppOnHost {
     pub routes: Vec<String>,
     /// Warnings of the last deploy.
     pub warnings: Vec<String>,
+    /// Capabilities failing their health checks, as `field: message`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unhealthy: Vec<String>,
     /// The last attempt that failed, if the newest attempt failed.
     pub failure: Option<Failure>,
 }

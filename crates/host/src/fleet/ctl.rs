@@ -103,7 +103,8 @@ struct Label {
 
 impl LocalFleet {
     /// Serves the hosts' control interface on `lattice`, announces them (`host_started`) and
-    /// sends each one's heartbeat every `heartbeat`, until the process ends.
+    /// sends each one's heartbeat, and checks their capabilities' health, every `heartbeat`,
+    /// until the process ends.
     pub async fn serve_ctl(self: Arc<Self>, lattice: Arc<dyn Lattice>, lattice_name: &str, heartbeat: Duration) -> Result<(), LatticeError> {
         let events = Events { lattice: lattice.clone(), name: lattice_name.to_owned() };
         let events = self.events.get_or_init(|| events);
@@ -120,6 +121,7 @@ impl LocalFleet {
             lattice.subscribe(&event_subject(lattice_name, "linkdef_deleted"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "provider_started"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "provider_stopped"), None).await?,
+            lattice.subscribe(&super::health::health_subject(lattice_name, "*"), None).await?,
         ];
         for host in self.hosts() {
             subscriptions.push(lattice.subscribe(&format!("{ctl}.*.*.{}", host.id()), None).await?);
@@ -148,6 +150,16 @@ impl LocalFleet {
                 fleet.heartbeats().await;
             }
         });
+        // Apart from the heartbeats, so a backend slow to answer never delays one.
+        let fleet = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(heartbeat);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                fleet.check_health().await;
+            }
+        });
         Ok(())
     }
 
@@ -165,6 +177,9 @@ impl LocalFleet {
         let placement = placement_prefix(lattice_name);
         if let Some(rest) = message.subject.strip_prefix(&format!("{placement}.")) {
             return self.placement(lattice, rest, &message).await;
+        }
+        if let Some(provider_id) = message.subject.strip_prefix(&format!("wasmbus.rpc.{lattice_name}.")).and_then(|rest| rest.strip_suffix(".health")) {
+            return self.answer_health(lattice, provider_id, &message).await;
         }
         if message.subject.starts_with(&event_subject(lattice_name, "linkdef_")) {
             #[derive(Deserialize)]
