@@ -11,6 +11,7 @@ mod component_cmds;
 mod lattice_cmds;
 mod link_cmds;
 mod node;
+mod oci_cmds;
 mod output;
 mod secret_cmds;
 mod up;
@@ -73,6 +74,10 @@ enum Command {
     Scale(component_cmds::ScaleCommand),
     /// Call an exported function of a running component: `trellis call ID iface.func ARGS...`.
     Call(call_cmd::CallArgs),
+    /// Push a component to an OCI registry: `trellis push REGISTRY/REPO:TAG FILE`.
+    Push(oci_cmds::PushArgs),
+    /// Pull a component from an OCI registry: `trellis pull REGISTRY/REPO:TAG [-o FILE]`.
+    Pull(oci_cmds::PullArgs),
 }
 
 /// Runs a client command's async body on a small runtime.
@@ -90,6 +95,8 @@ fn main() -> ExitCode {
         Command::App(cmd) => app::run(cmd, &connection),
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
         Command::Secret(cmd) => secret_cmds::run(cmd, &connection),
+        Command::Push(args) => oci_cmds::push(args),
+        Command::Pull(args) => oci_cmds::pull(args),
         Command::Get(cmd) => lattice_cmds::get(cmd, &connection),
         Command::Link(cmd) => link_cmds::run(cmd, &connection),
         Command::Label { host, label, delete } => lattice_cmds::label(&host, &label, delete, &connection),

@@ -39,6 +39,22 @@ pub(crate) struct HostArgs {
     /// prefix (e.g. `wasmcloud.secrets`; needs --nats). Without it, from the local encrypted store.
     #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC", value_name = "PREFIX")]
     secrets_topic: Option<String>,
+    /// Allow pulling components by the `latest` tag (or no tag), which can change under a
+    /// running application.
+    #[arg(long, env = "WASMCLOUD_OCI_ALLOW_LATEST")]
+    allow_latest: bool,
+    /// Registries (`host:port`, comma-separated) to pull from over plain HTTP.
+    #[arg(long, env = "WASMCLOUD_OCI_ALLOWED_INSECURE", value_delimiter = ',', value_name = "REGISTRY")]
+    allowed_insecure: Vec<String>,
+    /// A registry to log in to with --oci-user and --oci-password (more with `registry.put`).
+    #[arg(long, env = "WASMCLOUD_OCI_REGISTRY", requires_all = ["oci_user", "oci_password"])]
+    oci_registry: Option<String>,
+    /// User name for --oci-registry.
+    #[arg(long, env = "WASMCLOUD_OCI_REGISTRY_USER", requires = "oci_registry")]
+    oci_user: Option<String>,
+    /// Password for --oci-registry.
+    #[arg(long, env = "WASMCLOUD_OCI_REGISTRY_PASSWORD", hide_env_values = true, requires = "oci_registry")]
+    oci_password: Option<String>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -137,7 +153,12 @@ pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path, nats: Option<
         }
         (Some(_), None) => anyhow::bail!("--secrets-topic names where secrets backends listen on a NATS lattice; give --nats too"),
     };
-    Ok((Shared::new(runtime, state_dir.to_owned()).with_secrets(backend), local))
+    let policy = trellis_oci::Policy { insecure: args.allowed_insecure.clone(), allow_latest: args.allow_latest, ..Default::default() };
+    let shared = Shared::new(runtime, state_dir.to_owned()).with_secrets(backend).with_registries(policy);
+    if let (Some(registry), Some(username), Some(password)) = (&args.oci_registry, &args.oci_user, &args.oci_password) {
+        shared.registries().set_credentials(registry, trellis_oci::Credentials::Basic { username: username.clone(), password: password.clone() });
+    }
+    Ok((shared, local))
 }
 
 /// Where a manager keeps its state.

@@ -13,6 +13,7 @@ mod lattice;
 mod links;
 mod manager;
 mod manifests;
+mod oci;
 mod messaging;
 mod outbound;
 mod postgres;

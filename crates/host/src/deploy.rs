@@ -44,7 +44,7 @@ pub(crate) async fn deploy(
         warnings: Vec::new(),
         probes: Vec::new(),
     };
-    let mut backends = Backends::new(shared.state_dir.clone(), shared.broker.clone(), (shared.secrets.clone(), share.host), shared.calls.clone());
+    let mut backends = Backends::new(shared, share.host);
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
         Ok(()) => {
             deployment.probes = backends.probes;
@@ -163,16 +163,11 @@ async fn start_component(
         });
     };
     let image_error = |reason: String| DeployError::Image { component: c.name.clone(), field: field.clone(), image: image.clone(), reason };
-    let path = match ImageRef::parse(&image, base_dir) {
-        ImageRef::File(path) => path,
-        ImageRef::Oci(_) => {
-            return Err(image_error(
-                "pulling from an OCI registry is not supported yet; build the component and name the file (e.g. file://./build/app.wasm)".into(),
-            ));
-        }
+    let bytes = match ImageRef::parse(&image, base_dir) {
+        ImageRef::File(path) => artifact::read_file(&path).await.map_err(image_error)?,
+        ImageRef::Oci(reference) => backends.registries.pull(&reference).await.map_err(|e| image_error(e.to_string()))?,
         ImageRef::Builtin(name) => return Err(image_error(format!("`{name}` is a built-in capability, not a component; use `type: capability`"))),
     };
-    let bytes = artifact::read_file(&path).await.map_err(image_error)?;
     let invalid = |reason: String| DeployError::Invalid { component: c.name.clone(), field: field.clone(), image: image.clone(), reason };
     // Checking a signature hashes the component, and compiling it takes whole seconds of CPU:
     // both stay off the threads serving requests. The secrets go first, as they fail cheaply.

@@ -53,6 +53,7 @@ pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
 pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart, PutLinks};
 use unmanaged::Unmanaged;
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
+use trellis_oci::{Policy as RegistryPolicy, Registries};
 
 /// The backend of a host that was given none: every reference fails, saying so.
 struct NoSecrets;
@@ -69,7 +70,7 @@ impl SecretsBackend for NoSecrets {
 
 /// What every host of one process shares: one wasmtime engine and instance pool, one HTTP
 /// server (so hosts of one process can serve one address together), one in-process broker,
-/// one secrets backend.
+/// one secrets backend, one set of registries and their cache.
 #[derive(Clone)]
 pub struct Shared {
     runtime: Runtime,
@@ -78,6 +79,7 @@ pub struct Shared {
     state_dir: PathBuf,
     secrets: Arc<dyn SecretsBackend>,
     calls: Calls,
+    registries: Arc<Registries>,
 }
 
 impl Shared {
@@ -85,6 +87,7 @@ impl Shared {
     /// Secret references fail until a backend is given with [`Shared::with_secrets`]; calls
     /// between components stay in the process until [`Shared::with_calls`] joins a lattice.
     pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
+        let registries = Arc::new(registries(RegistryPolicy::default(), &state_dir));
         Shared {
             runtime,
             http: HttpServer::new(),
@@ -92,6 +95,7 @@ impl Shared {
             state_dir,
             secrets: Arc::new(NoSecrets),
             calls: Calls::in_process(),
+            registries,
         }
     }
 
@@ -99,6 +103,17 @@ impl Shared {
     pub fn with_calls(mut self, calls: Calls) -> Shared {
         self.calls = calls;
         self
+    }
+
+    /// Pulls components from OCI registries under `policy` (its size limit is the host's).
+    pub fn with_registries(mut self, policy: RegistryPolicy) -> Shared {
+        self.registries = Arc::new(registries(policy, &self.state_dir));
+        self
+    }
+
+    /// Where components are pulled from: `registry.put` gives it credentials.
+    pub fn registries(&self) -> &Registries {
+        &self.registries
     }
 
     /// Resolves manifests' secret references through `backend`.
@@ -116,6 +131,11 @@ impl Shared {
     pub async fn shutdown(&self) {
         self.http.shutdown().await;
     }
+}
+
+/// Registries under `policy`, with the host's component size limit, caching under `state_dir`.
+fn registries(policy: RegistryPolicy, state_dir: &std::path::Path) -> Registries {
+    Registries::new(RegistryPolicy { max_bytes: artifact::MAX_COMPONENT_BYTES, ..policy }).with_cache(state_dir.join("oci"))
 }
 
 /// One host: an id, labels, and the applications it runs.
@@ -226,6 +246,11 @@ impl Host {
             failures: Default::default(),
             health: Default::default(),
         }
+    }
+
+    /// What it shares with the other hosts of its process.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// The host's id.

@@ -39,6 +39,8 @@ pub(crate) struct Backends {
     pub(crate) host: String,
     /// Every backend connected, once each, for health checks.
     pub(crate) probes: Vec<Probe>,
+    /// Where components are pulled from.
+    pub(crate) registries: Arc<trellis_oci::Registries>,
     /// Message delivery loops and export servers started by this deploy.
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
     /// How components reach each other.
@@ -46,9 +48,22 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    pub(crate) fn new(state_dir: PathBuf, in_process: Arc<InProcessBroker>, (secrets, host): (Arc<dyn SecretsBackend>, &str), calls: Calls) -> Backends {
+    /// What a deploy on `host` reaches through `shared`.
+    pub(crate) fn new(shared: &crate::Shared, host: &str) -> Backends {
         let (keyvalue, blobstores, brokers, tasks, probes) = Default::default();
-        Backends { state_dir, keyvalue, blobstores, brokers, in_process, secrets, host: host.to_owned(), tasks, calls, probes }
+        Backends {
+            state_dir: shared.state_dir.clone(),
+            keyvalue,
+            blobstores,
+            brokers,
+            in_process: shared.broker.clone(),
+            secrets: shared.secrets.clone(),
+            host: host.to_owned(),
+            tasks,
+            calls: shared.calls.clone(),
+            probes,
+            registries: shared.registries.clone(),
+        }
     }
 
     /// The broker of messaging capability `capability` (one connection per capability).

@@ -6,6 +6,7 @@
 //! named answers, and a request for a host nobody runs gets "no responders". `host.ping` and
 //! auctions are answered by every host that hears them (scatter/gather).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -227,7 +228,18 @@ impl LocalFleet {
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
             }
             "registry.put" => {
-                let reply = CtlReply::<()>::fail("Trellis hosts load components from files (`file://` or a path); OCI registries are not supported yet");
+                let reply = match registry_credentials(&message.payload) {
+                    Ok(credentials) => {
+                        for host in self.hosts() {
+                            for (registry, c) in &credentials {
+                                host.shared().registries().set_credentials(registry, c.clone());
+                            }
+                        }
+                        tracing::info!(registries = ?credentials.keys().collect::<Vec<_>>(), "registry credentials put");
+                        CtlReply::<()>::done("successfully put registry credentials")
+                    }
+                    Err(e) => CtlReply::fail(e),
+                };
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
             }
             _ => {
@@ -349,4 +361,36 @@ impl LocalFleet {
             events.heartbeat(&host).await;
         }
     }
+}
+
+/// wasmCloud's `registry.put` body: `{"<registry>": {"username"?, "password"?, "token"?,
+/// "registryType"?}}`.
+fn registry_credentials(body: &[u8]) -> Result<BTreeMap<String, trellis_oci::Credentials>, String> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        password: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default, rename = "registryType")]
+        registry_type: Option<String>,
+    }
+    let entries: BTreeMap<String, Entry> =
+        serde_json::from_slice(body).map_err(|e| format!(r#"the body must be {{"<registry>": {{"username", "password"}} or {{"token"}}}}: {e}"#))?;
+    entries
+        .into_iter()
+        .map(|(registry, e)| {
+            if e.registry_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("oci")) {
+                return Err(format!("registry `{registry}`: only OCI registries are supported"));
+            }
+            let credentials = match (e.username, e.password, e.token) {
+                (_, _, Some(token)) => trellis_oci::Credentials::Token(token),
+                (Some(username), Some(password), None) => trellis_oci::Credentials::Basic { username, password },
+                _ => return Err(format!("registry `{registry}`: give a username and password, or a token")),
+            };
+            Ok((registry, credentials))
+        })
+        .collect()
 }

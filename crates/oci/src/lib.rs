@@ -1,0 +1,249 @@
+//! Components in OCI registries, as wasmCloud keeps them: an image whose layer is the component
+//! (`application/wasm`, or the older `application/vnd.wasm.content.layer.v1+wasm` and
+//! `application/vnd.module.wasm.content.layer.v1+wasm`).
+//!
+//! **Owns** pulling (with the host's registry policy: credentials per registry, which
+//! registries speak plain HTTP, whether `latest` is allowed) and a cache of pulled components
+//! by manifest digest, so a redeploy does not pull again; and pushing, as `wash push` does.
+//! **Must not** know manifests or hosts: it turns a reference into bytes and back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+/// The layer media type of a component, as `wash push` writes it.
+pub const WASM_LAYER: &str = "application/wasm";
+/// The config media type of a component image.
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+/// Older layer media types a component may have been pushed with.
+const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
+
+/// Why a pull or push failed. The reference is named; credentials never are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    /// The reference does not parse.
+    #[error("`{reference}` is not an OCI reference: {reason}")]
+    Reference {
+        /// As given.
+        reference: String,
+        /// Why.
+        reason: String,
+    },
+    /// `latest` was asked for and the policy refuses it.
+    #[error("`{0}` names the `latest` tag, which can change under a running application; pin a version or a digest, or allow it (--allow-latest)")]
+    Latest(String),
+    /// The registry failed or refused.
+    #[error("`{reference}`: {reason}")]
+    Registry {
+        /// The reference.
+        reference: String,
+        /// What the registry said.
+        reason: String,
+    },
+    /// The image holds no component.
+    #[error("`{reference}` holds no WebAssembly component (its layers are {layers})")]
+    NotAComponent {
+        /// The reference.
+        reference: String,
+        /// The media types it has.
+        layers: String,
+    },
+    /// The component is over the size limit.
+    #[error("`{reference}` is {size} bytes, over the {limit}-byte component size limit")]
+    TooLarge {
+        /// The reference.
+        reference: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The local cache failed.
+    #[error("the component cache at {path}: {reason}")]
+    Cache {
+        /// The cache file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// How a host reaches registries.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Registries (`host:port`) spoken to over plain HTTP, as wasmCloud's `--allowed-insecure`.
+    pub insecure: Vec<String>,
+    /// Whether `latest` (or no tag) may be pulled, as wasmCloud's `--allow-latest`.
+    pub allow_latest: bool,
+    /// The largest component accepted, in bytes.
+    pub max_bytes: u64,
+}
+
+/// Credentials for one registry.
+#[derive(Clone)]
+pub enum Credentials {
+    /// User name and password.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// A bearer token.
+    Token(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            Credentials::Token(_) => f.write_str("Token(***)"),
+        }
+    }
+}
+
+/// The registries a host pulls from, its credentials for them, and its cache.
+pub struct Registries {
+    client: Client,
+    policy: Policy,
+    credentials: RwLock<BTreeMap<String, Credentials>>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Registries {
+    /// Pulls under `policy`, with no cache.
+    pub fn new(policy: Policy) -> Registries {
+        Registries { client: client(&policy.insecure), policy, credentials: RwLock::default(), cache_dir: None }
+    }
+
+    /// Keeps pulled components in `dir`, by digest.
+    pub fn with_cache(mut self, dir: PathBuf) -> Registries {
+        self.cache_dir = Some(dir);
+        self
+    }
+
+    /// Uses `credentials` for `registry` (`host[:port]`) from now on, as `registry.put` asks.
+    pub fn set_credentials(&self, registry: &str, credentials: Credentials) {
+        self.credentials.write().expect("credentials poisoned").insert(registry.to_owned(), credentials);
+    }
+
+    /// The component at `reference`: from the cache if its digest was pulled before.
+    pub async fn pull(&self, reference: &str) -> Result<Vec<u8>, OciError> {
+        let parsed = parse(reference)?;
+        if parsed.digest().is_none() && parsed.tag() == Some("latest") && !self.policy.allow_latest {
+            return Err(OciError::Latest(reference.to_owned()));
+        }
+        let auth = self.auth(&parsed);
+        let registry = |e: oci_client::errors::OciDistributionError| OciError::Registry { reference: reference.to_owned(), reason: e.to_string() };
+        // A reference pinned to a digest is served from the cache without asking the registry;
+        // a tag is resolved first, as it may have moved.
+        let digest = match parsed.digest() {
+            Some(digest) => digest.to_owned(),
+            None => self.client.fetch_manifest_digest(&parsed, &auth).await.map_err(registry)?,
+        };
+        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.wasm", digest.replace(':', "_"))));
+        if let Some(cached) = &cached
+            && let Ok(bytes) = tokio::fs::read(cached).await
+        {
+            tracing::debug!(%reference, %digest, "component from the OCI cache");
+            return Ok(bytes);
+        }
+        let mut accepted = vec![WASM_LAYER];
+        accepted.extend(LEGACY_LAYERS);
+        let image = self.client.pull(&parsed, &auth, accepted).await.map_err(|e| match e {
+            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => {
+                OciError::NotAComponent { reference: reference.to_owned(), layers: types }
+            }
+            other => registry(other),
+        })?;
+        let layers = || image.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
+        let layer = image.layers.iter().find(|l| l.media_type == WASM_LAYER || LEGACY_LAYERS.contains(&l.media_type.as_str()));
+        let Some(layer) = layer else { return Err(OciError::NotAComponent { reference: reference.to_owned(), layers: layers() }) };
+        let size = layer.data.len() as u64;
+        if size > self.policy.max_bytes {
+            return Err(OciError::TooLarge { reference: reference.to_owned(), size, limit: self.policy.max_bytes });
+        }
+        if let Some(cached) = &cached {
+            write_atomically(cached, &layer.data).await?;
+        }
+        tracing::info!(%reference, %digest, size, "component pulled");
+        Ok(layer.data.to_vec())
+    }
+
+    fn auth(&self, reference: &Reference) -> RegistryAuth {
+        match self.credentials.read().expect("credentials poisoned").get(reference.resolve_registry()) {
+            Some(Credentials::Basic { username, password }) => RegistryAuth::Basic(username.clone(), password.clone()),
+            Some(Credentials::Token(token)) => RegistryAuth::Bearer(token.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+}
+
+/// Pushes `component` to `reference` as `wash push` does; returns the manifest's URL.
+pub async fn push(reference: &str, component: Vec<u8>, insecure: &[String], credentials: Option<Credentials>) -> Result<String, OciError> {
+    let parsed = parse(reference)?;
+    if !is_component(&component) {
+        return Err(OciError::NotAComponent { reference: reference.to_owned(), layers: "not a WebAssembly component".into() });
+    }
+    let client = client(insecure);
+    let auth = match credentials {
+        Some(Credentials::Basic { username, password }) => RegistryAuth::Basic(username, password),
+        Some(Credentials::Token(token)) => RegistryAuth::Bearer(token),
+        None => RegistryAuth::Anonymous,
+    };
+    let layer = ImageLayer::new(component, WASM_LAYER.to_owned(), None);
+    let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "layerDigests": [layer.sha256_digest()]});
+    let config = Config::new(config.to_string().into_bytes(), WASM_CONFIG.to_owned(), None);
+    let pushed = client.push(&parsed, &[layer], config, &auth, None).await;
+    pushed.map(|r| r.manifest_url).map_err(|e| OciError::Registry { reference: reference.to_owned(), reason: e.to_string() })
+}
+
+/// Whether `bytes` start as a WebAssembly component does: the magic, then the component
+/// encoding's version and layer.
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
+}
+
+/// Parses `reference`, lower-cased as wasmCloud hosts take references.
+fn parse(reference: &str) -> Result<Reference, OciError> {
+    reference.to_ascii_lowercase().parse().map_err(|e: oci_client::ParseError| OciError::Reference { reference: reference.to_owned(), reason: e.to_string() })
+}
+
+fn client(insecure: &[String]) -> Client {
+    let protocol = if insecure.is_empty() { ClientProtocol::Https } else { ClientProtocol::HttpsExcept(insecure.to_vec()) };
+    Client::new(ClientConfig { protocol, ..ClientConfig::default() })
+}
+
+async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), OciError> {
+    let fail = |e: std::io::Error| OciError::Cache { path: path.display().to_string(), reason: e.to_string() };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(fail)?;
+    }
+    let partial = path.with_extension("partial");
+    tokio::fs::write(&partial, bytes).await.map_err(fail)?;
+    tokio::fs::rename(&partial, path).await.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn latest_is_refused_unless_allowed_and_bad_references_are_named() {
+        let registries = Registries::new(Policy { max_bytes: 1 << 20, ..Policy::default() });
+        for reference in ["ghcr.io/acme/app", "ghcr.io/acme/app:latest"] {
+            let err = registries.pull(reference).await.unwrap_err().to_string();
+            assert!(err.contains("names the `latest` tag"), "{err}");
+        }
+        let err = registries.pull("ghcr.io/acme/app:no tags with spaces").await.unwrap_err().to_string();
+        assert!(err.starts_with("`ghcr.io/acme/app:no tags with spaces` is not an OCI reference"), "{err}");
+        assert_eq!(format!("{:?}", Credentials::Basic { username: "u".into(), password: "p".into() }), "Basic(u, ***)");
+        let err = push("127.0.0.1:1/acme/app:1", b"\0asm\x01\0\0\0".to_vec(), &[], None).await.unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly component"), "{err}");
+    }
+}
