@@ -58,7 +58,8 @@ pub(crate) fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let size = bytes.len();
     let insecure = args.registry.insecure(&args.reference);
-    let url = crate::block_on(trellis_oci::push(&args.reference, bytes, &insecure, args.registry.credentials()))?;
+    let pushed = trellis_oci::push(&args.reference, bytes, &insecure, args.registry.credentials());
+    let url = crate::block_on(pushed).with_context(|| format!("pushing {} to {}", args.file.display(), args.reference))?;
     println!("pushed {} ({size} bytes) to {url}", args.file.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -73,7 +74,7 @@ pub(crate) fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     if let (Some(credentials), Some(registry)) = (args.registry.credentials(), args.reference.split('/').next()) {
         registries.set_credentials(registry, credentials);
     }
-    let bytes = crate::block_on(registries.pull(&args.reference))?;
+    let bytes = crate::block_on(registries.pull(&args.reference)).with_context(|| format!("pulling {}", args.reference))?;
     std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     println!("pulled {} ({} bytes) to {}", args.reference, bytes.len(), output.display());
     Ok(ExitCode::SUCCESS)

@@ -90,7 +90,7 @@ fn components_pushed_to_a_registry_deploy_by_reference_and_pull_back() {
     let out = up.cli(&["app", "deploy", hello_app("floating", &untagged, free_port()).path.to_str().unwrap(), "--wait"]);
     assert!(!out.status.success());
     let status = up.cli_json(&["app", "status", "floating", "-o", "json"]);
-    assert!(status["status"]["message"].as_str().unwrap().contains("names the `latest` tag"), "{status}");
+    assert!(status["status"]["message"].as_str().unwrap().contains("the `latest` tag (or no tag) can change"), "{status}");
     assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Rust!\n");
 
     let dir = tempfile::tempdir().unwrap();

@@ -22,42 +22,28 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// Older layer media types a component may have been pushed with.
 const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
 
-/// Why a pull or push failed. The reference is named; credentials never are.
+/// Why a pull or push failed. The caller names the reference; credentials never appear.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OciError {
     /// The reference does not parse.
-    #[error("`{reference}` is not an OCI reference: {reason}")]
-    Reference {
-        /// As given.
-        reference: String,
-        /// Why.
-        reason: String,
-    },
+    #[error("not an OCI reference: {0}")]
+    Reference(String),
     /// `latest` was asked for and the policy refuses it.
-    #[error("`{0}` names the `latest` tag, which can change under a running application; pin a version or a digest, or allow it (--allow-latest)")]
-    Latest(String),
+    #[error("the `latest` tag (or no tag) can change under a running application; pin a version or a digest, or allow it (--allow-latest)")]
+    Latest,
     /// The registry failed or refused.
-    #[error("`{reference}`: {reason}")]
-    Registry {
-        /// The reference.
-        reference: String,
-        /// What the registry said.
-        reason: String,
-    },
+    #[error("{0}")]
+    Registry(String),
     /// The image holds no component.
-    #[error("`{reference}` holds no WebAssembly component (its layers are {layers})")]
-    NotAComponent {
-        /// The reference.
-        reference: String,
-        /// The media types it has.
-        layers: String,
-    },
+    #[error("the image holds no WebAssembly component (its layers: {0})")]
+    NotAComponent(String),
+    /// What was to be pushed is not a component.
+    #[error("not a WebAssembly component (a core module, or not wasm at all)")]
+    NotComponentBytes,
     /// The component is over the size limit.
-    #[error("`{reference}` is {size} bytes, over the {limit}-byte component size limit")]
+    #[error("the component is {size} bytes, over the {limit}-byte component size limit")]
     TooLarge {
-        /// The reference.
-        reference: String,
         /// Its size.
         size: u64,
         /// The limit.
@@ -136,10 +122,10 @@ impl Registries {
     pub async fn pull(&self, reference: &str) -> Result<Vec<u8>, OciError> {
         let parsed = parse(reference)?;
         if parsed.digest().is_none() && parsed.tag() == Some("latest") && !self.policy.allow_latest {
-            return Err(OciError::Latest(reference.to_owned()));
+            return Err(OciError::Latest);
         }
         let auth = self.auth(&parsed);
-        let registry = |e: oci_client::errors::OciDistributionError| OciError::Registry { reference: reference.to_owned(), reason: e.to_string() };
+        let registry = |e: oci_client::errors::OciDistributionError| OciError::Registry(e.to_string());
         // A reference pinned to a digest is served from the cache without asking the registry;
         // a tag is resolved first, as it may have moved.
         let digest = match parsed.digest() {
@@ -156,17 +142,15 @@ impl Registries {
         let mut accepted = vec![WASM_LAYER];
         accepted.extend(LEGACY_LAYERS);
         let image = self.client.pull(&parsed, &auth, accepted).await.map_err(|e| match e {
-            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => {
-                OciError::NotAComponent { reference: reference.to_owned(), layers: types }
-            }
+            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => OciError::NotAComponent(types),
             other => registry(other),
         })?;
         let layers = || image.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
         let layer = image.layers.iter().find(|l| l.media_type == WASM_LAYER || LEGACY_LAYERS.contains(&l.media_type.as_str()));
-        let Some(layer) = layer else { return Err(OciError::NotAComponent { reference: reference.to_owned(), layers: layers() }) };
+        let Some(layer) = layer else { return Err(OciError::NotAComponent(layers())) };
         let size = layer.data.len() as u64;
         if size > self.policy.max_bytes {
-            return Err(OciError::TooLarge { reference: reference.to_owned(), size, limit: self.policy.max_bytes });
+            return Err(OciError::TooLarge { size, limit: self.policy.max_bytes });
         }
         if let Some(cached) = &cached {
             write_atomically(cached, &layer.data).await?;
@@ -188,7 +172,7 @@ impl Registries {
 pub async fn push(reference: &str, component: Vec<u8>, insecure: &[String], credentials: Option<Credentials>) -> Result<String, OciError> {
     let parsed = parse(reference)?;
     if !is_component(&component) {
-        return Err(OciError::NotAComponent { reference: reference.to_owned(), layers: "not a WebAssembly component".into() });
+        return Err(OciError::NotComponentBytes);
     }
     let client = client(insecure);
     let auth = match credentials {
@@ -200,7 +184,7 @@ pub async fn push(reference: &str, component: Vec<u8>, insecure: &[String], cred
     let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "layerDigests": [layer.sha256_digest()]});
     let config = Config::new(config.to_string().into_bytes(), WASM_CONFIG.to_owned(), None);
     let pushed = client.push(&parsed, &[layer], config, &auth, None).await;
-    pushed.map(|r| r.manifest_url).map_err(|e| OciError::Registry { reference: reference.to_owned(), reason: e.to_string() })
+    pushed.map(|r| r.manifest_url).map_err(|e| OciError::Registry(e.to_string()))
 }
 
 /// Whether `bytes` start as a WebAssembly component does: the magic, then the component
@@ -211,7 +195,7 @@ fn is_component(bytes: &[u8]) -> bool {
 
 /// Parses `reference`, lower-cased as wasmCloud hosts take references.
 fn parse(reference: &str) -> Result<Reference, OciError> {
-    reference.to_ascii_lowercase().parse().map_err(|e: oci_client::ParseError| OciError::Reference { reference: reference.to_owned(), reason: e.to_string() })
+    reference.to_ascii_lowercase().parse().map_err(|e: oci_client::ParseError| OciError::Reference(e.to_string()))
 }
 
 fn client(insecure: &[String]) -> Client {
@@ -238,10 +222,10 @@ mod tests {
         let registries = Registries::new(Policy { max_bytes: 1 << 20, ..Policy::default() });
         for reference in ["ghcr.io/acme/app", "ghcr.io/acme/app:latest"] {
             let err = registries.pull(reference).await.unwrap_err().to_string();
-            assert!(err.contains("names the `latest` tag"), "{err}");
+            assert!(err.starts_with("the `latest` tag"), "{err}");
         }
         let err = registries.pull("ghcr.io/acme/app:no tags with spaces").await.unwrap_err().to_string();
-        assert!(err.starts_with("`ghcr.io/acme/app:no tags with spaces` is not an OCI reference"), "{err}");
+        assert!(err.starts_with("not an OCI reference"), "{err}");
         assert_eq!(format!("{:?}", Credentials::Basic { username: "u".into(), password: "p".into() }), "Basic(u, ***)");
         let err = push("127.0.0.1:1/acme/app:1", b"\0asm\x01\0\0\0".to_vec(), &[], None).await.unwrap_err().to_string();
         assert!(err.contains("not a WebAssembly component"), "{err}");
