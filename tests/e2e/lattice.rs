@@ -249,7 +249,7 @@ fn wasmcloud_control_interface_client_conforms() {
             (!inventory.to_string().contains("callee-1")).then_some(())
         });
         let claims = client.get_claims().await.unwrap();
-        assert!(claims.succeeded() && claims.data().is_some_and(Vec::is_empty), "Trellis components carry no signed claims");
+        assert!(claims.succeeded() && claims.data().is_some_and(Vec::is_empty), "the fixture components are unsigned: {claims:?}");
         let provider_bids =
             client.perform_provider_auction("ghcr.io/wasmcloud/http-server:0.23.2", "http", BTreeMap::from([("role".to_owned(), "conformance".to_owned())])).await.unwrap();
         assert_eq!(provider_bids.len(), 1);

@@ -113,6 +113,12 @@ fn secrets_from_wasmclouds_nats_kv_backend_reach_signed_mapped_components_only()
     });
     assert_eq!(event["data"]["public_key"], owner_key.as_str(), "{event}");
     assert_eq!((&event["data"]["claims"]["name"], &event["data"]["claims"]["expires_human"]), (&"owner".into(), &"never".into()), "{event}");
+    // And wasmCloud's control client lists its claims.
+    let ctl = wasmcloud_control_interface::ClientBuilder::new(backend.client.clone()).build();
+    let claims = backend.runtime.block_on(ctl.get_claims()).unwrap();
+    let listed = claims.data().expect("claims");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0]["sub"].as_str(), listed[0]["subject"].as_str(), listed[0]["name"].as_str()), (owner_key.as_str(), owner_key.as_str(), "owner"));
 
     let unsigned = deploy_failure(&up, "unsigned", with_secrets_from("plain", guests::KV, &[("api", "api-key", None)]));
     assert!(unsigned.contains("properties.secrets[0]") && unsigned.contains("not signed"), "{unsigned}");

@@ -2,6 +2,8 @@
 //! `wasmcloud_jwt`, legacy `jwt`). As in wasmCloud, unsigned components run; a signature that
 //! is present must be valid (signature, dates, and the hash of the component it signs).
 
+use std::collections::BTreeMap;
+
 /// A component's valid embedded signature.
 #[derive(Debug, Clone)]
 pub(crate) struct Signed {
@@ -11,6 +13,8 @@ pub(crate) struct Signed {
     pub(crate) subject: String,
     /// The claims as wasmCloud's `component_scaled` event carries them.
     pub(crate) event_claims: serde_json::Value,
+    /// The claims as wasmCloud's `claims.get` lists them: strings by name.
+    pub(crate) listed: BTreeMap<String, String>,
 }
 
 const SECTIONS: [&str; 2] = ["wasmcloud_jwt", "jwt"];
@@ -38,7 +42,30 @@ pub(crate) fn embedded(bytes: &[u8]) -> Result<Option<Signed>, String> {
         return refused(format!("is not valid before {}", validation.not_before_human));
     }
     let event_claims = event_claims(&token.claims);
-    Ok(Some(Signed { subject: token.claims.subject, jwt: token.jwt, event_claims }))
+    let listed = listed(&token.claims);
+    Ok(Some(Signed { subject: token.claims.subject, jwt: token.jwt, event_claims, listed }))
+}
+
+/// wasmCloud's `claims.get` entry: every value a string, with its old short names beside the
+/// new ones (`iss`/`issuer`, `sub`/`subject`, `rev`/`revision`), tags comma-joined.
+fn listed(claims: &wascap::jwt::Claims<wascap::jwt::Component>) -> BTreeMap<String, String> {
+    let meta = claims.metadata.clone().unwrap_or_default();
+    let revision = meta.rev.unwrap_or_default().to_string();
+    [
+        ("call_alias", meta.call_alias.unwrap_or_default()),
+        ("iss", claims.issuer.clone()),
+        ("issuer", claims.issuer.clone()),
+        ("name", meta.name.unwrap_or_default()),
+        ("rev", revision.clone()),
+        ("revision", revision),
+        ("sub", claims.subject.clone()),
+        ("subject", claims.subject.clone()),
+        ("tags", meta.tags.unwrap_or_default().join(",")),
+        ("version", meta.ver.unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// wasmCloud's rendering of claims in events: dates as seconds since the epoch, or "never".
@@ -105,6 +132,7 @@ mod tests {
         let found = embedded(&signed).unwrap().unwrap();
         assert_eq!(found.subject, subject);
         assert_eq!((&found.event_claims["name"], &found.event_claims["expires_human"]), (&serde_json::json!("t"), &serde_json::json!("never")));
+        assert_eq!((found.listed["sub"].as_str(), found.listed["name"].as_str(), found.listed["revision"].as_str()), (subject.as_str(), "t", "0"));
         assert_eq!(found.jwt.split('.').count(), 3);
 
         // A signature moved onto another component does not match its hash.

@@ -325,6 +325,12 @@ impl Host {
         }
     }
 
+    /// The claims of the signed components running here, as `claims.get` lists them.
+    pub(crate) async fn claims(&self) -> Vec<BTreeMap<String, String>> {
+        let apps = self.apps.lock().await;
+        apps.values().flat_map(|r| &r.deployment.components).filter_map(|c| c.signed.as_ref().map(|s| s.listed.clone())).collect()
+    }
+
     /// The public key and claims of component `id`'s embedded signature, if it runs here signed.
     pub(crate) async fn signature(&self, id: &str) -> Option<(String, serde_json::Value)> {
         let apps = self.apps.lock().await;

@@ -118,6 +118,7 @@ impl LocalFleet {
             lattice.subscribe(&format!("{ctl}.claims.get"), Some(&format!("{ctl}.claims"))).await?,
             lattice.subscribe(&format!("{ctl}.registry.put"), None).await?,
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
+            lattice.subscribe(&format!("{placement}.claims"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_set"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_deleted"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "provider_started"), None).await?,
@@ -220,13 +221,7 @@ impl LocalFleet {
                 }
             }
             "component.auction" | "provider.auction" => self.auction(lattice, rest, &message).await,
-            // Claims are the JWTs signed into wasmCloud components and providers. A Trellis host
-            // checks a component's and shows it to secrets backends, but the lattice keeps no
-            // shared record of them to report from.
-            "claims.get" => {
-                let reply = CtlReply::ok(Vec::<serde_json::Value>::new());
-                let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
-            }
+            "claims.get" => self.claims_get(lattice, &placement_prefix(lattice_name), &message).await,
             "registry.put" => {
                 let reply = match registry_credentials(&message.payload) {
                     Ok(credentials) => {
@@ -324,8 +319,10 @@ impl LocalFleet {
 
     /// `<host>.apply` and `<host>.remove`: the manager's placement of one application.
     async fn placement(&self, lattice: &dyn Lattice, rest: &str, message: &Message) {
-        if rest == "heartbeat" {
-            return self.heartbeats().await;
+        match rest {
+            "heartbeat" => return self.heartbeats().await,
+            "claims" => return self.share_claims(lattice, message).await,
+            _ => {}
         }
         let Some((id, op)) = rest.split_once('.') else {
             return;

@@ -4,6 +4,7 @@
 //! process (or a wasmCloud client) reaches them as it would reach wasmCloud hosts.
 
 mod ctl;
+mod claims;
 mod health;
 mod providers;
 mod remote;
