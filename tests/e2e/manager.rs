@@ -222,3 +222,26 @@ fn kill_9_and_restart_loses_nothing() {
     assert_eq!(versions, serde_json::json!([{"version": "v1", "deployed": false}, {"version": "v2", "deployed": true}]));
     assert_eq!(up.cli_json(&["config", "get", "greeting", "-o", "json"]), serde_json::json!({"text": "hi"}));
 }
+
+/// The same manifest deployed again from another directory (a moved project) loads its
+/// relative images from there, not from where it was first put.
+#[test]
+fn the_same_manifest_from_a_moved_directory_loads_its_images_from_there() {
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let project = |dir: &std::path::Path| {
+        std::fs::copy(guests::HELLO_WORLD_EXAMPLE, dir.join("app.wasm")).unwrap();
+        let yaml = app("moved", &[component("hello", "./app.wasm", 1, ""), http_server("http", &[], &[("hello", &[("address", &format!("127.0.0.1:{port}"))])])]);
+        std::fs::write(dir.join("wadm.yaml"), yaml).unwrap();
+        dir.join("wadm.yaml")
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = Up::start_in(&[&project(first_dir.path())], &state.path().join("state"), &[]).unwrap();
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Rust!\n");
+    assert!(first.terminate().success());
+    drop(first_dir);
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let _second = Up::start_in(&[&project(second_dir.path())], &state.path().join("state"), &[]).unwrap();
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/"), None).body, "Hello from Rust!\n");
+}

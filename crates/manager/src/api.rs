@@ -82,7 +82,12 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
             };
             let source = message.header(SOURCE_HEADER).unwrap_or("manifest");
             let base_dir = message.header(BASE_DIR_HEADER).map(PathBuf::from);
-            json(&inner.catalogue.lock().await.put(source, text, base_dir).await)
+            let reply = inner.catalogue.lock().await.put(source, text, base_dir).await;
+            // A put may move where a deployed version's relative paths resolve.
+            if !reply.name.is_empty() {
+                inner.mark(&reply.name);
+            }
+            json(&reply)
         }
         ("get" | "list", None) => {
             let catalogue = inner.catalogue.lock().await;
@@ -181,6 +186,8 @@ async fn deploy(inner: &Inner, name: &str, version: Option<&str>) -> DeployReply
         };
     }
     let reply = catalogue.deploy(name, &candidate.stored.version).await;
+    // A deploy is a new attempt: what the last one came to no longer says how this one goes.
+    inner.statuses.lock().expect("status map poisoned").remove(name);
     inner.mark(name);
     reply
 }

@@ -95,7 +95,15 @@ impl Catalogue {
         let version = manifest.version().map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
         let app = self.apps.entry(name.clone()).or_insert_with(|| App { record: AppRecord::default(), parsed: Vec::new() });
         let created = app.record.versions.is_empty();
-        if app.record.versions.iter().any(|v| v.version == version) {
+        if let Some(existing) = app.record.versions.iter_mut().find(|v| v.version == version) {
+            // The same manifest put again from another directory (a moved project): its relative
+            // image paths resolve there from now on. The version itself stays as it was.
+            if existing.source == text && base_dir.is_some() && existing.base_dir != base_dir {
+                existing.base_dir = base_dir;
+                if let Err(e) = self.store.save_app(&name, Some(&app.record)).await {
+                    return error(&name, e.to_string());
+                }
+            }
             return error(&name, format!("application `{name}` already has version `{version}`; give the manifest a new `version` annotation"));
         }
         app.record.versions.push(StoredVersion { version: version.clone(), source: text.to_owned(), base_dir });
@@ -264,6 +272,10 @@ mod tests {
         assert_eq!(r.result, PutResult::NewVersion);
         assert_eq!(r.total_versions, 2);
         assert_eq!(r.current_version.len(), 26, "a ULID: {}", r.current_version);
+        // The same text from another directory moves where its relative paths resolve.
+        let moved = c.put("a.yaml", V1, Some("/moved".into())).await;
+        assert_eq!(moved.result, PutResult::Error);
+        assert_eq!(c.apps["app"].record.versions[0].base_dir.as_deref(), Some(std::path::Path::new("/moved")));
         let bad = c.put("bad.yaml", "kind: Nope\n", None).await;
         assert_eq!(bad.result, PutResult::Error);
         assert!(bad.message.starts_with("bad.yaml:1:"), "{}", bad.message);
