@@ -65,7 +65,7 @@ impl NatsSecrets {
                 .into());
         };
         let xkey_subject = self.subject(backend, "server_xkey");
-        let reply = self.lattice.request(Message::new(xkey_subject.clone(), Vec::new()), self.timeout).await.map_err(|e| unreachable(&e))?;
+        let reply = self.lattice.request(Message::new(xkey_subject.clone(), Vec::new()), self.timeout).await.map_err(|e| unanswered(&e))?;
         let server_xkey = std::str::from_utf8(&reply.payload)
             .ok()
             .and_then(|k| XKey::from_public_key(k.trim()).ok())
@@ -87,7 +87,7 @@ impl NatsSecrets {
         let sealed = ours.seal(&body, &server_xkey).map_err(|e| format!("sealing the request: {e}"))?;
         let mut message = Message::new(self.subject(backend, "get"), sealed);
         message.headers.push((HOST_XKEY_HEADER.to_owned(), ours.public_key()));
-        let reply = self.lattice.request(message, self.timeout).await.map_err(|e| unreachable(&e))?;
+        let reply = self.lattice.request(message, self.timeout).await.map_err(|e| unanswered(&e))?;
 
         let answer: WireResponse = match reply.header(RESPONSE_XKEY_HEADER) {
             Some(theirs) => {
@@ -145,7 +145,7 @@ impl Backend for NatsSecrets {
 }
 
 /// Why a backend could not be asked at all.
-fn unreachable(error: &LatticeError) -> String {
+fn unanswered(error: &LatticeError) -> String {
     match error {
         LatticeError::NoResponders { subject } => {
             format!("no secrets backend answers on `{subject}`; is it running (e.g. `secrets-nats-kv run`), under this --secrets-topic?")

@@ -160,11 +160,16 @@ impl Registries {
     }
 
     fn auth(&self, reference: &Reference) -> RegistryAuth {
-        match self.credentials.read().expect("credentials poisoned").get(reference.resolve_registry()) {
-            Some(Credentials::Basic { username, password }) => RegistryAuth::Basic(username.clone(), password.clone()),
-            Some(Credentials::Token(token)) => RegistryAuth::Bearer(token.clone()),
-            None => RegistryAuth::Anonymous,
-        }
+        registry_auth(self.credentials.read().expect("credentials poisoned").get(reference.resolve_registry()))
+    }
+}
+
+/// How `oci-client` takes `credentials`; none is anonymous.
+fn registry_auth(credentials: Option<&Credentials>) -> RegistryAuth {
+    match credentials {
+        Some(Credentials::Basic { username, password }) => RegistryAuth::Basic(username.clone(), password.clone()),
+        Some(Credentials::Token(token)) => RegistryAuth::Bearer(token.clone()),
+        None => RegistryAuth::Anonymous,
     }
 }
 
@@ -175,11 +180,7 @@ pub async fn push(reference: &str, component: Vec<u8>, insecure: &[String], cred
         return Err(OciError::NotComponentBytes);
     }
     let client = client(insecure);
-    let auth = match credentials {
-        Some(Credentials::Basic { username, password }) => RegistryAuth::Basic(username, password),
-        Some(Credentials::Token(token)) => RegistryAuth::Bearer(token),
-        None => RegistryAuth::Anonymous,
-    };
+    let auth = registry_auth(credentials.as_ref());
     let layer = ImageLayer::new(component, WASM_LAYER.to_owned(), None);
     let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "layerDigests": [layer.sha256_digest()]});
     let config = Config::new(config.to_string().into_bytes(), WASM_CONFIG.to_owned(), None);

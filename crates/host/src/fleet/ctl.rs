@@ -180,7 +180,7 @@ impl LocalFleet {
         if let Some(rest) = message.subject.strip_prefix(&format!("{placement}.")) {
             return self.placement(lattice, rest, &message).await;
         }
-        if let Some(provider_id) = message.subject.strip_prefix(&format!("wasmbus.rpc.{lattice_name}.")).and_then(|rest| rest.strip_suffix(".health")) {
+        if let Some(provider_id) = super::health::health_request_for(lattice_name, &message.subject) {
             return self.answer_health(lattice, provider_id, &message).await;
         }
         if message.subject.starts_with(&event_subject(lattice_name, "linkdef_")) {

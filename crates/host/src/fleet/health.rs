@@ -13,6 +13,11 @@ pub(super) fn health_subject(lattice_name: &str, provider_id: &str) -> String {
     format!("wasmbus.rpc.{lattice_name}.{provider_id}.health")
 }
 
+/// The provider a health request on `subject` asks about, if it is one.
+pub(super) fn health_request_for<'a>(lattice_name: &str, subject: &'a str) -> Option<&'a str> {
+    subject.strip_prefix("wasmbus.rpc.")?.strip_prefix(lattice_name)?.strip_prefix('.')?.strip_suffix(".health")
+}
+
 impl LocalFleet {
     /// One round of health checks on every host here. A change of state is also a change of
     /// the hosts' reports, which the manager turns into status.
