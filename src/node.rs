@@ -207,14 +207,32 @@ pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Resu
     Ok(Arc::new(nats))
 }
 
-/// How this process's components reach each other and the lattice: over wRPC too when joined
-/// to NATS.
-pub(crate) async fn calls(lattice: Arc<dyn Lattice>, connection: &Connection, role: &str) -> anyhow::Result<Calls> {
-    let wrpc = match connection.nats.options(&format!("trellis-{role}")) {
-        Some(options) => Some(Wrpc::connect(&options, &connection.lattice).await?),
-        None => None,
+/// `shared` joined to `lattice`: components reach each other (over wRPC too when joined to
+/// NATS), and on NATS, capabilities that are no built-in run as provider processes that join
+/// the same server with the host's credentials.
+pub(crate) async fn join(shared: Shared, lattice: Arc<dyn Lattice>, connection: &Connection, role: &str, state_dir: &std::path::Path) -> anyhow::Result<Shared> {
+    let Some(options) = connection.nats.options(&format!("trellis-{role}")) else {
+        return Ok(shared.with_calls(Calls::joined(lattice, &connection.lattice, None)));
     };
-    Ok(Calls::joined(lattice, &connection.lattice, wrpc))
+    let wrpc = Wrpc::connect(&options, &connection.lattice).await?;
+    let access = match &options.creds {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading NATS credentials {}", path.display()))?;
+            let jwt = nkeys_section(&text, "NATS USER JWT");
+            let seed = nkeys_section(&text, "USER NKEY SEED");
+            trellis_provider::RpcAccess { url: options.url.clone(), jwt, seed }
+        }
+        None => trellis_provider::RpcAccess { url: options.url.clone(), jwt: options.jwt.clone(), seed: options.seed.clone() },
+    };
+    let launcher = trellis_provider::Launcher::new(lattice.clone(), &connection.lattice, access, state_dir.join("providers"));
+    Ok(shared.with_calls(Calls::joined(lattice, &connection.lattice, Some(wrpc))).with_providers(launcher))
+}
+
+/// The body of a `-----BEGIN <name>-----` section of a NATS `.creds` file.
+fn nkeys_section(text: &str, name: &str) -> Option<String> {
+    let begin = text.find(&format!("-----BEGIN {name}-----"))?;
+    let body = text[begin..].lines().nth(1)?.trim();
+    (!body.is_empty()).then(|| body.to_owned())
 }
 
 #[derive(Args)]
@@ -238,7 +256,7 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
         let lattice = connect(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
         let (shared, _local) = shared(&cmd.host, &state_dir, Some(lattice.clone()))?;
-        let shared = shared.with_calls(calls(lattice.clone(), connection, "host").await?);
+        let shared = join(shared, lattice.clone(), connection, "host", &state_dir).await?;
         let given = cmd.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
         let labels = host_labels(&given);
         let host = Arc::new(match &cmd.host_seed {

@@ -56,7 +56,7 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
         None => Arc::new(InProcess::new()),
     };
     let (shared, secrets) = node::shared(&args.host, &state_dir, nats.clone().map(|n| n as Arc<dyn Lattice>))?;
-    let shared = shared.with_calls(node::calls(lattice.clone(), connection, "up").await?);
+    let shared = node::join(shared, lattice.clone(), connection, "up", &state_dir).await?;
     let allocation = shared.runtime().allocation();
     let labels = if args.hosts.is_empty() { vec![BTreeMap::new()] } else { args.hosts.clone() };
     let hosts: Vec<Arc<Host>> = labels.iter().map(|l| Arc::new(Host::new(shared.clone(), node::host_labels(l)))).collect();

@@ -1,5 +1,6 @@
-//! Compiles the guest components once (wasm32-wasip2, release) and generates a constant with
-//! the path of each, so every test shares the same artifacts.
+//! Compiles the guest components once (wasm32-wasip2, release) and the fixture provider (for
+//! this machine) and generates a constant with the path of each, so every test shares the same
+//! artifacts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,16 +41,27 @@ fn main() {
         code += &format!("/// The component of `examples/{example}`.\npub const {name}: &str = {:?};\n", path.display().to_string());
         code += &format!("/// The `examples/{example}` directory.\npub const {name}_DIR: &str = {:?};\n", dir.display().to_string());
     }
+    // The fixture provider is a native program, built with wasmCloud's provider SDK.
+    let provider = manifest_dir.join("provider");
+    for part in ["Cargo.toml", "Cargo.lock", "src", "wit"] {
+        println!("cargo:rerun-if-changed={}", provider.join(part).display());
+    }
+    let native_dir = out_dir.join("native");
+    cargo(&["build"], &provider.join("Cargo.toml"), &native_dir);
+    let path = native_dir.join("debug").join(format!("echo-provider{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "the echo provider was not built at {}", path.display());
+    code += &format!("/// The `provider/` fixture: a capability provider executable.\npub const ECHO_PROVIDER: &str = {:?};\n", path.display().to_string());
     std::fs::write(out_dir.join("guests.rs"), code).unwrap();
 }
 
 fn cargo_build(manifest: &Path, target_dir: &Path) {
+    cargo(&["build", "--release", "--target", "wasm32-wasip2"], manifest, target_dir);
+}
+
+fn cargo(args: &[&str], manifest: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
+    cmd.args(args).arg("--manifest-path").arg(manifest).arg("--target-dir").arg(target_dir);
     // The outer build's flags are for the host target, not for the guests.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER"] {
         cmd.env_remove(var);
@@ -57,7 +69,7 @@ fn cargo_build(manifest: &Path, target_dir: &Path) {
     let status = cmd.status().expect("running cargo for the guest components");
     if !status.success() {
         panic!(
-            "building guest components from {} failed; is the target installed? \
+            "building the test fixtures of {} failed; for the guests, is the target installed? \
              Run `rustup target add wasm32-wasip2`.",
             manifest.display()
         );

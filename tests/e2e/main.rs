@@ -17,6 +17,7 @@ mod oci;
 mod messaging;
 mod outbound;
 mod postgres;
+mod providers;
 mod routing;
 mod secrets;
 mod secrets_nats;

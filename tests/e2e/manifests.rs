@@ -112,11 +112,12 @@ fn a_missing_image_names_component_and_field() {
 }
 
 #[test]
-fn a_capability_this_host_lacks_is_named() {
+fn a_capability_that_is_no_builtin_is_refused_off_a_nats_lattice_naming_it() {
     let text = GOOD.replace("ghcr.io/wasmcloud/http-server:0.23.2", "ghcr.io/wasmcloud/keyvalue-vault:0.7.0");
     let m = manifest(&text);
     std::fs::create_dir(m.path.parent().unwrap().join("build")).unwrap();
     std::fs::copy(guests::HELLO_WORLD_EXAMPLE, m.path.parent().unwrap().join("build/http_hello_world.wasm")).unwrap();
     let err = Up::start(&[&m.path], &[]).unwrap_err();
-    assert!(err.contains("spec.components[1].properties.image: capability `httpserver`: image `ghcr.io/wasmcloud/keyvalue-vault:0.7.0` is not a capability this host provides"), "{err}");
+    assert!(err.contains("spec.components[1].properties.image: component `httpserver`: cannot load image `ghcr.io/wasmcloud/keyvalue-vault:0.7.0`"), "{err}");
+    assert!(err.contains("runs as an external provider process, which joins a NATS lattice: run the host with --nats"), "{err}");
 }

@@ -32,7 +32,7 @@ impl ImageRef {
         if let Some(reference) = oci {
             return ImageRef::Oci(reference.to_owned());
         }
-        if image.starts_with('/') || image.starts_with("./") || image.starts_with("../") || image.ends_with(".wasm") {
+        if image.starts_with('/') || image.starts_with("./") || image.starts_with("../") || image.ends_with(".wasm") || image.ends_with(".par.gz") || image.ends_with(".par") {
             return ImageRef::File(relative(image));
         }
         ImageRef::Oci(image.to_owned())
@@ -69,6 +69,7 @@ mod tests {
         assert_eq!(ImageRef::parse("file://./build/x.wasm", base), ImageRef::File("/apps/hello/build/x.wasm".into()));
         assert_eq!(ImageRef::parse("file:///abs/x.wasm", base), ImageRef::File("/abs/x.wasm".into()));
         assert_eq!(ImageRef::parse("build/x.wasm", base), ImageRef::File("/apps/hello/build/x.wasm".into()));
+        assert_eq!(ImageRef::parse("build/echo.par.gz", base), ImageRef::File("/apps/hello/build/echo.par.gz".into()));
         assert_eq!(ImageRef::parse("wasmcloud+builtin://http-server", base), ImageRef::Builtin("http-server".into()));
         let oci = ImageRef::parse("ghcr.io/wasmcloud/http-server:0.23.2", base);
         assert_eq!(oci.oci_repository().as_deref(), Some("wasmcloud/http-server"));

@@ -12,7 +12,7 @@ use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
 use crate::artifact::{self, ImageRef};
-use crate::builtins::{self, Builtin, builtin};
+use crate::builtins::{Builtin, builtin};
 use crate::config::Configs;
 use crate::links::{self, Backends};
 use crate::{DeployError, Deployment, StartedComponent};
@@ -43,6 +43,7 @@ pub(crate) async fn deploy(
         routes: Vec::new(),
         warnings: Vec::new(),
         probes: Vec::new(),
+        providers: Vec::new(),
     };
     let mut backends = Backends::new(shared, share.host);
     match deploy_into(runtime, http, manifest, base_dir, share, &mut backends, &mut deployment).await {
@@ -92,16 +93,22 @@ async fn deploy_into(
             // A component's own links were granted when it was prepared.
             ComponentKind::Component => {}
             ComponentKind::Capability => {
-                let field = format!("spec.components[{i}].properties.image");
                 let image = c.properties.image.as_deref().unwrap_or_default();
                 let kind = builtin(&ImageRef::parse(image, base_dir));
                 let Some(kind) = kind else {
-                    return Err(DeployError::UnsupportedCapability {
-                        component: c.name.clone(),
-                        field,
-                        image: image.to_owned(),
-                        builtins: builtins::describe(),
-                    });
+                    // A provider process runs where the manager placed it (everywhere the app
+                    // runs, without a scaler); elsewhere its links reach it over the lattice.
+                    if serves_from_here(c, share, &backends.calls).is_some() {
+                        let provider = crate::external::start(manifest, i, base_dir, &configs, backends).await?;
+                        backends.probes.push(crate::health::Probe {
+                            capability: c.name.clone(),
+                            field: format!("spec.components[{i}]"),
+                            id: provider.id().to_owned(),
+                            backend: crate::health::Backend::Provider(provider.clone()),
+                        });
+                        deployment.providers.push(provider);
+                    }
+                    continue;
                 };
                 if matches!(kind, Builtin::MessagingNats | Builtin::MessagingInProcess) {
                     subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends).await?;

@@ -30,18 +30,6 @@ pub enum DeployError {
         /// What is wrong, with wasmtime's words.
         reason: String,
     },
-    /// A capability this host cannot provide.
-    #[error("{field}: capability `{component}`: image `{image}` is not a capability this host provides; built in: {builtins}")]
-    UnsupportedCapability {
-        /// Manifest name of the capability.
-        component: String,
-        /// Field path of the image.
-        field: String,
-        /// The image reference.
-        image: String,
-        /// What is available.
-        builtins: String,
-    },
     /// A link this host cannot make.
     #[error("{field}: link from `{source_name}` to `{target}` on {interface}: {reason}")]
     Link {
@@ -90,7 +78,6 @@ impl DeployError {
         match self {
             DeployError::Image { field, .. }
             | DeployError::Invalid { field, .. }
-            | DeployError::UnsupportedCapability { field, .. }
             | DeployError::Link { field, .. }
             | DeployError::Config { field, .. }
             | DeployError::Secret { field, .. }

@@ -24,6 +24,8 @@ pub(crate) enum Backend {
     Blobs(Arc<dyn BlobStore>),
     Broker(Arc<dyn Broker>),
     Postgres(Arc<trellis_cap_postgres::Database>),
+    /// An external provider process, asked as wasmCloud hosts ask theirs.
+    Provider(trellis_provider::Provider),
 }
 
 impl Backend {
@@ -34,6 +36,7 @@ impl Backend {
                 Backend::Blobs(store) => store.check().await.map_err(|e| e.to_string()),
                 Backend::Broker(broker) => broker.check().await,
                 Backend::Postgres(database) => database.check().await,
+                Backend::Provider(provider) => provider.health(CHECK_TIMEOUT).await,
             }
         };
         tokio::time::timeout(CHECK_TIMEOUT, checked).await.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())))
@@ -118,6 +121,10 @@ impl Host {
         let probes: Vec<Probe> = {
             let apps = self.apps.lock().await;
             apps.values().find(|r| r.provider_id().as_deref() == Some(id))?;
+            // A provider process answers for itself.
+            if apps.values().any(|r| r.deployment.providers.iter().any(|p| p.id() == id)) {
+                return None;
+            }
             apps.values().flat_map(|r| r.deployment.probes.iter().filter(|p| p.id == id).cloned()).collect()
         };
         for probe in probes {

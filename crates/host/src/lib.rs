@@ -26,6 +26,7 @@ mod claims;
 mod config;
 mod deploy;
 mod error;
+mod external;
 mod fleet;
 mod health;
 mod inventory;
@@ -80,6 +81,8 @@ pub struct Shared {
     secrets: Arc<dyn SecretsBackend>,
     calls: Calls,
     registries: Arc<Registries>,
+    /// Where external providers are started; none off a NATS lattice.
+    providers: Option<trellis_provider::Launcher>,
 }
 
 impl Shared {
@@ -96,7 +99,14 @@ impl Shared {
             secrets: Arc::new(NoSecrets),
             calls: Calls::in_process(),
             registries,
+            providers: None,
         }
+    }
+
+    /// Runs capabilities that are no built-in as provider processes started by `launcher`.
+    pub fn with_providers(mut self, launcher: trellis_provider::Launcher) -> Shared {
+        self.providers = Some(launcher);
+        self
     }
 
     /// Reaches components with `calls` (joined to a lattice: over wRPC too).
@@ -199,6 +209,8 @@ pub struct Deployment {
     pub warnings: Vec<String>,
     /// The backends it connected for its capabilities, for health checks.
     pub(crate) probes: Vec<health::Probe>,
+    /// The external provider processes it runs; each stops once no deployment holds it.
+    pub(crate) providers: Vec<trellis_provider::Provider>,
 }
 
 /// A component running on this host.

@@ -45,6 +45,8 @@ pub(crate) struct Backends {
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
     /// How components reach each other.
     pub(crate) calls: Calls,
+    /// Where external providers start, on a NATS lattice.
+    pub(crate) providers: Option<trellis_provider::Launcher>,
 }
 
 impl Backends {
@@ -63,6 +65,7 @@ impl Backends {
             calls: shared.calls.clone(),
             probes,
             registries: shared.registries.clone(),
+            providers: shared.providers.clone(),
         }
     }
 
@@ -144,7 +147,11 @@ pub(crate) async fn grant_links(
             return Err(at.error("no such component".into()));
         };
         let name = link.link_name().to_owned();
-        if target.kind == ComponentKind::Component {
+        let image = target.properties.image.as_deref().unwrap_or_default();
+        let kind = builtin(&ImageRef::parse(image, base_dir));
+        // A provider process serves its interfaces over wRPC under its id, as a component does;
+        // it has the link's config (the host sent it), so none of it is read here.
+        if target.kind == ComponentKind::Component || kind.is_none() {
             // Served by the target wherever it runs: in-process or over wRPC (trellis-rpc).
             let target_id = target.id(manifest.name());
             for interface in &link.interfaces {
@@ -153,8 +160,6 @@ pub(crate) async fn grant_links(
             }
             continue;
         }
-        let image = target.properties.image.as_deref().unwrap_or_default();
-        let kind = builtin(&ImageRef::parse(image, base_dir));
         // The capability's own config, overridden by the link's target config.
         let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
         let probe = |backend| Probe {
@@ -233,9 +238,7 @@ pub(crate) async fn grant_links(
             (Some(_), ns, pkg) => {
                 return Err(at.error(format!("capability `{}` ({image}) does not provide {ns}:{pkg}", target.name)));
             }
-            (None, _, _) => {
-                return Err(at.error(format!("capability `{}` ({image}) is not one this host provides", target.name)));
-            }
+            (None, _, _) => unreachable!("links to provider processes are calls, made above"),
         }
     }
     let linking = |e: anyhow::Error| DeployError::Link {

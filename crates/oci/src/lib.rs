@@ -21,6 +21,31 @@ pub const WASM_LAYER: &str = "application/wasm";
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// Older layer media types a component may have been pushed with.
 const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
+/// The layer media types of a provider archive, as `wash push` writes it and as OCI tools may.
+const PROVIDER_LAYERS: [&str; 2] = ["application/vnd.wasmcloud.provider.archive.layer.v1+par", "application/vnd.oci.image.layer.v1.tar"];
+
+/// What an image is expected to hold.
+#[derive(Clone, Copy)]
+enum Kind {
+    Component,
+    ProviderArchive,
+}
+
+impl Kind {
+    fn layers(self) -> Vec<&'static str> {
+        match self {
+            Kind::Component => [WASM_LAYER].into_iter().chain(LEGACY_LAYERS).collect(),
+            Kind::ProviderArchive => PROVIDER_LAYERS.to_vec(),
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Kind::Component => "wasm",
+            Kind::ProviderArchive => "par.gz",
+        }
+    }
+}
 
 /// Why a pull or push failed. The caller names the reference; credentials never appear.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +63,9 @@ pub enum OciError {
     /// The image holds no component.
     #[error("the image holds no WebAssembly component (its layers: {0})")]
     NotAComponent(String),
+    /// The image holds no provider archive.
+    #[error("the image holds no provider archive (its layers: {0})")]
+    NotAProvider(String),
     /// What was to be pushed is not a component.
     #[error("not a WebAssembly component (a core module, or not wasm at all)")]
     NotComponentBytes,
@@ -120,6 +148,16 @@ impl Registries {
 
     /// The component at `reference`: from the cache if its digest was pulled before.
     pub async fn pull(&self, reference: &str) -> Result<Vec<u8>, OciError> {
+        self.pull_kind(reference, Kind::Component).await
+    }
+
+    /// The provider archive (`.par.gz`) at `reference`, as `wash push` stores one: from the
+    /// cache if its digest was pulled before. The component size limit does not apply.
+    pub async fn pull_provider(&self, reference: &str) -> Result<Vec<u8>, OciError> {
+        self.pull_kind(reference, Kind::ProviderArchive).await
+    }
+
+    async fn pull_kind(&self, reference: &str, kind: Kind) -> Result<Vec<u8>, OciError> {
         let parsed = parse(reference)?;
         if parsed.digest().is_none() && parsed.tag() == Some("latest") && !self.policy.allow_latest {
             return Err(OciError::Latest);
@@ -132,30 +170,32 @@ impl Registries {
             Some(digest) => digest.to_owned(),
             None => self.client.fetch_manifest_digest(&parsed, &auth).await.map_err(registry)?,
         };
-        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.wasm", digest.replace(':', "_"))));
+        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.{}", digest.replace(':', "_"), kind.extension())));
         if let Some(cached) = &cached
             && let Ok(bytes) = tokio::fs::read(cached).await
         {
             tracing::debug!(%reference, %digest, "component from the OCI cache");
             return Ok(bytes);
         }
-        let mut accepted = vec![WASM_LAYER];
-        accepted.extend(LEGACY_LAYERS);
-        let image = self.client.pull(&parsed, &auth, accepted).await.map_err(|e| match e {
-            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => OciError::NotAComponent(types),
+        let accepted = kind.layers();
+        let wrong = |types: String| match kind {
+            Kind::Component => OciError::NotAComponent(types),
+            Kind::ProviderArchive => OciError::NotAProvider(types),
+        };
+        let image = self.client.pull(&parsed, &auth, accepted.clone()).await.map_err(|e| match e {
+            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => wrong(types),
             other => registry(other),
         })?;
         let layers = || image.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
-        let layer = image.layers.iter().find(|l| l.media_type == WASM_LAYER || LEGACY_LAYERS.contains(&l.media_type.as_str()));
-        let Some(layer) = layer else { return Err(OciError::NotAComponent(layers())) };
+        let Some(layer) = image.layers.iter().find(|l| accepted.contains(&l.media_type.as_str())) else { return Err(wrong(layers())) };
         let size = layer.data.len() as u64;
-        if size > self.policy.max_bytes {
+        if matches!(kind, Kind::Component) && size > self.policy.max_bytes {
             return Err(OciError::TooLarge { size, limit: self.policy.max_bytes });
         }
         if let Some(cached) = &cached {
             write_atomically(cached, &layer.data).await?;
         }
-        tracing::info!(%reference, %digest, size, "component pulled");
+        tracing::info!(%reference, %digest, size, "image pulled");
         Ok(layer.data.to_vec())
     }
 

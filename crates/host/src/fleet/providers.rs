@@ -1,7 +1,7 @@
-//! `provider.start.<host>` and `provider.stop.<host>`: wasmCloud's well-known provider images
-//! (and `wasmcloud+builtin://` names) started and stopped through the control interface, as
-//! `wash start provider` and wadm send them. Trellis serves them itself, in-process, under the
-//! provider id that links name; an image it does not serve is refused, naming the ones it does.
+//! `provider.start.<host>` and `provider.stop.<host>`: providers started and stopped through
+//! the control interface, as `wash start provider` and wadm send them. wasmCloud's well-known
+//! provider images (and `wasmcloud+builtin://` names) are served in-process, under the provider
+//! id that links name; any other image is a provider archive, run as a process.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +12,7 @@ use trellis_types::ctl::CtlReply;
 
 use super::LocalFleet;
 use super::scale::{links_of, resolve_configs};
-use crate::artifact::ImageRef;
-use crate::{Host, ProviderStart, builtins};
+use crate::{Host, ProviderStart};
 
 /// wasmCloud's `StartProviderCommand`.
 #[derive(Deserialize)]
@@ -57,13 +56,6 @@ impl LocalFleet {
         let started = async {
             if command.provider_id.is_empty() {
                 return Err("provider_id is empty".to_owned());
-            }
-            if builtins::builtin(&ImageRef::parse(&command.provider_ref, std::path::Path::new("."))).is_none() {
-                return Err(format!(
-                    "`{}` is not a provider Trellis serves; external provider processes do not run on Trellis hosts yet. Built in: {}",
-                    command.provider_ref,
-                    builtins::describe()
-                ));
             }
             let configs = resolve_configs(lattice, lattice_name, &command.config).await?;
             let links = links_of(lattice, lattice_name, &command.provider_id).await?;

@@ -1,0 +1,101 @@
+//! External providers: a provider archive built with wasmCloud's own provider SDK runs as a
+//! process beside the host on a real NATS lattice. A component calls it over wRPC, it calls a
+//! component back, and it gets its config and links as wasmCloud hosts hand them over. It is
+//! restarted when it dies, and shut down when its application goes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use provider_archive::ProviderArchive;
+
+use crate::lattice::until;
+use crate::util::{Nats, Up, app, component, free_port, get, guests, http_server, manifest, try_get};
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The fixture provider packed as `wash` packs one: a signed `.par.gz` holding the executable
+/// for this machine.
+fn echo_archive(dir: &Path) -> PathBuf {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut archive = ProviderArchive::new("echo-provider", "trellis", Some(1), Some("0.1.0".into()));
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    archive.add_library(&target, &std::fs::read(guests::ECHO_PROVIDER).unwrap()).unwrap();
+    let path = dir.join("echo.par.gz");
+    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
+    runtime.block_on(archive.write(&path, &account, &service, true)).unwrap();
+    path
+}
+
+/// `caller` (HTTP) → the `echo` provider (config `greeting`, link config `prefix`) → `callee`.
+fn relay_app(archive: &str, port: u16) -> String {
+    let link = |target: &str, config: &str| {
+        format!(
+            "        - type: link\n          properties:\n            namespace: trellis\n            package: plain\n            interfaces: [echo]\n            target:\n              name: {target}\n{config}"
+        )
+    };
+    let prefix = "              config:\n                - name: echo-prefix\n                  properties:\n                    prefix: \">>\"\n";
+    let caller = component("caller", guests::CALLER, 1, "") + &link("echo", prefix);
+    let echo = format!(
+        "    - name: echo\n      type: capability\n      properties:\n        image: {archive}\n        config:\n          - name: echo-config\n            properties:\n              greeting: hi\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n{}",
+        link("callee", "")
+    );
+    let http = http_server("http", &[], &[("caller", &[("address", &format!("127.0.0.1:{port}"))])]);
+    app("relay", &[caller, component("callee", guests::CALLEE, 1, ""), echo, http])
+}
+
+/// The provider's answer to `/echo/<text>`, split: greeting, prefix, text, relayed, pid.
+fn echo(port: u16, text: &str) -> Option<Vec<String>> {
+    if try_get(&format!("http://127.0.0.1:{port}/echo/{text}")) != Some(200) {
+        return None;
+    }
+    let body = get(&format!("http://127.0.0.1:{port}/echo/{text}"), None).body;
+    let parts: Vec<String> = body.split('|').map(str::to_owned).collect();
+    (parts.len() == 5).then_some(parts)
+}
+
+fn runs(pid: &str) -> bool {
+    Path::new("/proc").join(pid).exists()
+}
+
+#[test]
+fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them() {
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = echo_archive(dir.path());
+    let port = free_port();
+    let m = manifest(&relay_app(archive.to_str().unwrap(), port));
+    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3"]).unwrap();
+    let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // The provider answers with its own config, the caller's link config, and what the callee
+    // (reached through the provider's own link) made of the text: it reverses it.
+    let first = until("the provider to answer", SETTLE, || echo(port, "hello"));
+    assert_eq!(&first[..4], ["hi", ">>", "hello", "olleh"], "{first:?}");
+    let pid = first[4].clone();
+    assert!(runs(&pid));
+    up.wait_for_log(&["provider process started", "relay_echo"]);
+    // Health requests reach the process; the host reports it healthy.
+    up.wait_for_log(&["health check passed", "relay_echo"]);
+
+    // Killed, it is started again, with the same links and config.
+    std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+    up.wait_for_log(&["the provider process exited", "relay_echo"]);
+    let again = until("the provider to be restarted", SETTLE, || echo(port, "again").filter(|p| p[4] != pid));
+    assert_eq!(&again[..4], ["hi", ">>", "again", "niaga"], "{again:?}");
+
+    // Deleting the application shuts the process down.
+    let out = up.cli(&["app", "delete", "relay"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    until("the provider process to exit", SETTLE, || (!runs(&again[4])).then_some(()));
+    up.wait_for_log(&["provider process stopped", "relay_echo"]);
+
+    // An archive that is no archive fails that deploy only, naming the field.
+    let junk = dir.path().join("junk.par.gz");
+    std::fs::write(&junk, b"not an archive").unwrap();
+    let broken = manifest(&relay_app(junk.to_str().unwrap(), free_port()).replace("name: relay", "name: broken"));
+    let _ = up.cli(&["app", "deploy", broken.path.to_str().unwrap()]);
+    let status = up.wait_for_status("broken", SETTLE, |s| s["status"]["type"] == "failed");
+    let message = status["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec.components[2].properties.image") && message.contains("not a provider archive"), "{message}");
+}
