@@ -69,10 +69,12 @@ pub(crate) enum StartCommand {
         #[command(flatten)]
         options: ComponentOptions,
     },
-    /// Start a built-in capability as a provider that links name by id:
-    /// `trellis start provider ghcr.io/wasmcloud/http-server:0.24.0 http-server`.
+    /// Start a provider that links name by id: a built-in capability
+    /// (`trellis start provider ghcr.io/wasmcloud/http-server:0.24.0 http-server`), or on a NATS
+    /// lattice a provider archive run as a process (`trellis start provider ./my.par.gz my-provider`).
     Provider {
-        /// A wasmCloud provider image Trellis serves itself, or `wasmcloud+builtin://NAME`.
+        /// A wasmCloud provider image Trellis serves itself, `wasmcloud+builtin://NAME`, or a
+        /// provider archive: a `.par.gz` path or an OCI reference.
         image: String,
         /// Provider id.
         provider_id: String,

@@ -79,7 +79,12 @@ fn components_call_each_other_through_links_in_one_process() {
 
 /// Calls `trellis:plain/echo.echo` of `target` with wRPC's own NATS client: the wire format
 /// as wasmCloud's hosts and providers speak it.
-async fn wrpc_echo(nats: &async_nats_wrpc::Client, lattice: &str, target: &str, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn wrpc_echo(nats: &async_nats_wrpc::Client, lattice: &str, target: &str, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    wrpc_echo_from(nats, lattice, target, data, None).await
+}
+
+/// [`wrpc_echo`] as component `source` calls (its `source-id` header, as wasmCloud hosts set it).
+pub(crate) async fn wrpc_echo_from(nats: &async_nats_wrpc::Client, lattice: &str, target: &str, data: &[u8], source: Option<&str>) -> anyhow::Result<Vec<u8>> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use wrpc_transport::Invoke as _;
     let prefix = format!("{lattice}.{target}");
@@ -88,7 +93,12 @@ async fn wrpc_echo(nats: &async_nats_wrpc::Client, lattice: &str, target: &str, 
     let mut params = vec![u8::try_from(data.len()).ok().filter(|&n| n < 128).unwrap()];
     params.extend_from_slice(data);
     let no_paths: [&[Option<usize>]; 0] = [];
-    let (mut tx, mut rx) = client.invoke(None, "trellis:plain/echo", "echo", bytes::Bytes::from(params), no_paths).await?;
+    let headers = source.map(|source| {
+        let mut headers = async_nats_wrpc::HeaderMap::new();
+        headers.insert("source-id", source);
+        headers
+    });
+    let (mut tx, mut rx) = client.invoke(headers, "trellis:plain/echo", "echo", bytes::Bytes::from(params), no_paths).await?;
     tx.shutdown().await?;
     let mut out = Vec::new();
     rx.read_to_end(&mut out).await?;

@@ -99,3 +99,37 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     let message = status["status"]["message"].as_str().unwrap();
     assert!(message.contains("spec.components[2].properties.image") && message.contains("not a provider archive"), "{message}");
 }
+
+#[test]
+fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for_it() {
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = echo_archive(dir.path());
+    let up = Up::start(&[], &["--nats", &nats.url]).unwrap();
+    let run = |args: &[&str]| {
+        let out = up.cli(args);
+        assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["config", "put", "echo-config", "greeting=hey"]);
+    run(&["config", "put", "echo-prefix", "prefix=>>"]);
+    run(&["start", "component", guests::CALLEE, "callee-1"]);
+    run(&["start", "provider", archive.to_str().unwrap(), "echo-1", "--config", "echo-config"]);
+    let inventory = up.cli_json(&["get", "inventory", "-o", "json"]).to_string();
+    assert!(inventory.contains("echo-1"), "{inventory}");
+
+    // Links put after the start reach the running process: the one it calls out on, and the
+    // one a caller (named by its `source-id`) calls it through, with that link's config.
+    run(&["link", "put", "echo-1", "callee-1", "trellis", "plain", "-i", "echo"]);
+    run(&["link", "put", "caller-1", "echo-1", "trellis", "plain", "-i", "echo", "--target-config", "echo-prefix"]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = runtime.block_on(async_nats_wrpc::connect(nats.url.as_str())).unwrap();
+    let answer = until("the provider to know both links", SETTLE, || {
+        let back = runtime.block_on(crate::calls::wrpc_echo_from(&client, "default", "echo-1", b"ctl", Some("caller-1"))).ok()?;
+        let text = String::from_utf8(back).unwrap();
+        text.starts_with("hey|>>|ctl|ltc|").then_some(text)
+    });
+    let pid = answer.rsplit('|').next().unwrap().to_owned();
+
+    run(&["stop", "provider", "echo-1"]);
+    until("the provider process to exit", SETTLE, || (!runs(&pid)).then_some(()));
+}

@@ -44,7 +44,7 @@ fn components_outside_manifests_start_scale_and_stop() {
     let provider = up.cli(&["start", "provider", "ghcr.io/wasmcloud/keyvalue-vault:0.7.0", "db"]);
     assert!(!provider.status.success());
     let stderr = String::from_utf8_lossy(&provider.stderr);
-    assert!(stderr.contains("not a provider Trellis serves") && stderr.contains("http-server"), "{stderr}");
+    assert!(stderr.contains("no built-in capability") && stderr.contains("--nats") && stderr.contains("http-server"), "{stderr}");
 
     let stopped = up.cli(&["stop", "component", "callee-1"]);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));

@@ -43,6 +43,8 @@ pub struct PutLinks {
     /// Targets that are providers started through the control interface: id → image. A link
     /// to one opens that built-in capability beside the source, with the link's target config.
     pub providers: BTreeMap<String, String>,
+    /// For a provider process: the links whose target it is, which it is told of.
+    pub incoming: Vec<Link>,
 }
 
 /// One component to run outside any manifest.
@@ -164,6 +166,19 @@ fn one_entry(
     }
     entry["traits"] = Value::Array(traits);
     let mut components = vec![entry];
+    // The sources of the links a provider process is told of: entries with their ids, not run
+    // here, each linking to it.
+    let mut sources: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for l in &put.incoming {
+        sources.entry(l.source_id.as_str()).or_default().push(json!({ "type": "link", "properties": {
+            "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
+            "source": { "config": config_list(&l.source_config) },
+            "target": { "name": id, "config": config_list(&l.target_config) },
+        }}));
+    }
+    components.extend(sources.into_iter().map(|(source, links)| {
+        json!({ "name": format!("link-source:{source}"), "type": "component", "properties": { "image": format!("lattice:{source}"), "id": source }, "traits": links })
+    }));
     // A built-in provider's backend is opened here for the source; a provider process (like a
     // component) is reached by id wherever it runs.
     let builtin = |image: &str| crate::builtins::builtin(&crate::artifact::ImageRef::parse(image, Path::new("."))).is_some();

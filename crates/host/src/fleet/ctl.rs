@@ -187,9 +187,15 @@ impl LocalFleet {
             #[derive(Deserialize)]
             struct Data {
                 source_id: String,
+                #[serde(default)]
+                target: Option<String>,
             }
             if let Ok(event) = serde_json::from_slice::<Event<Data>>(&message.payload) {
                 self.relink(lattice, lattice_name, &event.data.source_id).await;
+                // A provider process is told of the links that call it too.
+                if let Some(target) = &event.data.target {
+                    self.relink(lattice, lattice_name, target).await;
+                }
             }
             return;
         }

@@ -11,7 +11,7 @@ use trellis_lattice::{Lattice, Message, respond};
 use trellis_types::ctl::CtlReply;
 
 use super::LocalFleet;
-use super::scale::{links_of, resolve_configs};
+use super::scale::{provider_links, resolve_configs};
 use crate::{Host, ProviderStart};
 
 /// wasmCloud's `StartProviderCommand`.
@@ -58,7 +58,7 @@ impl LocalFleet {
                 return Err("provider_id is empty".to_owned());
             }
             let configs = resolve_configs(lattice, lattice_name, &command.config).await?;
-            let links = links_of(lattice, lattice_name, &command.provider_id).await?;
+            let links = provider_links(lattice, lattice_name, &command.provider_id, &command.provider_ref).await?;
             let start = ProviderStart {
                 provider_id: command.provider_id.clone(),
                 image_ref: command.provider_ref.clone(),

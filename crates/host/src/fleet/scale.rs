@@ -137,8 +137,9 @@ impl LocalFleet {
         Ok(ComponentScale { component_id, image_ref, count, configs, annotations: annotations.unwrap_or_default(), limits, links: PutLinks::default() })
     }
 
-    /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it) to every
-    /// host here that runs it outside a manifest, as a component or a provider.
+    /// Applies the links put for `source` (`linkdef_set` / `linkdef_deleted` named it as the
+    /// source, or as the target of a provider process) to every host here that runs it outside
+    /// a manifest, as a component or a provider.
     pub(super) async fn relink(&self, lattice: &dyn Lattice, lattice_name: &str, source: &str) {
         let _one_at_a_time = self.relinking.lock().await;
         for host in self.hosts() {
@@ -147,7 +148,11 @@ impl LocalFleet {
             if scale.is_none() && provider.is_none() {
                 continue;
             }
-            let links = match links_of(lattice, lattice_name, source).await {
+            let found = match &provider {
+                Some(provider) => provider_links(lattice, lattice_name, source, &provider.image_ref).await,
+                None => links_of(lattice, lattice_name, source).await,
+            };
+            let links = match found {
                 Ok(found) => found,
                 Err(error) => {
                     tracing::warn!(host = host.id(), source, %error, "cannot read the links; it keeps the ones it has");
@@ -192,12 +197,24 @@ fn limits(given: Option<&BTreeMap<String, String>>) -> Result<Limits, String> {
 /// (`link.get`), with the named config they name and the images of the providers they target.
 /// Without a manager on the lattice there are none.
 pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: &str) -> Result<PutLinks, String> {
-    let links: Vec<Link> = all_links(lattice, lattice_name).await.map_err(|e| format!("the links of `{source}`: {e}"))?;
-    let links: Vec<Link> = links.into_iter().filter(|l| l.source_id == source).collect();
-    if links.is_empty() {
+    put_links(lattice, lattice_name, source, false).await
+}
+
+/// The links put for provider `id`: those it is the source of and, for a provider process
+/// (which is told of the links that call it, as wasmCloud tells providers), those it is the
+/// target of.
+pub(super) async fn provider_links(lattice: &dyn Lattice, lattice_name: &str, id: &str, image_ref: &str) -> Result<PutLinks, String> {
+    let process = builtins::builtin(&crate::artifact::ImageRef::parse(image_ref, std::path::Path::new("."))).is_none();
+    put_links(lattice, lattice_name, id, process).await
+}
+
+async fn put_links(lattice: &dyn Lattice, lattice_name: &str, id: &str, incoming: bool) -> Result<PutLinks, String> {
+    let all: Vec<Link> = all_links(lattice, lattice_name).await.map_err(|e| format!("the links of `{id}`: {e}"))?;
+    let (links, incoming): (Vec<Link>, Vec<Link>) = all.into_iter().filter(|l| l.source_id == id || (incoming && l.target == id)).partition(|l| l.source_id == id);
+    if links.is_empty() && incoming.is_empty() {
         return Ok(PutLinks::default());
     }
-    let mut names: Vec<String> = links.iter().flat_map(|l| l.source_config.iter().chain(&l.target_config)).cloned().collect();
+    let mut names: Vec<String> = links.iter().chain(&incoming).flat_map(|l| l.source_config.iter().chain(&l.target_config)).cloned().collect();
     names.sort();
     names.dedup();
     let configs = resolve_configs(lattice, lattice_name, &names).await?.into_iter().collect();
@@ -208,7 +225,7 @@ pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: 
         false => BTreeMap::new(),
     };
     providers.retain(|id, _| links.iter().any(|l| &l.target == id));
-    Ok(PutLinks { links, configs, providers })
+    Ok(PutLinks { links, configs, providers, incoming })
 }
 
 /// Every link of the lattice, from the manager (`link.get`); none without a manager.
