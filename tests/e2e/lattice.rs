@@ -254,8 +254,9 @@ fn wasmcloud_control_interface_client_conforms() {
             client.perform_provider_auction("ghcr.io/wasmcloud/http-server:0.23.2", "http", BTreeMap::from([("role".to_owned(), "conformance".to_owned())])).await.unwrap();
         assert_eq!(provider_bids.len(), 1);
         assert_eq!(provider_bids[0].data().unwrap().host_id(), id);
-        let unknown = client.perform_provider_auction("ghcr.io/acme/custom-provider:1.0.0", "custom", BTreeMap::new()).await.unwrap();
-        assert!(unknown.is_empty(), "no host bids for a provider image it does not serve");
+        // A provider archive runs as a process on a host joined to NATS: it bids for one.
+        let custom = client.perform_provider_auction("127.0.0.1:1/acme/custom-provider:1.0.0", "custom", BTreeMap::new()).await.unwrap();
+        assert_eq!(custom.len(), 1);
         // The well-known provider images are served by the host itself, under the id given.
         let provider = client.start_provider(&id, "ghcr.io/wasmcloud/http-server:0.23.2", "http", None, vec![]).await.unwrap();
         assert!(provider.succeeded(), "{}", provider.message());
@@ -264,8 +265,9 @@ fn wasmcloud_control_interface_client_conforms() {
         let stopped = client.stop_provider(&id, "http").await.unwrap();
         assert!(stopped.succeeded(), "{}", stopped.message());
         assert!(client.get_host_inventory(&id).await.unwrap().data().unwrap().providers().is_empty());
-        let external = client.start_provider(&id, "ghcr.io/acme/custom-provider:1.0.0", "custom", None, vec![]).await.unwrap();
-        assert!(!external.succeeded() && external.message().contains("not a provider Trellis serves"), "{}", external.message());
+        // One whose archive cannot be fetched fails, naming the image (a registry on a closed port).
+        let external = client.start_provider(&id, "127.0.0.1:1/acme/custom-provider:1.0.0", "custom", None, vec![]).await.unwrap();
+        assert!(!external.succeeded() && external.message().contains("cannot load image `127.0.0.1:1/acme/custom-provider:1.0.0`"), "{}", external.message());
         let registries = HashMap::from([("ghcr.io".to_owned(), wasmcloud_control_interface::RegistryCredential::from_username_password("u", "p", "oci"))]);
         client.put_registries(registries).await.unwrap();
 

@@ -329,6 +329,11 @@ impl Host {
         self.apply_as(unmanaged::provider_key(&start.provider_id), &assignment, Some(Unmanaged::Provider(start.clone()))).await
     }
 
+    /// Whether capabilities that are no built-in run here, as provider processes.
+    pub fn runs_provider_processes(&self) -> bool {
+        self.shared.providers.is_some()
+    }
+
     /// Provider `id`, if it runs here.
     pub async fn provider(&self, id: &str) -> Option<ProviderStart> {
         match self.apps.lock().await.get(&unmanaged::provider_key(id)).and_then(|r| r.unmanaged.clone()) {

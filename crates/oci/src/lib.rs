@@ -39,6 +39,13 @@ impl Kind {
         }
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Component => "component",
+            Kind::ProviderArchive => "provider archive",
+        }
+    }
+
     fn extension(self) -> &'static str {
         match self {
             Kind::Component => "wasm",
@@ -195,7 +202,7 @@ impl Registries {
         if let Some(cached) = &cached {
             write_atomically(cached, &layer.data).await?;
         }
-        tracing::info!(%reference, %digest, size, "image pulled");
+        tracing::info!(%reference, %digest, size, "{} pulled", kind.name());
         Ok(layer.data.to_vec())
     }
 

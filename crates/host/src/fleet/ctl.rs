@@ -266,7 +266,8 @@ impl LocalFleet {
 
     /// `component.auction` and `provider.auction`: every host whose labels satisfy the
     /// constraints and that does not run the component (or provider) yet bids. A provider
-    /// auction for an image Trellis does not serve gets no bid.
+    /// auction for an image that is no built-in gets bids only from hosts that run provider
+    /// processes (those joined to NATS).
     async fn auction(&self, lattice: &dyn Lattice, op: &str, message: &Message) {
         #[derive(Deserialize)]
         struct Auction {
@@ -281,10 +282,11 @@ impl LocalFleet {
             return;
         };
         let provider = op == "provider.auction";
-        if provider && crate::builtins::builtin(&crate::artifact::ImageRef::parse(&auction.component_ref, std::path::Path::new("."))).is_none() {
-            return;
-        }
+        let process = provider && crate::builtins::builtin(&crate::artifact::ImageRef::parse(&auction.component_ref, std::path::Path::new("."))).is_none();
         for host in self.hosts() {
+            if process && !host.runs_provider_processes() {
+                continue;
+            }
             let labels = host.labels();
             let fits = auction.constraints.iter().all(|(k, v)| labels.get(k) == Some(v));
             let runs = match provider {
