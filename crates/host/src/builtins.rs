@@ -62,6 +62,12 @@ pub(crate) fn builtin(image: &ImageRef) -> Option<Builtin> {
     }
 }
 
+/// Whether provider image `image` (as the control interface names it) is a built-in capability
+/// rather than a provider archive to run as a process.
+pub(crate) fn is_builtin_provider(image: &str) -> bool {
+    builtin(&ImageRef::parse(image, std::path::Path::new("."))).is_some()
+}
+
 /// Whether a built-in capability provides package `namespace:package` to components.
 pub(crate) fn provides(namespace: &str, package: &str) -> bool {
     matches!((namespace, package), ("wasi", "http" | "keyvalue" | "blobstore") | ("wasmcloud", "messaging" | "postgres"))

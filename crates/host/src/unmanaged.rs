@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -181,9 +181,8 @@ fn one_entry(
     }));
     // A built-in provider's backend is opened here for the source; a provider process (like a
     // component) is reached by id wherever it runs.
-    let builtin = |image: &str| crate::builtins::builtin(&crate::artifact::ImageRef::parse(image, Path::new("."))).is_some();
     components.extend(targets.iter().map(|id| match put.providers.get(*id) {
-        Some(image) if builtin(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
+        Some(image) if crate::builtins::is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
         _ => json!({
             "name": entry_name(id), "type": "component",
             "properties": { "image": format!("lattice:{id}"), "id": id },

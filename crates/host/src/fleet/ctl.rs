@@ -282,7 +282,7 @@ impl LocalFleet {
             return;
         };
         let provider = op == "provider.auction";
-        let process = provider && crate::builtins::builtin(&crate::artifact::ImageRef::parse(&auction.component_ref, std::path::Path::new("."))).is_none();
+        let process = provider && !crate::builtins::is_builtin_provider(&auction.component_ref);
         for host in self.hosts() {
             if process && !host.runs_provider_processes() {
                 continue;

@@ -204,7 +204,7 @@ pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: 
 /// (which is told of the links that call it, as wasmCloud tells providers), those it is the
 /// target of.
 pub(super) async fn provider_links(lattice: &dyn Lattice, lattice_name: &str, id: &str, image_ref: &str) -> Result<PutLinks, String> {
-    let process = builtins::builtin(&crate::artifact::ImageRef::parse(image_ref, std::path::Path::new("."))).is_none();
+    let process = !builtins::is_builtin_provider(image_ref);
     put_links(lattice, lattice_name, id, process).await
 }
 
