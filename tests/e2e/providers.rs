@@ -9,13 +9,17 @@ use std::time::Duration;
 use provider_archive::ProviderArchive;
 
 use crate::lattice::until;
+use crate::secrets::with_policy;
+use crate::secrets_nats::{Backend, PREFIX};
 use crate::util::{Nats, Up, app, component, free_port, get, guests, http_server, manifest, try_get};
 
 const SETTLE: Duration = Duration::from_secs(60);
+const TOKEN: &str = "tok-for-the-provider-only-93e1";
+const PASSWORD: &str = "pw-sealed-to-one-process-5d07";
 
 /// The fixture provider packed as `wash` packs one: a signed `.par.gz` holding the executable
-/// for this machine.
-fn echo_archive(dir: &Path) -> PathBuf {
+/// for this machine; and its public key.
+fn echo_archive(dir: &Path) -> (PathBuf, String) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut archive = ProviderArchive::new("echo-provider", "trellis", Some(1), Some("0.1.0".into()));
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
@@ -23,34 +27,42 @@ fn echo_archive(dir: &Path) -> PathBuf {
     let path = dir.join("echo.par.gz");
     let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
     runtime.block_on(archive.write(&path, &account, &service, true)).unwrap();
-    path
+    (path, service.public_key())
 }
 
 /// `caller` (HTTP) → the `echo` provider (config `greeting`, link config `prefix`) → `callee`.
+/// The provider has a secret of its own (`token`, key `echo-token`) and the caller's link one
+/// for it (`password`, key `echo-db`).
 fn relay_app(archive: &str, port: u16) -> String {
     let link = |target: &str, config: &str| {
         format!(
             "        - type: link\n          properties:\n            namespace: trellis\n            package: plain\n            interfaces: [echo]\n            target:\n              name: {target}\n{config}"
         )
     };
-    let prefix = "              config:\n                - name: echo-prefix\n                  properties:\n                    prefix: \">>\"\n";
-    let caller = component("caller", guests::CALLER, 1, "") + &link("echo", prefix);
+    let secret = |indent: &str, name: &str, key: &str| {
+        format!("{indent}- name: {name}\n{indent}  properties:\n{indent}    policy: vault\n{indent}    key: {key}\n")
+    };
+    let prefix = "              config:\n                - name: echo-prefix\n                  properties:\n                    prefix: \">>\"\n".to_owned()
+        + "              secrets:\n"
+        + &secret("                ", "password", "echo-db");
+    let caller = component("caller", guests::CALLER, 1, "") + &link("echo", &prefix);
     let echo = format!(
-        "    - name: echo\n      type: capability\n      properties:\n        image: {archive}\n        config:\n          - name: echo-config\n            properties:\n              greeting: hi\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n{}",
+        "    - name: echo\n      type: capability\n      properties:\n        image: {archive}\n        config:\n          - name: echo-config\n            properties:\n              greeting: hi\n        secrets:\n{}      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n{}",
+        secret("          ", "token", "echo-token"),
         link("callee", "")
     );
     let http = http_server("http", &[], &[("caller", &[("address", &format!("127.0.0.1:{port}"))])]);
-    app("relay", &[caller, component("callee", guests::CALLEE, 1, ""), echo, http])
+    with_policy(app("relay", &[caller, component("callee", guests::CALLEE, 1, ""), echo, http]))
 }
 
-/// The provider's answer to `/echo/<text>`, split: greeting, prefix, text, relayed, pid.
+/// The provider's answer to `/echo/<text>`, split: greeting, prefix, text, relayed, pid, secrets.
 fn echo(port: u16, text: &str) -> Option<Vec<String>> {
     if try_get(&format!("http://127.0.0.1:{port}/echo/{text}")) != Some(200) {
         return None;
     }
     let body = get(&format!("http://127.0.0.1:{port}/echo/{text}"), None).body;
     let parts: Vec<String> = body.split('|').map(str::to_owned).collect();
-    (parts.len() == 5).then_some(parts)
+    (parts.len() == 6).then_some(parts)
 }
 
 fn runs(pid: &str) -> bool {
@@ -61,10 +73,16 @@ fn runs(pid: &str) -> bool {
 fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them() {
     let nats = Nats::start_jetstream();
     let dir = tempfile::tempdir().unwrap();
-    let archive = echo_archive(dir.path());
+    let (archive, provider_key) = echo_archive(dir.path());
+    // Its secrets come from wasmCloud's own NATS KV backend, which gives them only to the
+    // signed provider they are mapped to.
+    let backend = Backend::start(&nats);
+    backend.put("echo-token", TOKEN);
+    backend.put("echo-db", PASSWORD);
+    backend.map(&provider_key, &["echo-token", "echo-db"]);
     let port = free_port();
     let m = manifest(&relay_app(archive.to_str().unwrap(), port));
-    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3"]).unwrap();
+    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3", "--secrets-topic", PREFIX]).unwrap();
     let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 
@@ -72,6 +90,10 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     // (reached through the provider's own link) made of the text: it reverses it.
     let first = until("the provider to answer", SETTLE, || echo(port, "hello"));
     assert_eq!(&first[..4], ["hi", ">>", "hello", "olleh"], "{first:?}");
+    // Its own secret came in its HostData; the link's, sealed to this one process, came with
+    // the link, and the SDK opened it.
+    assert_eq!(first[5], format!("own.token={TOKEN},link.password={PASSWORD}"));
+    assert!(!up.log().contains(TOKEN) && !up.log().contains(PASSWORD), "a secret reached the host's log");
     let pid = first[4].clone();
     assert!(runs(&pid));
     up.wait_for_log(&["provider process started", "relay_echo"]);
@@ -83,6 +105,7 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     up.wait_for_log(&["the provider process exited", "relay_echo"]);
     let again = until("the provider to be restarted", SETTLE, || echo(port, "again").filter(|p| p[4] != pid));
     assert_eq!(&again[..4], ["hi", ">>", "again", "niaga"], "{again:?}");
+    assert_eq!(again[5], first[5], "a restarted provider is given its secrets again");
 
     // Deleting the application shuts the process down.
     let out = up.cli(&["app", "delete", "relay"]);
@@ -104,7 +127,7 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
 fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for_it() {
     let nats = Nats::start_jetstream();
     let dir = tempfile::tempdir().unwrap();
-    let archive = echo_archive(dir.path());
+    let (archive, _) = echo_archive(dir.path());
     let up = Up::start(&[], &["--nats", &nats.url]).unwrap();
     let run = |args: &[&str]| {
         let out = up.cli(args);
@@ -128,7 +151,7 @@ fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for
         let text = String::from_utf8(back).unwrap();
         text.starts_with("hey|>>|ctl|ltc|").then_some(text)
     });
-    let pid = answer.rsplit('|').next().unwrap().to_owned();
+    let pid = answer.split('|').nth(4).unwrap().to_owned();
 
     run(&["stop", "provider", "echo-1"]);
     until("the provider process to exit", SETTLE, || (!runs(&pid)).then_some(()));

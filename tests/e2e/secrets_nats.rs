@@ -11,19 +11,19 @@ use nkeys::XKey;
 use crate::secrets::{with_policy, with_secrets_from};
 use crate::util::*;
 
-const PREFIX: &str = "wasmcloud.secrets";
+pub(crate) const PREFIX: &str = "wasmcloud.secrets";
 const API_KEY: &str = "sk-from-nats-kv-5d1e";
 const DB_PASSWORD: &str = "pw-from-nats-kv-93b0";
 
 /// `secrets-nats-kv` serving `<PREFIX>.v1alpha1.nats-kv.*` on `nats`, with its client.
-struct Backend {
+pub(crate) struct Backend {
     runtime: tokio::runtime::Runtime,
     client: nats::Client,
     transit: XKey,
 }
 
 impl Backend {
-    fn start(nats: &Nats) -> Backend {
+    pub(crate) fn start(nats: &Nats) -> Backend {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let client = runtime.block_on(nats::connect(&nats.url)).unwrap();
         let transit = XKey::new();
@@ -43,7 +43,7 @@ impl Backend {
     }
 
     /// Puts `key` as `secrets-nats-kv put` does, retrying until the backend is up.
-    fn put(&self, key: &str, value: &str) {
+    pub(crate) fn put(&self, key: &str, value: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let request = secrets_nats_kv::PutSecretRequest { key: key.into(), string_secret: Some(value.into()), ..Default::default() };
@@ -55,8 +55,9 @@ impl Backend {
         }
     }
 
-    /// Lets the component `subject` have `keys`, as `secrets-nats-kv add-mapping` does.
-    fn map(&self, subject: &str, keys: &[&str]) {
+    /// Lets the component (or provider) `subject` have `keys`, as `secrets-nats-kv add-mapping`
+    /// does.
+    pub(crate) fn map(&self, subject: &str, keys: &[&str]) {
         let subject = format!("{PREFIX}.v1alpha1.nats-kv.add_mapping.{subject}");
         let reply = self.runtime.block_on(self.client.request(subject, serde_json::to_vec(keys).unwrap().into())).unwrap();
         assert_eq!(&reply.payload[..], b"ok", "{}", String::from_utf8_lossy(&reply.payload));

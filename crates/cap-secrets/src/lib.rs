@@ -34,7 +34,43 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+impl Clone for SecretValue {
+    fn clone(&self) -> SecretValue {
+        match self {
+            SecretValue::String(s) => SecretValue::String(s.clone()),
+            SecretValue::Bytes(b) => SecretValue::Bytes(b.clone()),
+        }
+    }
+}
+
+/// Equal kind and value: how a host tells that a secret it passed on has changed.
+impl PartialEq for SecretValue {
+    fn eq(&self, other: &SecretValue) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for SecretValue {}
+
+/// A secret's value in the open, borrowed, for the few places that hand it on: the component
+/// that reveals it, the local store that encrypts it, a provider process it is sealed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposed<'a> {
+    /// Text.
+    String(&'a str),
+    /// Bytes.
+    Bytes(&'a [u8]),
+}
+
 impl SecretValue {
+    /// The value itself; the caller takes over keeping it out of sight.
+    pub fn expose(&self) -> Exposed<'_> {
+        match self {
+            SecretValue::String(s) => Exposed::String(s.expose_secret()),
+            SecretValue::Bytes(b) => Exposed::Bytes(b.expose_secret()),
+        }
+    }
+
     /// A text secret.
     pub fn string(value: impl Into<String>) -> SecretValue {
         SecretValue::String(SecretString::from(value.into()))

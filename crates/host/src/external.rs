@@ -2,8 +2,9 @@
 //! as wasmCloud runs them. They join the lattice's NATS server themselves, so they run only on
 //! hosts joined to one; components reach them by id over wRPC, as they reach each other.
 
+use trellis_cap_secrets::Asker;
 use trellis_provider::{Launch, LinkDefinition, Provider};
-use trellis_types::manifest::{Component, LinkProperty, Manifest};
+use trellis_types::manifest::{Component, LinkProperty, Manifest, SecretProperty};
 
 use crate::DeployError;
 use crate::artifact::ImageRef;
@@ -31,19 +32,39 @@ pub(crate) async fn start(manifest: &Manifest, i: usize, base_dir: &std::path::P
     };
     let unpacked = launcher.unpack(&image, &bytes).await.map_err(|e| image_error(e.to_string()))?;
     let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;
+    // The secrets it is given, its own and its links', are asked for as the provider: the
+    // process holds them, so backends check its signed identity.
+    let secrets = SecretAsker { manifest, backends, asker: Asker { host: &backends.host, entity_jwt: unpacked.claims.jwt.as_deref() } };
     let launch = Launch {
         host_id: backends.host.clone(),
         provider_id: c.id(manifest.name()),
         binary: unpacked.binary,
         config,
-        links: link_definitions(manifest, c, configs)?,
+        links: link_definitions(manifest, c, configs, &secrets).await?,
+        secrets: secrets.resolve(&c.name, &c.properties.secrets, &format!("spec.components[{i}].properties.secrets")).await?,
     };
     launcher.start(launch).await.map_err(|e| DeployError::Invalid { component: c.name.clone(), field, image, reason: e.to_string() })
 }
 
+/// Resolves secret references for one provider process.
+struct SecretAsker<'a> {
+    manifest: &'a Manifest,
+    backends: &'a Backends,
+    asker: Asker<'a>,
+}
+
+impl SecretAsker<'_> {
+    /// The secrets `list` (at `field`, on component `component`) names.
+    async fn resolve(&self, component: &str, list: &[SecretProperty], field: &str) -> Result<trellis_provider::Secrets, DeployError> {
+        crate::secrets::resolve(self.manifest, list, field, self.backends.secrets.as_ref(), self.asker)
+            .await
+            .map_err(|(field, reason)| DeployError::Secret { component: component.to_owned(), field, reason })
+    }
+}
+
 /// The links `provider` is the target of (from components) and the source of (its own), with
-/// their config resolved, as wasmCloud hands them to providers.
-fn link_definitions(manifest: &Manifest, provider: &Component, configs: &Configs<'_>) -> Result<Vec<LinkDefinition>, DeployError> {
+/// their config and the provider's side's secrets resolved, as wasmCloud hands them to providers.
+async fn link_definitions(manifest: &Manifest, provider: &Component, configs: &Configs<'_>, secrets: &SecretAsker<'_>) -> Result<Vec<LinkDefinition>, DeployError> {
     let app = manifest.name();
     let provider_id = provider.id(app);
     let mut links = Vec::new();
@@ -58,7 +79,14 @@ fn link_definitions(manifest: &Manifest, provider: &Component, configs: &Configs
                 // The manifest's validation names links to nothing; skip rather than fail twice.
                 None => continue,
             };
-            links.push(definition(link, source.id(app), if own { target } else { provider_id.clone() }, configs, &field)?);
+            let mut definition = definition(link, source.id(app), if own { target } else { provider_id.clone() }, configs, &field)?;
+            if own {
+                let list = link.source.as_ref().map(|s| s.secrets.as_slice()).unwrap_or_default();
+                definition.source_secrets = secrets.resolve(&source.name, list, &format!("{field}.source.secrets")).await?;
+            } else {
+                definition.target_secrets = secrets.resolve(&source.name, &link.target.secrets, &format!("{field}.target.secrets")).await?;
+            }
+            links.push(definition);
         }
     }
     Ok(links)
@@ -78,5 +106,7 @@ fn definition(link: &LinkProperty, source_id: String, target: String, configs: &
         interfaces: link.interfaces.clone(),
         source_config,
         target_config: configs.merge(&link.target.config, &format!("{field}.target.config"))?,
+        source_secrets: Default::default(),
+        target_secrets: Default::default(),
     })
 }

@@ -24,6 +24,8 @@ pub struct ArchiveClaims {
     pub issuer: Option<String>,
     /// Its version.
     pub version: Option<String>,
+    /// The signed claims themselves: the identity secrets backends check before they answer.
+    pub jwt: Option<String>,
 }
 
 /// An unpacked provider: the executable for this machine and the archive's claims.
@@ -47,11 +49,12 @@ pub async fn unpack(reference: &str, bytes: &[u8], cache_dir: &Path) -> Result<U
         targets.sort();
         return Err(invalid(format!("it has no executable for this machine ({target}); it has: {}", targets.join(", "))));
     };
-    let claims = archive.claims().map(|c| ArchiveClaims {
-        name: c.metadata.as_ref().and_then(|m| m.name.clone()),
-        subject: Some(c.subject.clone()),
-        issuer: Some(c.issuer.clone()),
-        version: c.metadata.as_ref().and_then(|m| m.ver.clone()),
+    let claims = archive.claims_token().map(|token| ArchiveClaims {
+        name: token.claims.metadata.as_ref().and_then(|m| m.name.clone()),
+        subject: Some(token.claims.subject.clone()),
+        issuer: Some(token.claims.issuer.clone()),
+        version: token.claims.metadata.as_ref().and_then(|m| m.ver.clone()),
+        jwt: Some(token.jwt),
     });
     let digest = short_digest(bytes);
     let path = cache_dir.join(format!("{digest}-{target}.bin"));
@@ -101,6 +104,8 @@ mod tests {
         assert_eq!(std::fs::read(&unpacked.binary).unwrap(), b"#!/bin/sh\necho hi\n");
         assert_eq!(unpacked.claims.name.as_deref(), Some("echo"));
         assert_eq!(unpacked.claims.subject, Some(service.public_key()));
+        let jwt = unpacked.claims.jwt.as_deref().expect("a signed archive has a JWT");
+        assert_eq!(wascap::jwt::Claims::<wascap::jwt::CapabilityProvider>::decode(jwt).unwrap().subject, service.public_key());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

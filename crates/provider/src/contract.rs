@@ -5,10 +5,15 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::Serialize;
+use trellis_cap_secrets::{Exposed, SecretValue};
+
+/// Secrets by the names a manifest gives them.
+pub type Secrets = BTreeMap<String, SecretValue>;
 
 /// One link a provider is the source or the target of, as wasmCloud's
-/// `InterfaceLinkDefinition` carries it. Config is resolved to values before it is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `InterfaceLinkDefinition` carries it. Config and secrets are resolved to values before it is
+/// sent; the secrets travel sealed to the one process they are for.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkDefinition {
     /// The caller: a component id, or the provider's own id for the links it calls out on.
     pub source_id: String,
@@ -26,6 +31,10 @@ pub struct LinkDefinition {
     pub source_config: BTreeMap<String, String>,
     /// The link's target config, merged.
     pub target_config: BTreeMap<String, String>,
+    /// The link's source secrets: resolved only when the provider is the source.
+    pub source_secrets: Secrets,
+    /// The link's target secrets: resolved only when the provider is the target.
+    pub target_secrets: Secrets,
 }
 
 impl LinkDefinition {
@@ -33,6 +42,99 @@ impl LinkDefinition {
     pub(crate) fn same_link(&self, other: &LinkDefinition) -> bool {
         (&self.source_id, &self.target, &self.name, &self.wit_namespace, &self.wit_package)
             == (&other.source_id, &other.target, &other.name, &other.wit_namespace, &other.wit_package)
+    }
+
+    /// The link as the provider reads it (`InterfaceLinkDefinition`), its secrets sealed with
+    /// `keys`.
+    pub(crate) fn to_wire(&self, keys: &Keys) -> Result<WireLink<'_>, String> {
+        Ok(WireLink {
+            source_id: &self.source_id,
+            target: &self.target,
+            name: &self.name,
+            wit_namespace: &self.wit_namespace,
+            wit_package: &self.wit_package,
+            interfaces: &self.interfaces,
+            source_config: &self.source_config,
+            target_config: &self.target_config,
+            source_secrets: keys.seal(&self.source_secrets)?,
+            target_secrets: keys.seal(&self.target_secrets)?,
+        })
+    }
+}
+
+/// wasmCloud's `InterfaceLinkDefinition`, with each side's secrets as a JSON map sealed to the
+/// provider's xkey (absent when there are none).
+#[derive(Serialize)]
+pub(crate) struct WireLink<'a> {
+    source_id: &'a str,
+    target: &'a str,
+    name: &'a str,
+    wit_namespace: &'a str,
+    wit_package: &'a str,
+    interfaces: &'a [String],
+    source_config: &'a BTreeMap<String, String>,
+    target_config: &'a BTreeMap<String, String>,
+    source_secrets: Option<Vec<u8>>,
+    target_secrets: Option<Vec<u8>>,
+}
+
+/// wasmCloud's `SecretValue` on the wire: `{"kind": "String", "value": "..."}`, or `Bytes` with
+/// the bytes as a JSON array.
+#[derive(Serialize)]
+#[serde(tag = "kind", content = "value")]
+pub(crate) enum WireSecret<'a> {
+    String(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// Secrets as the provider SDK reads them, by name.
+pub(crate) fn wire_secrets(secrets: &Secrets) -> BTreeMap<&str, WireSecret<'_>> {
+    secrets
+        .iter()
+        .map(|(name, value)| {
+            let wire = match value.expose() {
+                Exposed::String(s) => WireSecret::String(s),
+                Exposed::Bytes(b) => WireSecret::Bytes(b),
+            };
+            (name.as_str(), wire)
+        })
+        .collect()
+}
+
+/// The xkeys of one provider process: a fresh pair per start, as wasmCloud makes them. The host
+/// seals link secrets with its half to the provider's public key; only that process opens them.
+pub(crate) struct Keys {
+    host: nkeys::XKey,
+    provider: nkeys::XKey,
+}
+
+impl Keys {
+    pub(crate) fn new() -> Keys {
+        Keys { host: nkeys::XKey::new(), provider: nkeys::XKey::new() }
+    }
+
+    /// The host's public key, for HostData.
+    pub(crate) fn host_public(&self) -> String {
+        self.host.public_key()
+    }
+
+    /// The provider's public key: link puts go to a subject named for it.
+    pub(crate) fn provider_public(&self) -> String {
+        self.provider.public_key()
+    }
+
+    /// The provider's seed, for HostData.
+    pub(crate) fn provider_seed(&self) -> Result<String, String> {
+        self.provider.seed().map_err(|e| format!("making the provider's xkey: {e}"))
+    }
+
+    /// `secrets` as JSON sealed from the host to the provider, or nothing when there are none.
+    fn seal(&self, secrets: &Secrets) -> Result<Option<Vec<u8>>, String> {
+        if secrets.is_empty() {
+            return Ok(None);
+        }
+        let json = serde_json::to_vec(&wire_secrets(secrets)).expect("secrets serialize");
+        self.host.seal(&json, &self.provider).map(Some).map_err(|e| format!("sealing secrets for the provider: {e}"))
     }
 }
 
@@ -59,10 +161,10 @@ pub(crate) struct HostData<'a> {
     pub(crate) provider_key: &'a str,
     pub(crate) env_values: BTreeMap<String, String>,
     pub(crate) instance_id: String,
-    pub(crate) link_definitions: &'a [LinkDefinition],
+    pub(crate) link_definitions: Vec<WireLink<'a>>,
     pub(crate) cluster_issuers: [&'static str; 0],
     pub(crate) config: &'a BTreeMap<String, String>,
-    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) secrets: BTreeMap<&'a str, WireSecret<'a>>,
     pub(crate) host_xkey_public_key: String,
     pub(crate) provider_xkey_private_key: String,
     pub(crate) default_rpc_timeout_ms: u64,
@@ -132,7 +234,11 @@ mod tests {
             interfaces: vec!["echo".into()],
             source_config: BTreeMap::new(),
             target_config: BTreeMap::from([("prefix".to_owned(), ">>".to_owned())]),
+            source_secrets: Secrets::new(),
+            target_secrets: Secrets::from([("db-password".to_owned(), SecretValue::string("pw"))]),
         };
+        let own = Secrets::from([("token".to_owned(), SecretValue::string("t0k")), ("key".to_owned(), SecretValue::bytes([1u8, 2]))]);
+        let keys = Keys::new();
         let data = HostData {
             host_id: "NHOST",
             lattice_rpc_prefix: "default",
@@ -143,12 +249,12 @@ mod tests {
             provider_key: "app-echo",
             env_values: BTreeMap::new(),
             instance_id: "i".into(),
-            link_definitions: std::slice::from_ref(&link),
+            link_definitions: vec![link.to_wire(&keys).unwrap()],
             cluster_issuers: [],
             config: &config,
-            secrets: BTreeMap::new(),
-            host_xkey_public_key: String::new(),
-            provider_xkey_private_key: String::new(),
+            secrets: wire_secrets(&own),
+            host_xkey_public_key: keys.host_public(),
+            provider_xkey_private_key: keys.provider_seed().unwrap(),
             default_rpc_timeout_ms: 2000,
             structured_logging: false,
             log_level: "info",
@@ -163,5 +269,20 @@ mod tests {
         assert_eq!(json["link_definitions"][0]["target_config"]["prefix"], ">>");
         assert_eq!(json["link_definitions"][0]["interfaces"][0], "echo");
         assert_eq!(json["otel_config"]["enable_observability"], false);
+        // The provider's own secrets travel in the open, as wasmCloud's `SecretValue`.
+        assert_eq!(json["secrets"]["token"], serde_json::json!({"kind": "String", "value": "t0k"}));
+        assert_eq!(json["secrets"]["key"], serde_json::json!({"kind": "Bytes", "value": [1, 2]}));
+        // Link secrets are sealed: the provider opens them with its seed and the host's key,
+        // as the SDK does; the side without secrets is absent.
+        let wire = &json["link_definitions"][0];
+        assert!(wire["source_secrets"].is_null());
+        let sealed: Vec<u8> = serde_json::from_value(wire["target_secrets"].clone()).unwrap();
+        assert!(!sealed.windows(2).any(|w| w == b"pw"), "the secret travels sealed");
+        let provider = nkeys::XKey::from_seed(json["provider_xkey_private_key"].as_str().unwrap()).unwrap();
+        let host = nkeys::XKey::from_public_key(json["host_xkey_public_key"].as_str().unwrap()).unwrap();
+        let opened: serde_json::Value = serde_json::from_slice(&provider.open(&sealed, &host).unwrap()).unwrap();
+        assert_eq!(opened, serde_json::json!({"db-password": {"kind": "String", "value": "pw"}}));
+        // Another process's keys cannot open them.
+        assert!(Keys::new().provider.open(&sealed, &host).is_err());
     }
 }

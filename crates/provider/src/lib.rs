@@ -26,7 +26,7 @@ use std::time::Duration;
 use trellis_lattice::Lattice;
 
 pub use archive::{ArchiveClaims, Unpacked};
-pub use contract::{LinkDefinition, RpcAccess};
+pub use contract::{LinkDefinition, RpcAccess, Secrets};
 
 /// Why a provider could not be started. Each names the provider or the archive.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,8 @@ pub struct Launch {
     pub config: BTreeMap<String, String>,
     /// Every link it is the source or the target of.
     pub links: Vec<LinkDefinition>,
+    /// Its own secrets, resolved: HostData carries them to it in the open, as wasmCloud's does.
+    pub secrets: Secrets,
 }
 
 /// A running provider. It keeps running while any clone is held, through restarts of its
@@ -118,10 +120,10 @@ impl Launcher {
         let key = (launch.host_id.clone(), launch.provider_id.clone());
         let existing = self.inner.running.lock().expect("running poisoned").get(&key).and_then(Weak::upgrade);
         if let Some(process) = existing.filter(|p| p.state.binary == launch.binary) {
-            process.state.update(launch.config, launch.links).await;
+            process.state.update(launch.config, launch.links, launch.secrets).await;
             return Ok(Provider { process });
         }
-        let state = process::new_state(self.inner.clone(), launch.host_id, launch.provider_id, launch.binary, launch.config, launch.links);
+        let state = process::new_state(self.inner.clone(), launch);
         let process = Arc::new(process::Process::start(state).await?);
         let mut running = self.inner.running.lock().expect("running poisoned");
         running.retain(|_, p| p.strong_count() > 0);

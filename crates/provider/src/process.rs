@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use trellis_lattice::Message;
 
-use crate::contract::{HostData, LinkDefinition, OtelConfig, Subjects};
+use crate::contract::{HostData, Keys, LinkDefinition, OtelConfig, Secrets, Subjects, wire_secrets};
 use crate::{LauncherInner, ProviderError};
 
 /// How long a new provider has to answer its first health request.
@@ -31,8 +31,11 @@ const RPC_TIMEOUT_MS: u64 = 2000;
 pub(crate) struct Current {
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) links: Vec<LinkDefinition>,
-    /// The public xkey of the running process: where its link puts go.
-    xkey: String,
+    /// Its own secrets. A provider reads them only at start: a change reaches it at its next.
+    pub(crate) secrets: Secrets,
+    /// The xkeys of the running process: its public key names where its link puts go, and
+    /// link secrets are sealed to it.
+    keys: Keys,
     /// Why the process is not running, while it waits to be restarted.
     exited: Option<String>,
 }
@@ -69,12 +72,12 @@ impl State {
 
     /// Starts the process once, with HostData built from the current links and config.
     fn spawn(self: &Arc<Self>) -> Result<Child, String> {
-        let host_xkey = nkeys::XKey::new();
-        let provider_xkey = nkeys::XKey::new();
         let stdin = {
             let mut current = self.current.lock().expect("current poisoned");
-            current.xkey = provider_xkey.public_key();
+            current.keys = Keys::new();
+            let current = &*current;
             let access = &self.launcher.access;
+            let link_definitions = current.links.iter().map(|l| l.to_wire(&current.keys)).collect::<Result<_, _>>()?;
             HostData {
                 host_id: &self.host_id,
                 lattice_rpc_prefix: &self.launcher.lattice_name,
@@ -85,12 +88,12 @@ impl State {
                 provider_key: &self.provider_id,
                 env_values: BTreeMap::new(),
                 instance_id: format!("{}-{}", self.provider_id, unique()),
-                link_definitions: &current.links,
+                link_definitions,
                 cluster_issuers: [],
                 config: &current.config,
-                secrets: BTreeMap::new(),
-                host_xkey_public_key: host_xkey.public_key(),
-                provider_xkey_private_key: provider_xkey.seed().map_err(|e| format!("making the provider's xkey: {e}"))?,
+                secrets: wire_secrets(&current.secrets),
+                host_xkey_public_key: current.keys.host_public(),
+                provider_xkey_private_key: current.keys.provider_seed()?,
                 default_rpc_timeout_ms: RPC_TIMEOUT_MS,
                 structured_logging: false,
                 log_level: "info",
@@ -150,26 +153,34 @@ impl State {
 
     /// Sends the provider the links that are new or changed, deletes those that are gone, and
     /// sends its config if it changed; what it restarts with from now on.
-    pub(crate) async fn update(&self, config: BTreeMap<String, String>, links: Vec<LinkDefinition>) {
-        let (xkey, gone, fresh, config_changed) = {
-            let mut current = self.current.lock().expect("current poisoned");
-            let gone: Vec<LinkDefinition> = current.links.iter().filter(|old| !links.iter().any(|new| new.same_link(old))).cloned().collect();
-            let fresh: Vec<LinkDefinition> = links.iter().filter(|new| !current.links.contains(new)).cloned().collect();
-            let config_changed = current.config != config;
-            current.links = links;
-            current.config = config.clone();
-            (current.xkey.clone(), gone, fresh, config_changed)
-        };
+    pub(crate) async fn update(&self, config: BTreeMap<String, String>, links: Vec<LinkDefinition>, secrets: Secrets) {
         let subjects = self.subjects();
+        let messages = {
+            let mut current = self.current.lock().expect("current poisoned");
+            let mut messages = Vec::new();
+            let mut send = |subject: String, link: &LinkDefinition| match link.to_wire(&current.keys) {
+                Ok(wire) => messages.push(Message::new(subject, serde_json::to_vec(&wire).expect("links serialize"))),
+                Err(e) => tracing::warn!(provider = %self.provider_id, link = %link.name, "{e}"),
+            };
+            for old in current.links.iter().filter(|old| !links.iter().any(|new| new.same_link(old))) {
+                send(subjects.link_del(), old);
+            }
+            let put = subjects.link_put(&current.keys.provider_public());
+            for new in links.iter().filter(|new| !current.links.contains(new)) {
+                send(put.clone(), new);
+            }
+            if current.config != config {
+                messages.push(Message::new(subjects.config_update(), serde_json::to_vec(&config).expect("config serializes")));
+            }
+            if current.secrets != secrets {
+                tracing::info!(provider = %self.provider_id, "the provider's own secrets changed; it reads them when it next starts");
+            }
+            (current.links, current.config, current.secrets) = (links, config, secrets);
+            messages
+        };
         let lattice = &self.launcher.lattice;
-        for link in gone {
-            let _ = lattice.publish(Message::new(subjects.link_del(), serde_json::to_vec(&link).expect("links serialize"))).await;
-        }
-        for link in fresh {
-            let _ = lattice.publish(Message::new(subjects.link_put(&xkey), serde_json::to_vec(&link).expect("links serialize"))).await;
-        }
-        if config_changed {
-            let _ = lattice.publish(Message::new(subjects.config_update(), serde_json::to_vec(&config).expect("config serializes"))).await;
+        for message in messages {
+            let _ = lattice.publish(message).await;
         }
         let _ = lattice.flush().await;
     }
@@ -263,13 +274,14 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-pub(crate) fn new_state(launcher: Arc<LauncherInner>, host_id: String, provider_id: String, binary: PathBuf, config: BTreeMap<String, String>, links: Vec<LinkDefinition>) -> Arc<State> {
+pub(crate) fn new_state(launcher: Arc<LauncherInner>, launch: crate::Launch) -> Arc<State> {
+    let crate::Launch { host_id, provider_id, binary, config, links, secrets } = launch;
     Arc::new(State {
         launcher,
         host_id,
         provider_id,
         binary,
-        current: Mutex::new(Current { config, links, xkey: String::new(), exited: None }),
+        current: Mutex::new(Current { config, links, secrets, keys: Keys::new(), exited: None }),
         output: Mutex::default(),
     })
 }

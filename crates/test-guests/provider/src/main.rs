@@ -3,10 +3,12 @@
 //! stdin, links and config over NATS, health and shutdown requests, exports served over wRPC.
 //!
 //! It serves `trellis:plain/echo.echo`: the answer is
-//! `<greeting>|<prefix>|<text>|<relayed>|<pid>`, where `greeting` is the provider's own
-//! config, `prefix` is the config of the caller's link to it, `relayed` is what the component it
-//! is linked to answers to the same `echo` (empty without such a link), and `pid` is this
-//! process's, so a test sees a restart.
+//! `<greeting>|<prefix>|<text>|<relayed>|<pid>|<secrets>`, where `greeting` is the provider's
+//! own config, `prefix` is the config of the caller's link to it, `relayed` is what the component
+//! it is linked to answers to the same `echo` (empty without such a link), `pid` is this
+//! process's, so a test sees a restart, and `secrets` lists the secrets it was given, its own
+//! (`own.<name>=<value>`) and the caller's link's (`link.<name>=<value>`), so a test sees them
+//! arrive (and a bytes secret as hex).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 use tokio::sync::RwLock;
+use wasmcloud_provider_sdk::core::secrets::SecretValue;
 use wasmcloud_provider_sdk::{Context, LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection, run_provider, serve_provider_exports};
 
 wit_bindgen_wrpc::generate!({ world: "provider", path: "wit", generate_all });
@@ -26,15 +29,32 @@ struct Echo {
 #[derive(Default)]
 struct State {
     greeting: String,
-    /// Components linked to this provider, by id, and each link's target config.
-    callers: HashMap<String, HashMap<String, String>>,
+    /// Its own secrets, as `own.<name>=<value>`.
+    secrets: Vec<String>,
+    /// Components linked to this provider, by id: each link's target config and secrets.
+    callers: HashMap<String, (HashMap<String, String>, Vec<String>)>,
     /// The component this provider's own `trellis:plain/echo` link reaches.
     relay: Option<String>,
 }
 
+/// `secrets` as `<side>.<name>=<value>`, sorted.
+fn listed(side: &str, secrets: &HashMap<String, SecretValue>) -> Vec<String> {
+    let mut out: Vec<String> = secrets
+        .iter()
+        .map(|(name, value)| match value {
+            SecretValue::String(s) => format!("{side}.{name}={s}"),
+            SecretValue::Bytes(b) => format!("{side}.{name}={}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 impl Provider for Echo {
     async fn init(&self, config: impl ProviderInitConfig) -> anyhow::Result<()> {
-        self.state.write().await.greeting = config.get_config().get("greeting").cloned().unwrap_or_default();
+        let mut state = self.state.write().await;
+        state.greeting = config.get_config().get("greeting").cloned().unwrap_or_default();
+        state.secrets = listed("own", config.get_secrets());
         Ok(())
     }
 
@@ -44,7 +64,7 @@ impl Provider for Echo {
     }
 
     async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
-        self.state.write().await.callers.insert(link.source_id.to_owned(), link.config.clone());
+        self.state.write().await.callers.insert(link.source_id.to_owned(), (link.config.clone(), listed("link", link.secrets)));
         Ok(())
     }
 
@@ -67,12 +87,13 @@ impl Provider for Echo {
 impl exports::trellis::plain::echo::Handler<Option<Context>> for Echo {
     async fn echo(&self, cx: Option<Context>, data: Bytes) -> anyhow::Result<Bytes> {
         let caller = cx.and_then(|cx| cx.component).unwrap_or_default();
-        let (greeting, prefix, relay) = {
+        let (greeting, prefix, relay, secrets) = {
             let state = self.state.read().await;
-            let Some(link) = state.callers.get(&caller) else {
+            let Some((config, link_secrets)) = state.callers.get(&caller) else {
                 return Ok(Bytes::from(format!("no link from `{caller}`")));
             };
-            (state.greeting.clone(), link.get("prefix").cloned().unwrap_or_default(), state.relay.clone())
+            let secrets = state.secrets.iter().chain(link_secrets).cloned().collect::<Vec<_>>().join(",");
+            (state.greeting.clone(), config.get("prefix").cloned().unwrap_or_default(), state.relay.clone(), secrets)
         };
         let relayed = match relay {
             Some(target) => {
@@ -82,7 +103,7 @@ impl exports::trellis::plain::echo::Handler<Option<Context>> for Echo {
             }
             None => String::new(),
         };
-        Ok(Bytes::from(format!("{greeting}|{prefix}|{}|{relayed}|{}", String::from_utf8_lossy(&data), std::process::id())))
+        Ok(Bytes::from(format!("{greeting}|{prefix}|{}|{relayed}|{}|{secrets}", String::from_utf8_lossy(&data), std::process::id())))
     }
 }
 
