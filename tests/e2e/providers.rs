@@ -127,23 +127,32 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
 fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for_it() {
     let nats = Nats::start_jetstream();
     let dir = tempfile::tempdir().unwrap();
-    let (archive, _) = echo_archive(dir.path());
-    let up = Up::start(&[], &["--nats", &nats.url]).unwrap();
+    let (archive, provider_key) = echo_archive(dir.path());
+    let backend = Backend::start(&nats);
+    backend.put("echo-token", TOKEN);
+    backend.put("echo-db", PASSWORD);
+    backend.map(&provider_key, &["echo-token", "echo-db"]);
+    let up = Up::start(&[], &["--nats", &nats.url, "--secrets-topic", PREFIX]).unwrap();
     let run = |args: &[&str]| {
         let out = up.cli(args);
         assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     };
     run(&["config", "put", "echo-config", "greeting=hey"]);
     run(&["config", "put", "echo-prefix", "prefix=>>"]);
+    // Secret references as wadm and `wash secrets put` store them: `SECRET_<name>` config
+    // entries, named where config goes.
+    let policy = r#"policy={"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
+    run(&["config", "put", "SECRET_token", "backend=nats-kv", "key=echo-token", policy]);
+    run(&["config", "put", "SECRET_password", "backend=nats-kv", "key=echo-db", policy]);
     run(&["start", "component", guests::CALLEE, "callee-1"]);
-    run(&["start", "provider", archive.to_str().unwrap(), "echo-1", "--config", "echo-config"]);
+    run(&["start", "provider", archive.to_str().unwrap(), "echo-1", "--config", "echo-config", "--config", "SECRET_token"]);
     let inventory = up.cli_json(&["get", "inventory", "-o", "json"]).to_string();
     assert!(inventory.contains("echo-1"), "{inventory}");
 
     // Links put after the start reach the running process: the one it calls out on, and the
     // one a caller (named by its `source-id`) calls it through, with that link's config.
     run(&["link", "put", "echo-1", "callee-1", "trellis", "plain", "-i", "echo"]);
-    run(&["link", "put", "caller-1", "echo-1", "trellis", "plain", "-i", "echo", "--target-config", "echo-prefix"]);
+    run(&["link", "put", "caller-1", "echo-1", "trellis", "plain", "-i", "echo", "--target-config", "echo-prefix", "--target-config", "SECRET_password"]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = runtime.block_on(async_nats_wrpc::connect(nats.url.as_str())).unwrap();
     let answer = until("the provider to know both links", SETTLE, || {
@@ -151,7 +160,9 @@ fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for
         let text = String::from_utf8(back).unwrap();
         text.starts_with("hey|>>|ctl|ltc|").then_some(text)
     });
-    let pid = answer.split('|').nth(4).unwrap().to_owned();
+    let parts: Vec<&str> = answer.split('|').collect();
+    assert_eq!(parts[5], format!("own.token={TOKEN},link.password={PASSWORD}"), "{answer}");
+    let pid = parts[4].to_owned();
 
     run(&["stop", "provider", "echo-1"]);
     until("the provider process to exit", SETTLE, || (!runs(&pid)).then_some(()));

@@ -11,7 +11,7 @@ use trellis_types::ctl::CtlReply;
 use trellis_types::manifest::{Manifest, SecretProperty};
 
 /// The policy type wasmCloud secret references name.
-const SECRET_POLICY: &str = "policy.secret.wasmcloud.dev/v1alpha1";
+pub(crate) const SECRET_POLICY: &str = "policy.secret.wasmcloud.dev/v1alpha1";
 
 /// The secrets `list` (at manifest field `field`) names, by their names in the manifest; or the
 /// field of the first that fails, and why.

@@ -104,7 +104,7 @@ impl ComponentScale {
         let entry = json!({
             "name": self.component_id,
             "type": "component",
-            "properties": { "image": self.image_ref, "id": self.component_id, "config": names(&self.configs) },
+            "properties": { "image": self.image_ref, "id": self.component_id },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": self.count } });
         let mut entry = entry;
@@ -121,15 +121,63 @@ impl ProviderStart {
         let entry = json!({
             "name": self.provider_id,
             "type": "capability",
-            "properties": { "image": self.image_ref, "id": self.provider_id, "config": names(&self.configs) },
+            "properties": { "image": self.image_ref, "id": self.provider_id },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": 1 } });
         one_entry(("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs)
     }
 }
 
-fn names(configs: &[(String, BTreeMap<String, String>)]) -> Vec<Value> {
-    configs.iter().map(|(name, _)| json!({ "name": name })).collect()
+/// What the names of config entries that are secret references start with: wadm and `wash
+/// secrets put` store a reference (`{"backend", "key", "version"?, "policy": "<JSON>"}`) in
+/// CONFIGDATA under `SECRET_<name>`, and name it where config goes.
+const SECRET_PREFIX: &str = "SECRET_";
+
+/// Turns the `SECRET_*` names of config lists into the manifest's secret references, each with
+/// a policy of its own, as a wasmCloud host reads them: the secret is `<name>` without the
+/// prefix, asked for from the reference's backend with its policy.
+struct SecretRefs<'a> {
+    configs: &'a NamedConfigs,
+    policies: BTreeMap<String, Value>,
+}
+
+impl SecretRefs<'_> {
+    /// `names` split into a manifest's config list and its secrets list.
+    fn split<'n>(&mut self, names: impl IntoIterator<Item = &'n String>) -> Result<(Vec<Value>, Vec<Value>), String> {
+        let (mut config, mut secrets) = (Vec::new(), Vec::new());
+        for name in names {
+            let Some(secret) = name.strip_prefix(SECRET_PREFIX) else {
+                config.push(json!({ "name": name }));
+                continue;
+            };
+            let reference = self.configs.get(name).ok_or_else(|| format!("secret reference `{name}` is not in the config store; put it first"))?;
+            let field = |key: &str| reference.get(key).ok_or_else(|| format!("secret reference `{name}` has no `{key}`"));
+            let policy: Value = serde_json::from_str(field("policy")?).map_err(|e| format!("secret reference `{name}`: its `policy` is not JSON: {e}"))?;
+            let mut properties = BTreeMap::from([("backend".to_owned(), field("backend")?.clone())]);
+            if let Some(Value::Object(given)) = policy.get("properties") {
+                properties.extend(given.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))));
+            }
+            let policy_name = format!("ctl-{}", name.to_lowercase().replace('_', "-"));
+            self.policies.insert(policy_name.clone(), json!({ "name": policy_name, "type": crate::secrets::SECRET_POLICY, "properties": properties }));
+            let mut refers = json!({ "policy": policy_name, "key": field("key")? });
+            for optional in ["version", "field"] {
+                if let Some(value) = reference.get(optional) {
+                    refers[optional] = json!(value);
+                }
+            }
+            secrets.push(json!({ "name": secret, "properties": refers }));
+        }
+        Ok((config, secrets))
+    }
+}
+
+/// Sets a config list and, if there are any, a secrets list on `holder` (an entry's properties,
+/// or one side of a link).
+fn set_config(holder: &mut Value, (config, secrets): (Vec<Value>, Vec<Value>)) {
+    holder["config"] = Value::Array(config);
+    if !secrets.is_empty() {
+        holder["secrets"] = Value::Array(secrets);
+    }
 }
 
 /// The application of one entry (of `kind`, named by its lattice id `id`) with `scaler` and `put` links, run
@@ -148,18 +196,25 @@ fn one_entry(
     let mut targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
     targets.sort_unstable();
     targets.dedup();
+    let mut configs: NamedConfigs = put.configs.clone();
+    configs.extend(own.iter().cloned());
+    let mut refs = SecretRefs { configs: &configs, policies: BTreeMap::new() };
+    let mut link = |l: &Link, target: &str| -> Result<Value, String> {
+        let mut properties = json!({
+            "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
+            "source": {}, "target": { "name": target },
+        });
+        set_config(&mut properties["source"], refs.split(&l.source_config)?);
+        set_config(&mut properties["target"], refs.split(&l.target_config)?);
+        Ok(json!({ "type": "link", "properties": properties }))
+    };
     let mut traits = vec![scaler];
-    let config_list = |names: &[String]| names.iter().map(|n| json!({ "name": n })).collect::<Vec<_>>();
     // Entries are named for their target, so a provider's backend (a redb file, say) keeps its
     // name whatever else the source links to.
     let entry_name = |id: &str| format!("link-target:{id}");
-    traits.extend(links.iter().map(|l| {
-        json!({ "type": "link", "properties": {
-            "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
-            "source": { "config": config_list(&l.source_config) },
-            "target": { "name": entry_name(&l.target), "config": config_list(&l.target_config) },
-        }})
-    }));
+    for l in links {
+        traits.push(link(l, &entry_name(&l.target))?);
+    }
     // Traits the caller set (limits) follow the scaler and the links.
     if let Some(Value::Array(given)) = entry.get("traits") {
         traits.extend(given.iter().cloned());
@@ -170,12 +225,9 @@ fn one_entry(
     // here, each linking to it.
     let mut sources: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for l in &put.incoming {
-        sources.entry(l.source_id.as_str()).or_default().push(json!({ "type": "link", "properties": {
-            "namespace": l.wit_namespace, "package": l.wit_package, "interfaces": l.interfaces, "name": l.name,
-            "source": { "config": config_list(&l.source_config) },
-            "target": { "name": id, "config": config_list(&l.target_config) },
-        }}));
+        sources.entry(l.source_id.as_str()).or_default().push(link(l, id)?);
     }
+    set_config(&mut components[0]["properties"], refs.split(own.iter().map(|(name, _)| name))?);
     components.extend(sources.into_iter().map(|(source, links)| {
         json!({ "name": format!("link-source:{source}"), "type": "component", "properties": { "image": format!("lattice:{source}"), "id": source }, "traits": links })
     }));
@@ -190,16 +242,15 @@ fn one_entry(
         }),
     }));
     let app = format!("{kind}-{id}");
+    let policies: Vec<Value> = refs.policies.into_values().collect();
     let manifest = json!({
         "apiVersion": "core.oam.dev/v1beta1",
         "kind": "Application",
         "metadata": { "name": app, "annotations": { "version": "unmanaged" } },
-        "spec": { "components": components },
+        "spec": { "components": components, "policies": policies },
     })
     .to_string();
     let parsed = Manifest::parse(source, &manifest).map_err(|e| e.to_string())?;
-    let mut configs: NamedConfigs = put.configs.clone();
-    configs.extend(own.iter().cloned());
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (&manifest, &configs).hash(&mut hasher);
     Ok(Assignment {
@@ -250,6 +301,48 @@ mod tests {
         assert_eq!(targets, ["callee", "other", "callee"]);
         assert_eq!(assignment.components.len(), 1, "only the source runs here");
         assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
+    }
+
+    #[test]
+    fn secret_references_in_config_lists_become_secrets_with_their_policies() {
+        let reference = |key: &str| {
+            BTreeMap::from([
+                ("backend".to_owned(), "nats-kv".to_owned()),
+                ("key".to_owned(), key.to_owned()),
+                ("version".to_owned(), "2".to_owned()),
+                ("policy".to_owned(), r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{"role":"reader"}}"#.to_owned()),
+            ])
+        };
+        let mut with_secrets = scale("app");
+        with_secrets.configs = vec![("plain".into(), BTreeMap::from([("k".into(), "v".into())])), ("SECRET_api_key".into(), reference("api"))];
+        with_secrets.links.links = vec![Link {
+            source_id: "app".into(),
+            target: "store".into(),
+            name: "default".into(),
+            wit_namespace: "wasi".into(),
+            wit_package: "keyvalue".into(),
+            interfaces: vec!["store".into()],
+            source_config: vec![],
+            target_config: vec!["SECRET_db".into()],
+        }];
+        with_secrets.links.configs = NamedConfigs::from([("SECRET_db".into(), reference("db"))]);
+        let assignment = with_secrets.assignment().unwrap();
+        let m = &assignment.manifest;
+        let app = m.component("app").unwrap();
+        assert_eq!(app.properties.config.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["plain"]);
+        let secret = &app.properties.secrets[0];
+        assert_eq!((secret.name.as_str(), secret.properties.key.as_str(), secret.properties.version.as_deref()), ("api_key", "api", Some("2")));
+        let policy = m.spec.policies.iter().find(|p| p.name == secret.properties.policy).unwrap();
+        assert_eq!(policy.policy_type, crate::secrets::SECRET_POLICY);
+        assert_eq!((policy.properties["backend"].as_str(), policy.properties["role"].as_str()), ("nats-kv", "reader"));
+        let link = app.links().next().unwrap();
+        assert!(link.target.config.is_empty());
+        assert_eq!((link.target.secrets[0].name.as_str(), link.target.secrets[0].properties.key.as_str()), ("db", "db"));
+
+        let mut missing = scale("app");
+        missing.configs = vec![("SECRET_gone".into(), BTreeMap::new())];
+        let err = missing.assignment().unwrap_err();
+        assert!(err.contains("SECRET_gone") && err.contains("has no `policy`"), "{err}");
     }
 
     #[test]
