@@ -9,14 +9,14 @@ use crate::util::*;
 
 /// A `docker-registry` (the CNCF distribution registry) on a free loopback port, over plain
 /// HTTP, killed when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let address = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
@@ -51,7 +51,7 @@ impl Drop for Registry {
     }
 }
 
-fn trellis_ok(args: &[&str]) -> String {
+pub(crate) fn trellis_ok(args: &[&str]) -> String {
     let out = trellis().args(args).output().unwrap();
     assert!(out.status.success(), "trellis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
@@ -69,10 +69,10 @@ fn components_pushed_to_a_registry_deploy_by_reference_and_pull_back() {
     let reference = format!("{}/trellis/hello:0.1.0", registry.address);
     let pushed = trellis_ok(&["push", &reference, guests::HELLO_WORLD_EXAMPLE, "--insecure"]);
     assert!(pushed.contains(&format!("{}/v2/trellis/hello/manifests/", registry.address)), "{pushed}");
-    // A file that is not a component is refused before anything is sent.
+    // A file that is neither a component nor a provider archive is refused before anything is sent.
     let not_a_component = trellis().args(["push", &reference, "Cargo.toml", "--insecure"]).output().unwrap();
     assert!(!not_a_component.status.success());
-    assert!(String::from_utf8_lossy(&not_a_component.stderr).contains("not a WebAssembly component"));
+    assert!(String::from_utf8_lossy(&not_a_component.stderr).contains("neither a WebAssembly component nor a provider archive"));
 
     let port = free_port();
     let up = Up::start(&[&hello_app("greeter", &reference, port).path], &["--allowed-insecure", &registry.address]).unwrap();

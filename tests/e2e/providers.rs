@@ -9,9 +9,10 @@ use std::time::Duration;
 use provider_archive::ProviderArchive;
 
 use crate::lattice::until;
+use crate::oci::{Registry, trellis_ok};
 use crate::secrets::with_policy;
 use crate::secrets_nats::{Backend, PREFIX};
-use crate::util::{Nats, Up, app, component, free_port, get, guests, http_server, manifest, try_get};
+use crate::util::{Nats, Up, app, component, free_port, get, guests, http_server, manifest, trellis, try_get};
 
 const SETTLE: Duration = Duration::from_secs(60);
 const TOKEN: &str = "tok-for-the-provider-only-93e1";
@@ -166,4 +167,32 @@ fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for
 
     run(&["stop", "provider", "echo-1"]);
     until("the provider process to exit", SETTLE, || (!runs(&pid)).then_some(()));
+}
+
+#[test]
+fn a_provider_archive_pushed_to_a_registry_pulls_back_and_starts_by_reference() {
+    let registry = Registry::start();
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = echo_archive(dir.path());
+    let reference = format!("{}/trellis/echo-provider:0.1.0", registry.address);
+    let pushed = trellis_ok(&["push", &reference, archive.to_str().unwrap(), "--insecure"]);
+    assert!(pushed.contains("provider archive `echo-provider`") && pushed.contains(std::env::consts::OS), "{pushed}");
+    // Pulled back, it is the same archive, named for what it is.
+    let out = trellis().current_dir(dir.path()).args(["pull", &reference, "--insecure"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.path().join("echo-provider.par.gz")).unwrap(), std::fs::read(&archive).unwrap());
+    // A file that is neither a component nor an archive is refused before anything is sent.
+    let junk = dir.path().join("junk.bin");
+    std::fs::write(&junk, b"not a provider").unwrap();
+    let out = trellis().args(["push", &reference, junk.to_str().unwrap(), "--insecure"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("neither a WebAssembly component nor a provider archive"), "{err}");
+
+    // A host pulls it by reference, as wasmCloud hosts pull `wash push`ed providers, and runs it.
+    let up = Up::start(&[], &["--nats", &nats.url, "--allowed-insecure", &registry.address]).unwrap();
+    let out = up.cli(&["start", "provider", &reference, "echo-1"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    up.wait_for_log(&["provider archive pulled", &reference]);
+    up.wait_for_log(&["provider process started", "echo-1"]);
 }

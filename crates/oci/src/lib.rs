@@ -1,6 +1,8 @@
-//! Components in OCI registries, as wasmCloud keeps them: an image whose layer is the component
-//! (`application/wasm`, or the older `application/vnd.wasm.content.layer.v1+wasm` and
-//! `application/vnd.module.wasm.content.layer.v1+wasm`).
+//! Components and provider archives in OCI registries, as wasmCloud keeps them: an image whose
+//! layer is the component (`application/wasm`, or the older
+//! `application/vnd.wasm.content.layer.v1+wasm` and
+//! `application/vnd.module.wasm.content.layer.v1+wasm`), or the `.par.gz`
+//! (`application/vnd.wasmcloud.provider.archive.layer.v1+par`).
 //!
 //! **Owns** pulling (with the host's registry policy: credentials per registry, which
 //! registries speak plain HTTP, whether `latest` is allowed) and a cache of pulled components
@@ -22,7 +24,21 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// Older layer media types a component may have been pushed with.
 const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
 /// The layer media types of a provider archive, as `wash push` writes it and as OCI tools may.
-const PROVIDER_LAYERS: [&str; 2] = ["application/vnd.wasmcloud.provider.archive.layer.v1+par", "application/vnd.oci.image.layer.v1.tar"];
+const PROVIDER_LAYERS: [&str; 2] = [PROVIDER_LAYER, "application/vnd.oci.image.layer.v1.tar"];
+/// The layer media type of a provider archive, as `wash push` writes it.
+pub const PROVIDER_LAYER: &str = "application/vnd.wasmcloud.provider.archive.layer.v1+par";
+/// The config media type of a provider archive image, as `wash push` writes it.
+const PROVIDER_CONFIG: &str = "application/vnd.wasmcloud.provider.archive.config";
+
+/// What to push.
+#[derive(Debug)]
+pub enum Artifact {
+    /// A WebAssembly component.
+    Component(Vec<u8>),
+    /// A provider archive (`.par.gz`), already checked by the caller: this crate does not read
+    /// archives.
+    ProviderArchive(Vec<u8>),
+}
 
 /// What an image is expected to hold.
 #[derive(Clone, Copy)]
@@ -220,17 +236,24 @@ fn registry_auth(credentials: Option<&Credentials>) -> RegistryAuth {
     }
 }
 
-/// Pushes `component` to `reference` as `wash push` does; returns the manifest's URL.
-pub async fn push(reference: &str, component: Vec<u8>, insecure: &[String], credentials: Option<Credentials>) -> Result<String, OciError> {
+/// Pushes `artifact` to `reference` as `wash push` does; returns the manifest's URL.
+pub async fn push(reference: &str, artifact: Artifact, insecure: &[String], credentials: Option<Credentials>) -> Result<String, OciError> {
     let parsed = parse(reference)?;
-    if !is_component(&component) {
-        return Err(OciError::NotComponentBytes);
-    }
+    let (layer, config) = match artifact {
+        Artifact::Component(component) => {
+            if !is_component(&component) {
+                return Err(OciError::NotComponentBytes);
+            }
+            let layer = ImageLayer::new(component, WASM_LAYER.to_owned(), None);
+            let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "layerDigests": [layer.sha256_digest()]});
+            (layer, Config::new(config.to_string().into_bytes(), WASM_CONFIG.to_owned(), None))
+        }
+        Artifact::ProviderArchive(archive) => {
+            (ImageLayer::new(archive, PROVIDER_LAYER.to_owned(), None), Config::new(b"{}".to_vec(), PROVIDER_CONFIG.to_owned(), None))
+        }
+    };
     let client = client(insecure);
     let auth = registry_auth(credentials.as_ref());
-    let layer = ImageLayer::new(component, WASM_LAYER.to_owned(), None);
-    let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "layerDigests": [layer.sha256_digest()]});
-    let config = Config::new(config.to_string().into_bytes(), WASM_CONFIG.to_owned(), None);
     let pushed = client.push(&parsed, &[layer], config, &auth, None).await;
     pushed.map(|r| r.manifest_url).map_err(|e| OciError::Registry(e.to_string()))
 }
@@ -275,7 +298,7 @@ mod tests {
         let err = registries.pull("ghcr.io/acme/app:no tags with spaces").await.unwrap_err().to_string();
         assert!(err.starts_with("not an OCI reference"), "{err}");
         assert_eq!(format!("{:?}", Credentials::Basic { username: "u".into(), password: "p".into() }), "Basic(u, ***)");
-        let err = push("127.0.0.1:1/acme/app:1", b"\0asm\x01\0\0\0".to_vec(), &[], None).await.unwrap_err().to_string();
+        let err = push("127.0.0.1:1/acme/app:1", Artifact::Component(b"\0asm\x01\0\0\0".to_vec()), &[], None).await.unwrap_err().to_string();
         assert!(err.contains("not a WebAssembly component"), "{err}");
     }
 }

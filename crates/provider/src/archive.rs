@@ -37,18 +37,12 @@ pub struct Unpacked {
     pub claims: ArchiveClaims,
 }
 
-/// Unpacks the executable for this machine from archive `bytes` (pulled from `reference`) into
-/// `cache_dir`; an archive unpacked before is not written again.
-pub async fn unpack(reference: &str, bytes: &[u8], cache_dir: &Path) -> Result<Unpacked, ProviderError> {
-    let target = this_target();
-    let invalid = |reason: String| ProviderError::Archive { reference: reference.to_owned(), reason };
-    // `try_load` checks every file against the hashes the signed claims hold.
-    let archive = ProviderArchive::try_load(bytes).await.map_err(|e| invalid(format!("not a provider archive: {e}")))?;
-    let Some(binary) = archive.target_bytes(&target) else {
-        let mut targets = archive.targets();
-        targets.sort();
-        return Err(invalid(format!("it has no executable for this machine ({target}); it has: {}", targets.join(", "))));
-    };
+/// Reads archive `bytes` (from `reference`), checking every file against the hashes its signed
+/// claims hold.
+async fn load(reference: &str, bytes: &[u8]) -> Result<(ProviderArchive, ArchiveClaims), ProviderError> {
+    let archive = ProviderArchive::try_load(bytes)
+        .await
+        .map_err(|e| ProviderError::Archive { reference: reference.to_owned(), reason: format!("not a provider archive: {e}") })?;
     let claims = archive.claims_token().map(|token| ArchiveClaims {
         name: token.claims.metadata.as_ref().and_then(|m| m.name.clone()),
         subject: Some(token.claims.subject.clone()),
@@ -56,12 +50,35 @@ pub async fn unpack(reference: &str, bytes: &[u8], cache_dir: &Path) -> Result<U
         version: token.claims.metadata.as_ref().and_then(|m| m.ver.clone()),
         jwt: Some(token.jwt),
     });
+    Ok((archive, claims.unwrap_or_default()))
+}
+
+/// What archive `bytes` (from `reference`) claims, and the targets it has executables for, once
+/// it is checked: before it is pushed, say.
+pub async fn inspect(reference: &str, bytes: &[u8]) -> Result<(ArchiveClaims, Vec<String>), ProviderError> {
+    let (archive, claims) = load(reference, bytes).await?;
+    let mut targets = archive.targets();
+    targets.sort();
+    Ok((claims, targets))
+}
+
+/// Unpacks the executable for this machine from archive `bytes` (pulled from `reference`) into
+/// `cache_dir`; an archive unpacked before is not written again.
+pub async fn unpack(reference: &str, bytes: &[u8], cache_dir: &Path) -> Result<Unpacked, ProviderError> {
+    let target = this_target();
+    let invalid = |reason: String| ProviderError::Archive { reference: reference.to_owned(), reason };
+    let (archive, claims) = load(reference, bytes).await?;
+    let Some(binary) = archive.target_bytes(&target) else {
+        let mut targets = archive.targets();
+        targets.sort();
+        return Err(invalid(format!("it has no executable for this machine ({target}); it has: {}", targets.join(", "))));
+    };
     let digest = short_digest(bytes);
     let path = cache_dir.join(format!("{digest}-{target}.bin"));
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         write_executable(&path, &binary).await.map_err(|e| invalid(format!("writing {}: {e}", path.display())))?;
     }
-    Ok(Unpacked { binary: path, claims: claims.unwrap_or_default() })
+    Ok(Unpacked { binary: path, claims })
 }
 
 /// A stable name for `bytes` (FNV-1a, 64 bits): a cache key, not a security check; the
