@@ -7,6 +7,10 @@
 //!
 //! `1.0.0` accepts any name (a call through a name with no link then fails, naming it);
 //! `2.0.0` refuses a name the component has no link of, as wasmCloud 1.x does.
+//!
+//! `2.0.1` adds an `error` interface (`wrpc:rpc/error@0.1.0`'s resource, under the bus
+//! package): a guest turns a `wasi:io/error.error` into an `error` and asks it for its debug
+//! string. Both names link, to one resource type, whichever of them a component imports.
 
 use trellis_runtime::{Grants, InvocationState};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -44,6 +48,56 @@ mod v2 {
         with: { "wasmcloud:bus/lattice.call-target-interface": crate::Target },
     });
 }
+
+/// The `error` interface of `wasmcloud:bus@2.0.1`, and the same interface as wRPC's own WIT
+/// names it; `wasi:io/error.error` is the host's own resource (wasmtime-wasi's), so a guest
+/// hands over the io errors its streams gave it.
+mod error {
+    wasmtime::component::bindgen!({
+        inline: "
+            package wasmcloud:bus@2.0.1;
+            interface error {
+                use wasi:io/error@0.2.0.{error as io-error};
+                resource error {
+                    from-io-error: static func(error: io-error) -> result<error, io-error>;
+                    to-debug-string: func() -> string;
+                }
+            }
+            world bus-error { import error; }
+
+            package wasi:io@0.2.0 {
+                interface error { resource error; }
+            }
+        ",
+        imports: { default: trappable },
+        with: { "wasi:io/error.error": wasmtime::Error, "wasmcloud:bus/error.error": crate::RpcError },
+    });
+}
+
+mod wrpc_error {
+    wasmtime::component::bindgen!({
+        inline: "
+            package wrpc:rpc@0.1.0;
+            interface error {
+                use wasi:io/error@0.2.0.{error as io-error};
+                resource error {
+                    from-io-error: static func(error: io-error) -> result<error, io-error>;
+                    to-debug-string: func() -> string;
+                }
+            }
+            world rpc-error { import error; }
+
+            package wasi:io@0.2.0 {
+                interface error { resource error; }
+            }
+        ",
+        imports: { default: trappable },
+        with: { "wasi:io/error.error": wasmtime::Error, "wrpc:rpc/error.error": crate::RpcError },
+    });
+}
+
+/// An error a guest took over from an io error: its debug text.
+pub struct RpcError(String);
 
 /// An interface a guest names in `set-link-name`: `ns:pkg/iface`.
 pub struct Target(String);
@@ -118,11 +172,61 @@ impl v2::wasmcloud::bus::lattice::HostCallTargetInterface for View<'_> {
     }
 }
 
-/// Adds `wasmcloud:bus/lattice` 1.0.0 and 2.0.0 to `linker`.
+impl View<'_> {
+    /// Every io error converts: the host cannot tell one a wRPC transport caused from another,
+    /// and the guest asked for its text either way.
+    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
+        let text = format!("{:?}", self.table.delete(io)?);
+        Ok(Ok(self.table.push(RpcError(text))?))
+    }
+
+    fn debug_string(&mut self, error: &Resource<RpcError>) -> R<String> {
+        Ok(self.table.get(error)?.0.clone())
+    }
+
+    fn drop_error(&mut self, error: Resource<RpcError>) -> R<()> {
+        self.table.delete(error)?;
+        Ok(())
+    }
+}
+
+impl error::wasmcloud::bus::error::Host for View<'_> {}
+
+impl error::wasmcloud::bus::error::HostError for View<'_> {
+    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
+        View::from_io_error(self, io)
+    }
+    fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
+        self.debug_string(&error)
+    }
+    fn drop(&mut self, error: Resource<RpcError>) -> R<()> {
+        self.drop_error(error)
+    }
+}
+
+impl wrpc_error::wrpc::rpc::error::Host for View<'_> {}
+
+impl wrpc_error::wrpc::rpc::error::HostError for View<'_> {
+    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
+        View::from_io_error(self, io)
+    }
+    fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
+        self.debug_string(&error)
+    }
+    fn drop(&mut self, error: Resource<RpcError>) -> R<()> {
+        self.drop_error(error)
+    }
+}
+
+/// Adds `wasmcloud:bus/lattice` 1.0.0 and 2.0.0, and `wasmcloud:bus/error` 2.0.1 (with
+/// `wrpc:rpc/error` 0.1.0), to `linker`.
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants) -> anyhow::Result<()> {
     v1::wasmcloud::bus::lattice::add_to_linker::<_, HasView>(linker, view)?;
     v2::wasmcloud::bus::lattice::add_to_linker::<_, HasView>(linker, view)?;
+    error::wasmcloud::bus::error::add_to_linker::<_, HasView>(linker, view)?;
+    wrpc_error::wrpc::rpc::error::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:bus/");
+    grants.interfaces("wrpc:rpc/error");
     Ok(())
 }
 
@@ -150,12 +254,71 @@ mod tests {
                        (export "[constructor]call-target-interface" (func (param "namespace" string) (param "package" string) (param "interface" string) (result (own $t))))
                        (export "set-link-name" (func (param "name" string) (param "interfaces" (list (own $t))) {result})))))"#
             );
-            let component = wasmtime::component::Component::new(rt.engine(), &text).unwrap();
-            let mut linker = rt.linker().unwrap();
-            let mut grants = Grants::default();
-            super::grant(&mut linker, &mut grants).unwrap();
-            let prepared = rt.prepare(version, &component, &mut linker, grants, Limits::default(), 1);
-            assert_eq!(prepared.is_ok(), links, "wasmcloud:bus@{version} with `{result}`: {:?}", prepared.err());
+            assert_eq!(links_with_bus(&rt, version, &text), links, "wasmcloud:bus@{version} with `{result}`");
         }
+    }
+
+    fn links_with_bus(rt: &Runtime, name: &str, text: &str) -> bool {
+        let component = wasmtime::component::Component::new(rt.engine(), text).unwrap();
+        let mut linker = rt.linker().unwrap();
+        let mut grants = Grants::default();
+        super::grant(&mut linker, &mut grants).unwrap();
+        let prepared = rt.prepare(name, &component, &mut linker, grants, Limits::default(), 1);
+        if let Err(e) = &prepared {
+            eprintln!("{name}: {e:#}");
+        }
+        prepared.is_ok()
+    }
+
+    /// The `error` interface links as `wasmcloud:bus/error@2.0.1` declares it, with the io
+    /// error of whichever `wasi:io` 0.2 release the component imports; and as a component sees
+    /// it when the bus package re-exports wRPC's own.
+    #[test]
+    fn the_error_interface_links_in_both_shapes() {
+        let rt = Runtime::new(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+        let functions = r#"
+            (export "[static]error.from-io-error" (func (param "error" (own $ie)) (result (result (own $e) (error (own $ie))))))
+            (export "[method]error.to-debug-string" (func (param "self" (borrow $e)) (result string)))"#;
+        let bus = format!(
+            r#"(component
+                 (import "wasi:io/error@0.2.3" (instance $io (export "error" (type (sub resource)))))
+                 (alias export $io "error" (type $io-error))
+                 (import "wasmcloud:bus/error@2.0.1" (instance
+                   (alias outer 1 $io-error (type $ie0))
+                   (export "io-error" (type $ie (eq $ie0)))
+                   (export "error" (type $e (sub resource)))
+                   {functions})))"#
+        );
+        assert!(links_with_bus(&rt, "bus-error", &bus));
+        // The check is real: another shape does not link.
+        assert!(!links_with_bus(&rt, "bus-error-mistyped", &bus.replace("(result string)", "(result u32)")));
+        let reexported = format!(
+            r#"(component
+                 (import "wasi:io/error@0.2.0" (instance $io (export "error" (type (sub resource)))))
+                 (alias export $io "error" (type $io-error))
+                 (import "wrpc:rpc/error@0.1.0" (instance $rpc
+                   (alias outer 1 $io-error (type $ie0))
+                   (export "io-error" (type $ie (eq $ie0)))
+                   (export "error" (type $e (sub resource)))
+                   {functions}))
+                 (alias export $rpc "error" (type $rpc-error))
+                 (import "wasmcloud:bus/error@2.0.1" (instance
+                   (alias outer 1 $rpc-error (type $e0))
+                   (export "error" (type (eq $e0))))))"#
+        );
+        assert!(links_with_bus(&rt, "rpc-error", &reexported));
+    }
+
+    /// A guest's io error becomes an `error` that says what the io error said.
+    #[test]
+    fn an_io_error_converts_with_its_text() {
+        let mut table = wasmtime::component::ResourceTable::new();
+        let mut links = trellis_runtime::Links::default();
+        let mut view = super::View { links: &mut links, table: &mut table };
+        let io = view.table.push(wasmtime::Error::msg("connection reset by the remote host")).unwrap();
+        let Ok(error) = view.from_io_error(io).unwrap() else { panic!("did not convert") };
+        assert!(view.debug_string(&error).unwrap().contains("connection reset by the remote host"));
+        view.drop_error(error).unwrap();
+        assert!(view.table.is_empty());
     }
 }
