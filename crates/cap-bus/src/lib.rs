@@ -175,7 +175,7 @@ impl v2::wasmcloud::bus::lattice::HostCallTargetInterface for View<'_> {
 impl View<'_> {
     /// Every io error converts: the host cannot tell one a wRPC transport caused from another,
     /// and the guest asked for its text either way.
-    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
+    fn convert_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
         let text = format!("{:?}", self.table.delete(io)?);
         Ok(Ok(self.table.push(RpcError(text))?))
     }
@@ -194,7 +194,7 @@ impl error::wasmcloud::bus::error::Host for View<'_> {}
 
 impl error::wasmcloud::bus::error::HostError for View<'_> {
     fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
-        View::from_io_error(self, io)
+        self.convert_io_error(io)
     }
     fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
         self.debug_string(&error)
@@ -208,7 +208,7 @@ impl wrpc_error::wrpc::rpc::error::Host for View<'_> {}
 
 impl wrpc_error::wrpc::rpc::error::HostError for View<'_> {
     fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
-        View::from_io_error(self, io)
+        self.convert_io_error(io)
     }
     fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
         self.debug_string(&error)
@@ -316,7 +316,7 @@ mod tests {
         let mut links = trellis_runtime::Links::default();
         let mut view = super::View { links: &mut links, table: &mut table };
         let io = view.table.push(wasmtime::Error::msg("connection reset by the remote host")).unwrap();
-        let Ok(error) = view.from_io_error(io).unwrap() else { panic!("did not convert") };
+        let Ok(error) = view.convert_io_error(io).unwrap() else { panic!("did not convert") };
         assert!(view.debug_string(&error).unwrap().contains("connection reset by the remote host"));
         view.drop_error(error).unwrap();
         assert!(view.table.is_empty());
