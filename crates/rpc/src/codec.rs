@@ -268,6 +268,21 @@ impl Reader<'_> {
     }
 }
 
+/// What in `ty`, at any depth, cannot be passed by value between components: a resource, a
+/// stream, ...; none if a value of it can be.
+pub(crate) fn unpassable(ty: &Type) -> Option<&'static str> {
+    let inner: Vec<Type> = match ty {
+        Type::List(l) => vec![l.ty()],
+        Type::Option(o) => vec![o.ty()],
+        Type::Record(r) => r.fields().map(|f| f.ty).collect(),
+        Type::Tuple(t) => t.types().collect(),
+        Type::Variant(v) => v.cases().filter_map(|c| c.ty).collect(),
+        Type::Result(r) => r.ok().into_iter().chain(r.err()).collect(),
+        other => return unsupported(other),
+    };
+    inner.iter().find_map(unpassable)
+}
+
 /// The kinds of type that cannot be passed by value between hosts.
 fn unsupported(ty: &Type) -> Option<&'static str> {
     match ty {
