@@ -173,5 +173,20 @@ mod tests {
         // The plain function is routed to its target, which is not running here.
         let err = crate::local::call(&prepared, "", "ping", &[], &mut results).await.unwrap_err().to_string();
         assert!(err.contains("`callee` is not running"), "{err}");
+
+        // One that re-exports another interface's resource type does not link; the error names it.
+        let reexport = r#"
+            (component
+              (import "wasi:io/error@0.2.0" (instance $io (export "error" (type (sub resource)))))
+              (alias export $io "error" (type $io-error))
+              (import "example:res/api@0.1.0" (instance
+                (alias outer 1 $io-error (type $e))
+                (export "error" (type (eq $e))))))"#;
+        let component = Component::new(rt.engine(), reexport).unwrap();
+        let mut linker = rt.linker().unwrap();
+        let mut grants = Grants::default();
+        calls.link_imports(&mut linker, rt.engine(), &component, "caller", &links, &mut grants).unwrap();
+        let err = rt.prepare("caller", &component, &mut linker, grants, Limits::default(), 1).err().expect("it links");
+        assert!(format!("{err:#}").contains("example:res/api@0.1.0"), "{err:#}");
     }
 }
