@@ -148,10 +148,10 @@ pub(crate) async fn grant_links(
         };
         let name = link.link_name().to_owned();
         let image = target.properties.image.as_deref().unwrap_or_default();
-        let kind = builtin(&ImageRef::parse(image, base_dir));
         // A provider process serves its interfaces over wRPC under its id, as a component does;
         // it has the link's config (the host sent it), so none of it is read here.
-        if target.kind == ComponentKind::Component || kind.is_none() {
+        let builtin_capability = builtin(&ImageRef::parse(image, base_dir)).filter(|_| target.kind == ComponentKind::Capability);
+        let Some(kind) = builtin_capability else {
             // Served by the target wherever it runs: in-process or over wRPC (trellis-rpc).
             let target_id = target.id(manifest.name());
             for interface in &link.interfaces {
@@ -159,7 +159,7 @@ pub(crate) async fn grant_links(
                 calls.entry(interface).or_default().insert(name.clone(), target_id.clone());
             }
             continue;
-        }
+        };
         // The capability's own config, overridden by the link's target config.
         let target_index = manifest.spec.components.iter().position(|x| x.name == target.name).expect("found above");
         let probe = |backend| Probe {
@@ -177,7 +177,7 @@ pub(crate) async fn grant_links(
             grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
         }
         match (kind, link.namespace.as_str(), link.package.as_str()) {
-            (Some(Builtin::HttpClient), "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
+            (Builtin::HttpClient, "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
                 let allowed = lookup(&config, "allowed_hosts");
                 let allow = match allowed {
                     Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(|e| DeployError::Config {
@@ -197,7 +197,7 @@ pub(crate) async fn grant_links(
                     egress = Some((name, allow));
                 }
             }
-            (Some(b @ (Builtin::MessagingNats | Builtin::MessagingInProcess)), "wasmcloud", "messaging")
+            (b @ (Builtin::MessagingNats | Builtin::MessagingInProcess), "wasmcloud", "messaging")
                 if link.interfaces.iter().any(|f| ["consumer", "producer", "request-reply"].contains(&f.as_str())) =>
             {
                 let fresh = !backends.brokers.contains_key(&target.name);
@@ -207,7 +207,7 @@ pub(crate) async fn grant_links(
                 }
                 brokers.insert(name, broker);
             }
-            (Some(Builtin::Postgres), "wasmcloud", "postgres") => {
+            (Builtin::Postgres, "wasmcloud", "postgres") => {
                 let config = trellis_cap_postgres::PostgresConfig::from_link(|key| lookup(&config, key)).map_err(|e| DeployError::Config {
                     field: format!("{}.properties.target.config", at.field),
                     reason: format!("the link from `{}` to `{}`: {e}", c.name, target.name),
@@ -216,7 +216,7 @@ pub(crate) async fn grant_links(
                 backends.probes.push(probe(Backend::Postgres(database.clone())));
                 databases.insert(name, database);
             }
-            (Some(b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory)), "wasi", "keyvalue") => {
+            (b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory), "wasi", "keyvalue") => {
                 let fresh = !backends.keyvalue.contains_key(&target.name);
                 let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
                 if fresh {
@@ -224,7 +224,7 @@ pub(crate) async fn grant_links(
                 }
                 stores.insert(name, store);
             }
-            (Some(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory)), "wasi", "blobstore") => {
+            (b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory), "wasi", "blobstore") => {
                 let fresh = !backends.blobstores.contains_key(&target.name);
                 let store = backends.blobstore(manifest.name(), base_dir, target, b, &config, &at).await?;
                 if fresh {
@@ -232,13 +232,12 @@ pub(crate) async fn grant_links(
                 }
                 blobs.insert(name, store);
             }
-            (Some(Builtin::HttpServer), _, _) => {
+            (Builtin::HttpServer, _, _) => {
                 return Err(at.error("the http-server capability is linked from the capability to the component, not the other way".into()));
             }
-            (Some(_), ns, pkg) => {
+            (_, ns, pkg) => {
                 return Err(at.error(format!("capability `{}` ({image}) does not provide {ns}:{pkg}", target.name)));
             }
-            (None, _, _) => unreachable!("links to provider processes are calls, made above"),
         }
     }
     let linking = |e: anyhow::Error| DeployError::Link {

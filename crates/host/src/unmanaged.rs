@@ -221,26 +221,37 @@ fn one_entry(
     }
     entry["traits"] = Value::Array(traits);
     let mut components = vec![entry];
-    // The sources of the links a provider process is told of: entries with their ids, not run
-    // here, each linking to it.
-    let mut sources: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for l in &put.incoming {
-        sources.entry(l.source_id.as_str()).or_default().push(link(l, id)?);
-    }
-    set_config(&mut components[0]["properties"], refs.split(own.iter().map(|(name, _)| name))?);
-    components.extend(sources.into_iter().map(|(source, links)| {
-        json!({ "name": format!("link-source:{source}"), "type": "component", "properties": { "image": format!("lattice:{source}"), "id": source }, "traits": links })
-    }));
     // A built-in provider's backend is opened here for the source; a provider process (like a
     // component) is reached by id wherever it runs.
-    components.extend(targets.iter().map(|id| match put.providers.get(*id) {
-        Some(image) if crate::builtins::is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
-        _ => json!({
-            "name": entry_name(id), "type": "component",
-            "properties": { "image": format!("lattice:{id}"), "id": id },
-            "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
-        }),
-    }));
+    let mut others: BTreeMap<&str, Value> = targets
+        .iter()
+        .map(|id| {
+            let entry = match put.providers.get(*id) {
+                Some(image) if crate::builtins::is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
+                _ => json!({
+                    "name": entry_name(id), "type": "component",
+                    "properties": { "image": format!("lattice:{id}"), "id": id },
+                    "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
+                }),
+            };
+            (*id, entry)
+        })
+        .collect();
+    // The sources of the links a provider process is told of: entries with their ids, not run
+    // here, each linking to it; one it links back to already has its entry.
+    for l in &put.incoming {
+        let source = l.source_id.as_str();
+        let entry = others.entry(source).or_insert_with(|| {
+            json!({ "name": format!("link-source:{source}"), "type": "component", "properties": { "image": format!("lattice:{source}"), "id": source }, "traits": [] })
+        });
+        let link = link(l, id)?;
+        match entry["traits"].as_array_mut() {
+            Some(traits) => traits.push(link),
+            None => entry["traits"] = json!([link]),
+        }
+    }
+    set_config(&mut components[0]["properties"], refs.split(own.iter().map(|(name, _)| name))?);
+    components.extend(others.into_values());
     let app = format!("{kind}-{id}");
     let policies: Vec<Value> = refs.policies.into_values().collect();
     let manifest = json!({
@@ -343,6 +354,35 @@ mod tests {
         missing.configs = vec![("SECRET_gone".into(), BTreeMap::new())];
         let err = missing.assignment().unwrap_err();
         assert!(err.contains("SECRET_gone") && err.contains("has no `policy`"), "{err}");
+    }
+
+    /// A provider process that calls a component and is called by it gets one entry for it.
+    #[test]
+    fn a_provider_linked_both_ways_with_a_component_has_one_entry_for_it() {
+        let link = |source: &str, target: &str| Link {
+            source_id: source.into(),
+            target: target.into(),
+            name: "default".into(),
+            wit_namespace: "trellis".into(),
+            wit_package: "plain".into(),
+            interfaces: vec!["echo".into()],
+            source_config: vec![],
+            target_config: vec![],
+        };
+        let start = ProviderStart {
+            provider_id: "echo-1".into(),
+            image_ref: "./echo.par.gz".into(),
+            configs: vec![],
+            annotations: BTreeMap::new(),
+            links: PutLinks { links: vec![link("echo-1", "callee-1")], incoming: vec![link("callee-1", "echo-1"), link("caller-1", "echo-1")], ..PutLinks::default() },
+        };
+        let assignment = start.assignment().unwrap();
+        let m = &assignment.manifest;
+        let ids: Vec<String> = m.spec.components.iter().map(|c| c.id(m.name())).collect();
+        assert_eq!(ids, ["echo-1", "callee-1", "caller-1"]);
+        let callee = m.spec.components.iter().find(|c| c.id(m.name()) == "callee-1").unwrap();
+        assert_eq!(callee.links().map(|l| l.target.name.as_str()).collect::<Vec<_>>(), ["echo-1"]);
+        assert_eq!(m.component("echo-1").unwrap().links().map(|l| l.target.name.as_str()).collect::<Vec<_>>(), ["link-target:callee-1"]);
     }
 
     #[test]
