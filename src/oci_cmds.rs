@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use trellis_oci::{Artifact, Credentials as RegistryCredentials, OciError, Policy as RegistryPolicy, Registries};
+use indicatif::{ProgressBar, ProgressStyle};
+use trellis_oci::{Artifact, Credentials as RegistryCredentials, Kind, Policy as RegistryPolicy, Registries};
 
 /// How to reach a registry from the command line.
 #[derive(Args)]
@@ -70,8 +71,13 @@ pub(crate) fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         (Artifact::ProviderArchive(bytes), format!("provider archive `{name}` for {}", targets.join(", ")))
     };
     let insecure = args.registry.insecure(&args.reference);
-    let pushed = trellis_oci::push(&args.reference, artifact, &insecure, args.registry.credentials());
-    let url = crate::block_on(pushed).with_context(|| format!("pushing {file} to {}", args.reference))?;
+    // The client sends a layer whole, so this shows that it works and for how long.
+    let spinner = ProgressBar::new_spinner().with_message(format!("pushing {file} ({size} bytes) to {}", args.reference));
+    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("the template parses"));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let pushed = crate::block_on(trellis_oci::push(&args.reference, artifact, &insecure, args.registry.credentials()));
+    spinner.finish_and_clear();
+    let url = pushed.with_context(|| format!("pushing {file} to {}", args.reference))?;
     println!("pushed {file}, a {what} ({size} bytes), to {url}");
     Ok(ExitCode::SUCCESS)
 }
@@ -82,21 +88,24 @@ pub(crate) fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     if let (Some(credentials), Some(registry)) = (args.registry.credentials(), args.reference.split('/').next()) {
         registries.set_credentials(registry, credentials);
     }
-    // A component, or else a provider archive: the image's layer says which.
-    let pulled = crate::block_on(async {
-        match registries.pull(&args.reference).await {
-            Err(OciError::NotAComponent(layers)) if layers.contains(trellis_oci::PROVIDER_LAYER) => {
-                registries.pull_provider(&args.reference).await.map(|bytes| (bytes, "par.gz"))
-            }
-            other => other.map(|bytes| (bytes, "wasm")),
+    // A component or a provider archive: the image's layer says which.
+    let bar = ProgressBar::no_length().with_message(format!("pulling {}", args.reference));
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}").expect("the template parses").progress_chars("=> "));
+    let progress = |done: u64, total: Option<u64>| {
+        if let Some(total) = total {
+            bar.set_length(total);
         }
-    });
-    let (bytes, extension) = pulled.with_context(|| format!("pulling {}", args.reference))?;
+        bar.set_position(done);
+    };
+    let pulled = crate::block_on(registries.pull_any(&args.reference, &progress));
+    bar.finish_and_clear();
+    let (bytes, kind) = pulled.with_context(|| format!("pulling {}", args.reference))?;
     let output = args.output.clone().unwrap_or_else(|| {
         let name = args.reference.rsplit('/').next().unwrap_or("component");
-        PathBuf::from(format!("{}.{extension}", name.split(['@', ':']).next().unwrap_or(name)))
+        PathBuf::from(format!("{}.{}", name.split(['@', ':']).next().unwrap_or(name), kind.extension()))
     });
     std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
-    println!("pulled {} ({} bytes) to {}", args.reference, bytes.len(), output.display());
+    let what = if kind == Kind::Component { "a component" } else { "a provider archive" };
+    println!("pulled {}, {what} ({} bytes), to {}", args.reference, bytes.len(), output.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -97,4 +97,17 @@ fn components_pushed_to_a_registry_deploy_by_reference_and_pull_back() {
     let output = dir.path().join("hello.wasm");
     trellis_ok(&["pull", &reference, "-o", output.to_str().unwrap(), "--insecure"]);
     assert_eq!(std::fs::read(&output).unwrap(), std::fs::read(guests::HELLO_WORLD_EXAMPLE).unwrap());
+
+    // The puller reports progress up to the size the registry gives, and a component over the
+    // size limit is refused from its manifest, before it is downloaded.
+    let size = std::fs::metadata(guests::HELLO_WORLD_EXAMPLE).unwrap().len();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let policy = |max_bytes| trellis_oci::Policy { insecure: vec![registry.address.clone()], max_bytes, ..Default::default() };
+    let seen = std::sync::Mutex::new(Vec::new());
+    let progress = |done: u64, total: Option<u64>| seen.lock().unwrap().push((done, total));
+    let (bytes, kind) = runtime.block_on(trellis_oci::Registries::new(policy(u64::MAX)).pull_any(&reference, &progress)).unwrap();
+    assert_eq!((bytes.len() as u64, kind), (size, trellis_oci::Kind::Component));
+    assert_eq!(seen.lock().unwrap().last(), Some(&(size, Some(size))));
+    let err = runtime.block_on(trellis_oci::Registries::new(policy(1000)).pull(&reference)).unwrap_err().to_string();
+    assert_eq!(err, format!("the component is {size} bytes, over the 1000-byte component size limit"));
 }

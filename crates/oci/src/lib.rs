@@ -26,7 +26,7 @@ const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", 
 /// The layer media types of a provider archive, as `wash push` writes it and as OCI tools may.
 const PROVIDER_LAYERS: [&str; 2] = [PROVIDER_LAYER, "application/vnd.oci.image.layer.v1.tar"];
 /// The layer media type of a provider archive, as `wash push` writes it.
-pub const PROVIDER_LAYER: &str = "application/vnd.wasmcloud.provider.archive.layer.v1+par";
+const PROVIDER_LAYER: &str = "application/vnd.wasmcloud.provider.archive.layer.v1+par";
 /// The config media type of a provider archive image, as `wash push` writes it.
 const PROVIDER_CONFIG: &str = "application/vnd.wasmcloud.provider.archive.config";
 
@@ -40,35 +40,42 @@ pub enum Artifact {
     ProviderArchive(Vec<u8>),
 }
 
-/// What an image is expected to hold.
-#[derive(Clone, Copy)]
-enum Kind {
+/// What an image holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A WebAssembly component.
     Component,
+    /// A provider archive (`.par.gz`).
     ProviderArchive,
 }
 
 impl Kind {
-    fn layers(self) -> Vec<&'static str> {
+    fn layers(self) -> &'static [&'static str] {
         match self {
-            Kind::Component => [WASM_LAYER].into_iter().chain(LEGACY_LAYERS).collect(),
-            Kind::ProviderArchive => PROVIDER_LAYERS.to_vec(),
+            Kind::Component => &[WASM_LAYER, LEGACY_LAYERS[0], LEGACY_LAYERS[1]],
+            Kind::ProviderArchive => &PROVIDER_LAYERS,
         }
     }
 
-    fn name(self) -> &'static str {
+    /// `component` or `provider archive`.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Component => "component",
             Kind::ProviderArchive => "provider archive",
         }
     }
 
-    fn extension(self) -> &'static str {
+    /// The file extension it is kept under: `wasm` or `par.gz`.
+    pub fn extension(self) -> &'static str {
         match self {
             Kind::Component => "wasm",
             Kind::ProviderArchive => "par.gz",
         }
     }
 }
+
+/// Told how much of a pull has arrived: bytes so far, and the total when the registry says.
+pub type OnProgress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
 
 /// Why a pull or push failed. The caller names the reference; credentials never appear.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,9 @@ pub enum OciError {
     /// The image holds no provider archive.
     #[error("the image holds no provider archive (its layers: {0})")]
     NotAProvider(String),
+    /// The image holds neither.
+    #[error("the image holds neither a WebAssembly component nor a provider archive (its layers: {0})")]
+    NotAnArtifact(String),
     /// What was to be pushed is not a component.
     #[error("not a WebAssembly component (a core module, or not wasm at all)")]
     NotComponentBytes,
@@ -171,16 +181,22 @@ impl Registries {
 
     /// The component at `reference`: from the cache if its digest was pulled before.
     pub async fn pull(&self, reference: &str) -> Result<Vec<u8>, OciError> {
-        self.pull_kind(reference, Kind::Component).await
+        self.pull_kinds(reference, &[Kind::Component], &|_, _| {}).await.map(|(bytes, _)| bytes)
     }
 
     /// The provider archive (`.par.gz`) at `reference`, as `wash push` stores one: from the
     /// cache if its digest was pulled before. The component size limit does not apply.
     pub async fn pull_provider(&self, reference: &str) -> Result<Vec<u8>, OciError> {
-        self.pull_kind(reference, Kind::ProviderArchive).await
+        self.pull_kinds(reference, &[Kind::ProviderArchive], &|_, _| {}).await.map(|(bytes, _)| bytes)
     }
 
-    async fn pull_kind(&self, reference: &str, kind: Kind) -> Result<Vec<u8>, OciError> {
+    /// Whatever `reference` holds, a component or a provider archive, and which, telling
+    /// `progress` as it arrives.
+    pub async fn pull_any(&self, reference: &str, progress: OnProgress<'_>) -> Result<(Vec<u8>, Kind), OciError> {
+        self.pull_kinds(reference, &[Kind::Component, Kind::ProviderArchive], progress).await
+    }
+
+    async fn pull_kinds(&self, reference: &str, kinds: &[Kind], progress: OnProgress<'_>) -> Result<(Vec<u8>, Kind), OciError> {
         let parsed = parse(reference)?;
         if parsed.digest().is_none() && parsed.tag() == Some("latest") && !self.policy.allow_latest {
             return Err(OciError::Latest);
@@ -193,33 +209,56 @@ impl Registries {
             Some(digest) => digest.to_owned(),
             None => self.client.fetch_manifest_digest(&parsed, &auth).await.map_err(registry)?,
         };
-        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.{}", digest.replace(':', "_"), kind.extension())));
-        if let Some(cached) = &cached
-            && let Ok(bytes) = tokio::fs::read(cached).await
-        {
-            tracing::debug!(%reference, %digest, "component from the OCI cache");
-            return Ok(bytes);
+        let cached = |kind: Kind| self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.{}", digest.replace(':', "_"), kind.extension())));
+        for &kind in kinds {
+            if let Some(path) = cached(kind)
+                && let Ok(bytes) = tokio::fs::read(&path).await
+            {
+                tracing::debug!(%reference, %digest, "{} from the OCI cache", kind.name());
+                return Ok((bytes, kind));
+            }
         }
-        let accepted = kind.layers();
-        let wrong = |types: String| match kind {
-            Kind::Component => OciError::NotAComponent(types),
-            Kind::ProviderArchive => OciError::NotAProvider(types),
+        let (manifest, _) = self.client.pull_image_manifest(&parsed, &auth).await.map_err(registry)?;
+        let found = manifest.layers.iter().find_map(|l| kinds.iter().find(|k| k.layers().contains(&l.media_type.as_str())).map(|k| (l, *k)));
+        let Some((layer, kind)) = found else {
+            let layers = manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(match kinds {
+                [Kind::Component] => OciError::NotAComponent(layers),
+                [Kind::ProviderArchive] => OciError::NotAProvider(layers),
+                _ => OciError::NotAnArtifact(layers),
+            });
         };
-        let image = self.client.pull(&parsed, &auth, accepted.clone()).await.map_err(|e| match e {
-            oci_client::errors::OciDistributionError::IncompatibleLayerMediaTypeError(types) => wrong(types),
-            other => registry(other),
-        })?;
-        let layers = || image.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
-        let Some(layer) = image.layers.iter().find(|l| accepted.contains(&l.media_type.as_str())) else { return Err(wrong(layers())) };
-        let size = layer.data.len() as u64;
-        if matches!(kind, Kind::Component) && size > self.policy.max_bytes {
-            return Err(OciError::TooLarge { size, limit: self.policy.max_bytes });
+        // A component over the limit is refused before it is downloaded.
+        let declared = u64::try_from(layer.size).unwrap_or_default();
+        if kind == Kind::Component && declared > self.policy.max_bytes {
+            return Err(OciError::TooLarge { size: declared, limit: self.policy.max_bytes });
         }
-        if let Some(cached) = &cached {
-            write_atomically(cached, &layer.data).await?;
+        let bytes = self.download(&parsed, layer, kind, progress).await?;
+        if let Some(path) = cached(kind) {
+            write_atomically(&path, &bytes).await?;
         }
-        tracing::info!(%reference, %digest, size, "{} pulled", kind.name());
-        Ok(layer.data.to_vec())
+        tracing::info!(%reference, %digest, size = bytes.len(), "{} pulled", kind.name());
+        Ok((bytes, kind))
+    }
+
+    /// The layer's bytes, checked against its digest as they arrive, and held to the component
+    /// size limit whatever the manifest declared.
+    async fn download(&self, reference: &Reference, layer: &oci_client::manifest::OciDescriptor, kind: Kind, progress: OnProgress<'_>) -> Result<Vec<u8>, OciError> {
+        let registry = |e: String| OciError::Registry(e);
+        let blob = self.client.pull_blob_stream(reference, layer).await.map_err(|e| registry(e.to_string()))?;
+        let total = blob.content_length.or(u64::try_from(layer.size).ok());
+        let mut bytes = Vec::with_capacity(total.map_or(0, |t| usize::try_from(t).unwrap_or(0)));
+        let mut stream = blob.stream;
+        progress(0, total);
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            bytes.extend_from_slice(&chunk.map_err(|e| registry(e.to_string()))?);
+            let size = bytes.len() as u64;
+            if kind == Kind::Component && size > self.policy.max_bytes {
+                return Err(OciError::TooLarge { size, limit: self.policy.max_bytes });
+            }
+            progress(size, total);
+        }
+        Ok(bytes)
     }
 
     fn auth(&self, reference: &Reference) -> RegistryAuth {

@@ -40,9 +40,17 @@ pub struct Unpacked {
 /// Reads archive `bytes` (from `reference`), checking every file against the hashes its signed
 /// claims hold.
 async fn load(reference: &str, bytes: &[u8]) -> Result<(ProviderArchive, ArchiveClaims), ProviderError> {
-    let archive = ProviderArchive::try_load(bytes)
-        .await
-        .map_err(|e| ProviderError::Archive { reference: reference.to_owned(), reason: format!("not a provider archive: {e}") })?;
+    let invalid = |reason: String| ProviderError::Archive { reference: reference.to_owned(), reason };
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let tar = bytes.get(257..262) == Some(b"ustar");
+    if !gzip && !tar {
+        return Err(invalid("not a provider archive: it is neither gzip (`.par.gz`) nor tar (`.par`)".into()));
+    }
+    // A damaged archive's error can quote its bytes: show them escaped, and not all of them.
+    let archive = ProviderArchive::try_load(bytes).await.map_err(|e| {
+        let reason: String = e.to_string().escape_debug().take(300).collect();
+        invalid(format!("not a provider archive: {reason}"))
+    })?;
     let claims = archive.claims_token().map(|token| ArchiveClaims {
         name: token.claims.metadata.as_ref().and_then(|m| m.name.clone()),
         subject: Some(token.claims.subject.clone()),
