@@ -63,36 +63,31 @@ mod error {
                     to-debug-string: func() -> string;
                 }
             }
-            world bus-error { import error; }
-
-            package wasi:io@0.2.0 {
-                interface error { resource error; }
+            world errors {
+                import error;
+                import wrpc:rpc/error@0.1.0;
             }
-        ",
-        imports: { default: trappable },
-        with: { "wasi:io/error.error": wasmtime::Error, "wasmcloud:bus/error.error": crate::RpcError },
-    });
-}
 
-mod wrpc_error {
-    wasmtime::component::bindgen!({
-        inline: "
-            package wrpc:rpc@0.1.0;
-            interface error {
-                use wasi:io/error@0.2.0.{error as io-error};
-                resource error {
-                    from-io-error: static func(error: io-error) -> result<error, io-error>;
-                    to-debug-string: func() -> string;
+            package wrpc:rpc@0.1.0 {
+                interface error {
+                    use wasi:io/error@0.2.0.{error as io-error};
+                    resource error {
+                        from-io-error: static func(error: io-error) -> result<error, io-error>;
+                        to-debug-string: func() -> string;
+                    }
                 }
             }
-            world rpc-error { import error; }
 
             package wasi:io@0.2.0 {
                 interface error { resource error; }
             }
         ",
         imports: { default: trappable },
-        with: { "wasi:io/error.error": wasmtime::Error, "wrpc:rpc/error.error": crate::RpcError },
+        with: {
+            "wasi:io/error.error": wasmtime::Error,
+            "wasmcloud:bus/error.error": crate::RpcError,
+            "wrpc:rpc/error.error": crate::RpcError,
+        },
     });
 }
 
@@ -190,33 +185,27 @@ impl View<'_> {
     }
 }
 
-impl error::wasmcloud::bus::error::Host for View<'_> {}
+/// Both names of the one `error` interface, served alike.
+macro_rules! serve_error {
+    ($($interface:ident)::+) => {
+        impl $($interface)::+::Host for View<'_> {}
 
-impl error::wasmcloud::bus::error::HostError for View<'_> {
-    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
-        self.convert_io_error(io)
-    }
-    fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
-        self.debug_string(&error)
-    }
-    fn drop(&mut self, error: Resource<RpcError>) -> R<()> {
-        self.drop_error(error)
-    }
+        impl $($interface)::+::HostError for View<'_> {
+            fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
+                self.convert_io_error(io)
+            }
+            fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
+                self.debug_string(&error)
+            }
+            fn drop(&mut self, error: Resource<RpcError>) -> R<()> {
+                self.drop_error(error)
+            }
+        }
+    };
 }
 
-impl wrpc_error::wrpc::rpc::error::Host for View<'_> {}
-
-impl wrpc_error::wrpc::rpc::error::HostError for View<'_> {
-    fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
-        self.convert_io_error(io)
-    }
-    fn to_debug_string(&mut self, error: Resource<RpcError>) -> R<String> {
-        self.debug_string(&error)
-    }
-    fn drop(&mut self, error: Resource<RpcError>) -> R<()> {
-        self.drop_error(error)
-    }
-}
+serve_error!(error::wasmcloud::bus::error);
+serve_error!(error::wrpc::rpc::error);
 
 /// Adds `wasmcloud:bus/lattice` 1.0.0 and 2.0.0, and `wasmcloud:bus/error` 2.0.1 (with
 /// `wrpc:rpc/error` 0.1.0), to `linker`.
@@ -224,7 +213,7 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants) -> anyho
     v1::wasmcloud::bus::lattice::add_to_linker::<_, HasView>(linker, view)?;
     v2::wasmcloud::bus::lattice::add_to_linker::<_, HasView>(linker, view)?;
     error::wasmcloud::bus::error::add_to_linker::<_, HasView>(linker, view)?;
-    wrpc_error::wrpc::rpc::error::add_to_linker::<_, HasView>(linker, view)?;
+    error::wrpc::rpc::error::add_to_linker::<_, HasView>(linker, view)?;
     grants.interfaces("wasmcloud:bus/");
     grants.interfaces("wrpc:rpc/error");
     Ok(())
