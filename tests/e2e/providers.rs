@@ -108,6 +108,26 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     assert_eq!(&again[..4], ["hi", ">>", "again", "niaga"], "{again:?}");
     assert_eq!(again[5], first[5], "a restarted provider is given its secrets again");
 
+    // A new version that changes the provider's own config reaches the running process
+    // (`config.update`); one that changes a link's config restarts it, as the SDK reads a link
+    // only once.
+    let deploy = |text: String| {
+        let m = manifest(&text);
+        let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
+        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    let v2 = relay_app(archive.to_str().unwrap(), port).replace("version: v0.1.0", "version: v0.2.0").replace("greeting: hi", "greeting: hey");
+    deploy(v2.clone());
+    let greeted = until("the new greeting", SETTLE, || echo(port, "v2").filter(|p| p[0] == "hey"));
+    assert_eq!(greeted[4], again[4], "a config change keeps the process");
+    deploy(v2.replace("version: v0.2.0", "version: v0.3.0").replace(r#"prefix: ">>""#, r#"prefix: "=>""#));
+    let relinked = until("the new link config", SETTLE, || echo(port, "v3").filter(|p| p[1] == "=>"));
+    assert_ne!(relinked[4], again[4], "a changed link restarts the process");
+    assert_eq!(&relinked[..4], ["hey", "=>", "v3", "3v"], "{relinked:?}");
+    assert_eq!(relinked[5], first[5]);
+    up.wait_for_log(&["which reads it only at start", "link `default` from `relay_caller`"]);
+    let again = relinked;
+
     // Deleting the application shuts the process down.
     let out = up.cli(&["app", "delete", "relay"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use trellis_lattice::Message;
 
 use crate::contract::{HostData, Keys, LinkDefinition, OtelConfig, Secrets, Subjects, wire_secrets};
@@ -49,6 +49,8 @@ pub(crate) struct State {
     pub(crate) current: Mutex<Current>,
     /// The last lines it wrote, to explain a failed start.
     output: Mutex<VecDeque<String>>,
+    /// Asks the supervisor to restart the process, so it reads what it reads only at start.
+    restart: Notify,
 }
 
 /// A running provider process; it is shut down when the last handle to it is dropped.
@@ -151,11 +153,13 @@ impl State {
         }
     }
 
-    /// Sends the provider the links that are new or changed, deletes those that are gone, and
-    /// sends its config if it changed; what it restarts with from now on.
+    /// Sends the provider the links that are new, deletes those that are gone, and sends its
+    /// config if it changed; what it restarts with from now on. A provider reads a link only
+    /// once (the SDK ignores a put for a link it has) and its own secrets only at start, so a
+    /// change to either restarts it.
     pub(crate) async fn update(&self, config: BTreeMap<String, String>, links: Vec<LinkDefinition>, secrets: Secrets) {
         let subjects = self.subjects();
-        let messages = {
+        let (messages, restart) = {
             let mut current = self.current.lock().expect("current poisoned");
             let mut messages = Vec::new();
             let mut send = |subject: String, link: &LinkDefinition| match link.to_wire(&current.keys) {
@@ -166,18 +170,27 @@ impl State {
                 send(subjects.link_del(), old);
             }
             let put = subjects.link_put(&current.keys.provider_public());
+            let mut changed = Vec::new();
             for new in links.iter().filter(|new| !current.links.contains(new)) {
-                send(put.clone(), new);
+                match current.links.iter().any(|old| old.same_link(new)) {
+                    true => changed.push(format!("link `{}` from `{}` to `{}`", new.name, new.source_id, new.target)),
+                    false => send(put.clone(), new),
+                }
             }
             if current.config != config {
                 messages.push(Message::new(subjects.config_update(), serde_json::to_vec(&config).expect("config serializes")));
             }
             if current.secrets != secrets {
-                tracing::info!(provider = %self.provider_id, "the provider's own secrets changed; it reads them when it next starts");
+                changed.push("its own secrets".into());
             }
             (current.links, current.config, current.secrets) = (links, config, secrets);
-            messages
+            (messages, changed)
         };
+        if !restart.is_empty() {
+            tracing::info!(provider = %self.provider_id, host = %self.host_id, "{} changed; restarting the provider, which reads it only at start", restart.join(", "));
+            self.restart.notify_one();
+            return;
+        }
         let lattice = &self.launcher.lattice;
         for message in messages {
             let _ = lattice.publish(message).await;
@@ -218,14 +231,16 @@ impl Process {
     }
 }
 
-/// Restarts the process whenever it exits, until `stop` fires (or its sender is dropped), then
-/// shuts it down.
+/// Restarts the process whenever it exits, and at once (gracefully) when `update` asks, until
+/// `stop` fires (or its sender is dropped), then shuts it down.
 async fn supervise(state: Arc<State>, child: Child, mut stop: oneshot::Receiver<()>) {
     let mut child = Some(child);
     loop {
         let Some(running) = child.as_mut() else {
             tokio::select! {
                 () = tokio::time::sleep(RESTART_PAUSE) => {}
+                // A change while it is down: start it now, with the change.
+                () = state.restart.notified() => {}
                 _ = &mut stop => return,
             }
             match state.spawn() {
@@ -239,6 +254,17 @@ async fn supervise(state: Arc<State>, child: Child, mut stop: oneshot::Receiver<
             continue;
         };
         tokio::select! {
+            () = state.restart.notified() => {
+                shut_down(&state, running).await;
+                child = None;
+                match state.spawn() {
+                    Ok(c) => {
+                        tracing::info!(provider = %state.provider_id, host = %state.host_id, "provider process restarted");
+                        child = Some(c);
+                    }
+                    Err(e) => state.current.lock().expect("current poisoned").exited = Some(e),
+                }
+            }
             status = running.wait() => {
                 let why = match status {
                     Ok(status) => format!("the provider process exited ({status})"),
@@ -283,5 +309,6 @@ pub(crate) fn new_state(launcher: Arc<LauncherInner>, launch: crate::Launch) -> 
         binary,
         current: Mutex::new(Current { config, links, secrets, keys: Keys::new(), exited: None }),
         output: Mutex::default(),
+        restart: Notify::new(),
     })
 }
