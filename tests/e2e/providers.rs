@@ -185,6 +185,15 @@ fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for
     assert_eq!(parts[5], format!("own.token={TOKEN},link.password={PASSWORD}"), "{answer}");
     let pid = parts[4].to_owned();
 
+    // A change to its named config reaches the running process, as wasmCloud hosts send it.
+    run(&["config", "put", "echo-config", "greeting=hello"]);
+    let updated = until("the provider to see its new config", SETTLE, || {
+        let back = runtime.block_on(crate::calls::wrpc_echo_from(&client, "default", "echo-1", b"ctl", Some("caller-1"))).ok()?;
+        let text = String::from_utf8(back).unwrap();
+        text.starts_with("hello|>>|ctl|ltc|").then_some(text)
+    });
+    assert_eq!(updated.split('|').nth(4), Some(pid.as_str()), "a config change keeps the process");
+
     run(&["stop", "provider", "echo-1"]);
     until("the provider process to exit", SETTLE, || (!runs(&pid)).then_some(()));
 }

@@ -115,6 +115,13 @@ fn the_http_server_provider_serves_a_component_linked_through_the_control_interf
     });
     assert_eq!(body, "Hello from Trellis!\n");
 
+    // A change to the named config the link names moves the listener, as `config.update` would.
+    let moved = crate::util::free_port();
+    ok(up.cli(&["config", "put", "default-http", &format!("address=127.0.0.1:{moved}")]));
+    let url = format!("http://127.0.0.1:{moved}/");
+    until("the listener to move", Duration::from_secs(30), || (crate::util::try_get(&url) == Some(200)).then_some(()));
+    until("the old listener to close", Duration::from_secs(30), || crate::util::try_get(&format!("http://127.0.0.1:{port}/")).is_none().then_some(()));
+
     ok(up.cli(&["link", "del", "http-server", "wasi", "http"]));
     until("the listener to close", Duration::from_secs(30), || crate::util::try_get(&url).is_none().then_some(()));
     ok(up.cli(&["stop", "provider", "http-server"]));

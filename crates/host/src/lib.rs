@@ -334,6 +334,11 @@ impl Host {
         self.shared.providers.is_some()
     }
 
+    /// What runs here outside any manifest.
+    pub(crate) async fn unmanaged(&self) -> Vec<Unmanaged> {
+        self.apps.lock().await.values().filter_map(|r| r.unmanaged.clone()).collect()
+    }
+
     /// Provider `id`, if it runs here.
     pub async fn provider(&self, id: &str) -> Option<ProviderStart> {
         match self.apps.lock().await.get(&unmanaged::provider_key(id)).and_then(|r| r.unmanaged.clone()) {

@@ -121,6 +121,8 @@ impl LocalFleet {
             lattice.subscribe(&format!("{placement}.claims"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_set"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_deleted"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "config_set"), None).await?,
+            lattice.subscribe(&event_subject(lattice_name, "config_deleted"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "provider_started"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "provider_stopped"), None).await?,
             lattice.subscribe(&super::health::health_subject(lattice_name, "*"), None).await?,
@@ -196,6 +198,16 @@ impl LocalFleet {
                 if let Some(target) = &event.data.target {
                     self.relink(lattice, lattice_name, target).await;
                 }
+            }
+            return;
+        }
+        if message.subject.starts_with(&event_subject(lattice_name, "config_")) {
+            #[derive(Deserialize)]
+            struct Data {
+                config_name: String,
+            }
+            if let Ok(event) = serde_json::from_slice::<Event<Data>>(&message.payload) {
+                self.reconfigure(lattice, lattice_name, &event.data.config_name).await;
             }
             return;
         }

@@ -14,7 +14,7 @@ use trellis_types::manifest::Limits;
 use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
 use super::LocalFleet;
-use crate::{ComponentScale, Host, PutLinks, builtins};
+use crate::{ComponentScale, Host, PutLinks, Unmanaged, builtins};
 
 /// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
@@ -173,6 +173,59 @@ impl LocalFleet {
             match result {
                 Ok(()) => tracing::info!(host = host.id(), source, "links applied"),
                 Err(failure) => tracing::warn!(host = host.id(), source, error = %failure.message, "links not applied; it keeps the ones it had"),
+            }
+        }
+    }
+}
+
+impl LocalFleet {
+    /// Applies the new values of config `name` (`config_set` / `config_deleted` named it) to
+    /// every component and provider here that runs outside a manifest and names it, in its own
+    /// config or its links'. A provider gets its new config as wasmCloud hosts send it
+    /// (`config.update`); a component's next instances read it. A config that is gone leaves
+    /// each with the values it has.
+    pub(super) async fn reconfigure(&self, lattice: &dyn Lattice, lattice_name: &str, name: &str) {
+        let _one_at_a_time = self.relinking.lock().await;
+        for host in self.hosts() {
+            for entry in host.unmanaged().await {
+                let (id, own, links) = match &entry {
+                    Unmanaged::Component(s) => (s.component_id.clone(), &s.configs, &s.links),
+                    Unmanaged::Provider(p) => (p.provider_id.clone(), &p.configs, &p.links),
+                };
+                let in_links = links.links.iter().chain(&links.incoming).any(|l| l.source_config.iter().chain(&l.target_config).any(|n| n == name));
+                if !in_links && !own.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                let names: Vec<String> = own.iter().map(|(n, _)| n.clone()).collect();
+                let resolved = match resolve_configs(lattice, lattice_name, &names).await {
+                    Ok(configs) => match &entry {
+                        Unmanaged::Component(_) => links_of(lattice, lattice_name, &id).await,
+                        Unmanaged::Provider(p) => provider_links(lattice, lattice_name, &id, &p.image_ref).await,
+                    }
+                    .map(|links| (configs, links)),
+                    Err(reason) => Err(reason),
+                };
+                let (configs, links) = match resolved {
+                    Ok(found) => found,
+                    Err(error) => {
+                        tracing::warn!(host = host.id(), id = %id, config = name, %error, "cannot read its config; it keeps the values it has");
+                        continue;
+                    }
+                };
+                let result = match entry {
+                    Unmanaged::Component(mut scale) => {
+                        (scale.configs, scale.links) = (configs, links);
+                        host.scale_component(&scale).await
+                    }
+                    Unmanaged::Provider(mut start) => {
+                        (start.configs, start.links) = (configs, links);
+                        host.start_provider(&start).await
+                    }
+                };
+                match result {
+                    Ok(()) => tracing::info!(host = host.id(), id = %id, config = name, "config applied"),
+                    Err(failure) => tracing::warn!(host = host.id(), id = %id, config = name, error = %failure.message, "config not applied; it keeps the values it had"),
+                }
             }
         }
     }
