@@ -176,9 +176,7 @@ impl LocalFleet {
             }
         }
     }
-}
 
-impl LocalFleet {
     /// Applies the new values of config `name` (`config_set` / `config_deleted` named it) to
     /// every component and provider here that runs outside a manifest and names it, in its own
     /// config or its links'. A provider gets its new config as wasmCloud hosts send it
