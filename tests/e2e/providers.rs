@@ -66,6 +66,16 @@ fn echo(port: u16, text: &str) -> Option<Vec<String>> {
     (parts.len() == 6).then_some(parts)
 }
 
+/// wasmCloud's own NATS KV secrets backend on `nats`, holding the provider's `echo-token` and
+/// `echo-db` and giving them only to the signed provider `provider_key`.
+fn secrets_for(nats: &Nats, provider_key: &str) -> Backend {
+    let backend = Backend::start(nats);
+    backend.put("echo-token", TOKEN);
+    backend.put("echo-db", PASSWORD);
+    backend.map(provider_key, &["echo-token", "echo-db"]);
+    backend
+}
+
 fn runs(pid: &str) -> bool {
     Path::new("/proc").join(pid).exists()
 }
@@ -75,12 +85,7 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     let nats = Nats::start_jetstream();
     let dir = tempfile::tempdir().unwrap();
     let (archive, provider_key) = echo_archive(dir.path());
-    // Its secrets come from wasmCloud's own NATS KV backend, which gives them only to the
-    // signed provider they are mapped to.
-    let backend = Backend::start(&nats);
-    backend.put("echo-token", TOKEN);
-    backend.put("echo-db", PASSWORD);
-    backend.map(&provider_key, &["echo-token", "echo-db"]);
+    let _backend = secrets_for(&nats, &provider_key);
     let port = free_port();
     let m = manifest(&relay_app(archive.to_str().unwrap(), port));
     let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3", "--secrets-topic", PREFIX]).unwrap();
@@ -149,10 +154,7 @@ fn a_provider_started_through_the_control_interface_is_told_of_the_links_put_for
     let nats = Nats::start_jetstream();
     let dir = tempfile::tempdir().unwrap();
     let (archive, provider_key) = echo_archive(dir.path());
-    let backend = Backend::start(&nats);
-    backend.put("echo-token", TOKEN);
-    backend.put("echo-db", PASSWORD);
-    backend.map(&provider_key, &["echo-token", "echo-db"]);
+    let _backend = secrets_for(&nats, &provider_key);
     let up = Up::start(&[], &["--nats", &nats.url, "--secrets-topic", PREFIX]).unwrap();
     let run = |args: &[&str]| {
         let out = up.cli(args);

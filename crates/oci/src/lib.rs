@@ -21,8 +21,9 @@ use oci_client::{Client, Reference};
 pub const WASM_LAYER: &str = "application/wasm";
 /// The config media type of a component image.
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
-/// Older layer media types a component may have been pushed with.
-const LEGACY_LAYERS: [&str; 2] = ["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
+/// The layer media types of a component: `wash push`'s, then older ones it may have been
+/// pushed with.
+const COMPONENT_LAYERS: [&str; 3] = [WASM_LAYER, "application/vnd.wasm.content.layer.v1+wasm", "application/vnd.module.wasm.content.layer.v1+wasm"];
 /// The layer media types of a provider archive, as `wash push` writes it and as OCI tools may.
 const PROVIDER_LAYERS: [&str; 2] = [PROVIDER_LAYER, "application/vnd.oci.image.layer.v1.tar"];
 /// The layer media type of a provider archive, as `wash push` writes it.
@@ -52,7 +53,7 @@ pub enum Kind {
 impl Kind {
     fn layers(self) -> &'static [&'static str] {
         match self {
-            Kind::Component => &[WASM_LAYER, LEGACY_LAYERS[0], LEGACY_LAYERS[1]],
+            Kind::Component => &COMPONENT_LAYERS,
             Kind::ProviderArchive => &PROVIDER_LAYERS,
         }
     }
