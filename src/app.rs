@@ -305,7 +305,7 @@ fn validate(files: &[PathBuf], output: Format) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for path in files {
         let name = path.display().to_string();
-        let result = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}")).map(|text| Manifest::parse(&name, &text));
+        let result = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}")).map(|text| Manifest::parse_with_warnings(&name, &text));
         match (result, output) {
             (Err(read), Format::Text) => {
                 failed = true;
@@ -315,8 +315,14 @@ fn validate(files: &[PathBuf], output: Format) -> anyhow::Result<ExitCode> {
                 failed = true;
                 reports.push(json!({"file": name, "valid": false, "errors": [{"line": null, "path": "", "message": read}]}));
             }
-            (Ok(Ok(m)), Format::Text) => println!("{name}: valid ({} {})", m.name(), m.version().unwrap_or("unversioned")),
-            (Ok(Ok(m)), Format::Json) => reports.push(json!({"file": name, "valid": true, "name": m.name(), "version": m.version()})),
+            (Ok(Ok((m, ignored))), Format::Text) => {
+                crate::client::print_warnings(&ignored);
+                println!("{name}: valid ({} {})", m.name(), m.version().unwrap_or("unversioned"));
+            }
+            (Ok(Ok((m, ignored))), Format::Json) => {
+                let warnings: Vec<_> = ignored.warnings.iter().map(|w| json!({"line": w.line, "path": w.path, "message": w.message})).collect();
+                reports.push(json!({"file": name, "valid": true, "name": m.name(), "version": m.version(), "warnings": warnings}));
+            }
             (Ok(Err(errors)), Format::Text) => {
                 failed = true;
                 eprintln!("{errors}");

@@ -161,7 +161,8 @@ pub(crate) fn base_dir_of(path: &Path) -> PathBuf {
 pub(crate) async fn put_file(client: &Client, path: &Path, reuse_existing: bool) -> anyhow::Result<(String, String)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     // Parse here too, so errors come back at once with the file's own name and lines.
-    let manifest = trellis_types::manifest::Manifest::parse(&path.display().to_string(), &text)?;
+    let (manifest, ignored) = trellis_types::manifest::Manifest::parse_with_warnings(&path.display().to_string(), &text)?;
+    print_warnings(&ignored);
     let headers = vec![(SOURCE_HEADER.to_owned(), path.display().to_string()), (BASE_DIR_HEADER.to_owned(), base_dir_of(path).display().to_string())];
     let reply: PutReply = client.model("put", None, headers, text.clone().into_bytes()).await?;
     match reply.result {
@@ -180,6 +181,13 @@ pub(crate) async fn put_file(client: &Client, path: &Path, reuse_existing: bool)
             Ok((manifest.name().to_owned(), version))
         }
         PutResult::Error => bail!("{}", reply.message),
+    }
+}
+
+/// Each field a manifest has that Trellis (like wadm) ignores, on stderr.
+pub(crate) fn print_warnings(ignored: &trellis_types::manifest::ManifestWarnings) {
+    for line in ignored.to_string().lines() {
+        eprintln!("warning: {line}");
     }
 }
 

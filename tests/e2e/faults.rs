@@ -42,10 +42,10 @@ fn each_fault_fails_its_request_naming_component_and_limit() {
     let a = start();
     let handle = "in wasi:http/incoming-handler.handle";
     let cases = [
-        ("/trap", 500, format!("component `abuse_faults` trapped {handle}: wasm trap: wasm `unreachable` instruction executed")),
-        ("/loop", 504, format!("component `abuse_faults` exceeded its execution time limit of 1000 ms {handle} (max_execution_time_ms)")),
-        ("/grow", 503, format!("component `abuse_faults` exceeded its memory limit of {MEMORY_CAP} bytes {handle} (max_linear_memory_bytes)")),
-        ("/stack", 503, format!("component `abuse_faults` overflowed its stack {handle} (max_wasm_stack)")),
+        ("/trap", 500, format!("component `abuse-faults` trapped {handle}: wasm trap: wasm `unreachable` instruction executed")),
+        ("/loop", 504, format!("component `abuse-faults` exceeded its execution time limit of 1000 ms {handle} (max_execution_time_ms)")),
+        ("/grow", 503, format!("component `abuse-faults` exceeded its memory limit of {MEMORY_CAP} bytes {handle} (max_linear_memory_bytes)")),
+        ("/stack", 503, format!("component `abuse-faults` overflowed its stack {handle} (max_wasm_stack)")),
     ];
     for (path, status, message) in &cases {
         let reply = get(&format!("{}{path}", a.faults), None);

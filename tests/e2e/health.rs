@@ -25,11 +25,11 @@ fn a_backend_that_stops_answering_makes_the_app_unhealthy_until_it_answers_again
     let message = status["status"]["message"].as_str().unwrap();
     assert!(message.starts_with("capability `kv` failed its health check: redis keyvalue store redis://127.0.0.1:"), "{message}");
     assert!(message.ends_with("(spec.components[1], line 33)"), "{message}");
-    up.wait_for_log(&["health check failed", "counter_kv"]);
+    up.wait_for_log(&["health check failed", "counter-kv"]);
 
     redis.restart();
     up.wait_for_status("counter", SETTLE, |s| s["status"]["type"] == "deployed");
-    up.wait_for_log(&["health check passed", "counter_kv"]);
+    up.wait_for_log(&["health check passed", "counter-kv"]);
     assert_eq!(get(&format!("http://127.0.0.1:{port}/incr/hits"), None).status, 200);
 }
 

@@ -56,6 +56,6 @@ fn guest_output_goes_to_the_log_tagged_with_the_component() {
     assert_eq!(get(&format!("http://127.0.0.1:{port}/print"), None).body, "printed");
     let log = up.log();
     let line = log.lines().find(|l| l.contains("hello on stdout")).unwrap_or_else(|| panic!("no guest line in:\n{log}"));
-    assert!(line.contains("component=printer_faults") && line.contains("stream=\"stdout\""), "{line}");
+    assert!(line.contains("component=printer-faults") && line.contains("stream=\"stdout\""), "{line}");
     assert!(log.lines().any(|l| l.contains("hello on stderr") && l.contains("stream=\"stderr\"")), "{log}");
 }

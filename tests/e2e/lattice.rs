@@ -143,23 +143,23 @@ fn three_hosts_and_a_manager_place_by_labels_and_replace_a_lost_host() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let placed = placement(&nats);
-    assert_eq!(instances_in(&placed, "eu", "shop_hello"), 3, "{placed:?}");
-    assert_eq!(instances_in(&placed, "us", "shop_hello"), 1, "{placed:?}");
+    assert_eq!(instances_in(&placed, "eu", "shop-hello"), 3, "{placed:?}");
+    assert_eq!(instances_in(&placed, "us", "shop-hello"), 1, "{placed:?}");
     for (region, components) in placed.values() {
-        let edge = components.get("shop_edge").copied();
+        let edge = components.get("shop-edge").copied();
         assert_eq!(edge, (region == "eu").then_some(2), "a daemon runs on each eu host, none elsewhere: {placed:?}");
     }
 
     // kill -9 of the eu host that runs hello: its share moves to the other eu host within two
     // heartbeat intervals (plus the apply).
-    let runs_hello = |node: &Node| placed.get(&node.host_id()).is_some_and(|(_, c)| c.contains_key("shop_hello"));
+    let runs_hello = |node: &Node| placed.get(&node.host_id()).is_some_and(|(_, c)| c.contains_key("shop-hello"));
     let (doomed, survivor) = if runs_hello(&eu_a) { (eu_a, eu_b) } else { (eu_b, eu_a) };
     let (lost, survivor) = (doomed.host_id(), survivor.host_id());
     let killed = Instant::now();
     doomed.kill();
     until("the lost host's share to move", Duration::from_secs(30), || {
         let placed = placement(&nats);
-        let moved = !placed.contains_key(&lost) && placed.get(&survivor).is_some_and(|(_, c)| c.get("shop_hello") == Some(&3));
+        let moved = !placed.contains_key(&lost) && placed.get(&survivor).is_some_and(|(_, c)| c.get("shop-hello") == Some(&3));
         moved.then_some(())
     });
     eprintln!("re-placed {} ms after kill -9", killed.elapsed().as_millis());
@@ -359,7 +359,7 @@ fn wadm_client_conforms() {
             }
         }
         let scaled = scaled.unwrap();
-        assert_eq!((scaled["component_id"].as_str(), scaled["max_instances"].as_u64()), (Some("greeter_hello"), Some(1)), "{scaled}");
+        assert_eq!((scaled["component_id"].as_str(), scaled["max_instances"].as_u64()), (Some("greeter-hello"), Some(1)), "{scaled}");
         assert_eq!(scaled["annotations"]["wasmcloud.dev/appspec"], "greeter");
         client.undeploy_manifest("greeter").await.unwrap();
         assert!(client.delete_manifest("greeter", None).await.unwrap());
@@ -377,7 +377,7 @@ fn debian_nats_2_9_smoke() {
     let out = trellis().args(["--nats", &nats.url, "app", "deploy", file.path.to_str().unwrap(), "--wait"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let placed = placement(&nats);
-    assert_eq!(placed.get(&host.host_id()).and_then(|(_, c)| c.get("smoke_hello")), Some(&2), "{placed:?}");
+    assert_eq!(placed.get(&host.host_id()).and_then(|(_, c)| c.get("smoke-hello")), Some(&2), "{placed:?}");
 }
 
 /// `trellis up --nats` is one node of a lattice: its manager places on hosts of other processes,
@@ -399,7 +399,7 @@ fn up_joined_to_nats_places_on_a_separate_host() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|h| h["components"].as_array().unwrap().iter().any(|c| c["id"] == "remote_hello"))
+        .filter(|h| h["components"].as_array().unwrap().iter().any(|c| c["id"] == "remote-hello"))
         .map(|h| h["host_id"].as_str().unwrap())
         .collect();
     assert_eq!(ran, vec![remote.host_id().as_str()], "{hosts}");
@@ -423,7 +423,7 @@ fn a_nats_restart_loses_nothing() {
         let placed = placement_of(&serde_json::from_slice(&out.stdout).ok()?);
         (placed == before).then_some(placed)
     });
-    assert_eq!(after.get(&host.host_id()).and_then(|(_, c)| c.get("steady_hello")), Some(&2));
+    assert_eq!(after.get(&host.host_id()).and_then(|(_, c)| c.get("steady-hello")), Some(&2));
     until("the status to be deployed again", Duration::from_secs(30), || {
         let status = cli_json(&nats, &["app", "status", "steady", "-o", "json"]);
         (status["status"]["type"] == "deployed").then_some(())
@@ -490,7 +490,7 @@ fn a_standby_manager_takes_over_and_nothing_is_lost() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     deploy(2, "v1");
-    let on_host = |nats: &Nats| placement(nats).get(&host.host_id()).and_then(|(_, c)| c.get("kept_hello").copied());
+    let on_host = |nats: &Nats| placement(nats).get(&host.host_id()).and_then(|(_, c)| c.get("kept-hello").copied());
     assert_eq!(on_host(&nats), Some(2));
 
     first.kill();

@@ -33,7 +33,7 @@ fn links_on_the_control_interface_of_a_nats_lattice() {
         let links = links.data().unwrap();
         assert_eq!(links.len(), 1, "{links:?}");
         let link = &links[0];
-        assert_eq!((link.source_id(), link.target(), link.name()), ("linked_counter", "linked_kv", "default"));
+        assert_eq!((link.source_id(), link.target(), link.name()), ("linked-counter", "linked-kv", "default"));
         assert_eq!((link.wit_namespace(), link.wit_package()), ("wasi", "keyvalue"));
         assert_eq!(link.interfaces(), &vec!["store".to_owned(), "atomics".to_owned()]);
         assert_eq!(link.target_config(), &vec!["counter-kv".to_owned()]);

@@ -165,11 +165,11 @@ fn deploys_that_take_from_another_app_are_refused_naming_both() {
     assert!(err.contains(&format!("HTTP address 127.0.0.1:{port}")) && err.contains("`first`") && err.contains("second"), "{err}");
     assert!(err.contains("spec.components[1].traits[0]"), "{err}");
 
-    let same_id = manifest(&app("third", &[component("hello", guests::HELLO, 1, "")]).replace("image:", "id: first_hello\n        image:"));
+    let same_id = manifest(&app("third", &[component("hello", guests::HELLO, 1, "")]).replace("image:", "id: first-hello\n        image:"));
     let out = up.cli(&["app", "deploy", same_id.path.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("component id `first_hello`") && err.contains("deployed app `first`"), "{err}");
+    assert!(err.contains("component id `first-hello`") && err.contains("deployed app `first`"), "{err}");
 
     // A config named but not defined is refused until it is put.
     let needs_config = manifest(

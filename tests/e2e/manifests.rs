@@ -64,11 +64,9 @@ fn bad_manifests_name_file_line_and_field() {
         ("            package: http\n", "", "wadm.yaml:24: spec.components[1].traits[0].properties.package: missing required field"),
         ("  name: hello-world", "  name: hello world", "wadm.yaml:4: metadata.name: `hello world` may contain only letters, digits, `-` and `_`"),
         ("      type: capability", "      type: provider", "wadm.yaml:18: spec.components[1].type: unknown component type `provider`; expected component, actor or capability"),
-        ("        - type: spreadscaler", "        - type: spreadscalar", "wadm.yaml:14: spec.components[0].traits[0].type: unknown trait type `spreadscalar`; did you mean `spreadscaler`?"),
         ("apiVersion: core.oam.dev/v1beta1", "apiVersion: v1", "wadm.yaml:1: apiVersion: unsupported apiVersion `v1`; expected `core.oam.dev/v1beta1`"),
         ("    - name: httpserver", "    - name: http-component", "wadm.yaml:17: spec.components[1].name: component name `http-component` is used twice"),
         ("interfaces: [incoming-handler]", "interfaces: incoming-handler", "wadm.yaml:26: spec.components[1].traits[0].properties.interfaces: expected a list, found a string"),
-        ("spec:\n", "spec:\n  policy: []\n", "wadm.yaml:8: spec.policy: unknown field `policy`; did you mean `policies`?"),
         ("metadata:\n", "metadata: [\n", "wadm.yaml:"),
     ];
     for (from, to, expected) in table {
@@ -77,6 +75,31 @@ fn bad_manifests_name_file_line_and_field() {
         assert!(!ok, "{to:?} should be rejected");
         assert!(stderr.starts_with(expected), "for {to:?}\nexpected: {expected}\n     got: {stderr}");
     }
+}
+
+/// What wadm ignores is ignored here too, and named: the file validates, each ignored field a
+/// warning with its line, in text and in JSON.
+#[test]
+fn fields_wadm_ignores_are_warnings_with_their_line() {
+    let text = GOOD
+        .replacen("  name: hello-world\n", "  name: hello-world\n  namespace: default\n", 1)
+        .replacen("        - type: spreadscaler", "        - type: spreadscalar", 1)
+        .replacen("spec:\n", "spec:\n  policy: []\n", 1);
+    let (ok, stderr, stdout) = validate(&text);
+    assert!(ok, "{stderr}");
+    assert!(stdout.ends_with("valid (hello-world v0.0.1)\n"), "{stdout}");
+    assert_eq!(
+        stderr,
+        "warning: wadm.yaml:5: metadata.namespace: field `namespace` is ignored, as wadm ignores it\n\
+         warning: wadm.yaml:9: spec.policy: field `policy` is ignored, as wadm ignores it\n\
+         warning: wadm.yaml:16: spec.components[0].traits[0].type: unknown trait type `spreadscalar` is ignored, as wadm ignores it; did you mean `spreadscaler`?\n"
+    );
+    let m = manifest(&text);
+    let out = trellis().args(["app", "validate", "-o", "json"]).arg(&m.path).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["valid"], true);
+    assert_eq!(report[0]["warnings"][0]["path"], "metadata.namespace");
+    assert_eq!(report[0]["warnings"][0]["line"], 5);
 }
 
 #[test]

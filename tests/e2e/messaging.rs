@@ -45,11 +45,11 @@ fn exercise(image: &str, bus_config: &[(&str, &str)]) {
 
     // Fire and forget: the handler runs and prints.
     assert_eq!(get(&format!("{base}/publish/greet.world/hi"), None).body, "published");
-    up.wait_for_log(&["handled greet.world: hi", "component=chat_messenger"]);
+    up.wait_for_log(&["handled greet.world: hi", "component=chat-messenger"]);
 
     // A handler's error is logged, naming the component.
     get(&format!("{base}/publish/greet.x/fail"), None);
-    up.wait_for_log(&["wasmcloud:messaging/handler.handle-message returned an error: asked to fail", "chat_messenger"]);
+    up.wait_for_log(&["wasmcloud:messaging/handler.handle-message returned an error: asked to fail", "chat-messenger"]);
 
     // Nobody subscribed: the request fails back to the guest, naming the subject.
     let nobody = get(&format!("{base}/request/nobody.home/x"), None);
@@ -99,11 +99,11 @@ fn exercise_both_versions(image: &str, bus_config: &[(&str, &str)], no_answer: &
 
     // `send` reaches the 0.3.0 handler, which sees the topic.
     assert_eq!(get(&format!("{v3}/publish/v3.note/hi"), None).body, "published");
-    up.wait_for_log(&["handled3 v3.note: hi", "component=mixed_messenger3"]);
+    up.wait_for_log(&["handled3 v3.note: hi", "component=mixed-messenger3"]);
 
     // Its error is logged, naming component and function.
     get(&format!("{v2}/publish/v3.x/fail"), None);
-    up.wait_for_log(&["wasmcloud:messaging/incoming-handler.handle returned an error: asked to fail", "mixed_messenger3"]);
+    up.wait_for_log(&["wasmcloud:messaging/incoming-handler.handle returned an error: asked to fail", "mixed-messenger3"]);
 
     // Nobody answers: the guest gets an error case, not a trap.
     let nobody = get(&format!("{v3}/request/nobody.home/x"), None);

@@ -44,7 +44,7 @@ fn without_a_link_outbound_http_is_denied_and_logged() {
     let log = up.log();
     assert!(
         log.lines().any(|l| l.contains("outbound HTTP denied: the component has no http-client link")
-            && l.contains("component=egress_fetch")
+            && l.contains("component=egress-fetch")
             && l.contains(&format!("uri=http://127.0.0.1:{}/", up_ports[0]))),
         "{log}"
     );

@@ -102,13 +102,13 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     assert!(!up.log().contains(TOKEN) && !up.log().contains(PASSWORD), "a secret reached the host's log");
     let pid = first[4].clone();
     assert!(runs(&pid));
-    up.wait_for_log(&["provider process started", "relay_echo"]);
+    up.wait_for_log(&["provider process started", "relay-echo"]);
     // Health requests reach the process; the host reports it healthy.
-    up.wait_for_log(&["health check passed", "relay_echo"]);
+    up.wait_for_log(&["health check passed", "relay-echo"]);
 
     // Killed, it is started again, with the same links and config.
     std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
-    up.wait_for_log(&["the provider process exited", "relay_echo"]);
+    up.wait_for_log(&["the provider process exited", "relay-echo"]);
     let again = until("the provider to be restarted", SETTLE, || echo(port, "again").filter(|p| p[4] != pid));
     assert_eq!(&again[..4], ["hi", ">>", "again", "niaga"], "{again:?}");
     assert_eq!(again[5], first[5], "a restarted provider is given its secrets again");
@@ -130,14 +130,14 @@ fn a_provider_archive_runs_as_a_process_that_components_call_and_that_calls_them
     assert_ne!(relinked[4], again[4], "a changed link restarts the process");
     assert_eq!(&relinked[..4], ["hey", "=>", "v3", "3v"], "{relinked:?}");
     assert_eq!(relinked[5], first[5]);
-    up.wait_for_log(&["which reads it only at start", "link `default` from `relay_caller`"]);
+    up.wait_for_log(&["which reads it only at start", "link `default` from `relay-caller`"]);
     let again = relinked;
 
     // Deleting the application shuts the process down.
     let out = up.cli(&["app", "delete", "relay"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     until("the provider process to exit", SETTLE, || (!runs(&again[4])).then_some(()));
-    up.wait_for_log(&["provider process stopped", "relay_echo"]);
+    up.wait_for_log(&["provider process stopped", "relay-echo"]);
 
     // An archive that is no archive fails that deploy only, naming the field.
     let junk = dir.path().join("junk.par.gz");

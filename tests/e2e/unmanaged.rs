@@ -36,7 +36,7 @@ fn components_outside_manifests_start_scale_and_stop() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("config `absent` is not defined") && stderr.contains("callee-2"), "{stderr}");
 
-    let managed = up.cli(&["scale", "component", &host, "managed_hello", guests::HELLO, "--count", "5"]);
+    let managed = up.cli(&["scale", "component", &host, "managed-hello", guests::HELLO, "--count", "5"]);
     assert!(!managed.status.success());
     let stderr = String::from_utf8_lossy(&managed.stderr);
     assert!(stderr.contains("belongs to application `managed`"), "{stderr}");
@@ -85,7 +85,7 @@ fn links_put_through_the_control_interface_bind_and_unbind_imports() {
     assert!(!clash.status.success() && String::from_utf8_lossy(&clash.stderr).contains("different target (callee-1)"));
     let unconfigured = up.cli(&["link", "put", "caller-1", "callee-1", "trellis", "plain", "-i", "echo", "--target-config", "absent"]);
     assert!(!unconfigured.status.success() && String::from_utf8_lossy(&unconfigured.stderr).contains("configuration `absent` not found"));
-    let managed = up.cli(&["link", "put", "managed_hello", "callee-1", "trellis", "calls", "-i", "greeter"]);
+    let managed = up.cli(&["link", "put", "managed-hello", "callee-1", "trellis", "calls", "-i", "greeter"]);
     assert!(!managed.status.success() && String::from_utf8_lossy(&managed.stderr).contains("of application `managed`"));
 
     let deleted = up.cli(&["link", "del", "caller-1", "trellis", "calls"]);

@@ -10,8 +10,7 @@ use trellis_lattice::{Lattice, LatticeError, respond};
 use trellis_types::ctl::CtlReply;
 use trellis_types::manifest::{Manifest, SecretProperty};
 
-/// The policy type wasmCloud secret references name.
-pub(crate) const SECRET_POLICY: &str = "policy.secret.wasmcloud.dev/v1alpha1";
+pub(crate) use trellis_types::manifest::SECRET_POLICY_TYPE as SECRET_POLICY;
 
 /// The secrets `list` (at manifest field `field`) names, by their names in the manifest; or the
 /// field of the first that fails, and why.
@@ -26,16 +25,10 @@ pub(crate) async fn resolve(
     for (j, secret) in list.iter().enumerate() {
         let at = format!("{field}[{j}]");
         let source = &secret.properties;
-        // Validation guarantees the policy exists; its type is the host's to check.
+        // Validation guarantees the policy exists and is a secrets policy.
         let policy = manifest.spec.policies.iter().find(|p| p.name == source.policy).ok_or_else(|| {
             (format!("{at}.properties.policy"), format!("no policy named `{}` in spec.policies", source.policy))
         })?;
-        if policy.policy_type != SECRET_POLICY {
-            return Err((
-                format!("{at}.properties.policy"),
-                format!("policy `{}` has type `{}`; a secret's policy must have type `{SECRET_POLICY}`", policy.name, policy.policy_type),
-            ));
-        }
         let request = SecretRequest {
             key: &source.key,
             field: source.field.as_deref(),

@@ -87,8 +87,8 @@ impl Catalogue {
             message,
             name: name.to_owned(),
         };
-        let manifest = match Manifest::parse(source_name, text) {
-            Ok(m) => m,
+        let (manifest, ignored) = match Manifest::parse_with_warnings(source_name, text) {
+            Ok(parsed) => parsed,
             Err(e) => return error("", e.to_string()),
         };
         let name = manifest.name().to_owned();
@@ -120,7 +120,10 @@ impl Catalogue {
             result: if created { PutResult::Created } else { PutResult::NewVersion },
             total_versions: app.record.versions.len(),
             current_version: version.clone(),
-            message: format!("Successfully put manifest {name} {version}"),
+            message: match ignored.is_empty() {
+                true => format!("Successfully put manifest {name} {version}"),
+                false => format!("Successfully put manifest {name} {version}; ignored:\n{ignored}"),
+            },
             name,
         }
     }

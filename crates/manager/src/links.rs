@@ -201,7 +201,7 @@ mod tests {
         let manifest = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: app\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: c.wasm\n";
         c.put("a.yaml", manifest, None).await;
         c.deploy("app", "v1").await;
-        let err = with_put(&c, &link("app_web", "kv", &["store"])).unwrap_err();
+        let err = with_put(&c, &link("app-web", "kv", &["store"])).unwrap_err();
         assert!(err.contains("component `web` of application `app`"), "{err}");
     }
 }

@@ -1,22 +1,44 @@
 //! Turns a located node tree into the manifest model, collecting every structural error
-//! (unknown field, wrong type, missing field) with its line and field path.
+//! (unknown field, wrong type, missing field) with its line and field path, and a warning for
+//! every field it ignores.
+//!
+//! Which unknown fields are refused and which are ignored follows wadm-types 0.8 (what
+//! `wadm` parses with): its `Manifest`, component `properties`, traits, scaler properties,
+//! spreads and config entries deny unknown fields; everything else ignores them.
 
 use std::collections::BTreeMap;
 
 use super::node::{Node, Value};
 use super::*;
 
-/// Decodes the whole document. The manifest is `None` when a required part is unusable; the
-/// errors say why.
-pub(super) fn manifest(node: &Node) -> (Option<Manifest>, Vec<ManifestError>) {
+/// What decoding found: the manifest (`None` when a required part is unusable; the errors say
+/// why), the errors, and the fields ignored.
+pub(super) struct Decoded {
+    pub(super) manifest: Option<Manifest>,
+    pub(super) errors: Vec<ManifestError>,
+    pub(super) warnings: Vec<ManifestError>,
+}
+
+/// Decodes the whole document.
+pub(super) fn manifest(node: &Node) -> Decoded {
     let mut d = Decoder::default();
     let manifest = d.manifest(node);
-    (manifest, d.errors)
+    Decoded { manifest, errors: d.errors, warnings: d.warnings }
 }
 
 #[derive(Default)]
 struct Decoder {
     errors: Vec<ManifestError>,
+    warnings: Vec<ManifestError>,
+}
+
+/// What an unknown key in a mapping means, as wadm's parser treats it there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// wadm refuses it (`deny_unknown_fields`): an error, with the nearest allowed name.
+    Refused,
+    /// wadm ignores it: so does Trellis, with a warning.
+    Ignored,
 }
 
 /// The fields of one mapping, already checked against the allowed names.
@@ -49,19 +71,34 @@ impl Decoder {
         self.error(node.line, path, format!("expected {expected}, found {}", node.value.kind()));
     }
 
-    /// Checks `node` is a mapping and reports every key not in `allowed`.
-    fn fields<'a>(&mut self, node: &'a Node, path: &str, allowed: &[&str]) -> Option<Fields<'a>> {
+    fn warning(&mut self, line: usize, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ManifestError { line, path: path.into(), message: message.into() });
+    }
+
+    /// Checks `node` is a mapping and reports every key not in `allowed`: an error where wadm
+    /// refuses unknown keys, a warning where it ignores them.
+    fn fields<'a>(&mut self, node: &'a Node, path: &str, allowed: &[&str], unknown: Unknown) -> Option<Fields<'a>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, path, "a mapping");
             return None;
         };
         for (key, line, _) in entries {
             if !allowed.contains(&key.as_str()) {
-                let hint = match closest(key, allowed) {
-                    Some(near) => format!("; did you mean `{near}`?"),
-                    None => format!("; expected one of: {}", allowed.join(", ")),
-                };
-                self.error(*line, join(path, key), format!("unknown field `{key}`{hint}"));
+                match unknown {
+                    Unknown::Refused => {
+                        let hint = match closest(key, allowed) {
+                            Some(near) => format!("; did you mean `{near}`?"),
+                            None => format!("; expected one of: {}", allowed.join(", ")),
+                        };
+                        self.error(*line, join(path, key), format!("unknown field `{key}`{hint}"));
+                    }
+                    // Often a field of another tool (`namespace`): only a near-certain typo
+                    // gets a suggestion.
+                    Unknown::Ignored => {
+                        let hint = typo(key, allowed).map(|near| format!("; did you mean `{near}`?")).unwrap_or_default();
+                        self.warning(*line, join(path, key), format!("field `{key}` is ignored, as wadm ignores it{hint}"));
+                    }
+                }
             }
         }
         Some(Fields { line: node.line, path: path.to_owned(), entries })
@@ -132,6 +169,8 @@ impl Decoder {
                         Value::Int(i) => i.to_string(),
                         Value::Float(f) => f.to_string(),
                         Value::Bool(b) => b.to_string(),
+                        // `description:` with nothing after it: wadm reads an empty value.
+                        Value::Null => String::new(),
                         _ => {
                             self.wrong_type(value, &join(path, key), "a string");
                             continue;
@@ -158,7 +197,7 @@ impl Decoder {
     }
 
     fn manifest(&mut self, node: &Node) -> Option<Manifest> {
-        let f = self.fields(node, "", &["apiVersion", "kind", "metadata", "spec"])?;
+        let f = self.fields(node, "", &["apiVersion", "kind", "metadata", "spec"], Unknown::Refused)?;
         let api_version = self.required_string(&f, "apiVersion");
         let kind = self.required_string(&f, "kind");
         let metadata = self.required(&f, "metadata").and_then(|n| self.metadata(n, "metadata"));
@@ -167,10 +206,21 @@ impl Decoder {
     }
 
     fn metadata(&mut self, node: &Node, path: &str) -> Option<Metadata> {
-        let f = self.fields(node, path, &["name", "annotations", "labels"])?;
+        // `namespace` (as Kubernetes objects have) and the rest are ignored, as by wadm.
+        let f = self.fields(node, path, &["name", "annotations", "labels"], Unknown::Ignored)?;
         let name = self.required_string(&f, "name");
-        let annotations =
+        let mut annotations =
             f.get("annotations").map(|n| self.string_map(n, &f.path("annotations")));
+        if let Some(map) = &mut annotations
+            && map.get(VERSION_ANNOTATION).is_some_and(|v| v.trim().is_empty())
+        {
+            map.remove(VERSION_ANNOTATION);
+            let line = match f.get("annotations").map(|n| &n.value) {
+                Some(Value::Map(entries)) => entries.iter().find(|(k, _, _)| k == VERSION_ANNOTATION).map_or(f.line, |(_, line, _)| *line),
+                _ => f.line,
+            };
+            self.warning(line, f.path("annotations.version"), "an empty version is no version: one is generated when the manifest is put");
+        }
         let labels = f.get("labels").map(|n| self.string_map(n, &f.path("labels")));
         Some(Metadata {
             name: name?,
@@ -180,7 +230,7 @@ impl Decoder {
     }
 
     fn spec(&mut self, node: &Node, path: &str) -> Option<Specification> {
-        let f = self.fields(node, path, &["components", "policies"])?;
+        let f = self.fields(node, path, &["components", "policies"], Unknown::Ignored)?;
         let components = self.required(&f, "components").map(|n| {
             let path = f.path("components");
             let items = self.list(n, &path);
@@ -207,7 +257,7 @@ impl Decoder {
     }
 
     fn policy(&mut self, node: &Node, path: &str) -> Option<Policy> {
-        let f = self.fields(node, path, &["name", "type", "properties"])?;
+        let f = self.fields(node, path, &["name", "type", "properties"], Unknown::Ignored)?;
         let name = self.required_string(&f, "name");
         let policy_type = self.required_string(&f, "type");
         let properties = f.get("properties").map(|n| self.string_map(n, &f.path("properties")));
@@ -215,7 +265,7 @@ impl Decoder {
     }
 
     fn component(&mut self, node: &Node, path: &str) -> Option<Component> {
-        let f = self.fields(node, path, &["name", "type", "properties", "traits"])?;
+        let f = self.fields(node, path, &["name", "type", "properties", "traits"], Unknown::Ignored)?;
         let name = self.required_string(&f, "name");
         let kind = self.required(&f, "type").and_then(|n| {
             let path = f.path("type");
@@ -243,11 +293,11 @@ impl Decoder {
     }
 
     fn properties(&mut self, node: &Node, path: &str) -> Option<Properties> {
-        let f = self.fields(node, path, &["image", "application", "id", "config", "secrets"])?;
+        let f = self.fields(node, path, &["image", "application", "id", "config", "secrets"], Unknown::Refused)?;
         let image = self.optional_string(&f, "image");
         let id = self.optional_string(&f, "id");
         let application = f.get("application").and_then(|n| {
-            let af = self.fields(n, &f.path("application"), &["name", "component"])?;
+            let af = self.fields(n, &f.path("application"), &["name", "component"], Unknown::Ignored)?;
             let name = self.required_string(&af, "name");
             let component = self.required_string(&af, "component");
             Some(SharedComponent { name: name?, component: component? })
@@ -269,7 +319,7 @@ impl Decoder {
             .iter()
             .enumerate()
             .filter_map(|(i, item)| {
-                let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"])?;
+                let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"], Unknown::Refused)?;
                 let name = self.required_string(&f, "name");
                 let properties = f.get("properties").map(|n| self.string_map(n, &f.path("properties")));
                 Some(ConfigProperty { name: name?, properties })
@@ -283,10 +333,10 @@ impl Decoder {
             .iter()
             .enumerate()
             .filter_map(|(i, item)| {
-                let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"])?;
+                let f = self.fields(item, &format!("{path}[{i}]"), &["name", "properties"], Unknown::Ignored)?;
                 let name = self.required_string(&f, "name");
                 let source = self.required(&f, "properties").and_then(|n| {
-                    let sf = self.fields(n, &f.path("properties"), &["policy", "key", "field", "version"])?;
+                    let sf = self.fields(n, &f.path("properties"), &["policy", "key", "field", "version"], Unknown::Ignored)?;
                     let policy = self.required_string(&sf, "policy");
                     let key = self.required_string(&sf, "key");
                     let field = self.optional_string(&sf, "field");
@@ -299,7 +349,7 @@ impl Decoder {
     }
 
     fn trait_(&mut self, node: &Node, path: &str) -> Option<Trait> {
-        let f = self.fields(node, path, &["type", "properties"])?;
+        let f = self.fields(node, path, &["type", "properties"], Unknown::Refused)?;
         let trait_type = self.required_string(&f, "type")?;
         let props_node = self.required(&f, "properties")?;
         let props_path = f.path("properties");
@@ -312,22 +362,24 @@ impl Decoder {
             custom if custom.contains('.') || custom.contains('/') => {
                 TraitProperty::Custom(to_json(props_node))
             }
+            // wadm takes any other type as a custom trait and does nothing with it; so does
+            // Trellis, but a typo of a known type is worth a line.
             unknown => {
                 let known = [SPREADSCALER_TRAIT, DAEMONSCALER_TRAIT, LINK_TRAIT, LIMITS_TRAIT];
                 let hint = match closest(unknown, &known) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("expected one of: {}", known.join(", ")),
+                    None => format!("known types: {}", known.join(", ")),
                 };
                 let line = f.get("type").map_or(f.line, |n| n.line);
-                self.error(line, f.path("type"), format!("unknown trait type `{unknown}`; {hint}"));
-                return None;
+                self.warning(line, f.path("type"), format!("unknown trait type `{unknown}` is ignored, as wadm ignores it; {hint}"));
+                TraitProperty::Custom(to_json(props_node))
             }
         };
         Some(Trait { trait_type, properties })
     }
 
     fn scaler(&mut self, node: &Node, path: &str) -> Option<ScalerProperty> {
-        let f = self.fields(node, path, &["instances", "replicas", "spread"])?;
+        let f = self.fields(node, path, &["instances", "replicas", "spread"], Unknown::Refused)?;
         let instances = match (f.get("instances"), f.get("replicas")) {
             (Some(n), None) => self.u32(n, &f.path("instances")),
             (None, Some(n)) => self.u32(n, &f.path("replicas")),
@@ -347,7 +399,7 @@ impl Decoder {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let sf = self.fields(s, &format!("{path}[{i}]"), &["name", "requirements", "weight"])?;
+                    let sf = self.fields(s, &format!("{path}[{i}]"), &["name", "requirements", "weight"], Unknown::Refused)?;
                     let name = self.required_string(&sf, "name");
                     let requirements = sf.get("requirements").map(|n| self.string_map(n, &sf.path("requirements")));
                     let weight = match sf.get("weight") {
@@ -367,6 +419,7 @@ impl Decoder {
             node,
             path,
             &["namespace", "package", "interfaces", "name", "source", "target", "source_config", "target_config"],
+            Unknown::Ignored,
         )?;
         let namespace = self.required_string(&f, "namespace");
         let package = self.required_string(&f, "package");
@@ -384,7 +437,8 @@ impl Decoder {
                 .collect::<Option<Vec<_>>>()
         });
         let mut source = f.get("source").and_then(|n| {
-            let sf = self.fields(n, &f.path("source"), &["config", "secrets"])?;
+            // `source.name` and the like: wadm ignores them (the source is the component itself).
+            let sf = self.fields(n, &f.path("source"), &["config", "secrets"], Unknown::Ignored)?;
             let config = sf.get("config").map(|n| self.configs(n, &sf.path("config")));
             let secrets = sf.get("secrets").map(|n| self.secrets(n, &sf.path("secrets")));
             Some(ConfigDefinition { config: config.unwrap_or_default(), secrets: secrets.unwrap_or_default() })
@@ -398,7 +452,7 @@ impl Decoder {
         let mut target = self.required(&f, "target").and_then(|n| match &n.value {
             Value::Str(name) => Some(LinkTarget { name: name.clone(), config: vec![], secrets: vec![] }),
             _ => {
-                let tf = self.fields(n, &f.path("target"), &["name", "config", "secrets"])?;
+                let tf = self.fields(n, &f.path("target"), &["name", "config", "secrets"], Unknown::Ignored)?;
                 let name = self.required_string(&tf, "name");
                 let config = tf.get("config").map(|n| self.configs(n, &tf.path("config")));
                 let secrets = tf.get("secrets").map(|n| self.secrets(n, &tf.path("secrets")));
@@ -426,7 +480,7 @@ impl Decoder {
     }
 
     fn limits(&mut self, node: &Node, path: &str) -> Option<Limits> {
-        let f = self.fields(node, path, &["max_execution_time_ms", "max_linear_memory_bytes"])?;
+        let f = self.fields(node, path, &["max_execution_time_ms", "max_linear_memory_bytes"], Unknown::Refused)?;
         let mut limits = Limits::default();
         for (key, slot) in [
             ("max_execution_time_ms", &mut limits.max_execution_time_ms),
@@ -467,6 +521,11 @@ pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     {
         return Some(c);
     }
+    typo(word, candidates)
+}
+
+/// The allowed name within two edits of `word`, the nearest first.
+fn typo<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(word, c), *c))

@@ -4,6 +4,12 @@
 //! file, line and field path ([`ManifestError`]), rather than stopping at the first. The types
 //! serialize to the JSON shape wadm uses on its API, with legacy link fields normalised to the
 //! current shape.
+//!
+//! What wadm accepts, Trellis accepts: where wadm's parser ignores a field (unknown keys in
+//! `metadata`, `spec`, a component, a link and its `source` and `target`, a secret, a policy;
+//! trait types it does not know), Trellis ignores it too and says so in a warning with its line
+//! ([`Manifest::parse_with_warnings`]). What wadm refuses because a deploy would go wrong, Trellis
+//! refuses, with file, line and field.
 
 mod decode;
 mod node;
@@ -22,6 +28,8 @@ pub const APPLICATION_KIND: &str = "Application";
 pub const VERSION_ANNOTATION: &str = "version";
 /// Annotation holding the manifest's description.
 pub const DESCRIPTION_ANNOTATION: &str = "description";
+/// The type of the policy a secret reference names, as wadm requires it.
+pub const SECRET_POLICY_TYPE: &str = "policy.secret.wasmcloud.dev/v1alpha1";
 /// Annotation marking an application whose components other applications may use.
 pub const SHARED_ANNOTATION: &str = "experimental.wasmcloud.dev/shared";
 
@@ -294,16 +302,25 @@ impl Manifest {
     ///
     /// Returns every error found, each with line and field path.
     pub fn parse(source: &str, text: &str) -> Result<Manifest, ManifestErrors> {
+        Manifest::parse_with_warnings(source, text).map(|(manifest, _)| manifest)
+    }
+
+    /// [`Manifest::parse`], and the fields it ignored, each with line and field path: what
+    /// `trellis app validate` and `app put` show, so a field that does nothing is never silent.
+    pub fn parse_with_warnings(source: &str, text: &str) -> Result<(Manifest, ManifestWarnings), ManifestErrors> {
         let fail = |errors: Vec<ManifestError>| ManifestErrors { file: source.to_owned(), errors };
         let node = node::parse(text).map_err(|e| {
             fail(vec![ManifestError { line: e.line, path: String::new(), message: e.message }])
         })?;
-        let (manifest, mut errors) = decode::manifest(&node);
+        let decode::Decoded { manifest, mut errors, mut warnings } = decode::manifest(&node);
         if let Some(manifest) = &manifest {
             errors.extend(validate::manifest(manifest, &node));
         }
         match manifest {
-            Some(manifest) if errors.is_empty() => Ok(manifest),
+            Some(manifest) if errors.is_empty() => {
+                warnings.sort_by_key(|w| w.line);
+                Ok((manifest, ManifestWarnings { file: source.to_owned(), warnings }))
+            }
             _ => {
                 errors.sort_by_key(|e| e.line);
                 Err(fail(errors))
@@ -333,16 +350,18 @@ impl Manifest {
 }
 
 impl Component {
-    /// The lattice id: `properties.id`, else wadm's default `<app>-<name>`, lower-cased, with every
-    /// character that is not ASCII alphanumeric replaced by `_`.
+    /// The lattice id: `properties.id`, else wadm's default: the application's and the
+    /// component's names, each lower-cased with every character that is not ASCII alphanumeric
+    /// replaced by `_`, joined with `-` (`hello-world` + `http-component` is
+    /// `hello_world-http_component`), as wadm's `compute_component_id` makes it.
     pub fn id(&self, app: &str) -> String {
         if let Some(id) = &self.properties.id {
             return id.clone();
         }
-        format!("{app}-{}", self.name)
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-            .collect()
+        let sanitized = |name: &str| -> String {
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+        };
+        format!("{}-{}", sanitized(app), sanitized(&self.name))
     }
 
     /// The scaler trait (spread or daemon), if any.
@@ -401,18 +420,46 @@ pub struct ManifestErrors {
 
 impl fmt::Display for ManifestErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}:{}: ", self.file, e.line)?;
-            if !e.path.is_empty() {
-                write!(f, "{}: ", e.path)?;
-            }
-            f.write_str(&e.message)?;
-        }
-        Ok(())
+        write_located(f, &self.file, &self.errors)
     }
+}
+
+/// What a manifest says that Trellis does not use, as wadm does not (fields it ignores); each
+/// is located like an error. Shown, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManifestWarnings {
+    /// The file (or other source) the manifest came from.
+    pub file: String,
+    /// In line order; empty when nothing was ignored.
+    pub warnings: Vec<ManifestError>,
+}
+
+impl ManifestWarnings {
+    /// Whether there is nothing to warn of.
+    pub fn is_empty(&self) -> bool {
+        self.warnings.is_empty()
+    }
+}
+
+impl fmt::Display for ManifestWarnings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_located(f, &self.file, &self.warnings)
+    }
+}
+
+/// One `file:line: path: message` line per item.
+fn write_located(f: &mut fmt::Formatter<'_>, file: &str, items: &[ManifestError]) -> fmt::Result {
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            writeln!(f)?;
+        }
+        write!(f, "{file}:{}: ", e.line)?;
+        if !e.path.is_empty() {
+            write!(f, "{}: ", e.path)?;
+        }
+        f.write_str(&e.message)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

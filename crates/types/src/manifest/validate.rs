@@ -55,7 +55,7 @@ impl Validator<'_> {
         // one of those is not reported a second time as dangling.
         let names = written_component_names(self.root);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let policies: BTreeSet<&str> = m.spec.policies.iter().map(|p| p.name.as_str()).collect();
+        let policies: BTreeMap<&str, &Policy> = m.spec.policies.iter().map(|p| (p.name.as_str(), p)).collect();
         let mut seen_names = BTreeSet::new();
         let mut seen_ids = BTreeMap::new();
         if m.spec.components.is_empty() {
@@ -84,18 +84,25 @@ impl Validator<'_> {
         }
     }
 
-    fn secrets(&mut self, secrets: &[SecretProperty], policies: &BTreeSet<&str>, at: &str) {
+    /// As wadm checks them: the policy exists, is a secrets policy and names its backend.
+    fn secrets(&mut self, secrets: &[SecretProperty], policies: &BTreeMap<&str, &Policy>, at: &str) {
         for (i, s) in secrets.iter().enumerate() {
-            if !policies.contains(s.properties.policy.as_str()) {
-                self.error(
-                    format!("{at}[{i}].properties.policy"),
-                    format!("no policy named `{}` in spec.policies", s.properties.policy),
-                );
+            let field = format!("{at}[{i}].properties.policy");
+            match policies.get(s.properties.policy.as_str()) {
+                None => self.error(field, format!("no policy named `{}` in spec.policies", s.properties.policy)),
+                Some(p) if p.policy_type != SECRET_POLICY_TYPE => self.error(
+                    field,
+                    format!("policy `{}` has type `{}`; a secret's policy must have type `{SECRET_POLICY_TYPE}`", p.name, p.policy_type),
+                ),
+                Some(p) if !p.properties.contains_key("backend") => {
+                    self.error(field, format!("policy `{}` has no `backend` property: the secrets backend to ask", p.name));
+                }
+                Some(_) => {}
             }
         }
     }
 
-    fn traits(&mut self, c: &Component, at: &str, names: &[&str], policies: &BTreeSet<&str>) {
+    fn traits(&mut self, c: &Component, at: &str, names: &[&str], policies: &BTreeMap<&str, &Policy>) {
         let mut scaler_seen = false;
         let mut limits_seen = false;
         // wadm#514's rule: a component's import resolves to one target per (link name,
