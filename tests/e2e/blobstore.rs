@@ -6,9 +6,14 @@ use std::io::Read as _;
 
 use crate::util::*;
 
-/// The blobs guest, linked to capability `store` whose image is `image`, with link target
-/// config `config`, served at `port`.
+/// The blobs guest (built against wasmCloud's WIT), linked to capability `store` whose image is
+/// `image`, with link target config `config`, served at `port`.
 fn blob_app(name: &str, image: &str, config: &[(&str, &str)], port: u16) -> ManifestFile {
+    blob_app_of(guests::BLOBS, name, image, config, port)
+}
+
+/// [`blob_app`] with the guest at `guest`.
+fn blob_app_of(guest: &str, name: &str, image: &str, config: &[(&str, &str)], port: u16) -> ManifestFile {
     let mut link = "        - type: link\n          properties:\n            namespace: wasi\n            package: blobstore\n            interfaces: [blobstore, container, types]\n            target:\n              name: store\n".to_owned();
     if !config.is_empty() {
         link += "              config:\n                - name: store-link\n                  properties:\n";
@@ -16,7 +21,7 @@ fn blob_app(name: &str, image: &str, config: &[(&str, &str)], port: u16) -> Mani
             link += &format!("                    {k}: \"{v}\"\n");
         }
     }
-    let component = component(name, guests::BLOBS, 4, "") + &link;
+    let component = component(name, guest, 4, "") + &link;
     let capability = format!("    - name: store\n      type: capability\n      properties:\n        image: {image}\n");
     manifest(&app(name, &[component, capability, http_server("http", &[], &[(name, &[("address", &format!("127.0.0.1:{port}"))])])]))
 }
@@ -77,7 +82,11 @@ fn filesystem_backend_keeps_objects_as_files_confined_to_root() {
     let _up = Up::start(&[&m.path], &[]).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     exercise(&base);
+    // wasmCloud's blobstore-fs layout: `ROOT/<container>/<object>`, both ways.
     assert_eq!(std::fs::read(root_dir.join("photos/cat")).unwrap(), b"purr");
+    std::fs::write(root_dir.join("photos/from-wasmcloud"), b"written by a provider").unwrap();
+    assert_eq!(ok("GET", &base, "o/photos/from-wasmcloud", b""), "written by a provider");
+    std::fs::remove_file(root_dir.join("photos/from-wasmcloud")).unwrap();
     // Names that would leave the root are refused, and nothing is written outside it.
     let r = send("PUT", &format!("{base}/o/photos/sub/../../../escape"), b"x");
     assert!(r.status == 500 && r.body.contains("invalid object name"), "{}: {}", r.status, r.body);
@@ -92,13 +101,39 @@ fn memory_backend() {
     exercise(&format!("http://127.0.0.1:{port}"));
 }
 
+/// wasmCloud's `outgoing-value-write-body` returns `result<output-stream>`, the upstream
+/// draft's `result<output-stream, error>`: a component built against either runs.
+#[test]
+fn the_upstream_drafts_shape_of_the_interface_runs_too() {
+    let port = free_port();
+    let m = blob_app_of(guests::BLOBS_DRAFT, "draft", "wasmcloud+builtin://blobstore-memory", &[], port);
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    exercise(&format!("http://127.0.0.1:{port}"));
+}
+
 #[test]
 fn nats_object_store_backend() {
     let nats = Nats::start_jetstream();
     let port = free_port();
     let m = blob_app("objects", "ghcr.io/wasmcloud/blobstore-nats:0.4.0", &[("cluster_uri", &nats.url)], port);
     let _up = Up::start(&[&m.path], &[]).unwrap();
-    exercise(&format!("http://127.0.0.1:{port}"));
+    let base = format!("http://127.0.0.1:{port}");
+    exercise(&base);
+
+    // wasmCloud's blobstore-nats keeps a container as the object store named after it, and an
+    // object under its own name: what one wrote, the other reads.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stored = runtime.block_on(async {
+        use tokio::io::AsyncReadExt as _;
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url.as_str()).await.unwrap());
+        let photos = js.get_object_store("photos").await.unwrap();
+        let mut cat = Vec::new();
+        photos.get("cat").await.unwrap().read_to_end(&mut cat).await.unwrap();
+        photos.put("from-wasmcloud", &mut &b"written by a provider"[..]).await.unwrap();
+        cat
+    });
+    assert_eq!(stored, b"purr");
+    assert_eq!(ok("GET", &base, "o/photos/from-wasmcloud", b""), "written by a provider");
 }
 
 /// 64 MiB in and out through the component without the host holding it: peak memory grows by

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt as _;
-use trellis_runtime::{Grants, InvocationState};
+use trellis_runtime::{Grants, InvocationState, Links};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
@@ -29,11 +29,12 @@ mod generated {
 
 use generated::wasi::blobstore::{blobstore, container, types};
 
-/// An open container of the backend it was opened through.
+/// An open container: only its name, as on wasmCloud. Each operation goes to the backend of
+/// the link the component has selected at the time of the call, so a component may switch
+/// links (`wasmcloud:bus/lattice.set-link-name`) between calls on one handle.
 #[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Container {
     name: String,
-    store: Arc<dyn BlobStore>,
 }
 
 /// The names `list-objects` found, read out in pages.
@@ -49,7 +50,7 @@ struct BlobstoreState {
 
 struct View<'a> {
     stores: &'a BTreeMap<String, Arc<dyn BlobStore>>,
-    link: &'a str,
+    links: &'a Links,
     table: &'a mut ResourceTable,
 }
 
@@ -61,12 +62,12 @@ impl HasData for HasView {
 
 fn view(state: &mut InvocationState) -> View<'_> {
     let (blob, table, links) = state.extension_and_links::<BlobstoreState>();
-    View { stores: &blob.stores, link: links.name("wasi:blobstore/blobstore"), table }
+    View { stores: &blob.stores, links, table }
 }
 
 /// Adds `wasi:blobstore` to `linker` over `stores` (link name → backend) and records the
-/// grant. Containers are reached through the component's current link (`default` unless
-/// `wasmcloud:bus/lattice.set-link-name` chose another).
+/// grant. Every call, on a container or not, reaches the backend of the component's current
+/// link (`default` unless `wasmcloud:bus/lattice.set-link-name` chose another).
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn BlobStore>>) -> anyhow::Result<()> {
     blobstore::add_to_linker::<_, HasView>(linker, view)?;
     container::add_to_linker::<_, HasView>(linker, view)?;
@@ -75,6 +76,7 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: 
         grants.link("wasi:blobstore/blobstore", name);
     }
     grants.interfaces("wasi:blobstore/");
+    grants.adapt(crate::draft::adapt);
     let stores = Arc::new(stores);
     grants.state(move || BlobstoreState { stores: stores.clone() });
     Ok(())
@@ -83,19 +85,40 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: 
 type R<T> = wasmtime::Result<Result<T, String>>;
 
 impl View<'_> {
+    /// The backend of the link the component uses now.
     fn store(&self) -> Result<Arc<dyn BlobStore>, String> {
-        self.stores.get(self.link).cloned().ok_or_else(|| format!("no blobstore link named `{}`", self.link))
+        let link = self.links.name("wasi:blobstore/blobstore");
+        self.stores.get(link).cloned().ok_or_else(|| format!("no blobstore link named `{link}`"))
     }
 
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<Container>> {
-        let store = self.store().map_err(wasmtime::Error::msg)?;
-        Ok(self.table.push(Container { name, store })?)
+        Ok(self.table.push(Container { name })?)
     }
 
-    fn container(&self, c: &Resource<Container>) -> wasmtime::Result<(String, Arc<dyn BlobStore>)> {
-        let c = self.table.get(c)?;
-        Ok((c.name.clone(), c.store.clone()))
+    /// The container's name and the backend of the current link: a bad handle traps (the
+    /// outer error), a missing link is the guest's error (the inner one).
+    fn container(&self, c: &Resource<Container>) -> R<(String, Arc<dyn BlobStore>)> {
+        let name = self.table.get(c)?.name.clone();
+        Ok(self.store().map(|store| (name, store)))
     }
+}
+
+/// The container behind a handle and its current backend, or the guest's error returned.
+macro_rules! container {
+    ($view:expr, $c:expr) => {
+        match $view.container($c)? {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+/// The value's body stream, once: a child of the value in the table.
+pub(crate) fn write_body(table: &mut ResourceTable, value: &Resource<OutgoingValue>) -> wasmtime::Result<Result<Resource<DynOutputStream>, String>> {
+    Ok(match table.get_mut(value)?.body() {
+        Ok(body) => Ok(table.push_child(Box::new(body) as DynOutputStream, value)?),
+        Err(e) => Err(e),
+    })
 }
 
 fn text(e: BlobError) -> String {
@@ -157,11 +180,11 @@ impl container::HostContainer for View<'_> {
         Ok(Ok(self.table.get(&c)?.name.clone()))
     }
     async fn info(&mut self, c: Resource<Container>) -> R<types::ContainerMetadata> {
-        let (name, store) = self.container(&c)?;
+        let (name, store) = container!(self, &c);
         Ok(store.container_info(&name).await.map(|i| types::ContainerMetadata { name, created_at: i.created_at }).map_err(text))
     }
     async fn get_data(&mut self, c: Resource<Container>, name: String, start: u64, end: u64) -> R<Resource<IncomingValue>> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         if end < start {
             return Ok(Err(format!("get-data of `{name}`: end offset {end} is before start offset {start}")));
         }
@@ -177,7 +200,7 @@ impl container::HostContainer for View<'_> {
         }
     }
     async fn write_data(&mut self, c: Resource<Container>, name: String, data: Resource<OutgoingValue>) -> R<()> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         // Fail here, not at `finish`, when the container is missing.
         match store.container_exists(&container).await {
             Ok(true) => {}
@@ -190,18 +213,18 @@ impl container::HostContainer for View<'_> {
         Ok(self.table.get_mut(&data)?.start_upload(store, container, name))
     }
     async fn list_objects(&mut self, c: Resource<Container>) -> R<Resource<ObjectNames>> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         match store.list_objects(&container).await {
             Ok(names) => Ok(Ok(self.table.push(ObjectNames { names: names.into_iter() })?)),
             Err(e) => Ok(Err(text(e))),
         }
     }
     async fn delete_object(&mut self, c: Resource<Container>, name: String) -> R<()> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         Ok(store.delete_object(&container, &name).await.map_err(text))
     }
     async fn delete_objects(&mut self, c: Resource<Container>, names: Vec<String>) -> R<()> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         for name in names {
             if let Err(e) = store.delete_object(&container, &name).await {
                 return Ok(Err(text(e)));
@@ -210,7 +233,7 @@ impl container::HostContainer for View<'_> {
         Ok(Ok(()))
     }
     async fn has_object(&mut self, c: Resource<Container>, name: String) -> R<bool> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         Ok(match store.object_info(&container, &name).await {
             Ok(_) => Ok(true),
             Err(BlobError::NoObject { .. }) => Ok(false),
@@ -218,7 +241,7 @@ impl container::HostContainer for View<'_> {
         })
     }
     async fn object_info(&mut self, c: Resource<Container>, name: String) -> R<types::ObjectMetadata> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         Ok(store
             .object_info(&container, &name)
             .await
@@ -226,7 +249,7 @@ impl container::HostContainer for View<'_> {
             .map_err(text))
     }
     async fn clear(&mut self, c: Resource<Container>) -> R<()> {
-        let (container, store) = self.container(&c)?;
+        let (container, store) = container!(self, &c);
         Ok(store.clear(&container).await.map_err(text))
     }
     async fn drop(&mut self, c: Resource<Container>) -> wasmtime::Result<()> {
@@ -258,11 +281,10 @@ impl types::HostOutgoingValue for View<'_> {
     async fn new_outgoing_value(&mut self) -> wasmtime::Result<Resource<OutgoingValue>> {
         Ok(self.table.push(OutgoingValue::new())?)
     }
-    async fn outgoing_value_write_body(&mut self, value: Resource<OutgoingValue>) -> R<Resource<DynOutputStream>> {
-        match self.table.get_mut(&value)?.body() {
-            Ok(body) => Ok(Ok(self.table.push_child(Box::new(body) as DynOutputStream, &value)?)),
-            Err(e) => Ok(Err(e)),
-        }
+    /// wasmCloud's shape: `result<output-stream>`, no reason (the draft's shape, with one, is
+    /// [`crate::draft`]'s).
+    async fn outgoing_value_write_body(&mut self, value: Resource<OutgoingValue>) -> wasmtime::Result<Result<Resource<DynOutputStream>, ()>> {
+        Ok(write_body(self.table, &value)?.map_err(|reason| tracing::debug!("outgoing-value-write-body: {reason}")))
     }
     async fn finish(&mut self, value: Resource<OutgoingValue>) -> R<()> {
         let value = self.table.delete(value)?;

@@ -1,6 +1,10 @@
 //! `wasi:blobstore` (`blobstore`, `container`, `types` at `0.2.0-draft`, what wasmCloud 1.x
 //! links) for Trellis components, over swappable backends.
 //!
+//! The WIT is wasmCloud's own (`wit/deps`, from `wasmcloud-runtime` 0.12.0). Components built
+//! against the upstream draft, whose `outgoing-value-write-body` also returns a reason, link too:
+//! [`draft`] adapts that one function per component.
+//!
 //! **Owns** the host side of those interfaces, the [`BlobStore`] trait every backend
 //! implements, and the backends without heavy dependencies: [`FsStore`] (a directory, confined
 //! to its root) and [`MemoryStore`]. Object bodies are streamed both ways: a read is an
@@ -10,6 +14,7 @@
 //! **Must not** know manifests or links: the host hands [`grant`] the backend of each of a
 //! component's blobstore links, and a component reaches only those.
 
+mod draft;
 mod fs;
 mod host;
 mod memory;

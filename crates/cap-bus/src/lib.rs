@@ -8,9 +8,10 @@
 //! `1.0.0` accepts any name (a call through a name with no link then fails, naming it);
 //! `2.0.0` refuses a name the component has no link of, as wasmCloud 1.x does.
 //!
-//! `2.0.1` adds an `error` interface (`wrpc:rpc/error@0.1.0`'s resource, under the bus
-//! package): a guest turns a `wasi:io/error.error` into an `error` and asks it for its debug
-//! string. Both names link, to one resource type, whichever of them a component imports.
+//! `2.0.1` adds an `error` interface, as wasmCloud's host WIT (`wit/wasmcloud/deps/wasmcloud`)
+//! has it: a guest turns a `wasi:io/error.error`, or a `wrpc:rpc/error@0.1.0` error, into an
+//! `error` and asks it for its debug string. `wrpc:rpc/error@0.1.0` links too. Both resources are
+//! one host type, so a component whose bus package re-exports wRPC's resource links as well.
 
 use trellis_runtime::{Grants, InvocationState};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -58,7 +59,9 @@ mod error {
             package wasmcloud:bus@2.0.1;
             interface error {
                 use wasi:io/error@0.2.0.{error as io-error};
+                use wrpc:rpc/error@0.1.0.{error as rpc-error};
                 resource error {
+                    from-rpc-error: static func(error: rpc-error) -> error;
                     from-io-error: static func(error: io-error) -> result<error, io-error>;
                     to-debug-string: func() -> string;
                 }
@@ -185,12 +188,13 @@ impl View<'_> {
     }
 }
 
-/// Both names of the one `error` interface, served alike.
+/// Both `error` interfaces, served alike; `$extra` are the functions only one of them has.
 macro_rules! serve_error {
-    ($($interface:ident)::+) => {
+    ($($interface:ident)::+ { $($extra:item)* }) => {
         impl $($interface)::+::Host for View<'_> {}
 
         impl $($interface)::+::HostError for View<'_> {
+            $($extra)*
             fn from_io_error(&mut self, io: Resource<wasmtime::Error>) -> R<Result<Resource<RpcError>, Resource<wasmtime::Error>>> {
                 self.convert_io_error(io)
             }
@@ -204,8 +208,13 @@ macro_rules! serve_error {
     };
 }
 
-serve_error!(error::wasmcloud::bus::error);
-serve_error!(error::wrpc::rpc::error);
+serve_error!(error::wasmcloud::bus::error {
+    /// The same host value under the bus's name: ownership moves, nothing is copied.
+    fn from_rpc_error(&mut self, error: Resource<RpcError>) -> R<Resource<RpcError>> {
+        Ok(error)
+    }
+});
+serve_error!(error::wrpc::rpc::error {});
 
 /// Adds `wasmcloud:bus/lattice` 1.0.0 and 2.0.0, and `wasmcloud:bus/error` 2.0.1 (with
 /// `wrpc:rpc/error` 0.1.0), to `linker`.

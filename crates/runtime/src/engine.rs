@@ -169,6 +169,7 @@ impl Runtime {
         limits: Limits,
         max_concurrency: u32,
     ) -> anyhow::Result<PreparedComponent> {
+        grants.apply_adapters(linker, &self.inner.engine, component)?;
         crate::imports::deny_unlinked(linker, &self.inner.engine, component, &grants.interfaces)?;
         let pre = linker.instantiate_pre(component)?;
         Ok(PreparedComponent::new(id, pre, limits.capped_by(self.inner.limits), max_concurrency, grants))

@@ -32,7 +32,7 @@ pub use cache::LoadedFrom;
 pub use component::{Invocation, PreparedComponent};
 pub use engine::{Allocation, Runtime, RuntimeConfig};
 pub use limits::{FailureKind, InvocationError, Limits};
-pub use state::{Grants, InvocationState, Links, OutboundHttp, StateFactory};
+pub use state::{Adapter, Grants, InvocationState, Links, OutboundHttp, StateFactory};
 
 /// Re-exported so dependants use the same wasmtime as this crate.
 pub use wasmtime;

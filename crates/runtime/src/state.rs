@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
-use wasmtime::component::ResourceTable;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -57,6 +58,12 @@ impl Links {
 /// Makes a capability's per-invocation state; one per capability linked to a component.
 pub type StateFactory = std::sync::Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>;
 
+/// Defines in a component's linker what depends on the shape of that component's own imports:
+/// for an interface published in more than one shape (wasmCloud's WIT and an upstream draft),
+/// the capability defines one with its bindings and, when the component imports the other, an
+/// adapter here. Runs once per component, before it is pre-instantiated.
+pub type Adapter = Arc<dyn Fn(&mut Linker<InvocationState>, &Engine, &Component) -> anyhow::Result<()> + Send + Sync>;
+
 /// What a component's capabilities added to its linker: the interface families they define
 /// and the per-invocation state their host functions use.
 #[derive(Clone)]
@@ -65,6 +72,7 @@ pub struct Grants {
     pub(crate) extensions: Arc<[(std::any::TypeId, StateFactory)]>,
     pub(crate) outbound_http: Option<Arc<dyn OutboundHttp>>,
     pub(crate) links: Arc<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
+    adapters: Vec<Adapter>,
 }
 
 /// Outbound HTTP, as an http-client link grants it: which requests may leave.
@@ -75,7 +83,7 @@ pub trait OutboundHttp: Send + Sync {
 
 impl Default for Grants {
     fn default() -> Self {
-        Grants { interfaces: Vec::new(), extensions: Arc::new([]), outbound_http: None, links: Arc::default() }
+        Grants { interfaces: Vec::new(), extensions: Arc::new([]), outbound_http: None, links: Arc::default(), adapters: Vec::new() }
     }
 }
 
@@ -107,6 +115,17 @@ impl Grants {
         all.push((std::any::TypeId::of::<T>(), factory));
         self.extensions = all.into();
         self
+    }
+
+    /// Adds an [`Adapter`], run when the component is prepared.
+    pub fn adapt(&mut self, adapter: impl Fn(&mut Linker<InvocationState>, &Engine, &Component) -> anyhow::Result<()> + Send + Sync + 'static) -> &mut Self {
+        self.adapters.push(Arc::new(adapter));
+        self
+    }
+
+    /// Runs every adapter for `component`; `Runtime::prepare` does this itself.
+    pub fn apply_adapters(&self, linker: &mut Linker<InvocationState>, engine: &Engine, component: &Component) -> anyhow::Result<()> {
+        self.adapters.iter().try_for_each(|adapt| adapt(linker, engine, component))
     }
 }
 
