@@ -56,24 +56,28 @@ fn components_call_each_other_through_links_in_one_process() {
     // A trap in the callee fails the caller's request, naming the callee, and nothing else.
     let failed = get(&url("fail"), None);
     assert_eq!(failed.status, 500, "{}", failed.body);
-    up.wait_for_log(&["calls_callee", "trellis:calls/greeter@0.1.0.fail"]);
+    up.wait_for_log(&["calls-callee", "trellis:calls/greeter@0.1.0.fail"]);
     assert_eq!(get(&url("greet/Cy/1"), None).status, 200, "the caller and callee still serve");
 
     // A component that imports the interface with no link starts, and only the call fails.
     let lonely = get(&format!("http://127.0.0.1:{lonely_port}/greet/Di/1"), None);
     assert_eq!(lonely.status, 500, "{}", lonely.body);
-    up.wait_for_log(&["component `calls_lonely` called `trellis:calls/greeter@0.1.0#greet`, but it has no link named `default` for `trellis:calls/greeter`"]);
+    up.wait_for_log(&["component `calls-lonely` called `trellis:calls/greeter@0.1.0#greet`, but it has no link named `default` for `trellis:calls/greeter`"]);
 
     // `trellis call`: JSON in, JSON out, through the embedded instance's API.
-    let called = up.cli_json(&["call", "calls_callee", "trellis:calls/greeter.greet", "Ed", "2", "-o", "json"]);
+    let called = up.cli_json(&["call", "calls-callee", "trellis:calls/greeter.greet", "Ed", "2", "-o", "json"]);
     assert_eq!(called["results"], serde_json::json!([{"text": "Hello, Ed! Hello, Ed!", "count": 2, "loud": false}]), "{called}");
-    let text = up.cli(&["call", "calls_callee", "trellis:calls/greeter@0.1.0.describe", "happy", r#"{"circle": 2.5}"#, r#"["x"]"#, "null", r#"["italic"]"#, "z", "1", "2", "-3", "0.5"]);
+    let text = up.cli(&["call", "calls-callee", "trellis:calls/greeter@0.1.0.describe", "happy", r#"{"circle": 2.5}"#, r#"["x"]"#, "null", r#"["italic"]"#, "z", "1", "2", "-3", "0.5"]);
     assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
     assert_eq!(String::from_utf8_lossy(&text.stdout).trim(), r#"{"ok":"circle(2.5) [x] none italic z 1 2 -3 0.5"}"#);
-    let wrong = up.cli(&["call", "calls_callee", "trellis:calls/greeter.greet", "Ed", "many"]);
+    let wrong = up.cli(&["call", "calls-callee", "trellis:calls/greeter.greet", "Ed", "many"]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("argument 2: expected an integer"), "{}", String::from_utf8_lossy(&wrong.stderr));
-    let unknown = up.cli(&["call", "calls_callee", "nope"]);
+    // Every export with plain values is callable, in any namespace (wasmCloud's examples export
+    // `wasmcloud:examples/invoke`).
+    let invoked = up.cli_json(&["call", "calls-callee", "wasmcloud:examples/invoke.call", "-o", "json"]);
+    assert_eq!(invoked["results"], serde_json::json!(["invoked"]), "{invoked}");
+    let unknown = up.cli(&["call", "calls-callee", "nope"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not export `nope`; it exports: trellis:calls/greeter@0.1.0.greet"), "{}", String::from_utf8_lossy(&unknown.stderr));
 }
 
@@ -85,25 +89,44 @@ pub(crate) async fn wrpc_echo(nats: &async_nats_wrpc::Client, lattice: &str, tar
 
 /// [`wrpc_echo`] as component `source` calls (its `source-id` header, as wasmCloud hosts set it).
 pub(crate) async fn wrpc_echo_from(nats: &async_nats_wrpc::Client, lattice: &str, target: &str, data: &[u8], source: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let out = wrpc_invoke(nats, lattice, target, ("trellis:plain/echo", "echo"), &wrpc_bytes(data), source).await?;
+    anyhow::ensure!(out.first().map(|&n| usize::from(n)) == Some(out.len() - 1), "a list<u8> result: {out:?}");
+    Ok(out[1..].to_vec())
+}
+
+/// A short `list<u8>` or `string` as wRPC encodes it: its LEB128 length (one byte below 128)
+/// and the bytes.
+pub(crate) fn wrpc_bytes(data: &[u8]) -> Vec<u8> {
+    let mut encoded = vec![u8::try_from(data.len()).ok().filter(|&n| n < 128).unwrap()];
+    encoded.extend_from_slice(data);
+    encoded
+}
+
+/// Calls `instance.func` of `target` with wRPC's own NATS client and the encoded `params`, as
+/// component `source` (its `source-id` header, as wasmCloud hosts set it); the encoded results.
+pub(crate) async fn wrpc_invoke(
+    nats: &async_nats_wrpc::Client,
+    lattice: &str,
+    target: &str,
+    (instance, func): (&str, &str),
+    params: &[u8],
+    source: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use wrpc_transport::Invoke as _;
     let prefix = format!("{lattice}.{target}");
     let client = wrpc_transport_nats::Client::new(nats.clone(), prefix, None).await?;
-    // A list<u8> is its LEB128 length (one byte below 128) and the bytes.
-    let mut params = vec![u8::try_from(data.len()).ok().filter(|&n| n < 128).unwrap()];
-    params.extend_from_slice(data);
     let no_paths: [&[Option<usize>]; 0] = [];
     let headers = source.map(|source| {
         let mut headers = async_nats_wrpc::HeaderMap::new();
         headers.insert("source-id", source);
         headers
     });
-    let (mut tx, mut rx) = client.invoke(headers, "trellis:plain/echo", "echo", bytes::Bytes::from(params), no_paths).await?;
+    let (mut tx, mut rx) = client.invoke(headers, instance, func, bytes::Bytes::copy_from_slice(params), no_paths).await?;
     tx.shutdown().await?;
     let mut out = Vec::new();
     rx.read_to_end(&mut out).await?;
-    anyhow::ensure!(out.first().map(|&n| usize::from(n)) == Some(out.len() - 1), "a list<u8> result: {out:?}");
-    Ok(out[1..].to_vec())
+    Ok(out)
 }
 
 #[test]
@@ -137,16 +160,23 @@ fn calls_cross_hosts_over_wrpc_and_survive_the_loss_of_a_host() {
     assert_eq!(get(&url("echo/abc"), None).body, "cba");
     assert_eq!(get(&url("fail"), None).status, 500, "a remote trap fails the call");
     assert_eq!(get(&url("greet/Bo/1"), None).status, 200);
-    let called = cli_json(&nats, &["call", "calls_callee", "trellis:calls/greeter.greet", "Ed", "1", "-o", "json"]);
+    let called = cli_json(&nats, &["call", "calls-callee", "trellis:calls/greeter.greet", "Ed", "1", "-o", "json"]);
     assert_eq!(called["results"][0]["text"], "Hello, Ed!", "{called}");
 
     // wRPC's own client reaches the same export on the lattice.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let echoed = runtime.block_on(async {
         let nats = async_nats_wrpc::connect(nats.url.as_str()).await.unwrap();
-        wrpc_echo(&nats, "default", "calls_callee", b"wrpc").await.unwrap()
+        let echoed = wrpc_echo(&nats, "default", "calls-callee", b"wrpc").await.unwrap();
+        // An export in the `wasmcloud:` namespace is served as any other (wasmCloud's examples
+        // export `wasmcloud:examples/invoke`).
+        let invoked = wrpc_invoke(&nats, "default", "calls-callee", ("wasmcloud:examples/invoke", "call"), &[], None).await.unwrap();
+        assert_eq!(invoked, wrpc_bytes(b"invoked"));
+        echoed
     });
     assert_eq!(echoed, b"cprw");
+    let invoked = cli_json(&nats, &["call", "calls-callee", "wasmcloud:examples/invoke.call", "-o", "json"]);
+    assert_eq!(invoked["results"], serde_json::json!(["invoked"]), "{invoked}");
 
     // A steady stream of calls through the loss of one of the two back hosts.
     let (total, kill_at) = (3000, 1000);
@@ -170,7 +200,7 @@ fn calls_cross_hosts_over_wrpc_and_survive_the_loss_of_a_host() {
     back_b.kill();
     until("calls to fail naming the missing callee", Duration::from_secs(10), || {
         let reply = get(&url("echo/x"), None);
-        (reply.status == 500 && reply.body.contains("component `calls_callee` is not running on any host of the lattice")).then_some(())
+        (reply.status == 500 && reply.body.contains("component `calls-callee` is not running on any host of the lattice")).then_some(())
     });
 }
 
@@ -195,7 +225,7 @@ fn the_http_server_reaches_a_component_on_another_host() {
     let hosts = cli_json(&nats, &["get", "hosts", "-o", "json"]);
     let runs_faults = |role: &str| {
         let host = hosts.as_array().unwrap().iter().find(|h| h["labels"]["role"] == role).unwrap();
-        host["components"].as_array().unwrap().iter().any(|c| c["id"] == "edge_faults")
+        host["components"].as_array().unwrap().iter().any(|c| c["id"] == "edge-faults")
     };
     assert!(runs_faults("back") && !runs_faults("front"), "{hosts}");
     let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
@@ -208,7 +238,7 @@ fn the_http_server_reaches_a_component_on_another_host() {
     assert_eq!((upload.status, upload.body.as_str()), (200, "3145735"), "the request body streams across whole");
     let trap = get(&url("trap"), None);
     assert_eq!(trap.status, 500, "a trap on the back host is the front's 500: {}", trap.body);
-    assert!(trap.body.contains("edge_faults"), "{}", trap.body);
+    assert!(trap.body.contains("edge-faults"), "{}", trap.body);
     let status = cli_json(&nats, &["app", "status", "edge", "-o", "json"]);
     assert_eq!(status["status"]["type"], "deployed", "{status}");
 }

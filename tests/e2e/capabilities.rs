@@ -176,7 +176,7 @@ fn config_and_logging_reach_every_component() {
     assert_eq!(body(&base, "log"), "logged");
     let log = up.log();
     assert!(
-        log.lines().any(|l| l.contains("WARN guest: hello from wasi:logging") && l.contains("component=\"settings_reader\"") && l.contains("context=\"kv-guest\"")),
+        log.lines().any(|l| l.contains("WARN guest: hello from wasi:logging") && l.contains("component=\"settings-reader\"") && l.contains("context=\"kv-guest\"")),
         "{log}"
     );
 }
@@ -258,6 +258,42 @@ fn link_names_choose_among_links_of_one_interface() {
     assert_eq!((refused.status, refused.body.as_str()), (400, "no link named `nope` for wasi:keyvalue/store"));
 }
 
+/// As on wasmCloud, `store.open` only names a bucket and each operation goes to the link
+/// selected when it runs: a component may open first and select afterwards, and one with only
+/// named links opens without a `default` link (its first operation is what fails).
+#[test]
+fn keyvalue_link_names_are_chosen_per_call_not_at_open() {
+    let port = free_port();
+    let mut tenant = kv_component("app", Some("main-store"), &[]);
+    tenant += "        - type: link\n          properties:\n            name: cache\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: cache-store\n";
+    // Only a link named `cache`: no `default`.
+    let solo = kv_component("solo", None, &[]) + "        - type: link\n          properties:\n            name: cache\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: cache-store\n";
+    let solo_port = free_port();
+    let m = manifest(&app(
+        "perop",
+        &[
+            tenant,
+            solo,
+            kv_capability("main-store", "wasmcloud+builtin://keyvalue"),
+            kv_capability("cache-store", "wasmcloud+builtin://keyvalue-memory"),
+            http_server("http", &[], &[("app", &[("address", &format!("127.0.0.1:{port}"))]), ("solo", &[("address", &format!("127.0.0.1:{solo_port}"))])]),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    let (base, solo) = (format!("http://127.0.0.1:{port}"), format!("http://127.0.0.1:{solo_port}"));
+    assert_eq!(body(&base, "set/k/main"), "ok");
+    assert_eq!(body(&base, "open-then-link/cache/set/k/cached"), "ok", "the set after the selection goes to the cache");
+    assert_eq!(body(&base, "open-then-link/cache/incr/n"), "1", "atomics follow the selection too");
+    assert_eq!(body(&base, "open-then-link/cache/batch"), "b1=1,b2=2,- exists(b1)=false", "and batch");
+    assert_eq!(body(&base, "get/k"), "main", "the default store kept its value");
+    assert_eq!(body(&base, "link/cache/get/k"), "cached");
+
+    assert_eq!(body(&solo, "open-then-link/cache/set/k/solo"), "ok", "a component with only named links opens and works");
+    assert_eq!(body(&base, "link/cache/get/k"), "solo", "it shares the cache store");
+    let unselected = get(&format!("{solo}/get/k"), None);
+    assert_eq!((unselected.status, unselected.body.as_str()), (500, "no wasi:keyvalue link named `default` (for wasi:keyvalue/store)"));
+}
+
 /// Polls `path` until it answers `expected`.
 fn eventually(base: &str, path: &str, expected: &str) {
     for _ in 0..500 {
@@ -288,31 +324,94 @@ fn a_watcher_is_told_of_the_keys_it_watches() {
     assert_eq!(body(&base, "set/other/x"), "ok");
     assert_eq!(body(&base, "set/session/s1"), "ok");
     assert_eq!(body(&base, "set/user:1/alice"), "ok");
-    eventually(&base, "get/seen:user:1", "alice");
+    eventually(&base, "get/seen-user:1", "alice");
     assert_eq!(body(&base, "incr/user:visits"), "1");
-    eventually(&base, "get/seen:user:visits", "1");
+    eventually(&base, "get/seen-user:visits", "1");
     assert_eq!(body(&base, "del/user:1"), "ok");
-    eventually(&base, "get/deleted:user:1", "1");
+    eventually(&base, "get/deleted-user:1", "1");
     assert_eq!(body(&base, "del/session"), "ok");
-    eventually(&base, "get/deleted:session", "1");
+    eventually(&base, "get/deleted-session", "1");
     // Keys the list does not select were never reported (the filter runs in order, before the
     // later changes above were reported).
-    assert_eq!(body(&base, "get/seen:other"), "(none)");
-    assert_eq!(body(&base, "get/seen:session"), "(none)");
+    assert_eq!(body(&base, "get/seen-other"), "(none)");
+    assert_eq!(body(&base, "get/seen-session"), "(none)");
 }
 
+/// The link a keyvalue capability makes to a watcher: told of `WATCH`'s keys, the capability's
+/// backend configured by the link's source config, as wasmCloud's providers read it.
+fn watcher_link(target: &str, config: &[(&str, &str)]) -> String {
+    let mut link = format!(
+        "      traits:\n        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [watcher]\n            target:\n              name: {target}\n            source:\n              config:\n                - name: {target}-watch\n                  properties:\n"
+    );
+    for (k, v) in config {
+        link += &format!("                    {k}: \"{v}\"\n");
+    }
+    link
+}
+
+/// As with wasmCloud's keyvalue-redis: a watcher hears of every writer's changes (here
+/// `redis-cli`, not Trellis) through keyspace notifications, and needs no link of its own to the
+/// store: the bucket it is handed reaches the store the change happened in.
 #[test]
-fn a_watcher_without_its_own_link_to_the_store_is_refused() {
+fn a_watcher_hears_every_writer_of_redis_without_its_own_link() {
+    let redis = Redis::start();
     let port = free_port();
-    let watcher_link = "      traits:\n        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [watcher]\n            target:\n              name: counter\n";
     let m = manifest(&app(
-        "unwatched",
+        "redis-watched",
         &[
-            kv_component("counter", None, &[]),
-            kv_capability("kv", "wasmcloud+builtin://keyvalue-memory") + watcher_link,
-            http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]),
+            kv_component("watcher", None, &[]),
+            kv_capability("kv", "ghcr.io/wasmcloud/keyvalue-redis:0.28.1") + &watcher_link("watcher", &[("URL", &redis.url), ("WATCH", "user:*")]),
+            http_server("http", &[], &[("watcher", &[("address", &format!("127.0.0.1:{port}"))])]),
         ],
     ));
-    let err = Up::start(&[&m.path], &[]).unwrap_err();
-    assert!(err.contains("component `counter` must also link to `kv` (wasi:keyvalue/store) to be told of its changes"), "{err}");
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    assert_eq!(redis.cli(&["SET", "user:1", "alice"]), "OK");
+    redis.eventually("seen-user:1", "alice");
+    assert_eq!(redis.cli(&["INCRBY", "user:visits", "3"]), "3");
+    redis.eventually("seen-user:visits", "3");
+    assert_eq!(redis.cli(&["DEL", "user:1"]), "1");
+    redis.eventually("deleted-user:1", "1");
+    // Keys the list does not select are not reported.
+    assert_eq!(redis.cli(&["SET", "other", "x"]), "OK");
+    assert_eq!(redis.cli(&["SET", "user:2", "bob"]), "OK");
+    redis.eventually("seen-user:2", "bob");
+    assert_eq!(redis.cli(&["GET", "seen-other"]), "");
+}
+
+/// As with wasmCloud's keyvalue-nats: every writer of the bucket is reported, through a watch.
+#[test]
+fn a_watcher_hears_every_writer_of_a_nats_kv_bucket() {
+    let nats = Nats::start_jetstream();
+    let port = free_port();
+    let config = [("cluster_uri", nats.url.as_str()), ("bucket", "watched"), ("enable_bucket_auto_create", "true"), ("WATCH", "user.*")];
+    let m = manifest(&app(
+        "nats-watched",
+        &[
+            kv_component("watcher", None, &[]),
+            kv_capability("kv", "ghcr.io/wasmcloud/keyvalue-nats:0.3.1") + &watcher_link("watcher", &config),
+            http_server("http", &[], &[("watcher", &[("address", &format!("127.0.0.1:{port}"))])]),
+        ],
+    ));
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url.as_str()).await.unwrap());
+        let kv = js.get_key_value("watched").await.unwrap();
+        kv.put("user.1", "alice".into()).await.unwrap();
+        kv.put("other", "x".into()).await.unwrap();
+        kv.delete("user.1").await.unwrap();
+        let value = |key: &'static str| {
+            let kv = kv.clone();
+            async move { kv.get(key).await.unwrap().map(|v| String::from_utf8_lossy(&v).into_owned()) }
+        };
+        for _ in 0..500 {
+            if value("seen-user.1").await.as_deref() == Some("alice") && value("deleted-user.1").await.as_deref() == Some("1") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(value("seen-user.1").await.as_deref(), Some("alice"));
+        assert_eq!(value("deleted-user.1").await.as_deref(), Some("1"));
+        assert_eq!(value("seen-other").await, None, "keys WATCH does not select are not reported");
+    });
 }

@@ -350,6 +350,24 @@ impl Redis {
         Redis { child, port, url: format!("redis://127.0.0.1:{port}/"), dir }
     }
 
+    /// `redis-cli` against it: the reply's text.
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli comes with redis-server");
+        assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Polls `key` until it holds `expected` (up to 5 s).
+    pub(crate) fn eventually(&self, key: &str, expected: &str) {
+        for _ in 0..500 {
+            if self.cli(&["GET", key]) == expected {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis key `{key}` never became {expected:?} (last: {:?})", self.cli(&["GET", key]));
+    }
+
     /// Kills the server: its clients see the connection drop.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();

@@ -8,12 +8,15 @@
 //! The configured `bucket` is the JetStream KV bucket; as with the Redis backend, the name a
 //! component opens is not part of the key. Increments are compare-and-set on the entry's
 //! revision, so concurrent increments from many instances and hosts never lose an update.
+//!
+//! Watchers hear of every writer's changes through a watch of the bucket, as with wasmCloud's
+//! provider.
 
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{Operation, Store as Kv};
-use futures::TryStreamExt;
-use trellis_cap_keyvalue::{Store, StoreError};
+use futures::{StreamExt as _, TryStreamExt};
+use trellis_cap_keyvalue::{KeyChange, Store, StoreError};
 
 /// wasmCloud's provider default when `cluster_uri` is not set.
 pub const DEFAULT_CLUSTER_URI: &str = "nats://127.0.0.1:4222";
@@ -78,6 +81,28 @@ impl Store for NatsKvStore {
     async fn check(&self) -> Result<(), StoreError> {
         // The bucket's stream info: a round trip through JetStream to the bucket itself.
         self.kv.status().await.map(drop).map_err(|e| StoreError::Other(format!("nats keyvalue bucket `{}`: {e}", self.bucket)))
+    }
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        // New changes only: a watcher is told of what happens from now on.
+        let mut watch = self.kv.watch_all().await.map_err(|e| self.fail(e))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        let bucket = self.bucket.clone();
+        tokio::spawn(async move {
+            while let Some(entry) = watch.next().await {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        tracing::warn!(%bucket, "watching the KV bucket: {e}");
+                        continue;
+                    }
+                };
+                let value = (entry.operation == Operation::Put).then(|| entry.value.to_vec());
+                if sender.send(KeyChange { bucket: bucket.clone(), key: entry.key, value }).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Some(receiver))
     }
     async fn open(&self, _bucket: &str) -> Result<(), StoreError> {
         Ok(())

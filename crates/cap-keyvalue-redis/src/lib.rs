@@ -7,12 +7,17 @@
 //! Like wasmCloud's provider, keys are used as they are: the bucket name a component opens does
 //! not prefix them, so data written through wasmCloud is read back unchanged. Counters use
 //! `INCRBY`, so their values are decimal text, as with every Trellis backend.
+//!
+//! Watchers hear of every writer's changes through Redis keyspace notifications, as with
+//! wasmCloud's provider: the first watcher turns on `notify-keyspace-events` (`K$g`, keyspace
+//! events of string and generic commands) when the server has it off.
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use trellis_cap_keyvalue::{Store, StoreError};
+use trellis_cap_keyvalue::{KeyChange, Store, StoreError};
 
 /// How long a deploy waits for Redis to answer before failing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,6 +27,7 @@ const SCAN_COUNT: usize = 1000;
 
 /// A connection (reconnecting on failure) to one Redis server.
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     /// For errors: the URL without its password.
     url: String,
@@ -40,11 +46,35 @@ impl RedisStore {
             .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let _: String = redis::cmd("PING").query_async(&mut probe).await.map_err(|e| unreachable(format!("PING failed: {e}")))?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client.clone()))
             .await
             .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(RedisStore { conn, url: shown.into_owned() })
+        Ok(RedisStore { client, conn, url: shown.into_owned() })
+    }
+
+    /// Makes the server publish keyspace events of string and generic commands, keeping the
+    /// classes it already publishes.
+    async fn enable_keyspace_events(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let (_, current): (String, String) = redis::cmd("CONFIG").arg("GET").arg("notify-keyspace-events").query_async(&mut conn).await.map_err(|e| self.fail(e))?;
+        let has = |c: char| current.contains(c);
+        if has('K') && (has('A') || (has('$') && has('g'))) {
+            return Ok(());
+        }
+        let wanted: String = current.chars().chain("K$g".chars()).fold(String::new(), |mut out, c| {
+            if !out.contains(c) {
+                out.push(c);
+            }
+            out
+        });
+        redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg(&wanted).query_async::<()>(&mut conn).await.map_err(|e| {
+            StoreError::Other(format!(
+                "redis keyvalue store {}: watchers need keyspace notifications, and the server refused to turn them on ({e}); \
+                 set `notify-keyspace-events K$g` in its configuration",
+                self.url
+            ))
+        })
     }
 
     fn fail(&self, e: redis::RedisError) -> StoreError {
@@ -52,8 +82,57 @@ impl RedisStore {
     }
 }
 
+/// What a keyspace event on a key means for a watcher: a set (read the value), a delete, or
+/// nothing it reports (an expiry being set, say).
+enum Event {
+    Set,
+    Delete,
+}
+
+fn event(name: &str) -> Option<Event> {
+    match name {
+        "set" | "setrange" | "append" | "incrby" | "incrbyfloat" | "decrby" | "getset" | "getex" | "copy_to" | "rename_to" | "restore" => Some(Event::Set),
+        "del" | "expired" | "evicted" | "rename_from" | "getdel" => Some(Event::Delete),
+        _ => None,
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for RedisStore {
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        self.enable_keyspace_events().await?;
+        let db = self.client.get_connection_info().redis_settings().db();
+        let prefix = format!("__keyspace@{db}__:");
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(|e| self.fail(e))?;
+        pubsub.psubscribe(format!("{prefix}*")).await.map_err(|e| self.fail(e))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        let (mut conn, url) = (self.conn.clone(), self.url.clone());
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let Some(key) = message.get_channel_name().strip_prefix(&prefix) else { continue };
+                let Ok(name) = message.get_payload::<String>() else { continue };
+                let value = match event(&name) {
+                    // Read after the event: a later write may already have replaced it, and
+                    // that write's own event follows.
+                    Some(Event::Set) => match conn.get::<_, Option<Vec<u8>>>(key).await {
+                        Ok(Some(value)) => Some(value),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(%url, key, "reading a changed key for its watchers: {e}");
+                            continue;
+                        }
+                    },
+                    Some(Event::Delete) => None,
+                    None => continue,
+                };
+                if sender.send(KeyChange { bucket: String::new(), key: key.to_owned(), value }).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Some(receiver))
+    }
     async fn check(&self) -> Result<(), StoreError> {
         redis::cmd("PING").query_async::<String>(&mut self.conn.clone()).await.map(drop).map_err(|e| self.fail(e))
     }

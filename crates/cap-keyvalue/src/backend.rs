@@ -14,10 +14,27 @@ pub enum StoreError {
     Other(String),
 }
 
+/// A change to one key, as a backend reports it, whoever made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// The bucket, as far as the backend knows one (Redis: none, so empty).
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// The new value, or `None` for a delete (or an expiry).
+    pub value: Option<Vec<u8>>,
+}
+
 /// A key-value backend. Buckets are namespaces within it; a backend may ignore them (Redis,
 /// as wasmCloud's provider does).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Changes to the backend from every writer, through Trellis or not (Redis keyspace
+    /// notifications, a NATS KV watch), from now on, until the receiver is dropped; `None` for a
+    /// backend only Trellis writes to, whose changes are known from the writes themselves.
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        Ok(None)
+    }
     /// Whether the backend answers, for the host's health checks; the error says why not.
     async fn check(&self) -> Result<(), StoreError> {
         Ok(())

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trellis_runtime::InvocationState;
+use trellis_runtime::{InvocationState, Links};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
 
 use crate::backend::{Store, StoreError};
@@ -31,17 +31,22 @@ pub(crate) struct KeyValueState {
     pub(crate) stores: Arc<BTreeMap<String, Arc<dyn Store>>>,
 }
 
-/// An open bucket: a name within the backend of the link it was opened through.
+/// An open bucket: only its name, as on wasmCloud. Each operation goes to the backend of the
+/// link the component has selected for that interface at the time of the call
+/// (`wasmcloud:bus/lattice.set-link-name`), so a component may open a bucket first and choose
+/// its link afterwards, or switch links between calls on one handle.
 #[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Bucket {
     name: String,
-    store: Arc<dyn Store>,
+    /// The backend a watcher's bucket belongs to: the one the change happened in, whatever
+    /// links the watcher has.
+    pinned: Option<Arc<dyn Store>>,
 }
 
 impl Bucket {
-    /// The bucket handed to a watcher with a change.
-    pub(crate) fn new(name: String, store: Arc<dyn Store>) -> Bucket {
-        Bucket { name, store }
+    /// The bucket handed to a watcher with a change in `store`.
+    pub(crate) fn watched(name: String, store: Arc<dyn Store>) -> Bucket {
+        Bucket { name, pinned: Some(store) }
     }
 }
 
@@ -66,7 +71,7 @@ impl From<StoreError> for Error {
 
 pub(crate) struct View<'a> {
     stores: &'a BTreeMap<String, Arc<dyn Store>>,
-    link: &'a str,
+    links: &'a Links,
     table: &'a mut ResourceTable,
 }
 
@@ -78,7 +83,7 @@ impl HasData for HasView {
 
 fn view(state: &mut InvocationState) -> View<'_> {
     let (kv, table, links) = state.extension_and_links::<KeyValueState>();
-    View { stores: &kv.stores, link: links.name("wasi:keyvalue/store"), table }
+    View { stores: &kv.stores, links, table }
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
@@ -88,10 +93,25 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Res
     Ok(())
 }
 
+/// The interfaces whose link each operation follows, as `set-link-name` selects them.
+const STORE: &str = "wasi:keyvalue/store";
+const ATOMICS: &str = "wasi:keyvalue/atomics";
+const BATCH: &str = "wasi:keyvalue/batch";
+
 impl View<'_> {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> Result<(String, Arc<dyn Store>), Error> {
+    /// The bucket's name and the backend of the link `interface` uses now.
+    fn bucket(&self, bucket: &Resource<Bucket>, interface: &str) -> Result<(String, Arc<dyn Store>), Error> {
         let b = self.table.get(bucket)?;
-        Ok((b.name.clone(), b.store.clone()))
+        let store = match &b.pinned {
+            Some(store) => store.clone(),
+            None => self.store(interface)?,
+        };
+        Ok((b.name.clone(), store))
+    }
+
+    fn store(&self, interface: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let link = self.links.name(interface);
+        self.stores.get(link).cloned().ok_or_else(|| StoreError::Other(format!("no wasi:keyvalue link named `{link}` (for {interface})")))
     }
 }
 
@@ -99,11 +119,12 @@ type R<T> = Result<T, Error>;
 
 impl store::Host for View<'_> {
     async fn open(&mut self, identifier: String) -> R<Resource<Bucket>> {
-        let store = self.stores.get(self.link).cloned().ok_or_else(|| {
-            StoreError::Other(format!("no wasi:keyvalue link named `{}`", self.link))
-        })?;
-        store.open(&identifier).await?;
-        Ok(self.table.push(Bucket { name: identifier, store })?)
+        // The backend of the link selected now checks the name, when there is one; a component
+        // with only named links opens first and selects its link before the first operation.
+        if let Ok(store) = self.store(STORE) {
+            store.open(&identifier).await?;
+        }
+        Ok(self.table.push(Bucket { name: identifier, pinned: None })?)
     }
 
     fn convert_error(&mut self, err: Error) -> wasmtime::Result<store::Error> {
@@ -119,27 +140,27 @@ impl store::Host for View<'_> {
 
 impl store::HostBucket for View<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> R<Option<Vec<u8>>> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, STORE)?;
         Ok(store.get(&name, &key).await?)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> R<()> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, STORE)?;
         Ok(store.set(&name, &key, value).await?)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> R<()> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, STORE)?;
         Ok(store.delete(&name, &key).await?)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> R<bool> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, STORE)?;
         Ok(store.exists(&name, &key).await?)
     }
 
     async fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<u64>) -> R<store::KeyResponse> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, STORE)?;
         let (keys, cursor) = store.list_keys(&name, cursor).await?;
         Ok(store::KeyResponse { keys, cursor })
     }
@@ -152,24 +173,24 @@ impl store::HostBucket for View<'_> {
 
 impl atomics::Host for View<'_> {
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> R<u64> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, ATOMICS)?;
         Ok(store.increment(&name, &key, delta).await?)
     }
 }
 
 impl batch::Host for View<'_> {
     async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<Vec<Option<(String, Vec<u8>)>>> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, BATCH)?;
         Ok(store.get_many(&name, keys).await?)
     }
 
     async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> R<()> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, BATCH)?;
         Ok(store.set_many(&name, key_values).await?)
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> R<()> {
-        let (name, store) = self.bucket(&bucket)?;
+        let (name, store) = self.bucket(&bucket, BATCH)?;
         Ok(store.delete_many(&name, keys).await?)
     }
 }

@@ -23,7 +23,7 @@ mod memory;
 mod redb_store;
 mod watch;
 
-pub use backend::{Store, StoreError};
+pub use backend::{KeyChange, Store, StoreError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 pub use watch::{KeyFilter, Watched, Watcher, watch};
@@ -35,8 +35,9 @@ use trellis_runtime::{Grants, InvocationState};
 use wasmtime::component::Linker;
 
 /// Adds `wasi:keyvalue` to `linker`, backed by one store per link name, and records the grant.
-/// `store.open` uses the store of the link name currently selected for `wasi:keyvalue/store`
-/// (`default` unless the guest called `wasmcloud:bus/lattice.set-link-name`).
+/// As on wasmCloud, `store.open` only names a bucket; each operation then uses the store of
+/// the link currently selected for its interface (`wasi:keyvalue/store`, `/atomics` or
+/// `/batch`; `default` unless the guest called `wasmcloud:bus/lattice.set-link-name`).
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn Store>>) -> anyhow::Result<()> {
     host::add_to_linker(linker)?;
     grants.interfaces("wasi:keyvalue/");

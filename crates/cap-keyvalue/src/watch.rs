@@ -1,16 +1,21 @@
 //! `wasi:keyvalue/watcher`: a component that exports it is told when keys it watches change.
 //!
-//! Every store the host opens is wrapped in [`Watched`], which announces each change made
+//! A backend that reports its own changes ([`Store::changes`]: Redis keyspace notifications, a
+//! NATS KV watch) tells a watcher of every writer's, as wasmCloud's providers do: other hosts,
+//! other tools, wasmCloud itself. For the others (memory, redb: written only through this
+//! host), every store the host opens is wrapped in [`Watched`], which announces each change made
 //! through it (by any component linked to the same capability) on a broadcast channel; nothing
 //! is copied while no one watches. A watcher link subscribes, filters by its `WATCH` list, and
 //! calls the component's `on-set` or `on-delete`, each call a fresh instance under its limits.
+//! The watcher needs no link of its own to the store: the bucket it is handed reaches the store
+//! the change happened in.
 
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use trellis_runtime::{InvocationState, PreparedComponent};
 
-use crate::backend::{Store, StoreError};
+use crate::backend::{KeyChange, Store, StoreError};
 use crate::host::Bucket;
 
 mod generated {
@@ -26,13 +31,7 @@ mod generated {
 const BACKLOG: usize = 1024;
 
 /// One change made through a [`Watched`] store.
-#[derive(Debug)]
-struct Change {
-    bucket: String,
-    key: String,
-    /// The new value, or `None` for a delete.
-    value: Option<Vec<u8>>,
-}
+type Change = KeyChange;
 
 /// A store whose changes are announced to watchers.
 pub struct Watched {
@@ -58,6 +57,9 @@ impl Watched {
 impl Store for Watched {
     async fn check(&self) -> Result<(), StoreError> {
         self.inner.check().await
+    }
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        self.inner.changes().await
     }
     async fn open(&self, bucket: &str) -> Result<(), StoreError> {
         self.inner.open(bucket).await
@@ -184,7 +186,7 @@ impl Watcher {
         let (mut wasm, guard) = (invocation.store, invocation.guard);
         let result = guard
             .run(async {
-                let bucket = wasm.data_mut().links_and_table().1.push(Bucket::new(change.bucket.clone(), store))?;
+                let bucket = wasm.data_mut().links_and_table().1.push(Bucket::watched(change.bucket.clone(), store))?;
                 let instance = self.pre.instantiate_async(&mut wasm).await?;
                 let watcher = instance.wasi_keyvalue_watcher();
                 match &change.value {
@@ -201,24 +203,35 @@ impl Watcher {
 
 /// Tells `watcher` of every change to `store` that `filter` selects, each in its own task (the
 /// component's concurrency cap bounds how many run at once), until the returned task is aborted.
-pub fn watch(watcher: Watcher, store: &Arc<Watched>, filter: KeyFilter) -> tokio::task::JoinHandle<()> {
-    let mut changes = store.changes.subscribe();
+/// Watching has begun when this returns: a change made after it is reported.
+pub async fn watch(watcher: Watcher, store: &Arc<Watched>, filter: KeyFilter) -> Result<tokio::task::JoinHandle<()>, StoreError> {
     let inner = store.inner.clone();
-    tokio::spawn(async move {
+    let component = watcher.component.id().to_owned();
+    let tell = move |change: Arc<Change>| {
+        if filter.matches(&change.key, change.value.is_some()) {
+            let (watcher, inner) = (watcher.clone(), inner.clone());
+            tokio::spawn(async move { watcher.tell(inner, &change).await });
+        }
+    };
+    if let Some(mut changes) = store.inner.changes().await? {
+        return Ok(tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                tell(Arc::new(change));
+            }
+        }));
+    }
+    let mut changes = store.changes.subscribe();
+    Ok(tokio::spawn(async move {
         loop {
             match changes.recv().await {
-                Ok(change) if filter.matches(&change.key, change.value.is_some()) => {
-                    let (watcher, inner) = (watcher.clone(), inner.clone());
-                    tokio::spawn(async move { watcher.tell(inner, &change).await });
-                }
-                Ok(_) => {}
+                Ok(change) => tell(change),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(component = watcher.component.id(), missed, "the keyvalue watcher fell behind and missed changes");
+                    tracing::warn!(%component, missed, "the keyvalue watcher fell behind and missed changes");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -37,10 +37,12 @@ pub(crate) use generated::exports::wasmcloud::messaging0_3_0::incoming_handler::
 /// The interface whose link name selects the broker (`set-link-name` or the link's name).
 const PRODUCER: &str = "wasmcloud:messaging/producer";
 
-/// A guest's connection: the name of the messaging link it sends through.
+/// A guest's connection: the messaging link it was opened with by name, or none, in which
+/// case each call goes through the link selected at the time of that call (as keyvalue and
+/// blobstore handles do on wasmCloud).
 #[expect(unreachable_pub, reason = "named by the public traits bindgen generates")]
 pub struct Client {
-    link: String,
+    link: Option<String>,
 }
 
 /// A message: one the guest made, or one it received.
@@ -70,7 +72,7 @@ pub struct RequestOptions {
 
 struct View<'a> {
     brokers: &'a BTreeMap<String, Arc<dyn Broker>>,
-    /// The link name chosen for the producer: `default`, or the one `set-link-name` selected.
+    /// The link name chosen for the producer now: `default`, or the one `set-link-name` selected.
     link: &'a str,
     table: &'a mut ResourceTable,
 }
@@ -91,6 +93,11 @@ impl View<'_> {
         self.brokers.get(link).cloned().ok_or_else(|| Error::Connection(format!("no wasmcloud:messaging link named `{link}`")))
     }
 
+    /// The broker a call on `client` goes to: its own link, or the one selected now.
+    fn client_broker(&self, client: &Resource<Client>) -> R<Result<Arc<dyn Broker>, Error>> {
+        let link = self.table.get(client)?.link.as_deref().unwrap_or(self.link);
+        Ok(self.broker(link))
+    }
 }
 
 /// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
@@ -107,12 +114,9 @@ impl types::Host for View<'_> {}
 
 impl types::HostClient for View<'_> {
     /// `name` is a link name when the component has a messaging link of that name; any other
-    /// name (wasmCloud components pass all sorts) means the selected link.
+    /// name (wasmCloud components pass all sorts) means the link selected at each call.
     async fn connect(&mut self, name: String) -> R<Result<Resource<Client>, Error>> {
-        let link = if self.brokers.contains_key(&name) { name } else { self.link.to_owned() };
-        if let Err(e) = self.broker(&link) {
-            return Ok(Err(e));
-        }
+        let link = self.brokers.contains_key(&name).then_some(name);
         Ok(Ok(self.table.push(Client { link })?))
     }
 
@@ -185,7 +189,7 @@ impl types::HostMessage for View<'_> {
 impl producer::Host for View<'_> {
     async fn send(&mut self, client: Resource<Client>, topic: String, message: Resource<Message>) -> R<Result<(), Error>> {
         let message = self.table.delete(message)?;
-        let broker = match self.broker(&self.table.get(&client)?.link) {
+        let broker = match self.client_broker(&client)? {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };
@@ -205,7 +209,7 @@ impl request_reply::Host for View<'_> {
         let options = options.map(|o| self.table.delete(o)).transpose()?.unwrap_or_default();
         let timeout = options.timeout_ms.map_or(MAX_REQUEST_TIMEOUT, |ms| Duration::from_millis(ms.into()).min(MAX_REQUEST_TIMEOUT));
         let body = self.table.get(&message)?.data.clone();
-        let broker = match self.broker(&self.table.get(&client)?.link) {
+        let broker = match self.client_broker(&client)? {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };

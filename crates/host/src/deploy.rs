@@ -115,7 +115,7 @@ async fn deploy_into(
                     continue;
                 }
                 if matches!(kind, Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory) {
-                    watch_links(manifest, c, i, share, &configs, &running, backends)?;
+                    watch_links(manifest, c, i, kind, share, &configs, &running, backends).await?;
                     continue;
                 }
                 if kind != Builtin::HttpServer {
@@ -409,29 +409,33 @@ async fn subscribe_handlers(
 }
 
 /// A keyvalue capability's links to components exporting `wasi:keyvalue/watcher`: each is told
-/// of the changes to the keys its `WATCH` list selects (every key without one).
-fn watch_links(
+/// of the changes to the keys its `WATCH` list selects (every key without one), by every writer
+/// the backend reports (see `trellis_cap_keyvalue::watch`). The watcher needs no link of its
+/// own to the store.
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
+async fn watch_links(
     manifest: &Manifest,
     c: &Component,
     i: usize,
+    kind: Builtin,
     share: &Share<'_>,
     configs: &Configs<'_>,
     running: &HashMap<&str, PreparedComponent>,
     backends: &mut Backends,
 ) -> Result<(), DeployError> {
-    // Watchers are told of changes made through this host's store, so they run beside it.
+    // Watchers run beside the store they are told of: a backend only this host writes to
+    // (memory, redb) knows its changes from its own writes.
     for LinkHere { t, link, target, config, field } in links_here(manifest, c, i, ("wasi", "keyvalue", &["watcher"]), share, configs, (running, None))? {
         let LinkTarget::Here(target) = target else { unreachable!("links_here without a lattice reaches only components here") };
         let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
-        // The watcher is handed buckets of this store, so it must reach the store itself.
-        let store = backends.watched(&c.name).ok_or_else(|| {
-            let reason = format!("component `{}` must also link to `{}` (wasi:keyvalue/store) to be told of its changes", link.target.name, c.name);
-            link_error(c, link, i, t, reason)
-        })?;
         let filter = trellis_cap_keyvalue::KeyFilter::parse(crate::links::lookup(&config, "watch").unwrap_or("*"))
             .map_err(|e| DeployError::Config { field, reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
+        // The capability's own config and the link's source config: where wasmCloud's providers
+        // read `URL`, `bucket` and `WATCH` for a watcher link.
+        let store = backends.keyvalue(manifest.name(), c, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
+        let watching = trellis_cap_keyvalue::watch(watcher, &store, filter.clone()).await.map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         tracing::info!(component = target.id(), capability = %c.name, ?filter, "watching keyvalue changes");
-        backends.tasks.push(trellis_cap_keyvalue::watch(watcher, &store, filter));
+        backends.tasks.push(watching);
     }
     Ok(())
 }

@@ -218,7 +218,7 @@ pub(crate) async fn grant_links(
             }
             (b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory), "wasi", "keyvalue") => {
                 let fresh = !backends.keyvalue.contains_key(&target.name);
-                let store = backends.keyvalue(manifest.name(), target, b, &config, &at).await?;
+                let store = backends.keyvalue(manifest.name(), target, b, &config).await.map_err(|reason| at.error(reason))?;
                 if fresh {
                     backends.probes.push(probe(Backend::KeyValue(store.clone())));
                 }
@@ -247,7 +247,9 @@ pub(crate) async fn grant_links(
         field: format!("spec.components[{i}].traits"),
         reason: format!("{e:#}"),
     };
-    if !stores.is_empty() {
+    // A watcher is handed buckets of the store it watches, so it gets the interface even with
+    // no store link of its own; only those buckets reach a store.
+    if !stores.is_empty() || watches_keyvalue(manifest, c) {
         trellis_cap_keyvalue::grant(linker, grants, stores).map_err(linking)?;
     }
     if !blobs.is_empty() {
@@ -263,6 +265,13 @@ pub(crate) async fn grant_links(
         trellis_cap_http_client::grant(grants, allow);
     }
     Ok(calls)
+}
+
+/// Whether a capability of `manifest` links `wasi:keyvalue/watcher` to `c`.
+fn watches_keyvalue(manifest: &Manifest, c: &Component) -> bool {
+    manifest.spec.components.iter().flat_map(Component::links).any(|l| {
+        l.target.name == c.name && l.namespace == "wasi" && l.package == "keyvalue" && l.interfaces.iter().any(|i| i == "watcher")
+    })
 }
 
 /// The link's `target.secrets` as text, by their names in the manifest.
@@ -284,11 +293,6 @@ async fn link_secrets(
 }
 
 impl Backends {
-    /// The store of keyvalue capability `capability`, if a component of this deploy linked to it.
-    pub(crate) fn watched(&self, capability: &str) -> Option<Arc<Watched>> {
-        self.keyvalue.get(capability).cloned()
-    }
-
     async fn blobstore(
         &mut self,
         app: &str,
@@ -330,14 +334,15 @@ impl Backends {
         Ok(store)
     }
 
-    async fn keyvalue(
+    /// The store of keyvalue capability `capability` (opened from `config` the first time), for
+    /// the components linked to it and its watchers alike; the error is the reason.
+    pub(crate) async fn keyvalue(
         &mut self,
         app: &str,
         capability: &Component,
         kind: Builtin,
         config: &BTreeMap<String, String>,
-        at: &At<'_>,
-    ) -> Result<Arc<dyn Store>, DeployError> {
+    ) -> Result<Arc<Watched>, String> {
         if let Some(store) = self.keyvalue.get(&capability.name) {
             return Ok(store.clone());
         }
@@ -345,21 +350,20 @@ impl Backends {
             Builtin::KeyValueMemory => Arc::new(MemoryStore::new()),
             Builtin::KeyValueRedb => {
                 let path = self.state_dir.join("keyvalue").join(app).join(format!("{}.redb", capability.name));
-                Arc::new(RedbStore::open(&path).map_err(|e| at.error(format!("redb backend: {e:#}")))?)
+                Arc::new(RedbStore::open(&path).map_err(|e| format!("redb backend: {e:#}"))?)
             }
             Builtin::KeyValueRedis => {
                 let url = lookup(config, "url").ok_or_else(|| {
-                    at.error(format!(
+                    format!(
                         "redis backend of `{}`: no `URL` in the link's target config or the capability's config (e.g. URL: redis://127.0.0.1:6379)",
                         capability.name
-                    ))
+                    )
                 })?;
-                Arc::new(RedisStore::connect(url).await.map_err(|e| at.error(format!("redis backend of `{}`: {e:#}", capability.name)))?)
+                Arc::new(RedisStore::connect(url).await.map_err(|e| format!("redis backend of `{}`: {e:#}", capability.name))?)
             }
             Builtin::KeyValueNats => {
-                let bucket = lookup(config, "bucket").ok_or_else(|| {
-                    at.error(format!("nats backend of `{}`: no `bucket` in the link's target config or the capability's config", capability.name))
-                })?;
+                let bucket = lookup(config, "bucket")
+                    .ok_or_else(|| format!("nats backend of `{}`: no `bucket` in the link's target config or the capability's config", capability.name))?;
                 let config = trellis_cap_keyvalue_nats::NatsKvConfig {
                     cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_keyvalue_nats::DEFAULT_CLUSTER_URI).to_owned(),
                     bucket: bucket.to_owned(),
@@ -368,7 +372,7 @@ impl Backends {
                 };
                 let store = trellis_cap_keyvalue_nats::NatsKvStore::connect(&config)
                     .await
-                    .map_err(|e| at.error(format!("nats backend of `{}`: {e:#}", capability.name)))?;
+                    .map_err(|e| format!("nats backend of `{}`: {e:#}", capability.name))?;
                 Arc::new(store)
             }
             other => unreachable!("{other:?} is not a keyvalue capability"),

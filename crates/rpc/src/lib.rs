@@ -29,7 +29,6 @@ use trellis_lattice::Lattice;
 use trellis_runtime::PreparedComponent;
 
 pub use json::CallRequest;
-pub use link::is_served;
 pub use serve::{Invocations, answer_all};
 pub use wrpc::Wrpc;
 

@@ -13,12 +13,6 @@ use trellis_runtime::{Grants, InvocationState};
 use crate::wrpc::Call;
 use crate::{CallError, Calls, ImportLinks};
 
-/// Whether an export named `instance` is served to callers by name: everything but the WASI
-/// and wasmCloud interfaces the host drives itself (HTTP, messaging handlers, watchers).
-pub fn is_served(instance: &str) -> bool {
-    !(instance.starts_with("wasi:") || instance.starts_with("wasmcloud:") || instance.starts_with("wrpc:"))
-}
-
 /// The interface an import or export belongs to, without its version: how links name it.
 pub(crate) fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)

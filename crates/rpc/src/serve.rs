@@ -24,7 +24,12 @@ pub(crate) struct Export {
     pub(crate) results: Vec<Type>,
 }
 
-/// The functions of `component` that callers reach by name.
+/// The functions of `component` that callers reach by name: every exported function, in any
+/// namespace (`wasmcloud:examples/invoke` as much as `acme:app/api`), whose parameters and
+/// results are plain values. Those that pass a resource, stream or future cannot cross to a
+/// caller; they are the exports the host drives itself through a capability
+/// (`wasi:http/incoming-handler`, `wasi:keyvalue/watcher`, `wasmcloud:messaging@0.3`'s
+/// handler), so the rule needs no list of interfaces.
 pub(crate) fn exports(component: &PreparedComponent) -> Vec<Export> {
     let pre = component.instance_pre();
     let engine = pre.engine();
@@ -37,17 +42,18 @@ pub(crate) fn exports(component: &PreparedComponent) -> Vec<Export> {
     let mut out = Vec::new();
     for (name, item) in pre.component().component_type().exports(engine) {
         match item.ty {
-            ComponentItem::ComponentInstance(instance) if crate::is_served(name) => {
+            ComponentItem::ComponentInstance(instance) => {
                 for (func, ty) in instance.exports(engine) {
                     if let ComponentItem::ComponentFunc(f) = ty.ty {
                         out.push(export(name, func, &f));
                     }
                 }
             }
-            ComponentItem::ComponentFunc(f) if crate::is_served(name) => out.push(export("", name, &f)),
+            ComponentItem::ComponentFunc(f) => out.push(export("", name, &f)),
             _ => {}
         }
     }
+    out.retain(|e| e.params.iter().chain(&e.results).all(|t| codec::unpassable(t).is_none()));
     out
 }
 

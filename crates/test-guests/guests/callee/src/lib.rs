@@ -1,5 +1,6 @@
-//! Serves `trellis:calls/greeter@0.1.0` and the unversioned `trellis:plain/echo` to other
-//! components: what a call between components reaches.
+//! Serves `trellis:calls/greeter@0.1.0`, the unversioned `trellis:plain/echo` and, as
+//! wasmCloud's examples do, `wasmcloud:examples/invoke` to other components: what a call
+//! between components reaches.
 
 wit_bindgen::generate!({ path: "../wit", world: "trellis:guests/callee", generate_all });
 
@@ -50,6 +51,12 @@ impl Guest for Callee {
 impl exports::trellis::plain::echo::Guest for Callee {
     fn echo(data: Vec<u8>) -> Vec<u8> {
         data.into_iter().rev().collect()
+    }
+}
+
+impl exports::wasmcloud::examples::invoke::Guest for Callee {
+    fn call() -> String {
+        "invoked".into()
     }
 }
 

@@ -5,8 +5,9 @@
 //! `/in/<bucket>/set/k/v`, `/in/<bucket>/get/k`, `/config/k`, `/config-all`, `/log`,
 //! `/bench/<n>` (n set+get pairs, timed inside the component), `/link/<name>/<kv route>` (the
 //! same through the keyvalue link named `name`, chosen with `wasmcloud:bus/lattice`),
+//! `/open-then-link/<name>/<kv route>` (the bucket opened first, the link chosen after),
 //! As a `wasi:keyvalue/watcher`, it records each change it is told of in the same bucket:
-//! `seen:<key>` = the new value, `deleted:<key>` = `1`.
+//! `seen-<key>` = the new value, `deleted-<key>` = `1` (`-`, not `:`, so NATS KV takes the keys).
 //! `/secret/<name>` (the revealed value of the secret the manifest names `name`; bytes are
 //! shown as `bytes:<hex>`).
 
@@ -29,8 +30,12 @@ fn kv_error(e: store::Error) -> String {
 
 fn run(bucket_name: &str, parts: &[&str]) -> Result<(u16, String), String> {
     let bucket = store::open(bucket_name).map_err(kv_error)?;
+    run_in(&bucket, parts)
+}
+
+fn run_in(bucket: &store::Bucket, parts: &[&str]) -> Result<(u16, String), String> {
     Ok(match parts {
-        ["incr", key] => (200, atomics::increment(&bucket, key, 1).map_err(kv_error)?.to_string()),
+        ["incr", key] => (200, atomics::increment(bucket, key, 1).map_err(kv_error)?.to_string()),
         ["get", key] => match bucket.get(key).map_err(kv_error)? {
             Some(v) => (200, String::from_utf8_lossy(&v).into_owned()),
             None => (404, "(none)".into()),
@@ -59,9 +64,9 @@ fn run(bucket_name: &str, parts: &[&str]) -> Result<(u16, String), String> {
             (200, keys.join(","))
         }
         ["batch"] => {
-            batch::set_many(&bucket, &[("b1".into(), b"1".to_vec()), ("b2".into(), b"2".to_vec())]).map_err(kv_error)?;
-            let got = batch::get_many(&bucket, &["b1".into(), "b2".into(), "b3".into()]).map_err(kv_error)?;
-            batch::delete_many(&bucket, &["b1".into()]).map_err(kv_error)?;
+            batch::set_many(bucket, &[("b1".into(), b"1".to_vec()), ("b2".into(), b"2".to_vec())]).map_err(kv_error)?;
+            let got = batch::get_many(bucket, &["b1".into(), "b2".into(), "b3".into()]).map_err(kv_error)?;
+            batch::delete_many(bucket, &["b1".into()]).map_err(kv_error)?;
             let shown: Vec<String> = got
                 .into_iter()
                 .map(|e| e.map_or("-".into(), |(k, v)| format!("{k}={}", String::from_utf8_lossy(&v))))
@@ -83,6 +88,13 @@ fn run(bucket_name: &str, parts: &[&str]) -> Result<(u16, String), String> {
         }
         _ => (404, "unknown route".into()),
     })
+}
+
+/// Makes every keyvalue interface use the link named `name`.
+fn select_link(name: &str) -> Result<(), String> {
+    use wasmcloud::bus::lattice::{CallTargetInterface, set_link_name};
+    let targets = ["store", "atomics", "batch"].map(|i| CallTargetInterface::new("wasi", "keyvalue", i));
+    set_link_name(name, targets.into())
 }
 
 impl wasip2::exports::http::incoming_handler::Guest for Kv {
@@ -118,14 +130,19 @@ impl wasip2::exports::http::incoming_handler::Guest for Kv {
                 }
             }
             ["in", bucket, rest @ ..] => run(bucket, rest).unwrap_or_else(|e| (500, e)),
-            ["link", name, rest @ ..] => {
-                use wasmcloud::bus::lattice::{CallTargetInterface, set_link_name};
-                let targets = ["store", "atomics", "batch"].map(|i| CallTargetInterface::new("wasi", "keyvalue", i));
-                match set_link_name(name, targets.into()) {
-                    Ok(()) => run("default", rest).unwrap_or_else(|e| (500, e)),
+            ["link", name, rest @ ..] => match select_link(name) {
+                Ok(()) => run("default", rest).unwrap_or_else(|e| (500, e)),
+                Err(e) => (400, e),
+            },
+            // As wasmCloud's examples do: open the bucket first, choose the link afterwards;
+            // the operations go to the link chosen last.
+            ["open-then-link", name, rest @ ..] => match store::open("default") {
+                Ok(bucket) => match select_link(name) {
+                    Ok(()) => run_in(&bucket, rest).unwrap_or_else(|e| (500, e)),
                     Err(e) => (400, e),
-                }
-            }
+                },
+                Err(e) => (500, kv_error(e)),
+            },
             rest => run("default", rest).unwrap_or_else(|e| (500, e)),
         };
         respond(out, status, &body);
@@ -134,11 +151,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Kv {
 
 impl exports::wasi::keyvalue::watcher::Guest for Kv {
     fn on_set(bucket: store::Bucket, key: String, value: Vec<u8>) {
-        let _ = bucket.set(&format!("seen:{key}"), &value);
+        let _ = bucket.set(&format!("seen-{key}"), &value);
     }
 
     fn on_delete(bucket: store::Bucket, key: String) {
-        let _ = bucket.set(&format!("deleted:{key}"), b"1");
+        let _ = bucket.set(&format!("deleted-{key}"), b"1");
     }
 }
 
