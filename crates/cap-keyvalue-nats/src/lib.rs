@@ -88,7 +88,8 @@ impl Store for NatsKvStore {
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         let bucket = self.bucket.clone();
         tokio::spawn(async move {
-            while let Some(entry) = watch.next().await {
+            // Until the watcher goes (its receiver dropped), not only until the next change.
+            while let Some(entry) = tokio::select! { e = watch.next() => e, () = sender.closed() => None } {
                 let entry = match entry {
                     Ok(entry) => entry,
                     Err(e) => {

@@ -109,7 +109,8 @@ impl Store for RedisStore {
         let (mut conn, url) = (self.conn.clone(), self.url.clone());
         tokio::spawn(async move {
             let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
+            // Until the watcher goes (its receiver dropped), not only until the next event.
+            while let Some(message) = tokio::select! { m = messages.next() => m, () = sender.closed() => None } {
                 let Some(key) = message.get_channel_name().strip_prefix(&prefix) else { continue };
                 let Ok(name) = message.get_payload::<String>() else { continue };
                 let value = match event(&name) {
