@@ -432,7 +432,8 @@ async fn watch_links(
             .map_err(|e| DeployError::Config { field, reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
         // The capability's own config and the link's source config: where wasmCloud's providers
         // read `URL`, `bucket` and `WATCH` for a watcher link.
-        let store = backends.keyvalue(manifest.name(), c, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
+        let probe = |backend| crate::health::Probe { capability: c.name.clone(), field: format!("spec.components[{i}]"), id: c.id(manifest.name()), backend };
+        let store = backends.keyvalue(manifest.name(), c, kind, &config, probe).await.map_err(|e| link_error(c, link, i, t, e))?;
         let watching = trellis_cap_keyvalue::watch(watcher, &store, filter.clone()).await.map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         tracing::info!(component = target.id(), capability = %c.name, ?filter, "watching keyvalue changes");
         backends.tasks.push(watching);

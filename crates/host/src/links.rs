@@ -217,11 +217,7 @@ pub(crate) async fn grant_links(
                 databases.insert(name, database);
             }
             (b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory), "wasi", "keyvalue") => {
-                let fresh = !backends.keyvalue.contains_key(&target.name);
-                let store = backends.keyvalue(manifest.name(), target, b, &config).await.map_err(|reason| at.error(reason))?;
-                if fresh {
-                    backends.probes.push(probe(Backend::KeyValue(store.clone())));
-                }
+                let store = backends.keyvalue(manifest.name(), target, b, &config, probe).await.map_err(|reason| at.error(reason))?;
                 stores.insert(name, store);
             }
             (b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory), "wasi", "blobstore") => {
@@ -334,14 +330,16 @@ impl Backends {
         Ok(store)
     }
 
-    /// The store of keyvalue capability `capability` (opened from `config` the first time), for
-    /// the components linked to it and its watchers alike; the error is the reason.
+    /// The store of keyvalue capability `capability` (opened from `config` the first time, and
+    /// then health-checked as `probe` describes it), for the components linked to it and its
+    /// watchers alike; the error is the reason.
     pub(crate) async fn keyvalue(
         &mut self,
         app: &str,
         capability: &Component,
         kind: Builtin,
         config: &BTreeMap<String, String>,
+        probe: impl FnOnce(Backend) -> Probe,
     ) -> Result<Arc<Watched>, String> {
         if let Some(store) = self.keyvalue.get(&capability.name) {
             return Ok(store.clone());
@@ -379,6 +377,7 @@ impl Backends {
         };
         let watched = Watched::new(store);
         self.keyvalue.insert(capability.name.clone(), watched.clone());
+        self.probes.push(probe(Backend::KeyValue(watched.clone())));
         Ok(watched)
     }
 }
