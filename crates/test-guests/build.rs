@@ -48,9 +48,15 @@ fn main() {
     }
     let native_dir = out_dir.join("native");
     cargo(&["build"], &provider.join("Cargo.toml"), &native_dir);
-    let path = native_dir.join("debug").join(format!("echo-provider{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "the echo provider was not built at {}", path.display());
-    code += &format!("/// The `provider/` fixture: a capability provider executable.\npub const ECHO_PROVIDER: &str = {:?};\n", path.display().to_string());
+    for (name, binary, what) in [
+        ("ECHO_PROVIDER", "echo-provider", "a capability provider serving `trellis:plain/echo`"),
+        ("KEYVALUE_PROVIDER", "keyvalue-provider", "a keyvalue provider in the shape of wasmCloud's, serving `wrpc:keyvalue`"),
+        ("BLOBSTORE_FS_PROVIDER", "blobstore-fs-provider", "wasmCloud's own blobstore-fs provider (its published crate), serving `wrpc:blobstore`"),
+    ] {
+        let path = native_dir.join("debug").join(format!("{binary}{}", std::env::consts::EXE_SUFFIX));
+        assert!(path.exists(), "the {binary} fixture was not built at {}", path.display());
+        code += &format!("/// The `provider/` fixture `{binary}`: {what}.\npub const {name}: &str = {:?};\n", path.display().to_string());
+    }
     std::fs::write(out_dir.join("guests.rs"), code).unwrap();
 }
 

@@ -93,6 +93,52 @@ fn filesystem_backend_keeps_objects_as_files_confined_to_root() {
     assert!(!root.path().join("escape").exists() && !root_dir.join("escape").exists());
 }
 
+/// wasmCloud's own blobstore-fs provider, built from its published crate and run as a provider
+/// process: the host bridges the component's `wasi:blobstore` to the provider's
+/// `wrpc:blobstore@0.2.0`, bodies streamed both ways, and the objects land where that provider
+/// keeps them, `ROOT/<container>/<object>`.
+#[test]
+fn wasmclouds_blobstore_fs_provider_serves_a_component_through_the_bridge() {
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = crate::providers::archive_of(dir.path(), "blobstore-fs", guests::BLOBSTORE_FS_PROVIDER);
+    let root = dir.path().join("blobs");
+    std::fs::create_dir_all(&root).unwrap();
+    let port = free_port();
+    let m = blob_app("bridged", archive.to_str().unwrap(), &[("ROOT", root.to_str().unwrap())], port);
+    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3"]).unwrap();
+    let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(ok("POST", &base, "create/photos", b""), "created");
+    assert_eq!(ok("GET", &base, "exists/photos", b""), "true");
+    assert_eq!(ok("PUT", &base, "o/photos/cat", b"meow meow"), "stored 9");
+    assert_eq!(ok("GET", &base, "o/photos/cat", b""), "meow meow");
+    assert_eq!(ok("GET", &base, "o/photos/cat?start=5&end=7", b""), "meo");
+    assert_eq!(ok("GET", &base, "info/photos/cat", b""), "photos/cat size=9");
+    assert_eq!(ok("GET", &base, "has/photos/cat", b""), "true");
+    assert_eq!(ok("GET", &base, "has/photos/bird", b""), "false");
+    // What is missing is said so, as with every other backend.
+    let missing = send("GET", &format!("{base}/o/nope/x"), b"");
+    assert_eq!((missing.status, missing.body.as_str()), (404, "container `nope` does not exist"));
+    let missing = send("GET", &format!("{base}/o/photos/bird"), b"");
+    assert_eq!((missing.status, missing.body.as_str()), (404, "object `bird` does not exist in container `photos`"));
+    assert_eq!(std::fs::read(root.join("photos/cat")).unwrap(), b"meow meow", "the provider's layout");
+    std::fs::write(root.join("photos/from-wasmcloud"), b"written beside the provider").unwrap();
+    assert_eq!(ok("GET", &base, "list/photos", b""), "cat,from-wasmcloud");
+    assert_eq!(ok("GET", &base, "o/photos/from-wasmcloud", b""), "written beside the provider");
+    // A body larger than one wRPC frame streams through in order.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(ok("PUT", &base, "o/photos/big", &big), format!("stored {}", big.len()));
+    assert_eq!(std::fs::read(root.join("photos/big")).unwrap(), big);
+    let (status, len) = get_len(&format!("{base}/o/photos/big"));
+    assert_eq!((status, len), (200, big.len() as u64));
+    assert_eq!(ok("DELETE", &base, "o/photos/cat", b""), "deleted");
+    assert_eq!(ok("GET", &base, "has/photos/cat", b""), "false");
+    assert_eq!(ok("POST", &base, "clear/photos", b""), "cleared");
+    assert_eq!(ok("GET", &base, "list/photos", b""), "");
+}
+
 #[test]
 fn memory_backend() {
     let port = free_port();

@@ -22,3 +22,4 @@ mod routing;
 mod secrets;
 mod secrets_nats;
 mod unmanaged;
+mod upstream_wadm;

@@ -21,14 +21,77 @@ const PASSWORD: &str = "pw-sealed-to-one-process-5d07";
 /// The fixture provider packed as `wash` packs one: a signed `.par.gz` holding the executable
 /// for this machine; and its public key.
 fn echo_archive(dir: &Path) -> (PathBuf, String) {
+    archive_of(dir, "echo-provider", guests::ECHO_PROVIDER)
+}
+
+/// Provider executable `executable` packed as `wash` packs one: a signed `.par.gz` for this
+/// machine; and its public key.
+pub(crate) fn archive_of(dir: &Path, name: &str, executable: &str) -> (PathBuf, String) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut archive = ProviderArchive::new("echo-provider", "trellis", Some(1), Some("0.1.0".into()));
+    let mut archive = ProviderArchive::new(name, "trellis", Some(1), Some("0.1.0".into()));
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
-    archive.add_library(&target, &std::fs::read(guests::ECHO_PROVIDER).unwrap()).unwrap();
-    let path = dir.join("echo.par.gz");
+    archive.add_library(&target, &std::fs::read(executable).unwrap()).unwrap();
+    let path = dir.join(format!("{name}.par.gz"));
     let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
     runtime.block_on(archive.write(&path, &account, &service, true)).unwrap();
     (path, service.public_key())
+}
+
+/// A component importing `wasi:keyvalue` (store, atomics, batch) linked to a keyvalue provider
+/// process that exports wasmCloud's resource-free `wrpc:keyvalue`: the host keeps each bucket
+/// resource and forwards every operation, as wasmCloud hosts do, so the provider's values are the
+/// component's.
+#[test]
+fn a_component_stores_through_a_keyvalue_provider_process_bridged_from_wasi_keyvalue() {
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = archive_of(dir.path(), "keyvalue-provider", guests::KEYVALUE_PROVIDER);
+    let port = free_port();
+    let kv = component("counter", guests::KV, 1, "")
+        + "        - type: link\n          properties:\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store, atomics, batch]\n            target:\n              name: kvstore\n";
+    let store = format!("    - name: kvstore\n      type: capability\n      properties:\n        image: {}\n", archive.display());
+    let http = http_server("http", &[], &[("counter", &[("address", &format!("127.0.0.1:{port}"))])]);
+    let m = manifest(&app("bridged", &[kv, store, http]));
+    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3"]).unwrap();
+    let out = up.cli(&["app", "deploy", m.path.to_str().unwrap(), "--wait"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
+    until("the component to store through the provider", SETTLE, || (try_get(&url("set/greeting/hi"))? == 200).then_some(()));
+    assert_eq!(get(&url("get/greeting"), None).body, "hi");
+    assert_eq!(get(&url("exists/greeting"), None).body, "true");
+    assert_eq!(get(&url("incr/hits"), None).body, "1");
+    assert_eq!(get(&url("incr/hits"), None).body, "2");
+    // The values live in the provider: it counts the calls it served in a bucket of its own.
+    let served: u64 = get(&url("in/provider-stats/get/calls"), None).body.parse().expect("the provider counts its calls");
+    assert!(served >= 5, "the provider served {served} calls");
+    assert_eq!(get(&url("batch"), None).body, "b1=1,b2=2,- exists(b1)=false");
+    assert_eq!(get(&url("keys"), None).body, "b2,greeting,hits");
+    assert_eq!(get(&url("del/greeting"), None).body, "ok");
+    assert_eq!(get(&url("exists/greeting"), None).body, "false");
+}
+
+/// The same bridge when the component, the provider and the link come through the control
+/// interface, as `wash` and upstream wadm start them.
+#[test]
+fn a_component_linked_through_the_control_interface_to_a_keyvalue_provider_process_stores_through_it() {
+    let nats = Nats::start_jetstream();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = archive_of(dir.path(), "keyvalue-provider", guests::KEYVALUE_PROVIDER);
+    let up = Up::start(&[], &["--nats", &nats.url, "--heartbeat-interval", "0.3"]).unwrap();
+    let port = free_port();
+    let ok = |out: std::process::Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(up.cli(&["start", "provider", archive.to_str().unwrap(), "kvp-1"]));
+    ok(up.cli(&["start", "component", guests::KV, "kv-1"]));
+    ok(up.cli(&["link", "put", "kv-1", "kvp-1", "wasi", "keyvalue", "-i", "store", "-i", "atomics"]));
+    ok(up.cli(&["config", "put", "kv-address", &format!("address=127.0.0.1:{port}")]));
+    ok(up.cli(&["start", "provider", "ghcr.io/wasmcloud/http-server:0.24.0", "http"]));
+    ok(up.cli(&["link", "put", "http", "kv-1", "wasi", "http", "-i", "incoming-handler", "--source-config", "kv-address"]));
+    let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
+    until("kv-1 to store through kvp-1", SETTLE, || (try_get(&url("set/greeting/hi"))? == 200).then_some(()));
+    assert_eq!(get(&url("get/greeting"), None).body, "hi");
+    assert_eq!(get(&url("incr/hits"), None).body, "1");
+    let served: u64 = get(&url("in/provider-stats/get/calls"), None).body.parse().expect("the provider counts its calls");
+    assert!(served >= 3, "the provider served {served} calls");
 }
 
 /// `caller` (HTTP) → the `echo` provider (config `greeting`, link config `prefix`) → `callee`.

@@ -152,8 +152,29 @@ pub(crate) async fn grant_links(
         // it has the link's config (the host sent it), so none of it is read here.
         let builtin_capability = builtin(&ImageRef::parse(image, base_dir)).filter(|_| target.kind == ComponentKind::Capability);
         let Some(kind) = builtin_capability else {
+            let (source_id, target_id) = (c.id(manifest.name()), target.id(manifest.name()));
+            // A provider process serves wasi:keyvalue and wasi:blobstore as wasmCloud's do,
+            // resource-free (wrpc:keyvalue, wrpc:blobstore): the host keeps the resources and
+            // forwards each operation.
+            let bridged = target.kind == ComponentKind::Capability
+                && match (link.namespace.as_str(), link.package.as_str()) {
+                    ("wasi", "keyvalue") => {
+                        stores.insert(name.clone(), Arc::new(trellis_cap_keyvalue_wrpc::ProviderStore::new(&target_id, (&source_id, &name), backends.calls.clone())));
+                        true
+                    }
+                    ("wasi", "blobstore") => {
+                        blobs.insert(name.clone(), Arc::new(trellis_cap_blobstore_wrpc::ProviderBlobs::new(&target_id, (&source_id, &name), backends.calls.clone())));
+                        true
+                    }
+                    _ => false,
+                };
+            if bridged {
+                for interface in &link.interfaces {
+                    grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
+                }
+                continue;
+            }
             // Served by the target wherever it runs: in-process or over wRPC (trellis-rpc).
-            let target_id = target.id(manifest.name());
             for interface in &link.interfaces {
                 let interface = format!("{}:{}/{interface}", link.namespace, link.package);
                 calls.entry(interface).or_default().insert(name.clone(), target_id.clone());

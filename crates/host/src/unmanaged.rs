@@ -228,7 +228,14 @@ fn one_entry(
         .map(|id| {
             let entry = match put.providers.get(*id) {
                 Some(image) if crate::builtins::is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
-                _ => json!({
+                // Placed (so not started here), and a capability, so the interfaces hosts
+                // bridge to providers (wasi:keyvalue) are bridged to it.
+                Some(_) => json!({
+                    "name": entry_name(id), "type": "capability",
+                    "properties": { "image": format!("lattice:{id}"), "id": id },
+                    "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
+                }),
+                None => json!({
                     "name": entry_name(id), "type": "component",
                     "properties": { "image": format!("lattice:{id}"), "id": id },
                     "traits": [{ "type": "spreadscaler", "properties": { "instances": 1 } }],
@@ -312,6 +319,19 @@ mod tests {
         assert_eq!(targets, ["callee", "other", "callee"]);
         assert_eq!(assignment.components.len(), 1, "only the source runs here");
         assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
+    }
+
+    #[test]
+    fn a_provider_process_target_is_a_capability_placed_elsewhere() {
+        let mut with_links = scale("caller");
+        with_links.links.links = vec![Link::new("caller", "kvp", ("wasi", "keyvalue"), &["store"])];
+        with_links.links.providers = BTreeMap::from([("kvp".to_owned(), "/srv/keyvalue.par.gz".to_owned())]);
+        let assignment = with_links.assignment().unwrap();
+        let m = &assignment.manifest;
+        let target = m.component(&m.component("caller").unwrap().links().next().unwrap().target.name).unwrap();
+        assert_eq!((target.kind, target.id(m.name()).as_str()), (trellis_types::manifest::ComponentKind::Capability, "kvp"));
+        // With a scaler, and not in this host's share, so this host does not start it.
+        assert!(target.scaler().is_some() && !assignment.components.contains_key(&target.name));
     }
 
     #[test]

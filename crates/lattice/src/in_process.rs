@@ -29,6 +29,7 @@ struct Inner {
     /// Requests waiting for their reply, by inbox: a reply is one map lookup, and an inbox
     /// leaves no subscription behind.
     pending: Mutex<HashMap<String, oneshot::Sender<Message>>>,
+    buckets: crate::kv::MemoryBuckets,
 }
 
 struct Subscription {
@@ -84,6 +85,10 @@ impl InProcess {
 
 #[async_trait::async_trait]
 impl Lattice for InProcess {
+    async fn bucket(&self, name: &str) -> Result<Arc<dyn crate::Bucket>, LatticeError> {
+        Ok(self.inner.buckets.open(name))
+    }
+
     async fn publish(&self, message: Message) -> Result<(), LatticeError> {
         Pattern::parse(&message.subject)?;
         self.deliver(message);

@@ -4,13 +4,14 @@
 //! semantics (`*` one token, `>` the rest), publish/subscribe, queue groups (each message to
 //! one member) and request/reply. [`InProcess`] is the embedded lattice; [`Nats`] implements
 //! the same [`Lattice`] trait over a NATS server, so the manager and hosts above it cannot
-//! tell which they run on.
+//! tell which they run on. Both keep key-value [`Bucket`]s too (JetStream's on NATS).
 //!
 //! **Must not** contain business logic: it moves bytes between subjects and knows nothing of
 //! manifests, components or the wadm API.
 #![warn(missing_docs)]
 
 mod in_process;
+mod kv;
 mod nats;
 mod subject;
 
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use in_process::InProcess;
+pub use kv::Bucket;
 pub use nats::{Nats, NatsKey, NatsOptions, create_kv_bucket};
 pub use subject::{Pattern, PatternError};
 
@@ -90,6 +92,9 @@ pub trait Lattice: Send + Sync + 'static {
 
     /// Sends `message` and waits up to `timeout` for one reply.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError>;
+
+    /// Opens key-value bucket `name` of the lattice, creating it if it does not exist yet.
+    async fn bucket(&self, name: &str) -> Result<std::sync::Arc<dyn Bucket>, LatticeError>;
 
     /// Waits until everything published so far has left this process (before it exits).
     async fn flush(&self) -> Result<(), LatticeError> {

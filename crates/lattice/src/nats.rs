@@ -144,6 +144,19 @@ impl Lattice for Nats {
         }
     }
 
+    async fn bucket(&self, name: &str) -> Result<std::sync::Arc<dyn crate::Bucket>, LatticeError> {
+        let js = async_nats::jetstream::new(self.client.clone());
+        let store = match js.get_key_value(name).await {
+            Ok(store) => store,
+            Err(missing) => create_kv_bucket(&js, name).await.map_err(|e| {
+                LatticeError::Transport(format!(
+                    "JetStream bucket {name}: cannot open it ({missing}) nor create it ({e}); is nats-server running with JetStream (-js)?"
+                ))
+            })?,
+        };
+        Ok(std::sync::Arc::new(crate::kv::JetStreamBucket(store)))
+    }
+
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, LatticeError> {
         let subject = message.subject.clone();
         let request = async_nats::Request::new().payload(message.payload).headers(header_map(&message.headers)).timeout(Some(timeout));

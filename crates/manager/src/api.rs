@@ -9,8 +9,8 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use serde::Serialize;
 use trellis_lattice::{Message, Subscriber, respond};
-use trellis_types::ctl::CtlReply;
-use trellis_types::inventory::{CloudEvent, event_subject};
+use trellis_types::ctl::{CtlReply, manager_data_prefix};
+use trellis_types::inventory::{CloudEvent, ctl_prefix, event_subject};
 use trellis_types::wadm::{
     API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
     StatusResult, StatusType, VersionRequest,
@@ -26,15 +26,24 @@ pub const SOURCE_HEADER: &str = "Trellis-Source";
 /// Header giving the directory relative image paths resolve against.
 pub const BASE_DIR_HEADER: &str = "Trellis-Base-Dir";
 
-pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 3], trellis_lattice::LatticeError> {
+/// The wadm API, and `link.*` and `config.*` twice: on the control interface, in the queue
+/// groups wasmCloud's hosts answer them in (`<ctl>.link`, `<ctl>.config`), which Trellis hosts
+/// join too; and on [`manager_data_prefix`], where those hosts relay what they are handed. So
+/// while a manager acts it answers every one, and its rules (a deployed application's links are
+/// its manifest's) hold; with none, the hosts answer alone, as wasmCloud's do.
+pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 5], trellis_lattice::LatticeError> {
     let lattice = &inner.config.lattice;
+    let ctl = ctl_prefix(lattice);
+    let relayed = manager_data_prefix(lattice);
     let model = inner.lattice.subscribe(&format!("{API_PREFIX}.{lattice}.model.>"), Some(API_QUEUE)).await?;
-    let config = inner.lattice.subscribe(&format!("wasmbus.ctl.v1.{lattice}.config.>"), Some("trellis_config")).await?;
-    let link = inner.lattice.subscribe(&format!("wasmbus.ctl.v1.{lattice}.link.*"), Some("trellis_link")).await?;
-    Ok([model, config, link])
+    let config = inner.lattice.subscribe(&format!("{ctl}.config.>"), Some(&format!("{ctl}.config"))).await?;
+    let link = inner.lattice.subscribe(&format!("{ctl}.link.*"), Some(&format!("{ctl}.link"))).await?;
+    let relayed_config = inner.lattice.subscribe(&format!("{relayed}.config.>"), None).await?;
+    let relayed_link = inner.lattice.subscribe(&format!("{relayed}.link.*"), None).await?;
+    Ok([model, config, link, relayed_config, relayed_link])
 }
 
-pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 3]) {
+pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 5]) {
     let mut all = futures::stream::select_all(subscriptions);
     while let Some(message) = all.next().await {
         let reply = handle(&inner, &message).await;
@@ -63,10 +72,14 @@ async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
         let (op, name) = rest.split_once('.').map_or((rest, None), |(op, name)| (op, Some(name)));
         return model(inner, op, name, message).await;
     }
-    if let Some(rest) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.config.")) {
+    let data = [ctl_prefix(lattice), manager_data_prefix(lattice)];
+    let Some(rest) = data.iter().find_map(|prefix| message.subject.strip_prefix(prefix.as_str())?.strip_prefix('.')) else {
+        return json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}));
+    };
+    if let Some(rest) = rest.strip_prefix("config.") {
         return config(inner, rest, message).await;
     }
-    if let Some(op) = message.subject.strip_prefix(&format!("wasmbus.ctl.v1.{lattice}.link.")) {
+    if let Some(op) = rest.strip_prefix("link.") {
         return json(&crate::links::handle(inner, op, &message.payload).await);
     }
     json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}))

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use trellis_types::ctl::SourceLinks;
 use trellis_types::manifest::Manifest;
 use trellis_types::wadm::{
     DeleteReply, DeleteResult, DeployReply, DeployResult, GetReply, GetResult, PutReply, PutResult, VersionInfo, VersionsReply,
 };
 
-use crate::store::{AppRecord, ComponentLinks, Contents, Store, StoredVersion};
+use crate::store::{AppRecord, Contents, Store, StoredVersion};
 
 /// One application: its stored record and each version parsed.
 pub(crate) struct App {
@@ -51,7 +52,7 @@ pub(crate) struct Catalogue {
     pub(crate) apps: BTreeMap<String, App>,
     pub(crate) configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Links put through the control interface, by source id.
-    pub(crate) links: BTreeMap<String, ComponentLinks>,
+    pub(crate) links: BTreeMap<String, SourceLinks>,
 }
 
 impl Catalogue {
@@ -235,7 +236,7 @@ impl Catalogue {
     }
 
     /// Stores the links of source `source` (none left removes its record).
-    pub(crate) async fn save_links(&mut self, source: &str, links: ComponentLinks) -> Result<(), crate::StoreError> {
+    pub(crate) async fn save_links(&mut self, source: &str, links: SourceLinks) -> Result<(), crate::StoreError> {
         self.store.save_links(source, &links).await?;
         match links.links.is_empty() {
             true => self.links.remove(source),

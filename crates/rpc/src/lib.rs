@@ -30,7 +30,7 @@ use trellis_runtime::PreparedComponent;
 
 pub use json::CallRequest;
 pub use serve::{Invocations, answer_all};
-pub use wrpc::Wrpc;
+pub use wrpc::{CallContext, Wrpc, caller};
 
 /// The targets of a component's links to other components: interface (`ns:pkg/iface`, no
 /// version) → link name → target component id.

@@ -72,11 +72,8 @@ impl Wrpc {
         let mut buf = BytesMut::new();
         codec::encode_all(params, param_types, &mut buf).map_err(|e| failed(format!("encoding the arguments: {e}")))?;
         let client = self.client(call.target).await.map_err(|e| failed(format!("{e:#}")))?;
-        let mut headers = HeaderMap::new();
-        headers.insert("source-id", call.source);
-        headers.insert("link-name", call.link_name);
         let no_paths: [&[Option<usize>]; 0] = [];
-        let (mut outgoing, mut incoming) = client.invoke(Some(headers), call.instance, call.func, buf.freeze(), no_paths).await.map_err(|e| failed(format!("{e:#}")))?;
+        let (mut outgoing, mut incoming) = client.invoke(caller(call.source, call.link_name), call.instance, call.func, buf.freeze(), no_paths).await.map_err(|e| failed(format!("{e:#}")))?;
         // The handshake happens as the parameter stream is first driven: closing it (nothing
         // follows the arguments) waits for a host to take the call.
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, outgoing.shutdown()).await {
@@ -93,6 +90,19 @@ impl Wrpc {
         }
         Ok(())
     }
+}
+
+/// What a wRPC call over NATS carries beside its arguments: its headers.
+pub type CallContext = Option<HeaderMap>;
+
+/// The context of a wRPC call from `source`'s link `link_name`: the `source-id` and
+/// `link-name` headers wasmCloud's hosts set, by which providers (`wasmcloud-provider-sdk`'s
+/// `Context`) tell their callers and their links apart.
+pub fn caller(source: &str, link_name: &str) -> CallContext {
+    let mut headers = HeaderMap::new();
+    headers.insert("source-id", source);
+    headers.insert("link-name", link_name);
+    Some(headers)
 }
 
 /// One call from a component's import to a linked component.

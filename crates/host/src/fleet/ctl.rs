@@ -117,6 +117,8 @@ impl LocalFleet {
             lattice.subscribe(&format!("{ctl}.provider.auction"), None).await?,
             lattice.subscribe(&format!("{ctl}.claims.get"), Some(&format!("{ctl}.claims"))).await?,
             lattice.subscribe(&format!("{ctl}.registry.put"), None).await?,
+            lattice.subscribe(&format!("{ctl}.link.*"), Some(&format!("{ctl}.link"))).await?,
+            lattice.subscribe(&format!("{ctl}.config.>"), Some(&format!("{ctl}.config"))).await?,
             lattice.subscribe(&format!("{placement}.heartbeat"), None).await?,
             lattice.subscribe(&format!("{placement}.claims"), None).await?,
             lattice.subscribe(&event_subject(lattice_name, "linkdef_set"), None).await?,
@@ -231,6 +233,9 @@ impl LocalFleet {
         let Some(rest) = message.subject.strip_prefix(&format!("{ctl}.")) else {
             return;
         };
+        if rest.starts_with("link.") || rest.starts_with("config.") {
+            return self.lattice_data(lattice, lattice_name, rest, &message).await;
+        }
         match rest {
             "host.ping" => {
                 for host in self.hosts() {

@@ -1,11 +1,13 @@
 //! Hosts as the deployment manager sees them: [`LocalFleet`], the hosts of this process, and
 //! [`RemoteFleet`], the hosts of a lattice seen through their heartbeats and reached over it.
 //! `ctl` serves the hosts of a [`LocalFleet`] on the control interface, so a manager in another
-//! process (or a wasmCloud client) reaches them as it would reach wasmCloud hosts.
+//! process (or a wasmCloud client) reaches them as it would reach wasmCloud hosts, and
+//! `lattice_data` answers `link.*` and `config.*` as wasmCloud's hosts do, so any manager can.
 
 mod ctl;
 mod claims;
 mod health;
+mod lattice_data;
 mod providers;
 mod remote;
 mod scale;
@@ -30,14 +32,18 @@ pub struct LocalFleet {
     /// Set once the control interface is served: where events go.
     events: std::sync::OnceLock<ctl::Events>,
     /// Held while links are read and applied, so of two quick link changes the later one's
-    /// reading is the one applied last.
+    /// reading is the one applied last; and while a control-interface command starts, scales or
+    /// stops what runs outside manifests, so a relink never brings back what a stop just
+    /// stopped, nor misses what a start is starting.
     relinking: tokio::sync::Mutex<()>,
+    /// Links and named config, for when no manager answers for them.
+    data: lattice_data::LatticeData,
 }
 
 impl LocalFleet {
     /// A fleet of `hosts`; `on_change` is called whenever one stops or its labels change.
     pub fn new(hosts: Vec<Arc<Host>>, on_change: impl Fn() + Send + Sync + 'static) -> LocalFleet {
-        LocalFleet { hosts: RwLock::new(hosts), on_change: Box::new(on_change), events: std::sync::OnceLock::new(), relinking: tokio::sync::Mutex::new(()) }
+        LocalFleet { hosts: RwLock::new(hosts), on_change: Box::new(on_change), events: std::sync::OnceLock::new(), relinking: tokio::sync::Mutex::new(()), data: lattice_data::LatticeData::new() }
     }
 
     /// The live hosts.

@@ -35,6 +35,7 @@ impl LocalFleet {
     /// Answers `op` (`provider.start` or `provider.stop`) for host `id` once it is done, and
     /// publishes `provider_started`, `provider_start_failed` or `provider_stopped`.
     pub(super) async fn provider_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: &str, id: &str, message: &Message) {
+        let _one_at_a_time = self.relinking.lock().await;
         let reply = match self.host(id) {
             None => CtlReply::<()>::fail(format!("no host `{id}` here")),
             Some(host) => match op {

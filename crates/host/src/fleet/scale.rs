@@ -62,6 +62,7 @@ impl LocalFleet {
         };
         let _ = respond(lattice, message, serde_json::to_vec(&reply).expect("replies serialize")).await;
         let Ok((host, mut scale)) = accepted else { return };
+        let _one_at_a_time = self.relinking.lock().await;
         let before = host.inventory().await.components;
         let names: Vec<String> = scale.configs.iter().map(|(name, _)| name.clone()).collect();
         let resolved = match resolve_configs(lattice, lattice_name, &names).await {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use async_nats::jetstream::kv;
 use futures::TryStreamExt as _;
+use trellis_types::ctl::{LINKS_KEY_PREFIX, configs_bucket, links_bucket};
 
 use super::{Contents, StoreError, decode};
 
@@ -16,10 +17,6 @@ pub(super) enum Bucket {
     Configs,
     Links,
 }
-
-/// What the keys of link records start with in `LATTICEDATA_<lattice>`; wasmCloud keeps other
-/// records (`CLAIMS_*`) there too.
-pub(super) const LINKS_PREFIX: &str = "COMPONENT_";
 
 #[derive(Clone)]
 pub(super) struct KvStore {
@@ -33,8 +30,8 @@ impl KvStore {
         let js = async_nats::jetstream::new(client);
         Ok(KvStore {
             manifests: bucket(&js, &format!("trellis_manifests_{lattice}")).await?,
-            configs: bucket(&js, &format!("CONFIGDATA_{lattice}")).await?,
-            links: bucket(&js, &format!("LATTICEDATA_{lattice}")).await?,
+            configs: bucket(&js, &configs_bucket(lattice)).await?,
+            links: bucket(&js, &links_bucket(lattice)).await?,
         })
     }
 
@@ -47,7 +44,7 @@ impl KvStore {
     }
 
     pub(super) async fn load(&self) -> Result<Contents, StoreError> {
-        let links = rows(&self.links, "links of", LINKS_PREFIX).await?;
+        let links = rows(&self.links, "links of", LINKS_KEY_PREFIX).await?;
         Ok(Contents { apps: rows(&self.manifests, "app", "").await?, configs: rows(&self.configs, "config", "").await?, links })
     }
 

@@ -14,7 +14,7 @@ pub(super) type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 pub(super) const APPS: Table = TableDefinition::new("apps");
 /// Config name → key/value map as JSON.
 pub(super) const CONFIGS: Table = TableDefinition::new("configs");
-/// Source id → [`super::ComponentLinks`] as JSON.
+/// Source id → [`trellis_types::ctl::SourceLinks`] as JSON.
 pub(super) const LINKS: Table = TableDefinition::new("links");
 
 #[derive(Clone)]

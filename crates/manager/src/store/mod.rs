@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use trellis_types::ctl::Link;
+use trellis_types::ctl::{LINKS_KEY_PREFIX, SourceLinks};
 
 pub(crate) use jetstream::bucket as open_bucket;
 
@@ -34,23 +34,13 @@ pub(crate) struct StoredVersion {
 /// A named config: key → value.
 pub(crate) type Config = BTreeMap<String, String>;
 
-/// The links put through the control interface whose source is one component, stored as
-/// wasmCloud hosts keep them in `LATTICEDATA_<lattice>` under `COMPONENT_<source id>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ComponentLinks {
-    /// The source's image, where known; wasmCloud writes it, nothing here reads it.
-    #[serde(default)]
-    pub(crate) url: String,
-    pub(crate) links: Vec<Link>,
-}
-
 /// Everything stored.
 #[derive(Debug, Default)]
 pub(crate) struct Contents {
     pub(crate) apps: BTreeMap<String, AppRecord>,
     pub(crate) configs: BTreeMap<String, Config>,
     /// By source id.
-    pub(crate) links: BTreeMap<String, ComponentLinks>,
+    pub(crate) links: BTreeMap<String, SourceLinks>,
 }
 
 /// Why the store failed; the manager reports it and keeps running.
@@ -117,11 +107,11 @@ impl Store {
     }
 
     /// Stores (or, when it has none left, removes) the links of source `source`.
-    pub(crate) async fn save_links(&self, source: &str, links: &ComponentLinks) -> Result<(), StoreError> {
+    pub(crate) async fn save_links(&self, source: &str, links: &SourceLinks) -> Result<(), StoreError> {
         let value = (!links.links.is_empty()).then(|| serde_json::to_vec(links).expect("links serialize"));
         match &self.0 {
             Backend::Local(s) => s.write(local::LINKS, source, value).await,
-            Backend::JetStream(s) => s.write(jetstream::Bucket::Links, &format!("{}{source}", jetstream::LINKS_PREFIX), value).await,
+            Backend::JetStream(s) => s.write(jetstream::Bucket::Links, &format!("{LINKS_KEY_PREFIX}{source}"), value).await,
         }
     }
 }
