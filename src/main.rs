@@ -8,6 +8,7 @@ mod app;
 mod call_cmd;
 mod client;
 mod component_cmds;
+mod fleet;
 mod lattice_cmds;
 mod link_cmds;
 mod node;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use trellis_host::{Host, LocalFleet, LocalStore, RemoteFleet, Shared};
+use trellis_host::{Host, LocalFleet, LocalStore, Shared};
 use trellis_lattice::{Lattice, Nats};
 use trellis_manager::{Lease, Manager, ManagerConfig, Store};
 use trellis_rpc::{Calls, Wrpc};
@@ -303,7 +303,7 @@ pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Resul
         let name = connection.lattice.clone();
         let timing = (Duration::from_millis(cmd.resync_interval_ms), heartbeat);
         let (manager, _fleet) = start_manager(lattice.clone(), ManagerState::Nats(&nats), &name, timing, async |on_change| {
-            Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
+            Ok(trellis_manager::RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change, crate::fleet::claims_of()).await?)
         })
         .await?;
         if manager.acting() {

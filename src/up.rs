@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use trellis_host::{Host, LocalFleet, RemoteFleet};
+use trellis_host::{Host, LocalFleet};
 use trellis_lattice::{InProcess, Lattice};
-use trellis_manager::Fleet;
+use trellis_manager::{Fleet, RemoteFleet};
 use trellis_types::wadm::StatusType;
 
 use crate::app::Connection;
@@ -70,15 +70,16 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
     // the lattice, these included, as it learns of them from heartbeats.
     let (manager, local, fleet): (_, Arc<LocalFleet>, Arc<dyn Fleet>) = if let Some(nats) = &nats {
         let (manager, remote) = node::start_manager(lattice.clone(), ManagerState::Nats(nats), &name, timing, async |on_change| {
-            Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change).await?)
+            Ok(RemoteFleet::start(lattice.clone(), &name, heartbeat, on_change, crate::fleet::claims_of()).await?)
         })
         .await?;
         (manager, Arc::new(LocalFleet::new(hosts, || {})), remote)
     } else {
-        let (manager, local) =
-            node::start_manager(lattice.clone(), ManagerState::Dir(&state_dir), &name, timing, async |on_change| Ok(Arc::new(LocalFleet::new(hosts, on_change))))
-                .await?;
-        (manager, local.clone(), local)
+        let (manager, embedded) = node::start_manager(lattice.clone(), ManagerState::Dir(&state_dir), &name, timing, async |on_change| {
+            Ok(Arc::new(crate::fleet::Embedded(Arc::new(LocalFleet::new(hosts, on_change)))))
+        })
+        .await?;
+        (manager, embedded.0.clone(), embedded)
     };
     local.clone().serve_ctl(lattice.clone(), &name, heartbeat).await?;
     if embedded {

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::lattice::{Node, cli_json, until};
+use crate::lattice::{Node, cli_json};
+use crate::util::until;
 use crate::util::{Nats, Up, app, component, free_port, get, guests, http_server, manifest, trellis};
 
 /// A link trait from the enclosing component to `target` for `package`'s `interfaces`.

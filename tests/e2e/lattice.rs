@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::{Nats, Up, app, component, guests, manifest, trellis};
+use crate::util::{Nats, Up, app, component, guests, manifest, trellis, until};
 
 /// Heartbeat interval of these tests' hosts and managers, in seconds.
 const HEARTBEAT: &str = "0.5";
@@ -86,16 +86,6 @@ pub(crate) fn cli_json(nats: &Nats, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-pub(crate) fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// host id → (region label, component id → max instances) for every host of the lattice.
 fn placement(nats: &Nats) -> BTreeMap<String, (String, BTreeMap<String, u64>)> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 
-use crate::lattice::{Node, cli_json, until};
+use crate::lattice::{Node, cli_json};
+use crate::util::until;
 use crate::util::{Nats, guests, manifest, trellis};
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use provider_archive::ProviderArchive;
 
-use crate::lattice::until;
+use crate::util::until;
 use crate::oci::{Registry, trellis_ok};
 use crate::secrets::with_policy;
 use crate::secrets_nats::{Backend, PREFIX};

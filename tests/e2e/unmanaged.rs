@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::lattice::until;
+use crate::util::until;
 use crate::util::{Up, app, component, guests, manifest};
 
 #[test]

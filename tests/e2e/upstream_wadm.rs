@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use wadm_types::api::StatusType;
 
-use crate::lattice::{Node, cli_json, until};
+use crate::lattice::{Node, cli_json};
+use crate::util::until;
 use crate::util::{Nats, guests, manifest};
 
 /// wasmCloud's hello-world application as its README deploys it: a component, the http-server
@@ -108,15 +109,10 @@ fn upstream_wadm_deploys_serves_and_undeploys_on_trellis_hosts() {
         status(&client, "rust-hello-world", StatusType::Undeployed, Duration::from_secs(60)).await;
     });
     until("the listener to close", Duration::from_secs(60), || crate::util::try_get(&url).is_none().then_some(()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    until("the hosts to run nothing of the application", Duration::from_secs(60), || {
         let hosts = cli_json(&nats, &["get", "hosts", "-o", "json"]);
-        if hosts.as_array().unwrap().iter().all(|h| h["components"].as_array().unwrap().is_empty() && h["providers"].as_array().unwrap().is_empty()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the hosts still run some of the application: {hosts}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        hosts.as_array().unwrap().iter().all(|h| h["components"].as_array().unwrap().is_empty() && h["providers"].as_array().unwrap().is_empty()).then_some(())
+    });
     until("wadm to delete its link and config", Duration::from_secs(60), || {
         let links = cli_json(&nats, &["link", "get", "-o", "json"]);
         let config = trellis_get_config(&nats, "rust_hello_world-default_http");

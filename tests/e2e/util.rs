@@ -510,3 +510,17 @@ impl Up {
         panic!("no log line with {needles:?} in:\n{}", self.log());
     }
 }
+
+/// The readiness check of every test: polls `f` every 100 ms until it gives a value, failing
+/// the test with `what` after `timeout`. Tests wait for what they need this way, never for a
+/// fixed time.
+pub(crate) fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,16 +8,14 @@
 //! leaves the old running and is reported with the manifest field at fault.
 //!
 //! It also owns how hosts are seen and reached: their control interface
-//! (`wasmbus.ctl.v1.<lattice>.*`), heartbeats and events, and the two [`Fleet`]s a manager
-//! places on: [`LocalFleet`] (the hosts of this process) and [`RemoteFleet`] (the hosts of a
-//! lattice, known from their heartbeats).
+//! (`wasmbus.ctl.v1.<lattice>.*`), heartbeats and events, and [`LocalFleet`] (the hosts of
+//! this process, which a manager in this process places on). It knows nothing of the manager:
+//! the manager's client of remote hosts lives in the manager, and the binary joins the two.
 //!
 //! **Must not** schedule across hosts (the deployment manager's job), know which transport the
 //! lattice runs on, or configure wasmtime (the runtime's job).
 //!
 //! Start at [`Host::apply`].
-//!
-//! [`Fleet`]: trellis_manager::Fleet
 #![warn(missing_docs)]
 
 mod artifact;
@@ -49,7 +47,7 @@ use trellis_types::manifest::Manifest;
 use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 
 pub use error::DeployError;
-pub use fleet::{LocalFleet, RemoteFleet};
+pub use fleet::LocalFleet;
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
 pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart, PutLinks};
 use unmanaged::Unmanaged;

@@ -6,6 +6,9 @@
 //! application and scaler that says why, and the [`Lease`] that lets one of several managers of
 //! a lattice act while the others stand by.
 //!
+//! It also owns [`RemoteFleet`], the hosts of a lattice as a manager in another process sees
+//! them (from their heartbeats) and reaches them (`trellis.host.v1.<lattice>.<host>.*`).
+//!
 //! **Must not** talk to wasmtime or run components: it reaches hosts only through a [`Fleet`],
 //! and clients only through the lattice.
 //!
@@ -19,6 +22,7 @@ mod lease;
 mod links;
 mod plan;
 mod reconcile;
+mod remote;
 pub mod scaler;
 mod store;
 
@@ -34,6 +38,7 @@ use trellis_types::wadm::Status;
 
 pub use api::{BASE_DIR_HEADER, SOURCE_HEADER};
 pub use lease::Lease;
+pub use remote::{ClaimsOf, RemoteFleet};
 pub use store::{Store, StoreError};
 
 /// Settings of a manager.

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::Manifest;
 
+/// The prefix of the subjects a Trellis manager places applications on hosts with
+/// (`trellis.host.v1.<lattice>.<host>.apply|remove`, `.heartbeat`, `.claims`).
+pub fn placement_prefix(lattice: &str) -> String {
+    format!("trellis.host.v1.{lattice}")
+}
+
 /// One application's share of one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {

@@ -16,15 +16,10 @@ use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
 use trellis_types::ctl::CtlReply;
 use trellis_types::inventory::{CloudEvent, ComponentDescription, ctl_prefix, event_subject};
-use trellis_types::placement::{Assignment, AssignmentMessage, Failure};
+use trellis_types::placement::{Assignment, AssignmentMessage, Failure, placement_prefix};
 
 use super::LocalFleet;
 use crate::Host;
-
-/// The prefix of the subjects a Trellis manager reaches hosts on.
-pub(crate) fn placement_prefix(lattice: &str) -> String {
-    format!("trellis.host.v1.{lattice}")
-}
 
 /// Publishes a host's CloudEvents on `wasmbus.evt.<lattice>.*`.
 pub(super) struct Events {

@@ -1,6 +1,5 @@
-//! Hosts as the deployment manager sees them: [`LocalFleet`], the hosts of this process, and
-//! [`RemoteFleet`], the hosts of a lattice seen through their heartbeats and reached over it.
-//! `ctl` serves the hosts of a [`LocalFleet`] on the control interface, so a manager in another
+//! [`LocalFleet`], the hosts of this process: what a manager in this process places on, and
+//! what `ctl` serves on the control interface, so a manager in another
 //! process (or a wasmCloud client) reaches them as it would reach wasmCloud hosts, and
 //! `lattice_data` answers `link.*` and `config.*` as wasmCloud's hosts do, so any manager can.
 
@@ -9,17 +8,11 @@ mod claims;
 mod health;
 mod lattice_data;
 mod providers;
-mod remote;
 mod scale;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use trellis_manager::{Claim, Fleet};
-use trellis_types::manifest::Manifest;
 use trellis_types::placement::{Assignment, Failure, HostReport};
-
-pub use remote::RemoteFleet;
 
 use crate::Host;
 
@@ -94,9 +87,9 @@ impl LocalFleet {
     }
 }
 
-#[async_trait::async_trait]
-impl Fleet for LocalFleet {
-    async fn reports(&self) -> Vec<HostReport> {
+impl LocalFleet {
+    /// What every host here runs, with its labels.
+    pub async fn reports(&self) -> Vec<HostReport> {
         let mut reports = Vec::new();
         for host in self.hosts() {
             reports.push(host.report().await);
@@ -104,24 +97,18 @@ impl Fleet for LocalFleet {
         reports
     }
 
-    async fn apply(&self, host: &str, assignment: Assignment) -> Result<(), Failure> {
+    /// Makes host `host` run `assignment` for its application, or says why it cannot.
+    pub async fn apply(&self, host: &str, assignment: Assignment) -> Result<(), Failure> {
         match self.host(host) {
             Some(h) => h.apply(&assignment).await,
             None => Err(Failure { revision: assignment.revision, field: None, message: format!("host {host} is gone") }),
         }
     }
 
-    async fn remove(&self, host: &str, app: &str) {
+    /// Stops application `app` on host `host`.
+    pub async fn remove(&self, host: &str, app: &str) {
         if let Some(h) = self.host(host) {
             h.remove(app).await;
         }
     }
-
-    fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
-        claims(manifest, configs)
-    }
-}
-
-fn claims(manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
-    crate::http_claims(manifest, configs).into_iter().map(|(resource, field)| Claim { resource, field }).collect()
 }

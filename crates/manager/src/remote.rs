@@ -8,12 +8,15 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio::time::Instant;
 use trellis_lattice::{Lattice, LatticeError, Message};
-use trellis_manager::{Claim, Fleet};
 use trellis_types::inventory::{CloudEvent, HostInventory, event_subject};
 use trellis_types::manifest::Manifest;
-use trellis_types::placement::{Assignment, AssignmentMessage, Failure, HostReport};
+use trellis_types::placement::{Assignment, AssignmentMessage, Failure, HostReport, placement_prefix};
 
-use super::ctl::placement_prefix;
+use crate::{Claim, Fleet};
+
+/// What a manifest would take exclusively, by what the hosts make of it: given by whoever knows
+/// the capabilities (the binary hands over the host's rule), since the manager does not.
+pub type ClaimsOf = Box<dyn Fn(&Manifest, &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> + Send + Sync>;
 
 /// How long an apply may take on a host: pulls and compiles of large components included.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -24,6 +27,7 @@ pub struct RemoteFleet {
     name: String,
     hosts: Mutex<HashMap<String, Seen>>,
     on_change: Box<dyn Fn() + Send + Sync>,
+    claims: ClaimsOf,
 }
 
 struct Seen {
@@ -34,14 +38,16 @@ struct Seen {
 impl RemoteFleet {
     /// Starts following the hosts of lattice `name`. A host counts as gone once nothing was
     /// heard from it for 1.5 × `heartbeat`, so its share is re-placed within two intervals.
-    /// `on_change` is called whenever a host comes, goes, or reports something new.
+    /// `on_change` is called whenever a host comes, goes, or reports something new; `claims`
+    /// says what a manifest would take exclusively.
     pub async fn start(
         lattice: Arc<dyn Lattice>,
         name: &str,
         heartbeat: Duration,
         on_change: impl Fn() + Send + Sync + 'static,
+        claims: ClaimsOf,
     ) -> Result<Arc<RemoteFleet>, LatticeError> {
-        let fleet = Arc::new(RemoteFleet { lattice: lattice.clone(), name: name.to_owned(), hosts: Mutex::default(), on_change: Box::new(on_change) });
+        let fleet = Arc::new(RemoteFleet { lattice: lattice.clone(), name: name.to_owned(), hosts: Mutex::default(), on_change: Box::new(on_change), claims });
         let mut events = futures::stream::select_all([
             lattice.subscribe(&event_subject(name, "host_heartbeat"), None).await?,
             lattice.subscribe(&event_subject(name, "host_stopped"), None).await?,
@@ -173,6 +179,6 @@ impl Fleet for RemoteFleet {
     }
 
     fn claims(&self, manifest: &Manifest, configs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Claim> {
-        super::claims(manifest, configs)
+        (self.claims)(manifest, configs)
     }
 }
