@@ -296,13 +296,7 @@ fn keyvalue_link_names_are_chosen_per_call_not_at_open() {
 
 /// Polls `path` until it answers `expected`.
 fn eventually(base: &str, path: &str, expected: &str) {
-    for _ in 0..500 {
-        if body(base, path) == expected {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{path} never became {expected:?} (last: {:?})", body(base, path));
+    until(&format!("{path} to answer {expected:?}"), std::time::Duration::from_secs(5), || (body(base, path) == expected).then_some(()));
 }
 
 /// A component exporting wasi:keyvalue/watcher is told of the changes its link's WATCH list

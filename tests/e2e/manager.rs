@@ -84,11 +84,7 @@ fn app_commands_put_deploy_upgrade_and_roll_back_without_dropping_a_request() {
 
     assert!(up.cli(&["app", "undeploy", "shop"]).status.success());
     up.wait_for_status("shop", SETTLE, |s| status_type(s) == "undeployed");
-    let deadline = std::time::Instant::now() + SETTLE;
-    while try_get(&url) == Some(200) {
-        assert!(std::time::Instant::now() < deadline, "still served after undeploy");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until("the undeployed app to stop being served", SETTLE, || (try_get(&url) != Some(200)).then_some(()));
     let deleted = up.cli_json(&["app", "delete", "shop", "-o", "json"]);
     assert_eq!(deleted["result"], "deleted");
     assert!(!up.cli(&["app", "status", "shop"]).status.success());

@@ -31,16 +31,14 @@ impl Registry {
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need an OCI registry (apt-get install docker-registry)"));
         let mut registry = Registry { child, address, _dir: dir };
-        for _ in 0..3000 {
+        let what = format!("docker-registry to answer on {}", registry.address);
+        until(&what, Duration::from_secs(30), || {
             if let Some(status) = registry.child.try_wait().unwrap() {
                 panic!("docker-registry exited at start ({status})");
             }
-            if try_get(&format!("http://{}/v2/", registry.address)) == Some(200) {
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("docker-registry on {} did not answer", registry.address);
+            (try_get(&format!("http://{}/v2/", registry.address)) == Some(200)).then_some(())
+        });
+        registry
     }
 }
 
