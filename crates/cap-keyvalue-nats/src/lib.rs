@@ -41,6 +41,7 @@ pub struct NatsKvConfig {
 
 /// One JetStream KV bucket.
 pub struct NatsKvStore {
+    client: async_nats::Client,
     kv: Kv,
     bucket: String,
 }
@@ -55,8 +56,8 @@ impl NatsKvStore {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to NATS at `{}`: {e}", trellis_types::redact::urls(&config.cluster_uri)))?;
         let js = match &config.js_domain {
-            Some(domain) => async_nats::jetstream::with_domain(client, domain),
-            None => async_nats::jetstream::new(client),
+            Some(domain) => async_nats::jetstream::with_domain(client.clone(), domain),
+            None => async_nats::jetstream::new(client.clone()),
         };
         let kv = match js.get_key_value(&config.bucket).await {
             Ok(kv) => kv,
@@ -68,7 +69,7 @@ impl NatsKvStore {
                 config.bucket
             ),
         };
-        Ok(NatsKvStore { kv, bucket: config.bucket.clone() })
+        Ok(NatsKvStore { client, kv, bucket: config.bucket.clone() })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
@@ -85,6 +86,10 @@ impl Store for NatsKvStore {
     async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
         // New changes only: a watcher is told of what happens from now on.
         let mut watch = self.kv.watch_all().await.map_err(|e| self.fail(e))?;
+        // The watch's subscription is only queued by then: until the server has it, the
+        // consumer's first deliveries are lost (and the ordered consumer does not notice a gap
+        // at its first message). Once flushed, every change made after this returns is heard.
+        self.client.flush().await.map_err(|e| self.fail(e))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         let bucket = self.bucket.clone();
         tokio::spawn(async move {

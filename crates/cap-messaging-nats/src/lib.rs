@@ -64,6 +64,9 @@ impl Broker for NatsBroker {
             None => self.client.subscribe(subject.to_owned()).await,
         }
         .map_err(|e| format!("NATS subscribe to `{subject}`: {e}"))?;
+        // The server knows of the subscription once this returns, so a message published after
+        // the component is said to be subscribed (from any connection) reaches it.
+        self.client.flush().await.map_err(|e| format!("NATS subscribe to `{subject}`: {e}"))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(async move {
             while let Some(m) = subscription.next().await {
