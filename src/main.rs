@@ -6,6 +6,7 @@
 mod api_server;
 mod app;
 mod call_cmd;
+mod capabilities;
 mod client;
 mod component_cmds;
 mod fleet;

@@ -154,7 +154,7 @@ pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path, nats: Option<
         (Some(_), None) => anyhow::bail!("--secrets-topic names where secrets backends listen on a NATS lattice; give --nats too"),
     };
     let policy = trellis_oci::Policy { insecure: args.allowed_insecure.clone(), allow_latest: args.allow_latest, ..Default::default() };
-    let shared = Shared::new(runtime, state_dir.to_owned()).with_secrets(backend).with_registries(policy);
+    let shared = Shared::new(runtime, state_dir.to_owned(), crate::capabilities::registry()).with_secrets(backend).with_registries(policy);
     if let (Some(registry), Some(username), Some(password)) = (&args.oci_registry, &args.oci_user, &args.oci_password) {
         shared.registries().set_credentials(registry, trellis_oci::Credentials::Basic { username: username.clone(), password: password.clone() });
     }

@@ -241,3 +241,37 @@ fn a_bad_postgres_link_fails_the_deploy_naming_field_and_server() {
     let err = Up::start(&[&ledger_app(&[("ledger", config, port)]).path], &[]).unwrap_err();
     assert!(err.contains(&format!("postgres backend of `db`: cannot connect to PostgreSQL at trellis@127.0.0.1:{dead}/postgres")), "{err}");
 }
+
+/// `wasi:keyvalue` on PostgreSQL, linked with sqldb-postgres's keys: the same assertions as
+/// every backend, counters that lose no concurrent increment, keys that outlive the host, and
+/// a wrong key named at its field.
+#[test]
+fn keyvalue_on_postgres_is_one_more_backend_of_the_same_component() {
+    use crate::capabilities::{body, exercise, increment_from_four_threads, kv_app};
+    let pg = Postgres::start();
+    pg.create_database("kv");
+    let config = pg.link_config("kv");
+    let pairs: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let m = kv_app("wasmcloud+builtin://keyvalue-postgres", &pairs, port);
+    let up = Up::start(&[&m.path], &[]).unwrap();
+    exercise(&base, true);
+
+    increment_from_four_threads(&base, "race", 25);
+    assert_eq!(body(&base, "get/race"), "100");
+    assert_eq!(body(&base, "set/word/abc"), "ok");
+    let not_a_counter = get(&format!("{base}/incr/word"), None);
+    assert!(not_a_counter.body.contains("value of `word` is not a decimal counter"), "{}", not_a_counter.body);
+
+    // The keys are the database's, not the host's.
+    assert!(up.terminate().success());
+    let _up = Up::start(&[&m.path], &[]).unwrap();
+    assert_eq!(body(&base, "incr/race"), "101");
+
+    let mut missing = pairs.clone();
+    missing.retain(|(k, _)| *k != "POSTGRES_HOST");
+    let bad = kv_app("wasmcloud+builtin://keyvalue-postgres", &missing, free_port());
+    let err = Up::start(&[&bad.path], &[]).unwrap_err();
+    assert!(err.contains("spec.components[0].traits[1].properties.target.config: the link from `counter` to `kv`: POSTGRES_HOST is missing"), "{err}");
+}

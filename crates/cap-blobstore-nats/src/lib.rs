@@ -29,6 +29,39 @@ pub struct NatsBlobConfig {
     pub num_replicas: usize,
 }
 
+impl NatsBlobConfig {
+    /// Reads the provider's keys from `link`; all are optional.
+    pub fn from_link(link: &trellis_capability::LinkConfig<'_>) -> Result<NatsBlobConfig, trellis_capability::OpenError> {
+        Ok(NatsBlobConfig {
+            cluster_uri: link.get("cluster_uri").unwrap_or(DEFAULT_CLUSTER_URI).to_owned(),
+            js_domain: link.get("js_domain").map(str::to_owned),
+            memory_storage: link.get("storage_type").is_some_and(|t| t.eq_ignore_ascii_case("memory")),
+            num_replicas: link.parse("num_replicas", "a number")?.unwrap_or(1),
+        })
+    }
+}
+
+/// `ghcr.io/wasmcloud/blobstore-nats` (or `wasmcloud+builtin://blobstore-nats`).
+pub struct NatsBlobBackend;
+
+#[async_trait::async_trait]
+impl trellis_capability::Backend<dyn BlobStore> for NatsBlobBackend {
+    fn names(&self) -> &'static [&'static str] {
+        &["blobstore-nats"]
+    }
+    fn replaces(&self) -> Option<&'static str> {
+        Some("wasmcloud/blobstore-nats")
+    }
+    fn describe(&self) -> &'static str {
+        "nats blobstore"
+    }
+    async fn open(&self, link: &trellis_capability::LinkConfig<'_>) -> Result<std::sync::Arc<dyn BlobStore>, trellis_capability::OpenError> {
+        let config = NatsBlobConfig::from_link(link)?;
+        let store = NatsBlobStore::connect(config).await.map_err(|e| trellis_capability::OpenError::Unavailable(e.to_string()))?;
+        Ok(std::sync::Arc::new(store))
+    }
+}
+
 /// Object store buckets of one NATS JetStream.
 pub struct NatsBlobStore {
     js: jetstream::Context,

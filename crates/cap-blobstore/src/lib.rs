@@ -14,6 +14,7 @@
 //! **Must not** know manifests or links: the host hands [`grant`] the backend of each of a
 //! component's blobstore links, and a component reaches only those.
 
+mod backends;
 mod draft;
 mod fs;
 mod host;
@@ -22,6 +23,7 @@ mod value;
 
 use std::pin::Pin;
 
+pub use backends::{FsBackend, MemoryBackend};
 pub use fs::FsStore;
 pub use host::grant;
 pub use memory::MemoryStore;

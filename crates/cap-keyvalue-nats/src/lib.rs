@@ -26,6 +26,28 @@ const PAGE: usize = 1000;
 /// Compare-and-set attempts of one increment before giving up under contention.
 const CAS_ATTEMPTS: usize = 64;
 
+/// `ghcr.io/wasmcloud/keyvalue-nats` (or `wasmcloud+builtin://keyvalue-nats`), with the
+/// provider's link config: `bucket`, `cluster_uri`, `js_domain`, `enable_bucket_auto_create`.
+pub struct NatsKvBackend;
+
+#[async_trait::async_trait]
+impl trellis_capability::Backend<dyn Store> for NatsKvBackend {
+    fn names(&self) -> &'static [&'static str] {
+        &["keyvalue-nats"]
+    }
+    fn replaces(&self) -> Option<&'static str> {
+        Some("wasmcloud/keyvalue-nats")
+    }
+    fn describe(&self) -> &'static str {
+        "nats backend"
+    }
+    async fn open(&self, link: &trellis_capability::LinkConfig<'_>) -> Result<std::sync::Arc<dyn Store>, trellis_capability::OpenError> {
+        let config = NatsKvConfig::from_link(link)?;
+        let store = NatsKvStore::connect(&config).await.map_err(|e| trellis_capability::OpenError::Unavailable(format!("{e:#}")))?;
+        Ok(std::sync::Arc::new(store))
+    }
+}
+
 /// What the link configures.
 #[derive(Debug, Clone)]
 pub struct NatsKvConfig {
@@ -44,6 +66,18 @@ pub struct NatsKvStore {
     client: async_nats::Client,
     kv: Kv,
     bucket: String,
+}
+
+impl NatsKvConfig {
+    /// Reads the provider's keys from `link`; only `bucket` is required.
+    pub fn from_link(link: &trellis_capability::LinkConfig<'_>) -> Result<NatsKvConfig, trellis_capability::OpenError> {
+        Ok(NatsKvConfig {
+            cluster_uri: link.get("cluster_uri").unwrap_or(DEFAULT_CLUSTER_URI).to_owned(),
+            bucket: link.require("bucket", "counters")?.to_owned(),
+            js_domain: link.get("js_domain").map(str::to_owned),
+            auto_create: link.flag("enable_bucket_auto_create"),
+        })
+    }
 }
 
 impl NatsKvStore {

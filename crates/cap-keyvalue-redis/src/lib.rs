@@ -185,3 +185,26 @@ impl Store for RedisStore {
         self.conn.clone().del(keys).await.map_err(|e| self.fail(e))
     }
 }
+
+/// `ghcr.io/wasmcloud/keyvalue-redis` (or `wasmcloud+builtin://keyvalue-redis`): its link
+/// config is the provider's `URL`.
+pub struct RedisBackend;
+
+#[async_trait::async_trait]
+impl trellis_capability::Backend<dyn Store> for RedisBackend {
+    fn names(&self) -> &'static [&'static str] {
+        &["keyvalue-redis"]
+    }
+    fn replaces(&self) -> Option<&'static str> {
+        Some("wasmcloud/keyvalue-redis")
+    }
+    fn describe(&self) -> &'static str {
+        "redis backend"
+    }
+    async fn open(&self, link: &trellis_capability::LinkConfig<'_>) -> Result<std::sync::Arc<dyn Store>, trellis_capability::OpenError> {
+        let url = link.require("URL", "redis://127.0.0.1:6379")?;
+        let store = RedisStore::connect(url).await.map_err(|e| trellis_capability::OpenError::Unavailable(format!("{e:#}")))?;
+        Ok(std::sync::Arc::new(store))
+    }
+}
+

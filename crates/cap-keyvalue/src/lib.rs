@@ -18,12 +18,14 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod backends;
 mod host;
 mod memory;
 mod redb_store;
 mod watch;
 
 pub use backend::{KeyChange, Store, StoreError};
+pub use backends::{MemoryBackend, RedbBackend};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 pub use watch::{KeyFilter, Watched, Watcher, watch};

@@ -14,6 +14,28 @@ pub const DEFAULT_CLUSTER_URIS: &str = "nats://127.0.0.1:4222";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `ghcr.io/wasmcloud/messaging-nats` (or `wasmcloud+builtin://messaging-nats`): the
+/// provider's `cluster_uris` (comma-separated) is where it connects.
+pub struct NatsMessagingBackend;
+
+#[async_trait::async_trait]
+impl trellis_capability::Backend<dyn Broker> for NatsMessagingBackend {
+    fn names(&self) -> &'static [&'static str] {
+        &["messaging-nats"]
+    }
+    fn replaces(&self) -> Option<&'static str> {
+        Some("wasmcloud/messaging-nats")
+    }
+    fn describe(&self) -> &'static str {
+        "nats backend"
+    }
+    async fn open(&self, link: &trellis_capability::LinkConfig<'_>) -> Result<std::sync::Arc<dyn Broker>, trellis_capability::OpenError> {
+        let uris = link.get("cluster_uris").unwrap_or(DEFAULT_CLUSTER_URIS);
+        let broker = NatsBroker::connect(uris).await.map_err(|e| trellis_capability::OpenError::Unavailable(format!("{e:#}")))?;
+        Ok(std::sync::Arc::new(broker))
+    }
+}
+
 /// A connection to a NATS server or cluster.
 pub struct NatsBroker {
     client: async_nats::Client,

@@ -1,6 +1,6 @@
 //! A broker inside the process: NATS subject semantics without a server, for embedded mode.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -130,3 +130,24 @@ mod tests {
         assert_eq!(err, "request to `nobody.home` timed out after 50 ms");
     }
 }
+
+/// `wasmcloud+builtin://messaging`: one [`InProcessBroker`] for every app of the process that
+/// registered it, as one NATS server would be for a lattice.
+#[derive(Default)]
+pub struct InProcessBackend {
+    broker: Arc<InProcessBroker>,
+}
+
+#[async_trait::async_trait]
+impl trellis_capability::Backend<dyn Broker> for InProcessBackend {
+    fn names(&self) -> &'static [&'static str] {
+        &["messaging"]
+    }
+    fn describe(&self) -> &'static str {
+        "in-process broker"
+    }
+    async fn open(&self, _link: &trellis_capability::LinkConfig<'_>) -> Result<Arc<dyn Broker>, trellis_capability::OpenError> {
+        Ok(self.broker.clone())
+    }
+}
+

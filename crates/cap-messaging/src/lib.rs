@@ -20,4 +20,4 @@ mod v0_3;
 pub use broker::{Broker, Message, Subscriber, Subscription};
 pub use consumer::grant;
 pub use deliver::{Handler, deliver, serve_wrpc};
-pub use in_process::InProcessBroker;
+pub use in_process::{InProcessBackend, InProcessBroker};

@@ -60,7 +60,7 @@ impl PostgresConfig {
     }
 
     /// `user@host:port/database`, for errors and logs: never the password.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("{}@{}:{}/{}", self.username, self.host, self.port, self.database)
     }
 }

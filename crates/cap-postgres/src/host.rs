@@ -55,25 +55,31 @@ fn client_tls(extra_roots_pem: Option<&str>) -> Result<rustls::ClientConfig, Str
         .with_no_client_auth())
 }
 
+/// A pool of connections to the server `config` names, one of them checked, so a wrong host
+/// or password fails at once: what every capability on PostgreSQL connects through.
+pub async fn pool(config: &PostgresConfig) -> Result<Pool, String> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&config.host).port(config.port).user(&config.username).password(&config.password).dbname(&config.database);
+    pg.application_name("trellis");
+    let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    let manager = match &config.tls {
+        Tls::Off => Manager::from_config(pg, NoTls, recycling),
+        Tls::Required { extra_roots_pem } => {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let tls = client_tls(extra_roots_pem.as_deref()).map_err(|e| format!("postgres {}: {e}", config.describe()))?;
+            Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(tls), recycling)
+        }
+    };
+    let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
+    drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {}: {}", config.describe(), source_chain(&e)))?);
+    Ok(pool)
+}
+
 impl Database {
     /// Opens the pool and checks one connection, so a wrong host or password fails the deploy.
     pub async fn connect(config: &PostgresConfig) -> Result<Arc<Database>, String> {
-        let mut pg = tokio_postgres::Config::new();
-        pg.host(&config.host).port(config.port).user(&config.username).password(&config.password).dbname(&config.database);
-        pg.application_name("trellis");
-        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match &config.tls {
-            Tls::Off => Manager::from_config(pg, NoTls, recycling),
-            Tls::Required { extra_roots_pem } => {
-                pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let tls = client_tls(extra_roots_pem.as_deref()).map_err(|e| format!("postgres {}: {e}", config.describe()))?;
-                Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(tls), recycling)
-            }
-        };
-        let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
-        let describe = config.describe();
-        drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {describe}: {}", source_chain(&e)))?);
-        Ok(Arc::new(Database { pool, statements: Mutex::new(Statements::default()), describe }))
+        let pool = pool(config).await?;
+        Ok(Arc::new(Database { pool, statements: Mutex::new(Statements::default()), describe: config.describe() }))
     }
 
     /// Whether the server answers a query, for the host's health checks.
@@ -155,7 +161,7 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// An error and its causes on one line: the pool's and the driver's errors nest the reason.
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -12,7 +12,7 @@ use trellis_runtime::{Grants, Limits, PreparedComponent, Runtime};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
 use crate::artifact::{self, ImageRef};
-use crate::builtins::{Builtin, builtin};
+use crate::capabilities::Builtin;
 use crate::config::Configs;
 use crate::links::{self, Backends};
 use crate::{DeployError, Deployment, StartedComponent};
@@ -94,7 +94,7 @@ async fn deploy_into(
             ComponentKind::Component => {}
             ComponentKind::Capability => {
                 let image = c.properties.image.as_deref().unwrap_or_default();
-                let kind = builtin(&ImageRef::parse(image, base_dir));
+                let kind = backends.capabilities.find(&ImageRef::parse(image, base_dir));
                 let Some(kind) = kind else {
                     // A provider process runs where the manager placed it (everywhere the app
                     // runs, without a scaler); elsewhere its links reach it over the lattice.
@@ -110,15 +110,15 @@ async fn deploy_into(
                     }
                     continue;
                 };
-                if matches!(kind, Builtin::MessagingNats | Builtin::MessagingInProcess) {
-                    subscribe_handlers(manifest, c, i, kind, share, &configs, &running, backends).await?;
+                if let Builtin::Messaging(backend) = &kind {
+                    subscribe_handlers(manifest, (c, i), (backend.as_ref(), base_dir), share, &configs, &running, backends).await?;
                     continue;
                 }
-                if matches!(kind, Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory) {
-                    watch_links(manifest, c, i, kind, share, &configs, &running, backends).await?;
+                if let Builtin::KeyValue(backend) = &kind {
+                    watch_links(manifest, (c, i), (backend.as_ref(), base_dir), share, &configs, &running, backends).await?;
                     continue;
                 }
-                if kind != Builtin::HttpServer {
+                if !matches!(kind, Builtin::HttpServer) {
                     // Backends (keyvalue) are reached through the links of the components that
                     // use them; links of their own (e.g. a keyvalue watcher) are not served yet.
                     if let Some((t, link)) = c.links().enumerate().next() {
@@ -376,9 +376,8 @@ fn links_here<'m>(
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn subscribe_handlers(
     manifest: &Manifest,
-    c: &Component,
-    i: usize,
-    kind: Builtin,
+    (c, i): (&Component, usize),
+    (backend, base_dir): (&dyn trellis_capability::Backend<dyn trellis_cap_messaging::Broker>, &Path),
     share: &Share<'_>,
     configs: &Configs<'_>,
     running: &HashMap<&str, PreparedComponent>,
@@ -393,9 +392,12 @@ async fn subscribe_handlers(
         let subscriptions = crate::links::lookup(&config, "subscriptions")
             .map(Subscription::parse_list)
             .transpose()
-            .map_err(|e| DeployError::Config { field, reason: format!("SUBSCRIPTIONS of the link to `{}`: {e}", link.target.name) })?
+            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("SUBSCRIPTIONS of the link to `{}`: {e}", link.target.name) })?
             .unwrap_or_default();
-        let broker = backends.broker(&c.name, kind, &config).await.map_err(|e| link_error(c, link, i, t, e))?;
+        let (broker, _) = backends
+            .broker((manifest.name(), &c.name), backend, &config, base_dir)
+            .await
+            .map_err(|e| e.into_deploy_error(field.clone(), &c.name, |reason| link_error(c, link, i, t, reason)))?;
         for sub in subscriptions {
             let subscriber = broker
                 .subscribe(&sub.subject, sub.queue.as_deref())
@@ -415,9 +417,8 @@ async fn subscribe_handlers(
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn watch_links(
     manifest: &Manifest,
-    c: &Component,
-    i: usize,
-    kind: Builtin,
+    (c, i): (&Component, usize),
+    (backend, base_dir): (&dyn trellis_capability::Backend<dyn trellis_cap_keyvalue::Store>, &Path),
     share: &Share<'_>,
     configs: &Configs<'_>,
     running: &HashMap<&str, PreparedComponent>,
@@ -429,11 +430,14 @@ async fn watch_links(
         let LinkTarget::Here(target) = target else { unreachable!("links_here without a lattice reaches only components here") };
         let watcher = trellis_cap_keyvalue::Watcher::new(target.clone()).map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         let filter = trellis_cap_keyvalue::KeyFilter::parse(crate::links::lookup(&config, "watch").unwrap_or("*"))
-            .map_err(|e| DeployError::Config { field, reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
+            .map_err(|e| DeployError::Config { field: field.clone(), reason: format!("WATCH of the link to `{}`: {e}", link.target.name) })?;
         // The capability's own config and the link's source config: where wasmCloud's providers
         // read `URL`, `bucket` and `WATCH` for a watcher link.
         let probe = |backend| crate::health::Probe { capability: c.name.clone(), field: format!("spec.components[{i}]"), id: c.id(manifest.name()), backend };
-        let store = backends.keyvalue(manifest.name(), c, kind, &config, probe).await.map_err(|e| link_error(c, link, i, t, e))?;
+        let store = backends
+            .keyvalue((manifest.name(), &c.name), backend, &config, base_dir, probe)
+            .await
+            .map_err(|e| e.into_deploy_error(field.clone(), &c.name, |reason| link_error(c, link, i, t, reason)))?;
         let watching = trellis_cap_keyvalue::watch(watcher, &store, filter.clone()).await.map_err(|e| link_error(c, link, i, t, e.to_string()))?;
         tracing::info!(component = target.id(), capability = %c.name, ?filter, "watching keyvalue changes");
         backends.tasks.push(watching);
@@ -448,7 +452,7 @@ pub(crate) fn http_claims(manifest: &Manifest, external: &BTreeMap<String, BTree
     let mut claims = Vec::new();
     for (i, c) in manifest.spec.components.iter().enumerate() {
         let image = c.properties.image.as_deref().unwrap_or_default();
-        if c.kind != ComponentKind::Capability || builtin(&ImageRef::parse(image, base_dir)) != Some(Builtin::HttpServer) {
+        if c.kind != ComponentKind::Capability || !crate::capabilities::is_http_server(&ImageRef::parse(image, base_dir)) {
             continue;
         }
         let Ok(own) = configs.merge(&c.properties.config, "") else { continue };

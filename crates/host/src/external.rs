@@ -22,13 +22,13 @@ pub(crate) async fn start(manifest: &Manifest, i: usize, base_dir: &std::path::P
         return Err(image_error(format!(
             "`{image}` is no built-in capability, so it runs as an external provider process, which joins a NATS lattice: \
              run the host with --nats, or use a built-in ({})",
-            crate::builtins::describe()
+            backends.capabilities.describe()
         )));
     };
     let bytes = match ImageRef::parse(&image, base_dir) {
         ImageRef::File(path) => tokio::fs::read(&path).await.map_err(|e| image_error(format!("{}: {e}", path.display())))?,
         ImageRef::Oci(reference) => backends.registries.pull_provider(&reference).await.map_err(|e| image_error(e.to_string()))?,
-        ImageRef::Builtin(name) => return Err(image_error(format!("`{name}` is not a built-in capability; built in: {}", crate::builtins::describe()))),
+        ImageRef::Builtin(name) => return Err(image_error(format!("`{name}` is not a built-in capability; built in: {}", backends.capabilities.describe()))),
     };
     let unpacked = launcher.unpack(&image, &bytes).await.map_err(|e| image_error(e.to_string()))?;
     let config = configs.merge(&c.properties.config, &format!("spec.components[{i}].properties.config"))?;

@@ -3,7 +3,9 @@
 //!
 //! **Owns** turning an [`Assignment`] into running parts on this node: fetching component
 //! artifacts, preparing each component under its limits and concurrency cap, resolving named
-//! config, and wiring links to built-in capabilities. Applying a new assignment starts the new
+//! config, and wiring links to built-in capabilities, whose backends it opens through the
+//! registry the binary built ([`Capabilities`]): it knows each capability's interface, never a
+//! backend's link keys. Applying a new assignment starts the new
 //! components beside the old ones and stops the old only once the new serve; a failed apply
 //! leaves the old running and is reported with the manifest field at fault.
 //!
@@ -19,7 +21,7 @@
 #![warn(missing_docs)]
 
 mod artifact;
-mod builtins;
+mod capabilities;
 mod claims;
 mod config;
 mod deploy;
@@ -40,12 +42,12 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use trellis_cap_http_server::{BoundRoute, HttpServer, Route};
-use trellis_cap_messaging::InProcessBroker;
 use trellis_rpc::Calls;
 use trellis_runtime::{LoadedFrom, Runtime};
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::{AppOnHost, Assignment, Failure, HostReport};
 
+pub use capabilities::Capabilities;
 pub use error::DeployError;
 pub use fleet::LocalFleet;
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
@@ -68,13 +70,13 @@ impl SecretsBackend for NoSecrets {
 }
 
 /// What every host of one process shares: one wasmtime engine and instance pool, one HTTP
-/// server (so hosts of one process can serve one address together), one in-process broker,
-/// one secrets backend, one set of registries and their cache.
+/// server (so hosts of one process can serve one address together), one registry of
+/// capability backends (whose in-process broker they share, as a NATS server), one secrets backend, one set of registries and their cache.
 #[derive(Clone)]
 pub struct Shared {
     runtime: Runtime,
     http: HttpServer,
-    broker: Arc<InProcessBroker>,
+    capabilities: Arc<Capabilities>,
     state_dir: PathBuf,
     secrets: Arc<dyn SecretsBackend>,
     calls: Calls,
@@ -84,15 +86,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared parts over `runtime`; durable capability state goes under `state_dir`.
+    /// The shared parts over `runtime`, serving the `capabilities` registered; durable
+    /// capability state goes under `state_dir`.
     /// Secret references fail until a backend is given with [`Shared::with_secrets`]; calls
     /// between components stay in the process until [`Shared::with_calls`] joins a lattice.
-    pub fn new(runtime: Runtime, state_dir: PathBuf) -> Shared {
+    pub fn new(runtime: Runtime, state_dir: PathBuf, capabilities: Arc<Capabilities>) -> Shared {
         let registries = Arc::new(registries(RegistryPolicy::default(), &state_dir));
         Shared {
             runtime,
             http: HttpServer::new(),
-            broker: Arc::new(InProcessBroker::new()),
+            capabilities,
             state_dir,
             secrets: Arc::new(NoSecrets),
             calls: Calls::in_process(),
@@ -302,7 +305,7 @@ impl Host {
             self.remove(&key).await;
             return Ok(());
         }
-        let assignment = match scale.assignment() {
+        let assignment = match scale.assignment(&self.shared.capabilities) {
             Ok(a) => a,
             Err(message) => {
                 self.record_scale_failure(&scale.component_id, &message);
@@ -323,7 +326,7 @@ impl Host {
     /// Serves a built-in capability as provider `start.provider_id`, as `provider.start`
     /// asks (again, with new links, to relink it).
     pub async fn start_provider(&self, start: &ProviderStart) -> Result<(), Failure> {
-        let assignment = start.assignment().map_err(|message| Failure { revision: String::new(), field: None, message })?;
+        let assignment = start.assignment(&self.shared.capabilities).map_err(|message| Failure { revision: String::new(), field: None, message })?;
         self.apply_as(unmanaged::provider_key(&start.provider_id), &assignment, Some(Unmanaged::Provider(start.clone()))).await
     }
 

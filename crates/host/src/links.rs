@@ -5,22 +5,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use trellis_cap_blobstore::{BlobStore, FsStore, MemoryStore as MemoryBlobs};
-use trellis_cap_blobstore_nats::{NatsBlobConfig, NatsBlobStore};
-use trellis_cap_keyvalue::{MemoryStore, RedbStore, Store, Watched};
-use trellis_cap_keyvalue_redis::RedisStore;
-use trellis_cap_messaging::{Broker, InProcessBroker};
-use trellis_cap_messaging_nats::NatsBroker;
+use trellis_cap_blobstore::BlobStore;
+use trellis_cap_keyvalue::{Store, Watched};
+use trellis_cap_messaging::Broker;
 use trellis_cap_secrets::Asker;
+use trellis_capability::{Backend, LinkConfig, OpenError, Place};
 use trellis_runtime::wasmtime::component::Linker;
 use trellis_rpc::{Calls, ImportLinks};
 use trellis_runtime::{Grants, InvocationState};
 use trellis_types::manifest::{Component, ComponentKind, LinkProperty, Manifest};
 
-use crate::health::{Backend, Probe};
+use crate::health::{Backend as Checked, Probe};
 use crate::{DeployError, SecretsBackend};
 use crate::artifact::ImageRef;
-use crate::builtins::{Builtin, builtin};
+use crate::capabilities::{Builtin, Capabilities};
 use crate::config::Configs;
 
 /// Backends opened by this deploy, by capability name: components linked to the same
@@ -31,8 +29,8 @@ pub(crate) struct Backends {
     keyvalue: HashMap<String, Arc<Watched>>,
     blobstores: HashMap<String, Arc<dyn BlobStore>>,
     brokers: HashMap<String, Arc<dyn Broker>>,
-    /// The host's own broker, shared by every app on it, as a NATS server would be.
-    in_process: Arc<InProcessBroker>,
+    /// The backends the binary registered.
+    pub(crate) capabilities: Arc<Capabilities>,
     /// Where secret references are resolved.
     pub(crate) secrets: Arc<dyn SecretsBackend>,
     /// The host deploying, by id: it asks for the secrets.
@@ -58,7 +56,7 @@ impl Backends {
             keyvalue,
             blobstores,
             brokers,
-            in_process: shared.broker.clone(),
+            capabilities: shared.capabilities.clone(),
             secrets: shared.secrets.clone(),
             host: host.to_owned(),
             tasks,
@@ -69,33 +67,55 @@ impl Backends {
         }
     }
 
-    /// The broker of messaging capability `capability` (one connection per capability).
+    /// The broker of messaging capability `capability` of `app` (one connection per
+    /// capability), opened by `backend` from `config` the first time.
     pub(crate) async fn broker(
         &mut self,
-        capability: &str,
-        kind: Builtin,
+        (app, capability): (&str, &str),
+        backend: &dyn Backend<dyn Broker>,
         config: &BTreeMap<String, String>,
-    ) -> Result<Arc<dyn Broker>, String> {
+        base_dir: &std::path::Path,
+    ) -> Result<(Arc<dyn Broker>, bool), NotOpened> {
         if let Some(b) = self.brokers.get(capability) {
-            return Ok(b.clone());
+            return Ok((b.clone(), false));
         }
-        let broker: Arc<dyn Broker> = match kind {
-            Builtin::MessagingInProcess => self.in_process.clone(),
-            Builtin::MessagingNats => {
-                let uris = lookup(config, "cluster_uris").unwrap_or(trellis_cap_messaging_nats::DEFAULT_CLUSTER_URIS);
-                Arc::new(NatsBroker::connect(uris).await.map_err(|e| format!("nats backend of `{capability}`: {e:#}"))?)
-            }
-            other => unreachable!("{other:?} is not a messaging capability"),
-        };
+        let broker = open(backend, config, self.place(app, capability, base_dir)).await?;
         self.brokers.insert(capability.to_owned(), broker.clone());
-        Ok(broker)
+        Ok((broker, true))
+    }
+
+    fn place<'a>(&'a self, app: &'a str, capability: &'a str, base_dir: &'a std::path::Path) -> Place<'a> {
+        Place { app, capability, state_dir: &self.state_dir, base_dir }
     }
 }
 
-/// A config value by case-insensitive key, as wasmCloud's providers read them.
-pub(crate) fn lookup<'a>(config: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    config.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+/// Opens `backend` with `config`, or says what it is and why it did not open.
+async fn open<T: ?Sized + 'static>(backend: &dyn Backend<T>, config: &BTreeMap<String, String>, place: Place<'_>) -> Result<Arc<T>, NotOpened> {
+    backend
+        .open(&LinkConfig::new(config, place))
+        .await
+        .map_err(|error| NotOpened { describe: backend.describe(), capability: place.capability.to_owned(), error })
 }
+
+/// A capability's backend that did not open.
+pub(crate) struct NotOpened {
+    describe: &'static str,
+    capability: String,
+    error: OpenError,
+}
+
+impl NotOpened {
+    /// The error of a deploy: a wrong config value points at `config_field`, on the link from
+    /// `source`; anything else at the link itself (`at_link`).
+    pub(crate) fn into_deploy_error(self, config_field: String, source: &str, at_link: impl FnOnce(String) -> DeployError) -> DeployError {
+        match self.error {
+            OpenError::Config(reason) => DeployError::Config { field: config_field, reason: format!("the link from `{source}` to `{}`: {reason}", self.capability) },
+            OpenError::Unavailable(reason) => at_link(format!("{} of `{}`: {reason}", self.describe, self.capability)),
+        }
+    }
+}
+
+pub(crate) use trellis_capability::lookup;
 
 /// Where a link sits in the manifest, for errors.
 struct At<'a> {
@@ -150,7 +170,7 @@ pub(crate) async fn grant_links(
         let image = target.properties.image.as_deref().unwrap_or_default();
         // A provider process serves its interfaces over wRPC under its id, as a component does;
         // it has the link's config (the host sent it), so none of it is read here.
-        let builtin_capability = builtin(&ImageRef::parse(image, base_dir)).filter(|_| target.kind == ComponentKind::Capability);
+        let builtin_capability = backends.capabilities.find(&ImageRef::parse(image, base_dir)).filter(|_| target.kind == ComponentKind::Capability);
         let Some(kind) = builtin_capability else {
             let (source_id, target_id) = (c.id(manifest.name()), target.id(manifest.name()));
             // A provider process serves wasi:keyvalue and wasi:blobstore as wasmCloud's do,
@@ -197,12 +217,14 @@ pub(crate) async fn grant_links(
         for interface in &link.interfaces {
             grants.link(&format!("{}:{}/{interface}", link.namespace, link.package), &name);
         }
+        let config_field = format!("{}.properties.target.config", at.field);
+        let not_opened = |e: NotOpened| e.into_deploy_error(config_field.clone(), &c.name, |reason| at.error(reason));
         match (kind, link.namespace.as_str(), link.package.as_str()) {
             (Builtin::HttpClient, "wasi", "http") if link.interfaces.iter().any(|f| f == "outgoing-handler") => {
                 let allowed = lookup(&config, "allowed_hosts");
                 let allow = match allowed {
                     Some(text) => Some(trellis_cap_http_client::AllowList::parse(text).map_err(|e| DeployError::Config {
-                        field: format!("{}.properties.target.config", at.field),
+                        field: config_field.clone(),
                         reason: format!("allowed_hosts of the link from `{}` to `{}`: {e}", c.name, target.name),
                     })?),
                     None => {
@@ -218,35 +240,27 @@ pub(crate) async fn grant_links(
                     egress = Some((name, allow));
                 }
             }
-            (b @ (Builtin::MessagingNats | Builtin::MessagingInProcess), "wasmcloud", "messaging")
+            (Builtin::Messaging(backend), "wasmcloud", "messaging")
                 if link.interfaces.iter().any(|f| ["consumer", "producer", "request-reply"].contains(&f.as_str())) =>
             {
-                let fresh = !backends.brokers.contains_key(&target.name);
-                let broker = backends.broker(&target.name, b, &config).await.map_err(|e| at.error(e))?;
+                let (broker, fresh) = backends.broker((manifest.name(), &target.name), backend.as_ref(), &config, base_dir).await.map_err(not_opened)?;
                 if fresh {
-                    backends.probes.push(probe(Backend::Broker(broker.clone())));
+                    backends.probes.push(probe(Checked::Broker(broker.clone())));
                 }
                 brokers.insert(name, broker);
             }
-            (Builtin::Postgres, "wasmcloud", "postgres") => {
-                let config = trellis_cap_postgres::PostgresConfig::from_link(|key| lookup(&config, key)).map_err(|e| DeployError::Config {
-                    field: format!("{}.properties.target.config", at.field),
-                    reason: format!("the link from `{}` to `{}`: {e}", c.name, target.name),
-                })?;
-                let database = trellis_cap_postgres::Database::connect(&config).await.map_err(|e| at.error(format!("postgres backend of `{}`: {e}", target.name)))?;
-                backends.probes.push(probe(Backend::Postgres(database.clone())));
+            (Builtin::Postgres(backend), "wasmcloud", "postgres") => {
+                let place = backends.place(manifest.name(), &target.name, base_dir);
+                let database = open(backend.as_ref(), &config, place).await.map_err(not_opened)?;
+                backends.probes.push(probe(Checked::Postgres(database.clone())));
                 databases.insert(name, database);
             }
-            (b @ (Builtin::KeyValueRedis | Builtin::KeyValueNats | Builtin::KeyValueRedb | Builtin::KeyValueMemory), "wasi", "keyvalue") => {
-                let store = backends.keyvalue(manifest.name(), target, b, &config, probe).await.map_err(|reason| at.error(reason))?;
+            (Builtin::KeyValue(backend), "wasi", "keyvalue") => {
+                let store = backends.keyvalue((manifest.name(), &target.name), backend.as_ref(), &config, base_dir, probe).await.map_err(not_opened)?;
                 stores.insert(name, store);
             }
-            (b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats | Builtin::BlobstoreMemory), "wasi", "blobstore") => {
-                let fresh = !backends.blobstores.contains_key(&target.name);
-                let store = backends.blobstore(manifest.name(), base_dir, target, b, &config, &at).await?;
-                if fresh {
-                    backends.probes.push(probe(Backend::Blobs(store.clone())));
-                }
+            (Builtin::Blobstore(backend), "wasi", "blobstore") => {
+                let store = backends.blobstore((manifest.name(), &target.name), backend.as_ref(), &config, base_dir, probe).await.map_err(not_opened)?;
                 blobs.insert(name, store);
             }
             (Builtin::HttpServer, _, _) => {
@@ -310,95 +324,42 @@ async fn link_secrets(
 }
 
 impl Backends {
+    /// The blobstore of capability `capability` of `app`, opened by `backend` from `config`
+    /// the first time (and then health-checked as `probe` describes it).
     async fn blobstore(
         &mut self,
-        app: &str,
-        base_dir: &std::path::Path,
-        capability: &Component,
-        kind: Builtin,
+        (app, capability): (&str, &str),
+        backend: &dyn Backend<dyn BlobStore>,
         config: &BTreeMap<String, String>,
-        at: &At<'_>,
-    ) -> Result<Arc<dyn BlobStore>, DeployError> {
-        if let Some(store) = self.blobstores.get(&capability.name) {
+        base_dir: &std::path::Path,
+        probe: impl FnOnce(Checked) -> Probe,
+    ) -> Result<Arc<dyn BlobStore>, NotOpened> {
+        if let Some(store) = self.blobstores.get(capability) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn BlobStore> = match kind {
-            Builtin::BlobstoreMemory => Arc::new(MemoryBlobs::new()),
-            Builtin::BlobstoreFs => {
-                // `ROOT` as wasmCloud's blobstore-fs takes it; relative to the manifest.
-                let root = match lookup(config, "root") {
-                    Some(root) => base_dir.join(root),
-                    None => self.state_dir.join("blobstore").join(app).join(&capability.name),
-                };
-                Arc::new(FsStore::open(&root).map_err(|e| at.error(format!("filesystem blobstore of `{}`: {e}", capability.name)))?)
-            }
-            Builtin::BlobstoreNats => {
-                let replicas = match lookup(config, "num_replicas") {
-                    Some(n) => n.parse().map_err(|_| at.error(format!("nats blobstore of `{}`: num_replicas `{n}` is not a number", capability.name)))?,
-                    None => 1,
-                };
-                let config = NatsBlobConfig {
-                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_blobstore_nats::DEFAULT_CLUSTER_URI).to_owned(),
-                    js_domain: lookup(config, "js_domain").map(str::to_owned),
-                    memory_storage: lookup(config, "storage_type").is_some_and(|t| t.eq_ignore_ascii_case("memory")),
-                    num_replicas: replicas,
-                };
-                Arc::new(NatsBlobStore::connect(config).await.map_err(|e| at.error(format!("nats blobstore of `{}`: {e}", capability.name)))?)
-            }
-            other => unreachable!("{other:?} is not a blobstore capability"),
-        };
-        self.blobstores.insert(capability.name.clone(), store.clone());
+        let store = open(backend, config, self.place(app, capability, base_dir)).await?;
+        self.blobstores.insert(capability.to_owned(), store.clone());
+        self.probes.push(probe(Checked::Blobs(store.clone())));
         Ok(store)
     }
 
-    /// The store of keyvalue capability `capability` (opened from `config` the first time, and
-    /// then health-checked as `probe` describes it), for the components linked to it and its
-    /// watchers alike; the error is the reason.
+    /// The store of keyvalue capability `capability` of `app` (opened by `backend` from
+    /// `config` the first time, and then health-checked as `probe` describes it), for the
+    /// components linked to it and its watchers alike.
     pub(crate) async fn keyvalue(
         &mut self,
-        app: &str,
-        capability: &Component,
-        kind: Builtin,
+        (app, capability): (&str, &str),
+        backend: &dyn Backend<dyn Store>,
         config: &BTreeMap<String, String>,
-        probe: impl FnOnce(Backend) -> Probe,
-    ) -> Result<Arc<Watched>, String> {
-        if let Some(store) = self.keyvalue.get(&capability.name) {
+        base_dir: &std::path::Path,
+        probe: impl FnOnce(Checked) -> Probe,
+    ) -> Result<Arc<Watched>, NotOpened> {
+        if let Some(store) = self.keyvalue.get(capability) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn Store> = match kind {
-            Builtin::KeyValueMemory => Arc::new(MemoryStore::new()),
-            Builtin::KeyValueRedb => {
-                let path = self.state_dir.join("keyvalue").join(app).join(format!("{}.redb", capability.name));
-                Arc::new(RedbStore::open(&path).map_err(|e| format!("redb backend: {e:#}"))?)
-            }
-            Builtin::KeyValueRedis => {
-                let url = lookup(config, "url").ok_or_else(|| {
-                    format!(
-                        "redis backend of `{}`: no `URL` in the link's target config or the capability's config (e.g. URL: redis://127.0.0.1:6379)",
-                        capability.name
-                    )
-                })?;
-                Arc::new(RedisStore::connect(url).await.map_err(|e| format!("redis backend of `{}`: {e:#}", capability.name))?)
-            }
-            Builtin::KeyValueNats => {
-                let bucket = lookup(config, "bucket")
-                    .ok_or_else(|| format!("nats backend of `{}`: no `bucket` in the link's target config or the capability's config", capability.name))?;
-                let config = trellis_cap_keyvalue_nats::NatsKvConfig {
-                    cluster_uri: lookup(config, "cluster_uri").unwrap_or(trellis_cap_keyvalue_nats::DEFAULT_CLUSTER_URI).to_owned(),
-                    bucket: bucket.to_owned(),
-                    js_domain: lookup(config, "js_domain").map(str::to_owned),
-                    auto_create: lookup(config, "enable_bucket_auto_create").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-                };
-                let store = trellis_cap_keyvalue_nats::NatsKvStore::connect(&config)
-                    .await
-                    .map_err(|e| format!("nats backend of `{}`: {e:#}", capability.name))?;
-                Arc::new(store)
-            }
-            other => unreachable!("{other:?} is not a keyvalue capability"),
-        };
-        let watched = Watched::new(store);
-        self.keyvalue.insert(capability.name.clone(), watched.clone());
-        self.probes.push(probe(Backend::KeyValue(watched.clone())));
+        let watched = Watched::new(open(backend, config, self.place(app, capability, base_dir)).await?);
+        self.keyvalue.insert(capability.to_owned(), watched.clone());
+        self.probes.push(probe(Checked::KeyValue(watched.clone())));
         Ok(watched)
     }
 }

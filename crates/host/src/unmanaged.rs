@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use trellis_types::ctl::Link;
 use trellis_types::manifest::Manifest;
 use trellis_types::placement::Assignment;
+use crate::Capabilities;
 
 /// What the key of an unmanaged component starts with; manifest names cannot contain `:`.
 pub(crate) const KEY_PREFIX: &str = "component:";
@@ -100,7 +101,7 @@ impl Unmanaged {
 
 impl ComponentScale {
     /// The one-component application that runs it, or why it cannot.
-    pub(crate) fn assignment(&self) -> Result<Assignment, String> {
+    pub(crate) fn assignment(&self, capabilities: &Capabilities) -> Result<Assignment, String> {
         let entry = json!({
             "name": self.component_id,
             "type": "component",
@@ -111,20 +112,20 @@ impl ComponentScale {
         if self.limits != trellis_types::manifest::Limits::default() {
             entry["traits"] = json!([{ "type": trellis_types::manifest::LIMITS_TRAIT, "properties": self.limits }]);
         }
-        one_entry(("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs)
+        one_entry(capabilities, ("component", &self.component_id, "component.scale"), entry, scaler, self.count, (&self.links, &self.configs))
     }
 }
 
 impl ProviderStart {
     /// The one-capability application that serves it, placed here, or why it cannot.
-    pub(crate) fn assignment(&self) -> Result<Assignment, String> {
+    pub(crate) fn assignment(&self, capabilities: &Capabilities) -> Result<Assignment, String> {
         let entry = json!({
             "name": self.provider_id,
             "type": "capability",
             "properties": { "image": self.image_ref, "id": self.provider_id },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": 1 } });
-        one_entry(("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs)
+        one_entry(capabilities, ("provider", &self.provider_id, "provider.start"), entry, scaler, 1, (&self.links, &self.configs))
     }
 }
 
@@ -185,12 +186,12 @@ fn set_config(holder: &mut Value, (config, secrets): (Vec<Value>, Vec<Value>)) {
 /// with its id that this host does not start, so calls and requests reach it by id), or a
 /// provider (the built-in capability of its image, opened here for this source).
 fn one_entry(
+    capabilities: &Capabilities,
     (kind, id, source): (&str, &str, &str),
     mut entry: Value,
     scaler: Value,
     count: u32,
-    put: &PutLinks,
-    own: &[(String, BTreeMap<String, String>)],
+    (put, own): (&PutLinks, &[(String, BTreeMap<String, String>)]),
 ) -> Result<Assignment, String> {
     let links = &put.links;
     let mut targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
@@ -227,7 +228,7 @@ fn one_entry(
         .iter()
         .map(|id| {
             let entry = match put.providers.get(*id) {
-                Some(image) if crate::builtins::is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
+                Some(image) if capabilities.is_builtin_provider(image) => json!({ "name": entry_name(id), "type": "capability", "properties": { "image": image } }),
                 // Placed (so not started here), and a capability, so the interfaces hosts
                 // bridge to providers (wasi:keyvalue) are bridged to it.
                 Some(_) => json!({
@@ -290,13 +291,13 @@ mod tests {
 
     #[test]
     fn a_scale_is_a_one_component_application_with_the_given_id() {
-        let assignment = scale("hello-1").assignment().unwrap();
+        let assignment = scale("hello-1").assignment(&Capabilities::default()).unwrap();
         assert_eq!(assignment.manifest.component("hello-1").unwrap().id(assignment.manifest.name()), "hello-1");
         assert_eq!(assignment.components["hello-1"], 3);
-        assert_eq!(assignment.revision, scale("hello-1").assignment().unwrap().revision);
+        assert_eq!(assignment.revision, scale("hello-1").assignment(&Capabilities::default()).unwrap().revision);
         let mut more = scale("hello-1");
         more.count = 4;
-        assert_ne!(assignment.revision, more.assignment().unwrap().revision);
+        assert_ne!(assignment.revision, more.assignment(&Capabilities::default()).unwrap().revision);
     }
 
     #[test]
@@ -313,12 +314,12 @@ mod tests {
             target_config: vec![],
         };
         with_links.links.links = vec![link("callee", "a"), link("other", "b"), link("callee", "c")];
-        let assignment = with_links.assignment().unwrap();
+        let assignment = with_links.assignment(&Capabilities::default()).unwrap();
         let m = &assignment.manifest;
         let targets: Vec<String> = m.component("caller").unwrap().links().map(|l| m.component(&l.target.name).unwrap().id(m.name())).collect();
         assert_eq!(targets, ["callee", "other", "callee"]);
         assert_eq!(assignment.components.len(), 1, "only the source runs here");
-        assert_ne!(assignment.revision, scale("caller").assignment().unwrap().revision);
+        assert_ne!(assignment.revision, scale("caller").assignment(&Capabilities::default()).unwrap().revision);
     }
 
     #[test]
@@ -326,7 +327,7 @@ mod tests {
         let mut with_links = scale("caller");
         with_links.links.links = vec![Link::new("caller", "kvp", ("wasi", "keyvalue"), &["store"])];
         with_links.links.providers = BTreeMap::from([("kvp".to_owned(), "/srv/keyvalue.par.gz".to_owned())]);
-        let assignment = with_links.assignment().unwrap();
+        let assignment = with_links.assignment(&Capabilities::default()).unwrap();
         let m = &assignment.manifest;
         let target = m.component(&m.component("caller").unwrap().links().next().unwrap().target.name).unwrap();
         assert_eq!((target.kind, target.id(m.name()).as_str()), (trellis_types::manifest::ComponentKind::Capability, "kvp"));
@@ -357,7 +358,7 @@ mod tests {
             target_config: vec!["SECRET_db".into()],
         }];
         with_secrets.links.configs = NamedConfigs::from([("SECRET_db".into(), reference("db"))]);
-        let assignment = with_secrets.assignment().unwrap();
+        let assignment = with_secrets.assignment(&Capabilities::default()).unwrap();
         let m = &assignment.manifest;
         let app = m.component("app").unwrap();
         assert_eq!(app.properties.config.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["plain"]);
@@ -372,7 +373,7 @@ mod tests {
 
         let mut missing = scale("app");
         missing.configs = vec![("SECRET_gone".into(), BTreeMap::new())];
-        let err = missing.assignment().unwrap_err();
+        let err = missing.assignment(&Capabilities::default()).unwrap_err();
         assert!(err.contains("SECRET_gone") && err.contains("has no `policy`"), "{err}");
     }
 
@@ -396,7 +397,7 @@ mod tests {
             annotations: BTreeMap::new(),
             links: PutLinks { links: vec![link("echo-1", "callee-1")], incoming: vec![link("callee-1", "echo-1"), link("caller-1", "echo-1")], ..PutLinks::default() },
         };
-        let assignment = start.assignment().unwrap();
+        let assignment = start.assignment(&Capabilities::default()).unwrap();
         let m = &assignment.manifest;
         let ids: Vec<String> = m.spec.components.iter().map(|c| c.id(m.name())).collect();
         assert_eq!(ids, ["echo-1", "callee-1", "caller-1"]);
@@ -409,14 +410,14 @@ mod tests {
     fn component_limits_become_the_limits_trait() {
         let mut limited = scale("tight");
         limited.limits = trellis_types::manifest::Limits { max_execution_time_ms: Some(2000), max_linear_memory_bytes: Some(1 << 20) };
-        let assignment = limited.assignment().unwrap();
+        let assignment = limited.assignment(&Capabilities::default()).unwrap();
         let limits = assignment.manifest.component("tight").unwrap().limits();
         assert_eq!((limits.max_execution_time_ms, limits.max_linear_memory_bytes), (Some(2000), Some(1 << 20)));
     }
 
     #[test]
     fn an_id_that_is_no_subject_token_is_refused_by_name() {
-        let err = scale("a.b").assignment().unwrap_err();
+        let err = scale("a.b").assignment(&Capabilities::default()).unwrap_err();
         assert!(err.contains("a.b"), "{err}");
     }
 }

@@ -294,8 +294,8 @@ impl LocalFleet {
             return;
         };
         let provider = op == "provider.auction";
-        let process = provider && !crate::builtins::is_builtin_provider(&auction.component_ref);
         for host in self.hosts() {
+            let process = provider && !host.shared().capabilities.is_builtin_provider(&auction.component_ref);
             if process && !host.runs_provider_processes() {
                 continue;
             }

@@ -59,7 +59,7 @@ impl LocalFleet {
                 return Err("provider_id is empty".to_owned());
             }
             let configs = resolve_configs(lattice, lattice_name, &command.config).await?;
-            let links = provider_links(lattice, lattice_name, &command.provider_id, &command.provider_ref).await?;
+            let links = provider_links(&host.shared().capabilities, (lattice, lattice_name), &command.provider_id, &command.provider_ref).await?;
             let start = ProviderStart {
                 provider_id: command.provider_id.clone(),
                 image_ref: command.provider_ref.clone(),

@@ -14,7 +14,8 @@ use trellis_types::manifest::Limits;
 use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
 use super::LocalFleet;
-use crate::{ComponentScale, Host, PutLinks, Unmanaged, builtins};
+use crate::capabilities::{self, Capabilities};
+use crate::{ComponentScale, Host, PutLinks, Unmanaged};
 
 /// How long a host waits for named config and links from the lattice.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
@@ -150,7 +151,7 @@ impl LocalFleet {
                 continue;
             }
             let found = match &provider {
-                Some(provider) => provider_links(lattice, lattice_name, source, &provider.image_ref).await,
+                Some(provider) => provider_links(&host.shared().capabilities, (lattice, lattice_name), source, &provider.image_ref).await,
                 None => links_of(lattice, lattice_name, source).await,
             };
             let links = match found {
@@ -199,7 +200,7 @@ impl LocalFleet {
                 let resolved = match resolve_configs(lattice, lattice_name, &names).await {
                     Ok(configs) => match &entry {
                         Unmanaged::Component(_) => links_of(lattice, lattice_name, &id).await,
-                        Unmanaged::Provider(p) => provider_links(lattice, lattice_name, &id, &p.image_ref).await,
+                        Unmanaged::Provider(p) => provider_links(&host.shared().capabilities, (lattice, lattice_name), &id, &p.image_ref).await,
                     }
                     .map(|links| (configs, links)),
                     Err(reason) => Err(reason),
@@ -255,8 +256,13 @@ pub(super) async fn links_of(lattice: &dyn Lattice, lattice_name: &str, source: 
 /// The links put for provider `id`: those it is the source of and, for a provider process
 /// (which is told of the links that call it, as wasmCloud tells providers), those it is the
 /// target of.
-pub(super) async fn provider_links(lattice: &dyn Lattice, lattice_name: &str, id: &str, image_ref: &str) -> Result<PutLinks, String> {
-    let process = !builtins::is_builtin_provider(image_ref);
+pub(super) async fn provider_links(
+    capabilities: &Capabilities,
+    (lattice, lattice_name): (&dyn Lattice, &str),
+    id: &str,
+    image_ref: &str,
+) -> Result<PutLinks, String> {
+    let process = !capabilities.is_builtin_provider(image_ref);
     put_links(lattice, lattice_name, id, process).await
 }
 
@@ -272,7 +278,7 @@ async fn put_links(lattice: &dyn Lattice, lattice_name: &str, id: &str, incoming
     let configs = resolve_configs(lattice, lattice_name, &names).await?.into_iter().collect();
     // Only a link of a package a built-in capability provides can name a provider; asking
     // every host for its inventory is left to those.
-    let mut providers = match links.iter().any(|l| builtins::provides(&l.wit_namespace, &l.wit_package)) {
+    let mut providers = match links.iter().any(|l| capabilities::provides(&l.wit_namespace, &l.wit_package)) {
         true => provider_images(lattice, lattice_name).await,
         false => BTreeMap::new(),
     };
