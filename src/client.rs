@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
 use trellis_lattice::{Lattice, LatticeError, Message, Nats, NatsOptions};
 use trellis_manager::{BASE_DIR_HEADER, SOURCE_HEADER};
+use trellis_types::ctl::Request;
 use trellis_types::wadm::{DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType};
 
 /// Where client commands find Trellis, unless `--api` says otherwise.
@@ -100,14 +101,14 @@ impl Client {
         serde_json::from_slice(&reply).with_context(|| format!("the reply on {subject} is not what wadm sends: {}", String::from_utf8_lossy(&reply)))
     }
 
-    /// The control-interface subject `wasmbus.ctl.v1.<lattice>.<rest>`.
-    pub(crate) fn ctl_subject(&self, rest: &str) -> String {
-        format!("{}.{rest}", trellis_types::inventory::ctl_prefix(&self.lattice))
+    /// The subject of control-interface `request` on this lattice.
+    pub(crate) fn ctl_subject(&self, request: Request<'_>) -> String {
+        request.subject(&self.lattice)
     }
 
-    /// A control-interface call: `wasmbus.ctl.v1.<lattice>.<rest>`; fails on `success: false`.
-    pub(crate) async fn ctl(&self, rest: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
-        self.checked(self.ctl_subject(rest), body).await
+    /// A control-interface call; fails on `success: false`.
+    pub(crate) async fn ctl(&self, request: Request<'_>, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+        self.checked(self.ctl_subject(request), body).await
     }
 
     /// A local secret store call: `trellis.secrets.v1.<lattice>.<op>`; fails on `success: false`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use serde_json::json;
+use trellis_types::ctl::{AuctionRequest, HostOp, Request, ScaleComponentCommand, StartProviderCommand, StopProviderCommand};
 
 use crate::app::Connection;
 use crate::client::Client;
@@ -105,8 +105,8 @@ async fn start_on(client: &Client, cmd: StartCommand) -> anyhow::Result<ExitCode
                 Some(h) => h,
                 None => {
                     let constraints: BTreeMap<_, _> = constraints.into_iter().flatten().collect();
-                    let auction = json!({"component_ref": image, "component_id": component_id, "constraints": constraints});
-                    let bids = client.gather(client.ctl_subject("component.auction"), serde_json::to_vec(&auction)?).await?;
+                    let auction = AuctionRequest { component_ref: image.clone(), component_id: component_id.clone(), constraints };
+                    let bids = client.gather(client.ctl_subject(Request::ComponentAuction), serde_json::to_vec(&auction)?).await?;
                     first_bid(bids, &component_id)?
                 }
             };
@@ -114,8 +114,8 @@ async fn start_on(client: &Client, cmd: StartCommand) -> anyhow::Result<ExitCode
         }
         StartCommand::Provider { image, provider_id, host, config } => {
             let host = given_or_any_host(client, host).await?;
-            let body = json!({"provider_id": provider_id, "provider_ref": image, "host_id": host, "config": config});
-            let reply = client.ctl(&format!("provider.start.{host}"), serde_json::to_vec(&body)?).await?;
+            let body = StartProviderCommand { provider_id, provider_ref: image, host_id: host.clone(), config, annotations: None };
+            let reply = client.ctl(Request::OnHost(HostOp::ProviderStart, &host), serde_json::to_vec(&body)?).await?;
             println!("{}", reply["message"].as_str().unwrap_or("ok"));
             Ok(ExitCode::SUCCESS)
         }
@@ -136,7 +136,8 @@ pub(crate) async fn stop_component(client: &Client, id: &str, host: Option<Strin
 pub(crate) async fn stop_provider(client: &Client, id: &str, host: Option<String>) -> anyhow::Result<ExitCode> {
     let hosts = given_or_running(client, host, "provider", id, |inv| inv.providers.iter().any(|p| p.id == id)).await?;
     for host in hosts {
-        let reply = client.ctl(&format!("provider.stop.{host}"), serde_json::to_vec(&json!({"provider_id": id, "host_id": host}))?).await?;
+        let body = StopProviderCommand { provider_id: id.to_owned(), host_id: host.clone() };
+        let reply = client.ctl(Request::OnHost(HostOp::ProviderStop, &host), serde_json::to_vec(&body)?).await?;
         println!("{host}: {}", reply["message"].as_str().unwrap_or("ok"));
     }
     Ok(ExitCode::SUCCESS)
@@ -185,15 +186,16 @@ fn first_bid(bids: Vec<Vec<u8>>, component_id: &str) -> anyhow::Result<String> {
 }
 
 async fn scale_on(client: &Client, host: &str, id: &str, image: &str, count: u32, options: &ComponentOptions) -> anyhow::Result<ExitCode> {
-    let command = json!({
-        "component_ref": image,
-        "component_id": id,
-        "host_id": host,
-        "count": count,
-        "config": options.configs,
-        "allow_update": options.allow_update,
-    });
-    let reply = client.ctl(&format!("component.scale.{host}"), serde_json::to_vec(&command)?).await.with_context(|| format!("host {host}"))?;
+    let command = ScaleComponentCommand {
+        component_ref: image.to_owned(),
+        component_id: id.to_owned(),
+        host_id: host.to_owned(),
+        max_instances: count,
+        config: options.configs.clone(),
+        allow_update: options.allow_update,
+        ..Default::default()
+    };
+    let reply = client.ctl(Request::OnHost(HostOp::ComponentScale, host), serde_json::to_vec(&command)?).await.with_context(|| format!("host {host}"))?;
     eprintln!("{}", reply["message"].as_str().unwrap_or("accepted"));
     let deadline = Instant::now() + Duration::from_secs(options.timeout);
     loop {

@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use serde_json::json;
 
-use trellis_types::ctl::CtlReply;
+use trellis_types::ctl::{CtlReply, HostLabel, HostOp, Request, Verb};
 use trellis_types::inventory::{HostInfo, HostInventory};
 
 use crate::app::Connection;
@@ -100,12 +100,12 @@ pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Res
                     let Some((k, v)) = e.split_once('=') else { bail!("`{e}` is not KEY=VALUE") };
                     values.insert(k.to_owned(), json!(v));
                 }
-                let reply = client.ctl(&format!("config.put.{name}"), serde_json::to_vec(&values)?).await?;
+                let reply = client.ctl(Request::Config(Verb::Put, &name), serde_json::to_vec(&values)?).await?;
                 println!("{}", reply["message"].as_str().unwrap_or("ok"));
             }
             ConfigCommand::Get { name, output } => return config_get(&client, &name, output).await,
             ConfigCommand::Del { name } => {
-                client.ctl(&format!("config.del.{name}"), Vec::new()).await?;
+                client.ctl(Request::Config(Verb::Del, &name), Vec::new()).await?;
                 println!("deleted config {name}");
             }
         }
@@ -115,7 +115,7 @@ pub(crate) fn config(cmd: ConfigCommand, connection: &Connection) -> anyhow::Res
 
 /// `trellis config get NAME` and `trellis get config NAME`.
 async fn config_get(client: &Client, name: &str, output: Format) -> anyhow::Result<ExitCode> {
-    let reply = client.ctl(&format!("config.get.{name}"), Vec::new()).await?;
+    let reply = client.ctl(Request::Config(Verb::Get, name), Vec::new()).await?;
     let Some(values) = reply.get("response").and_then(|r| r.as_object()) else { bail!("config `{name}` is not defined") };
     match output {
         Format::Json => print_json(&json!(values)),
@@ -175,7 +175,7 @@ pub(crate) fn get(cmd: GetCommand, connection: &Connection) -> anyhow::Result<Ex
 /// Every host that answers `host.ping`, sorted by id.
 pub(crate) async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
-    for body in client.gather(client.ctl_subject("host.ping"), Vec::new()).await? {
+    for body in client.gather(client.ctl_subject(Request::HostPing), Vec::new()).await? {
         let reply: CtlReply<HostInfo> = serde_json::from_slice(&body).context("a host's answer to host.ping")?;
         ids.extend(reply.response.map(|h| h.id));
     }
@@ -184,7 +184,7 @@ pub(crate) async fn host_ids(client: &Client) -> anyhow::Result<Vec<String>> {
 }
 
 pub(crate) async fn inventory(client: &Client, id: &str) -> anyhow::Result<HostInventory> {
-    let reply = client.ctl(&format!("host.get.{id}"), Vec::new()).await.with_context(|| format!("host {id}"))?;
+    let reply = client.ctl(Request::OnHost(HostOp::HostGet, id), Vec::new()).await.with_context(|| format!("host {id}"))?;
     serde_json::from_value(reply["response"].clone()).with_context(|| format!("host {id}'s inventory"))
 }
 
@@ -198,8 +198,9 @@ pub(crate) fn label(host: &str, label: &str, delete: bool, connection: &Connecti
         (None, false) => bail!("`{label}` is not KEY=VALUE (use --delete KEY to remove a label)"),
     };
     crate::block_on(async move {
-        let op = if delete { "label.del" } else { "label.put" };
-        let reply = client.ctl(&format!("{op}.{host}"), serde_json::to_vec(&json!({"key": key, "value": value}))?).await?;
+        let op = if delete { HostOp::LabelDel } else { HostOp::LabelPut };
+        let label = HostLabel { key, value: value.unwrap_or_default() };
+        let reply = client.ctl(Request::OnHost(op, host), serde_json::to_vec(&label)?).await?;
         println!("{}", reply["message"].as_str().unwrap_or("ok"));
         Ok(ExitCode::SUCCESS)
     })
@@ -210,7 +211,7 @@ pub(crate) fn stop(cmd: StopCommand, connection: &Connection) -> anyhow::Result<
     crate::block_on(async move {
         match cmd {
             StopCommand::Host { id } => {
-                let reply = client.ctl(&format!("host.stop.{id}"), Vec::new()).await?;
+                let reply = client.ctl(Request::OnHost(HostOp::HostStop, &id), Vec::new()).await?;
                 println!("{}", reply["message"].as_str().unwrap_or("ok"));
                 Ok(ExitCode::SUCCESS)
             }

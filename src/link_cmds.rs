@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::json;
-use trellis_types::ctl::{Link, LinkDelete};
+use trellis_types::ctl::{Link, LinkDelete, Request, Verb};
 
 use crate::app::Connection;
 use crate::client::Client;
@@ -63,12 +63,12 @@ pub(crate) fn run(cmd: LinkCommand, connection: &Connection) -> anyhow::Result<E
         match cmd {
             LinkCommand::Put { source_id, target, wit_namespace, wit_package, interfaces, link_name, source_config, target_config } => {
                 let link = Link { source_id, target, name: link_name, wit_namespace, wit_package, interfaces, source_config, target_config };
-                client.ctl("link.put", serde_json::to_vec(&link)?).await?;
+                client.ctl(Request::Link(Verb::Put), serde_json::to_vec(&link)?).await?;
                 println!("linked {}'s {}:{}/{} ({}) to {}", link.source_id, link.wit_namespace, link.wit_package, link.interfaces.join(","), link.name, link.target);
             }
             LinkCommand::Del { source_id, wit_namespace, wit_package, link_name } => {
                 let del = LinkDelete { source_id, name: link_name, wit_namespace, wit_package };
-                client.ctl("link.del", serde_json::to_vec(&del)?).await?;
+                client.ctl(Request::Link(Verb::Del), serde_json::to_vec(&del)?).await?;
                 println!("deleted {}'s link {} for {}:{}", del.source_id, del.name, del.wit_namespace, del.wit_package);
             }
             LinkCommand::Get { output } => return get(&client, output).await,
@@ -79,7 +79,7 @@ pub(crate) fn run(cmd: LinkCommand, connection: &Connection) -> anyhow::Result<E
 
 /// `trellis link get` and `trellis get links`.
 pub(crate) async fn get(client: &Client, output: Format) -> anyhow::Result<ExitCode> {
-    let reply = client.ctl("link.get", Vec::new()).await?;
+    let reply = client.ctl(Request::Link(Verb::Get), Vec::new()).await?;
     let links: Vec<Link> = serde_json::from_value(reply["response"].clone()).unwrap_or_default();
     match output {
         Format::Json => print_json(&json!(links)),

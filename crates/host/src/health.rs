@@ -74,7 +74,7 @@ impl Host {
     /// interface among them, healthy while nothing they serve fails) and records the results
     /// for [`Host::report`].
     pub(crate) async fn check_health(&self) -> Vec<Checked> {
-        let (probes, providers): (Vec<(String, Probe)>, Vec<String>) = {
+        let (probes, providers): (Vec<(crate::unmanaged::Owner, Probe)>, Vec<String>) = {
             let apps = self.apps.lock().await;
             let probes = apps.iter().flat_map(|(key, r)| r.deployment.probes.iter().map(move |p| (key.clone(), p.clone()))).collect();
             let providers = apps.values().filter_map(|r| r.provider_id()).collect();
@@ -82,7 +82,7 @@ impl Host {
         };
         let results = futures::future::join_all(probes.iter().map(|(_, p)| p.backend.check())).await;
 
-        let mut by_app: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut by_app: BTreeMap<&crate::unmanaged::Owner, Vec<String>> = BTreeMap::new();
         let mut by_id: BTreeMap<String, Result<(), String>> = providers.into_iter().map(|id| (id, Ok(()))).collect();
         for ((app, probe), result) in probes.iter().zip(results) {
             let entry = by_id.entry(probe.id.clone()).or_insert(Ok(()));
@@ -95,7 +95,7 @@ impl Host {
             }
         }
         for (key, running) in self.apps.lock().await.iter_mut() {
-            running.unhealthy = by_app.remove(key.as_str()).unwrap_or_default();
+            running.unhealthy = by_app.remove(key).unwrap_or_default();
         }
 
         let mut last = self.health.lock().expect("health poisoned");

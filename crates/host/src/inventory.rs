@@ -49,7 +49,7 @@ impl Host {
         let components = apps
             .iter()
             .flat_map(|(app, running)| {
-                let annotations = running.unmanaged.as_ref().map(|u| u.annotations().clone()).unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.clone())]));
+                let annotations = running.unmanaged.as_ref().map(|u| u.annotations().clone()).unwrap_or_else(|| BTreeMap::from([(APPSPEC_ANNOTATION.to_owned(), app.name().to_owned())]));
                 let named = running.unmanaged.is_none();
                 running.deployment.components.iter().map(move |c| ComponentDescription {
                     id: c.id.clone(),

@@ -52,7 +52,7 @@ pub use error::DeployError;
 pub use fleet::LocalFleet;
 pub use secrets::{SECRET_STORE_PREFIX, serve_secret_store};
 pub use unmanaged::{ComponentScale, NamedConfigs, ProviderStart, PutLinks};
-use unmanaged::Unmanaged;
+use unmanaged::{Owner, Unmanaged};
 pub use trellis_cap_secrets::{Backend as SecretsBackend, LocalStore};
 use trellis_oci::{Policy as RegistryPolicy, Registries};
 
@@ -156,9 +156,9 @@ pub struct Host {
     started: std::time::Instant,
     labels: RwLock<BTreeMap<String, String>>,
     shared: Shared,
-    apps: Mutex<BTreeMap<String, Running>>,
+    apps: Mutex<BTreeMap<Owner, Running>>,
     /// The newest failed apply per app, until an apply of that app succeeds.
-    failures: std::sync::Mutex<BTreeMap<String, Failure>>,
+    failures: std::sync::Mutex<BTreeMap<Owner, Failure>>,
     /// The last health check of each capability here, by lattice id.
     health: std::sync::Mutex<BTreeMap<String, Result<(), String>>>,
 }
@@ -294,15 +294,15 @@ impl Host {
     /// old ones stop once the new ones serve, so no request finds nothing. On failure the old
     /// version keeps running, and the failure is kept for [`Host::report`].
     pub async fn apply(&self, assignment: &Assignment) -> Result<(), Failure> {
-        self.apply_as(assignment.manifest.name().to_owned(), assignment, None).await
+        self.apply_as(Owner::App(assignment.manifest.name().to_owned()), assignment, None).await
     }
 
     /// Runs, stops (count 0) or rescales a component outside any manifest, as the control
     /// interface's `component.scale` asks.
     pub async fn scale_component(&self, scale: &ComponentScale) -> Result<(), Failure> {
-        let key = unmanaged::key(&scale.component_id);
+        let key = Owner::Component(scale.component_id.clone());
         if scale.count == 0 {
-            self.remove(&key).await;
+            self.remove_owner(&key).await;
             return Ok(());
         }
         let assignment = match scale.assignment(&self.shared.capabilities) {
@@ -317,7 +317,7 @@ impl Host {
 
     /// The scale of unmanaged component `id`, if it runs here.
     pub async fn unmanaged_scale(&self, id: &str) -> Option<ComponentScale> {
-        match self.apps.lock().await.get(&unmanaged::key(id)).and_then(|r| r.unmanaged.clone()) {
+        match self.apps.lock().await.get(&Owner::Component(id.to_owned())).and_then(|r| r.unmanaged.clone()) {
             Some(Unmanaged::Component(scale)) => Some(scale),
             _ => None,
         }
@@ -327,7 +327,7 @@ impl Host {
     /// asks (again, with new links, to relink it).
     pub async fn start_provider(&self, start: &ProviderStart) -> Result<(), Failure> {
         let assignment = start.assignment(&self.shared.capabilities).map_err(|message| Failure { revision: String::new(), field: None, message })?;
-        self.apply_as(unmanaged::provider_key(&start.provider_id), &assignment, Some(Unmanaged::Provider(start.clone()))).await
+        self.apply_as(Owner::Provider(start.provider_id.clone()), &assignment, Some(Unmanaged::Provider(start.clone()))).await
     }
 
     /// Whether capabilities that are no built-in run here, as provider processes.
@@ -342,7 +342,7 @@ impl Host {
 
     /// Provider `id`, if it runs here.
     pub async fn provider(&self, id: &str) -> Option<ProviderStart> {
-        match self.apps.lock().await.get(&unmanaged::provider_key(id)).and_then(|r| r.unmanaged.clone()) {
+        match self.apps.lock().await.get(&Owner::Provider(id.to_owned())).and_then(|r| r.unmanaged.clone()) {
             Some(Unmanaged::Provider(start)) => Some(start),
             _ => None,
         }
@@ -363,27 +363,33 @@ impl Host {
 
     /// Stops provider `id`; whether it ran here.
     pub async fn stop_provider(&self, id: &str) -> bool {
-        self.remove(&unmanaged::provider_key(id)).await
+        self.remove_owner(&Owner::Provider(id.to_owned())).await
     }
 
     /// Forgets why the last scale of unmanaged component `id` failed: a new one is under way.
     pub fn forget_scale_failure(&self, id: &str) {
-        self.failures.lock().expect("failures poisoned").remove(&unmanaged::key(id));
+        self.failures.lock().expect("failures poisoned").remove(&Owner::Component(id.to_owned()));
     }
 
     /// Records why a scale of unmanaged component `id` failed before it reached the host.
     pub fn record_scale_failure(&self, id: &str, reason: &str) {
         let failure = Failure { revision: String::new(), field: None, message: reason.to_owned() };
-        self.failures.lock().expect("failures poisoned").insert(unmanaged::key(id), failure);
+        self.failures.lock().expect("failures poisoned").insert(Owner::Component(id.to_owned()), failure);
     }
 
     /// Why the last scale of each unmanaged component failed, by component id.
     fn scale_failures(&self) -> BTreeMap<String, String> {
         let failures = self.failures.lock().expect("failures poisoned");
-        failures.iter().filter_map(|(key, f)| Some((key.strip_prefix(unmanaged::KEY_PREFIX)?.to_owned(), f.message.clone()))).collect()
+        failures
+            .iter()
+            .filter_map(|(owner, f)| match owner {
+                Owner::Component(id) => Some((id.clone(), f.message.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
-    async fn apply_as(&self, name: String, assignment: &Assignment, unmanaged: Option<Unmanaged>) -> Result<(), Failure> {
+    async fn apply_as(&self, name: Owner, assignment: &Assignment, unmanaged: Option<Unmanaged>) -> Result<(), Failure> {
         if self.apps.lock().await.get(&name).is_some_and(|r| r.revision == assignment.revision) {
             return Ok(());
         }
@@ -393,7 +399,7 @@ impl Host {
         match deploy::deploy(s, &assignment.manifest, &base_dir, &share).await {
             Ok((deployment, tasks)) => {
                 for warning in &deployment.warnings {
-                    tracing::warn!(app = %name, host = %self.id, "{warning}");
+                    tracing::warn!(owner = %name, host = %self.id, "{warning}");
                 }
                 let manifest = &assignment.manifest;
                 let capabilities = assignment
@@ -412,7 +418,7 @@ impl Host {
             }
             Err(e) => {
                 let failure = Failure { revision: assignment.revision.clone(), field: e.field().map(str::to_owned), message: e.reason() };
-                tracing::warn!(app = %name, host = %self.id, error = %e, "deploy failed");
+                tracing::warn!(owner = %name, host = %self.id, error = %e, "deploy failed");
                 self.failures.lock().expect("failures poisoned").insert(name, failure.clone());
                 Err(failure)
             }
@@ -421,8 +427,12 @@ impl Host {
 
     /// Stops an application here; in-flight requests finish. Returns whether it ran here.
     pub async fn remove(&self, app: &str) -> bool {
-        self.failures.lock().expect("failures poisoned").remove(app);
-        let Some(running) = self.apps.lock().await.remove(app) else {
+        self.remove_owner(&Owner::App(app.to_owned())).await
+    }
+
+    async fn remove_owner(&self, owner: &Owner) -> bool {
+        self.failures.lock().expect("failures poisoned").remove(owner);
+        let Some(running) = self.apps.lock().await.remove(owner) else {
             return false;
         };
         running.stop(&self.shared.http).await;
@@ -432,7 +442,10 @@ impl Host {
     /// The application (placed by the manager) that runs component `id` here, if one does.
     pub async fn application_of(&self, id: &str) -> Option<String> {
         let apps = self.apps.lock().await;
-        apps.iter().filter(|(_, r)| r.unmanaged.is_none()).find(|(_, r)| r.deployment.components.iter().any(|c| c.id == id)).map(|(name, _)| name.clone())
+        apps.iter().find_map(|(owner, r)| match owner {
+            Owner::App(name) if r.deployment.components.iter().any(|c| c.id == id) => Some(name.clone()),
+            _ => None,
+        })
     }
 
     /// What runs here of the applications the manager placed (not unmanaged components).
@@ -442,7 +455,10 @@ impl Host {
             .lock()
             .await
             .iter()
-            .filter(|(_, r)| r.unmanaged.is_none())
+            .filter_map(|(owner, r)| match owner {
+                Owner::App(name) => Some((name, r)),
+                _ => None,
+            })
             .map(|(name, r)| {
                 let d = &r.deployment;
                 let on_host = AppOnHost {
@@ -457,8 +473,10 @@ impl Host {
                 (name.clone(), on_host)
             })
             .collect();
-        for (name, failure) in self.failures.lock().expect("failures poisoned").iter().filter(|(name, _)| !name.starts_with(unmanaged::KEY_PREFIX) && !name.starts_with(unmanaged::PROVIDER_KEY_PREFIX)) {
-            apps.entry(name.clone()).or_default().failure = Some(failure.clone());
+        for (owner, failure) in self.failures.lock().expect("failures poisoned").iter() {
+            if let Owner::App(name) = owner {
+                apps.entry(name.clone()).or_default().failure = Some(failure.clone());
+            }
         }
         HostReport { id: self.id.clone(), labels: self.labels(), apps }
     }

@@ -16,19 +16,36 @@ use trellis_types::manifest::Manifest;
 use trellis_types::placement::Assignment;
 use crate::Capabilities;
 
-/// What the key of an unmanaged component starts with; manifest names cannot contain `:`.
-pub(crate) const KEY_PREFIX: &str = "component:";
-/// What the key of a provider started through the control interface starts with.
-pub(crate) const PROVIDER_KEY_PREFIX: &str = "provider:";
-
-/// The key of unmanaged component `id` among a host's applications.
-pub(crate) fn key(id: &str) -> String {
-    format!("{KEY_PREFIX}{id}")
+/// Whom a host runs something for: an application the manager placed, or a component or a
+/// provider started through the control interface. Each keeps its own namespace, so an
+/// application and a component id never collide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Owner {
+    /// An application, by its manifest's name.
+    App(String),
+    /// A component outside any manifest, by its id.
+    Component(String),
+    /// A provider started with `provider.start`, by its id.
+    Provider(String),
 }
 
-/// The key of provider `id` among a host's applications.
-pub(crate) fn provider_key(id: &str) -> String {
-    format!("{PROVIDER_KEY_PREFIX}{id}")
+impl Owner {
+    /// The application's name, or the component's or provider's id.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Owner::App(name) | Owner::Component(name) | Owner::Provider(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::App(name) => write!(f, "app {name}"),
+            Owner::Component(id) => write!(f, "component {id}"),
+            Owner::Provider(id) => write!(f, "provider {id}"),
+        }
+    }
 }
 
 /// Named config: name → values.

@@ -146,14 +146,9 @@ impl Lattice for Nats {
 
     async fn bucket(&self, name: &str) -> Result<std::sync::Arc<dyn crate::Bucket>, LatticeError> {
         let js = async_nats::jetstream::new(self.client.clone());
-        let store = match js.get_key_value(name).await {
-            Ok(store) => store,
-            Err(missing) => create_kv_bucket(&js, name).await.map_err(|e| {
-                LatticeError::Transport(format!(
-                    "JetStream bucket {name}: cannot open it ({missing}) nor create it ({e}); is nats-server running with JetStream (-js)?"
-                ))
-            })?,
-        };
+        let store = open_kv_bucket(&js, name)
+            .await
+            .map_err(|e| LatticeError::Transport(format!("JetStream bucket {name}: {e}; is nats-server running with JetStream (-js)?")))?;
         Ok(std::sync::Arc::new(crate::kv::JetStreamBucket(store)))
     }
 
@@ -168,6 +163,15 @@ impl Lattice for Nats {
                 _ => transport(format!("request on `{subject}`: {e}")),
             }),
         }
+    }
+}
+
+/// Opens key-value bucket `name`, creating it (as [`create_kv_bucket`] does) if it does not
+/// exist; the error says why neither worked.
+pub async fn open_kv_bucket(js: &async_nats::jetstream::Context, name: &str) -> Result<async_nats::jetstream::kv::Store, String> {
+    match js.get_key_value(name).await {
+        Ok(store) => Ok(store),
+        Err(missing) => create_kv_bucket(js, name).await.map_err(|e| format!("cannot open it ({missing}) nor create it ({e})")),
     }
 }
 

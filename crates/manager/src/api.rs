@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use serde::Serialize;
 use trellis_lattice::{Message, Subscriber, respond};
-use trellis_types::ctl::{CtlReply, manager_data_prefix};
+use trellis_types::ctl::{CtlReply, Request, Verb, manager_data_prefix};
 use trellis_types::inventory::{CloudEvent, ctl_prefix, event_subject};
 use trellis_types::wadm::{
     API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
@@ -76,13 +76,11 @@ async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
     let Some(rest) = data.iter().find_map(|prefix| message.subject.strip_prefix(prefix.as_str())?.strip_prefix('.')) else {
         return json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}));
     };
-    if let Some(rest) = rest.strip_prefix("config.") {
-        return config(inner, rest, message).await;
+    match Request::parse_operation(rest) {
+        Some(Request::Config(verb, name)) => config(inner, (verb, name), message).await,
+        Some(Request::Link(verb)) => json(&crate::links::handle(inner, verb, &message.payload).await),
+        _ => json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)})),
     }
-    if let Some(op) = rest.strip_prefix("link.") {
-        return json(&crate::links::handle(inner, op, &message.payload).await);
-    }
-    json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}))
 }
 
 async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -> Vec<u8> {
@@ -205,14 +203,13 @@ async fn deploy(inner: &Inner, name: &str, version: Option<&str>) -> DeployReply
     reply
 }
 
-async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
+async fn config(inner: &Inner, (verb, name): (Verb, &str), message: &Message) -> Vec<u8> {
     let reply = |success: bool, message: String| match success {
         true => json(&CtlReply::<()>::done(message)),
         false => json(&CtlReply::<()>::fail(message)),
     };
-    let Some((op, name)) = rest.split_once('.') else { return reply(false, format!("config.{rest} needs a config name")) };
-    match op {
-        "put" => {
+    match verb {
+        Verb::Put => {
             let values: BTreeMap<String, String> = match serde_json::from_slice(&message.payload) {
                 Ok(v) => v,
                 Err(e) => return reply(false, format!("config `{name}` must be a JSON object of strings: {e}")),
@@ -227,11 +224,11 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
                 Err(e) => reply(false, e.to_string()),
             }
         }
-        "get" => match inner.catalogue.lock().await.configs.get(name) {
+        Verb::Get => match inner.catalogue.lock().await.configs.get(name) {
             Some(values) => json(&CtlReply::ok(values)),
             None => reply(true, "Configuration not found".into()),
         },
-        "del" => {
+        Verb::Del => {
             let result = inner.catalogue.lock().await.put_config(name, None).await;
             inner.mark_all();
             match result {
@@ -242,7 +239,6 @@ async fn config(inner: &Inner, rest: &str, message: &Message) -> Vec<u8> {
                 Err(e) => reply(false, e.to_string()),
             }
         }
-        other => reply(false, format!("unsupported subject config.{other}")),
     }
 }
 

@@ -10,7 +10,7 @@
 //! another. `link.del` matches source, name and package (not target), and always succeeds.
 
 use serde_json::{Value, json};
-use trellis_types::ctl::{CtlReply, Link, LinkDelete, SourceLinks};
+use trellis_types::ctl::{CtlReply, Link, LinkDelete, SourceLinks, Verb};
 use trellis_types::manifest::{Manifest, TraitProperty};
 
 use crate::Inner;
@@ -66,10 +66,10 @@ fn with_put(catalogue: &Catalogue, link: &Link) -> Result<SourceLinks, String> {
 }
 
 /// Answers `link.<op>` with body `body`, publishing `linkdef_*` events as wasmCloud hosts do.
-pub(crate) async fn handle(inner: &Inner, op: &str, body: &[u8]) -> CtlReply<Value> {
-    match op {
-        "get" => CtlReply::ok(serde_json::to_value(all(&*inner.catalogue.lock().await)).expect("links serialize")),
-        "put" => {
+pub(crate) async fn handle(inner: &Inner, verb: Verb, body: &[u8]) -> CtlReply<Value> {
+    match verb {
+        Verb::Get => CtlReply::ok(serde_json::to_value(all(&*inner.catalogue.lock().await)).expect("links serialize")),
+        Verb::Put => {
             let link: Link = match serde_json::from_slice(body) {
                 Ok(l) => l,
                 Err(e) => return CtlReply::fail(format!("link.put: the body is not a link ({{\"source_id\", \"target\", \"wit_namespace\", \"wit_package\", \"interfaces\", ...}}): {e}")),
@@ -95,7 +95,7 @@ pub(crate) async fn handle(inner: &Inner, op: &str, body: &[u8]) -> CtlReply<Val
                 }
             }
         }
-        "del" => {
+        Verb::Del => {
             let del: LinkDelete = match serde_json::from_slice(body) {
                 Ok(d) => d,
                 Err(e) => return CtlReply::fail(format!("link.del: the body is not {{\"source_id\", \"name\", \"wit_namespace\", \"wit_package\"}}: {e}")),
@@ -115,7 +115,6 @@ pub(crate) async fn handle(inner: &Inner, op: &str, body: &[u8]) -> CtlReply<Val
             crate::api::event(inner, "linkdef_deleted", data).await;
             CtlReply::done("successfully deleted link")
         }
-        other => CtlReply::fail(format!("unsupported subject link.{other}")),
     }
 }
 

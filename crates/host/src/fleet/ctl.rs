@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
-use trellis_types::ctl::CtlReply;
+use trellis_types::ctl::{AuctionBid, AuctionRequest, CtlReply, HostLabel, HostOp, Request};
 use trellis_types::inventory::{CloudEvent, ComponentDescription, ctl_prefix, event_subject};
 use trellis_types::placement::{Assignment, AssignmentMessage, Failure, placement_prefix};
 
@@ -88,13 +88,6 @@ impl Events {
 #[derive(Deserialize)]
 struct Event<T> {
     data: T,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    key: String,
-    #[serde(default)]
-    value: Option<String>,
 }
 
 impl LocalFleet {
@@ -174,7 +167,6 @@ impl LocalFleet {
     }
 
     async fn handle(&self, lattice: &dyn Lattice, lattice_name: &str, message: Message) {
-        let ctl = ctl_prefix(lattice_name);
         let placement = placement_prefix(lattice_name);
         if let Some(rest) = message.subject.strip_prefix(&format!("{placement}.")) {
             return self.placement(lattice, rest, &message).await;
@@ -225,22 +217,21 @@ impl LocalFleet {
             }
             return;
         }
-        let Some(rest) = message.subject.strip_prefix(&format!("{ctl}.")) else {
+        let Some(request) = Request::parse(lattice_name, &message.subject) else {
             return;
         };
-        if rest.starts_with("link.") || rest.starts_with("config.") {
-            return self.lattice_data(lattice, lattice_name, rest, &message).await;
-        }
-        match rest {
-            "host.ping" => {
+        match request {
+            Request::Link(_) | Request::Config(..) => self.lattice_data(lattice, lattice_name, request, &message).await,
+            Request::HostPing => {
                 for host in self.hosts() {
                     let reply = CtlReply::ok(host.info(lattice_name));
                     let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 }
             }
-            "component.auction" | "provider.auction" => self.auction(lattice, rest, &message).await,
-            "claims.get" => self.claims_get(lattice, &placement_prefix(lattice_name), &message).await,
-            "registry.put" => {
+            Request::ComponentAuction => self.auction(lattice, false, &message).await,
+            Request::ProviderAuction => self.auction(lattice, true, &message).await,
+            Request::ClaimsGet => self.claims_get(lattice, &placement_prefix(lattice_name), &message).await,
+            Request::RegistryPut => {
                 let reply = match registry_credentials(&message.payload) {
                     Ok(credentials) => {
                         for host in self.hosts() {
@@ -255,20 +246,17 @@ impl LocalFleet {
                 };
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
             }
-            _ => {
-                let Some((op, id)) = rest.rsplit_once('.') else {
-                    return;
-                };
-                if op == "component.scale" || op == "component.update" {
-                    return self.component_command(lattice, lattice_name, op, id, &message).await;
-                }
-                if op == "provider.start" || op == "provider.stop" {
-                    return self.provider_command(lattice, lattice_name, op, id, &message).await;
-                }
+            Request::OnHost(op @ (HostOp::ComponentScale | HostOp::ComponentUpdate), id) => {
+                self.component_command(lattice, lattice_name, op, id, &message).await;
+            }
+            Request::OnHost(op @ (HostOp::ProviderStart | HostOp::ProviderStop), id) => {
+                self.provider_command(lattice, lattice_name, op, id, &message).await;
+            }
+            Request::OnHost(op, id) => {
                 let reply = self.host_op(op, id, &message).await;
                 let _ = respond(lattice, &message, serde_json::to_vec(&reply).expect("replies serialize")).await;
                 // wasmCloud acknowledges `host.stop` first, then stops.
-                if op == "host.stop" && reply.success {
+                if op == HostOp::HostStop && reply.success {
                     let _ = lattice.flush().await;
                     self.stop_host(id).await;
                 }
@@ -280,20 +268,10 @@ impl LocalFleet {
     /// constraints and that does not run the component (or provider) yet bids. A provider
     /// auction for an image that is no built-in gets bids only from hosts that run provider
     /// processes (those joined to NATS).
-    async fn auction(&self, lattice: &dyn Lattice, op: &str, message: &Message) {
-        #[derive(Deserialize)]
-        struct Auction {
-            #[serde(alias = "provider_ref")]
-            component_ref: String,
-            #[serde(alias = "provider_id")]
-            component_id: String,
-            #[serde(default)]
-            constraints: std::collections::BTreeMap<String, String>,
-        }
-        let Ok(auction) = serde_json::from_slice::<Auction>(&message.payload) else {
+    async fn auction(&self, lattice: &dyn Lattice, provider: bool, message: &Message) {
+        let Ok(auction) = serde_json::from_slice::<AuctionRequest>(&message.payload) else {
             return;
         };
-        let provider = op == "provider.auction";
         for host in self.hosts() {
             let process = provider && !host.shared().capabilities.is_builtin_provider(&auction.component_ref);
             if process && !host.runs_provider_processes() {
@@ -306,34 +284,31 @@ impl LocalFleet {
                 false => host.inventory().await.components.iter().any(|c| c.id == auction.component_id),
             };
             if fits && !runs {
-                let bid = match provider {
-                    true => json!({"provider_ref": auction.component_ref, "provider_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints}),
-                    false => json!({"component_ref": auction.component_ref, "component_id": auction.component_id, "host_id": host.id(), "constraints": auction.constraints}),
-                };
+                let bid = AuctionBid { request: auction.clone(), host_id: host.id().to_owned(), provider };
                 let _ = respond(lattice, message, serde_json::to_vec(&CtlReply::ok(bid)).expect("replies serialize")).await;
             }
         }
     }
 
-    async fn host_op(&self, op: &str, id: &str, message: &Message) -> CtlReply {
+    async fn host_op(&self, op: HostOp, id: &str, message: &Message) -> CtlReply {
         let Some(host) = self.host(id) else {
             return CtlReply::fail(format!("no host `{id}` here"));
         };
         match op {
-            "host.get" => CtlReply::ok(serde_json::to_value(host.inventory().await).expect("inventories serialize")),
-            "host.stop" => CtlReply::done(format!("host {id} is stopping")),
-            "label.put" | "label.del" => {
-                let Ok(label) = serde_json::from_slice::<Label>(&message.payload) else {
+            HostOp::HostGet => CtlReply::ok(serde_json::to_value(host.inventory().await).expect("inventories serialize")),
+            HostOp::HostStop => CtlReply::done(format!("host {id} is stopping")),
+            HostOp::LabelPut | HostOp::LabelDel => {
+                let Ok(label) = serde_json::from_slice::<HostLabel>(&message.payload) else {
                     return CtlReply::fail(r#"the body must be {"key": ..., "value": ...}"#);
                 };
                 if label.key.starts_with("hostcore.") {
                     return CtlReply::fail(format!("label `{}`: labels starting with `hostcore.` are set by the host and cannot be changed", label.key));
                 }
-                let value = (op == "label.put").then_some(label.value.as_deref().unwrap_or_default());
+                let value = (op == HostOp::LabelPut).then_some(label.value.as_str());
                 self.set_label(id, &label.key, value).await;
                 CtlReply::done(format!("label {} {}", label.key, if value.is_some() { "set" } else { "removed" }))
             }
-            _ => CtlReply::fail("unsupported subject"),
+            other => CtlReply::fail(format!("unsupported subject {}", other.as_str())),
         }
     }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::OnceCell;
 use trellis_lattice::{Bucket, Lattice, LatticeError, Message, respond};
-use trellis_types::ctl::{CtlReply, LINKS_KEY_PREFIX, Link, LinkDelete, SourceLinks, configs_bucket, links_bucket, manager_data_prefix};
+use trellis_types::ctl::{CtlReply, LINKS_KEY_PREFIX, Request, Verb, Link, LinkDelete, SourceLinks, configs_bucket, links_bucket, manager_data_prefix};
 
 use super::LocalFleet;
 
@@ -57,16 +57,17 @@ impl Answer {
 }
 
 impl LocalFleet {
-    /// Answers `<ctl>.<rest>` (`rest` is `link.<op>` or `config.<op>.<name>`): by the acting
-    /// manager's word when one acts, by this host's otherwise.
-    pub(super) async fn lattice_data(&self, lattice: &dyn Lattice, lattice_name: &str, rest: &str, message: &Message) {
+    /// Answers `request` (a `link.*` or `config.*` one): by the acting manager's word when one
+    /// acts, by this host's otherwise.
+    pub(super) async fn lattice_data(&self, lattice: &dyn Lattice, lattice_name: &str, request: Request<'_>, message: &Message) {
+        let rest = request.operation();
         let mut relayed = Message::new(format!("{}.{rest}", manager_data_prefix(lattice_name)), message.payload.clone());
         relayed.headers = message.headers.clone();
         let reply = match lattice.request(relayed, RELAY_TIMEOUT).await {
             Ok(answer) => answer.payload.to_vec(),
             Err(LatticeError::NoResponders { .. }) => {
                 let answer = match self.data.buckets(lattice, lattice_name).await {
-                    Ok((links, configs)) => answer(links.as_ref(), configs.as_ref(), rest, &message.payload).await,
+                    Ok((links, configs)) => answer(links.as_ref(), configs.as_ref(), request, &message.payload).await,
                     Err(e) => Answer::reply(&CtlReply::<()>::fail(format!("{rest}: no Trellis manager acts for the lattice, and the hosts cannot keep lattice data: {e}"))),
                 };
                 let _ = respond(lattice, message, answer.reply).await;
@@ -81,14 +82,14 @@ impl LocalFleet {
     }
 }
 
-async fn answer(links: &dyn Bucket, configs: &dyn Bucket, rest: &str, body: &[u8]) -> Answer {
+async fn answer(links: &dyn Bucket, configs: &dyn Bucket, request: Request<'_>, body: &[u8]) -> Answer {
     let fail = |message: String| Answer::reply(&CtlReply::<()>::fail(message));
-    match rest.split_once('.') {
-        Some(("link", "get")) => match all_links(links).await {
+    match request {
+        Request::Link(Verb::Get) => match all_links(links).await {
             Ok(all) => Answer::reply(&CtlReply::ok(all)),
             Err(e) => fail(e.to_string()),
         },
-        Some(("link", "put")) => {
+        Request::Link(Verb::Put) => {
             let link: Link = match serde_json::from_slice(body) {
                 Ok(l) => l,
                 Err(e) => return fail(format!("link.put: the body is not a link ({{\"source_id\", \"target\", \"wit_namespace\", \"wit_package\", \"interfaces\", ...}}): {e}")),
@@ -103,7 +104,7 @@ async fn answer(links: &dyn Bucket, configs: &dyn Bucket, rest: &str, body: &[u8
                 }
             }
         }
-        Some(("link", "del")) => {
+        Request::Link(Verb::Del) => {
             let delete: LinkDelete = match serde_json::from_slice(body) {
                 Ok(d) => d,
                 Err(e) => return fail(format!("link.del: the body is not {{\"source_id\", \"name\", \"wit_namespace\", \"wit_package\"}}: {e}")),
@@ -113,11 +114,10 @@ async fn answer(links: &dyn Bucket, configs: &dyn Bucket, rest: &str, body: &[u8
                 Err(e) => fail(e.to_string()),
             }
         }
-        Some(("config", rest)) => {
-            let Some((op, name)) = rest.split_once('.') else { return fail(format!("config.{rest} needs a config name")) };
+        Request::Config(verb, name) => {
             let event = json!({ "config_name": name });
-            match op {
-                "put" => {
+            match verb {
+                Verb::Put => {
                     if let Err(e) = serde_json::from_slice::<std::collections::BTreeMap<String, String>>(body) {
                         return fail(format!("config `{name}` must be a JSON object of strings: {e}"));
                     }
@@ -126,7 +126,7 @@ async fn answer(links: &dyn Bucket, configs: &dyn Bucket, rest: &str, body: &[u8
                         Err(e) => fail(e.to_string()),
                     }
                 }
-                "get" => match configs.get(name).await {
+                Verb::Get => match configs.get(name).await {
                     Ok(Some(stored)) => match serde_json::from_slice::<serde_json::Value>(&stored) {
                         Ok(values) => Answer::reply(&CtlReply::ok(values)),
                         Err(e) => fail(format!("config `{name}` in CONFIGDATA is not JSON: {e}")),
@@ -134,14 +134,13 @@ async fn answer(links: &dyn Bucket, configs: &dyn Bucket, rest: &str, body: &[u8
                     Ok(None) => Answer::reply(&CtlReply::<()>::done("Configuration not found")),
                     Err(e) => fail(e.to_string()),
                 },
-                "del" => match configs.delete(name).await {
+                Verb::Del => match configs.delete(name).await {
                     Ok(()) => Answer::reply(&CtlReply::<()>::done("successfully deleted config")).with_event("config_deleted", event),
                     Err(e) => fail(e.to_string()),
                 },
-                other => fail(format!("unsupported subject config.{other}")),
             }
         }
-        _ => fail(format!("unsupported subject {rest}")),
+        other => fail(format!("unsupported subject {}", other.operation())),
     }
 }
 
@@ -205,7 +204,8 @@ mod tests {
         let links = lattice.bucket("LATTICEDATA_t").await.unwrap();
         let configs = lattice.bucket("CONFIGDATA_t").await.unwrap();
         let body = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
-        let answer = answer(links.as_ref(), configs.as_ref(), rest, &body).await;
+        let request = Request::parse_operation(rest).expect("a link or config subject");
+        let answer = answer(links.as_ref(), configs.as_ref(), request, &body).await;
         (serde_json::from_slice(&answer.reply).unwrap(), answer.event.map(|(e, _)| e))
     }
 

@@ -3,43 +3,24 @@
 //! provider images (and `wasmcloud+builtin://` names) are served in-process, under the provider
 //! id that links name; any other image is a provider archive, run as a process.
 
-use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, Message, respond};
-use trellis_types::ctl::CtlReply;
+use trellis_types::ctl::{CtlReply, HostOp, StartProviderCommand, StopProviderCommand};
 
 use super::LocalFleet;
 use super::scale::{provider_links, resolve_configs};
 use crate::{Host, ProviderStart};
 
-/// wasmCloud's `StartProviderCommand`.
-#[derive(Deserialize)]
-struct StartCommand {
-    provider_id: String,
-    provider_ref: String,
-    #[serde(default)]
-    config: Vec<String>,
-    #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
-}
-
-/// wasmCloud's `StopProviderCommand`.
-#[derive(Deserialize)]
-struct StopCommand {
-    provider_id: String,
-}
-
 impl LocalFleet {
     /// Answers `op` (`provider.start` or `provider.stop`) for host `id` once it is done, and
     /// publishes `provider_started`, `provider_start_failed` or `provider_stopped`.
-    pub(super) async fn provider_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: &str, id: &str, message: &Message) {
+    pub(super) async fn provider_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: HostOp, id: &str, message: &Message) {
         let _one_at_a_time = self.relinking.lock().await;
         let reply = match self.host(id) {
             None => CtlReply::<()>::fail(format!("no host `{id}` here")),
             Some(host) => match op {
-                "provider.start" => self.start_provider(&host, lattice, lattice_name, &message.payload).await,
+                HostOp::ProviderStart => self.start_provider(&host, lattice, lattice_name, &message.payload).await,
                 _ => self.stop_provider(&host, &message.payload).await,
             },
         };
@@ -47,7 +28,7 @@ impl LocalFleet {
     }
 
     async fn start_provider(&self, host: &Host, lattice: &dyn Lattice, lattice_name: &str, body: &[u8]) -> CtlReply<()> {
-        let command: StartCommand = match serde_json::from_slice(body) {
+        let command: StartProviderCommand = match serde_json::from_slice(body) {
             Ok(c) => c,
             Err(e) => return CtlReply::fail(format!("not a StartProviderCommand: {e}")),
         };
@@ -100,7 +81,7 @@ impl LocalFleet {
     }
 
     async fn stop_provider(&self, host: &Host, body: &[u8]) -> CtlReply<()> {
-        let command: StopCommand = match serde_json::from_slice(body) {
+        let command: StopProviderCommand = match serde_json::from_slice(body) {
             Ok(c) => c,
             Err(e) => return CtlReply::fail(format!("not a StopProviderCommand: {e}")),
         };

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::json;
 use trellis_lattice::{Lattice, LatticeError, Message, respond};
-use trellis_types::ctl::{CtlReply, Link};
+use trellis_types::ctl::{CtlReply, HostOp, Link, ScaleComponentCommand, UpdateComponentCommand};
 use trellis_types::manifest::Limits;
 use trellis_types::inventory::{HostInfo, HostInventory, ctl_prefix};
 
@@ -22,42 +21,15 @@ const CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after the last host answered `host.ping` a host stops waiting for more.
 const HOSTS_QUIET: Duration = Duration::from_millis(250);
 
-/// wasmCloud's `ScaleComponentCommand` (`max_instances` travels as `count`).
-#[derive(Deserialize)]
-struct ScaleCommand {
-    component_ref: String,
-    component_id: String,
-    #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
-    #[serde(alias = "max_instances")]
-    count: u32,
-    #[serde(default)]
-    config: Vec<String>,
-    #[serde(default)]
-    allow_update: bool,
-    /// `max_memory_limit` (bytes) and `max_execution_time` (seconds), as wasmCloud takes them.
-    #[serde(default)]
-    component_limits: Option<BTreeMap<String, String>>,
-}
-
-/// wasmCloud's `UpdateComponentCommand`.
-#[derive(Deserialize)]
-struct UpdateCommand {
-    component_id: String,
-    new_component_ref: String,
-    #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
-}
-
 impl LocalFleet {
     /// Answers `op` (`component.scale` or `component.update`) for host `id`, then does it.
-    pub(super) async fn component_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: &str, id: &str, message: &Message) {
+    pub(super) async fn component_command(&self, lattice: &dyn Lattice, lattice_name: &str, op: HostOp, id: &str, message: &Message) {
         let accepted = match self.host(id) {
             None => Err(format!("no host `{id}` here")),
             Some(host) => self.accept(&host, op, &message.payload).await.map(|scale| (host, scale)),
         };
         let reply = match &accepted {
-            Ok((_, scale)) if op == "component.update" => CtlReply::<()>::done(format!("updating component {} to {}", scale.component_id, scale.image_ref)),
+            Ok((_, scale)) if op == HostOp::ComponentUpdate => CtlReply::<()>::done(format!("updating component {} to {}", scale.component_id, scale.image_ref)),
             Ok((_, scale)) => CtlReply::done(format!("scaling component {} to {}", scale.component_id, scale.count)),
             Err(reason) => CtlReply::fail(reason.clone()),
         };
@@ -104,29 +76,29 @@ impl LocalFleet {
     }
 
     /// Checks the request against what runs; the scale to do (config still by name, values empty).
-    async fn accept(&self, host: &Host, op: &str, body: &[u8]) -> Result<ComponentScale, String> {
+    async fn accept(&self, host: &Host, op: HostOp, body: &[u8]) -> Result<ComponentScale, String> {
         let running = host.inventory().await.components;
         let (component_id, image_ref, count, configs, annotations, limits) = match op {
-            "component.scale" => {
-                let c: ScaleCommand = serde_json::from_slice(body).map_err(|e| format!("not a ScaleComponentCommand: {e}"))?;
+            HostOp::ComponentScale => {
+                let c: ScaleComponentCommand = serde_json::from_slice(body).map_err(|e| format!("not a ScaleComponentCommand: {e}"))?;
                 let current = running.iter().find(|r| r.id == c.component_id);
                 // wasmCloud keeps the running image unless the request allows an update.
                 let image_ref = match current {
-                    Some(r) if !c.allow_update && c.count > 0 => r.image_ref.clone(),
+                    Some(r) if !c.allow_update && c.max_instances > 0 => r.image_ref.clone(),
                     _ => c.component_ref,
                 };
                 let limits = limits(c.component_limits.as_ref())?;
-                (c.component_id, image_ref, c.count, c.config, c.annotations, limits)
+                (c.component_id, image_ref, c.max_instances, c.config, c.annotations, limits)
             }
-            "component.update" => {
-                let c: UpdateCommand = serde_json::from_slice(body).map_err(|e| format!("not an UpdateComponentCommand: {e}"))?;
+            HostOp::ComponentUpdate => {
+                let c: UpdateComponentCommand = serde_json::from_slice(body).map_err(|e| format!("not an UpdateComponentCommand: {e}"))?;
                 let Some(current) = host.unmanaged_scale(&c.component_id).await else {
                     return Err(format!("component `{}` does not run on host {} outside a manifest", c.component_id, host.id()));
                 };
                 let configs = current.configs.into_iter().map(|(name, _)| name).collect();
                 (c.component_id, c.new_component_ref, current.count, configs, c.annotations.or(Some(current.annotations)), current.limits)
             }
-            other => return Err(format!("unsupported subject {other}")),
+            other => return Err(format!("unsupported subject {}", other.as_str())),
         };
         if component_id.is_empty() {
             return Err("component_id is empty".into());

@@ -65,15 +65,12 @@ fn place(store: &kv::Store) -> String {
 
 /// Opens bucket `name`, creating it if it does not exist yet.
 pub(crate) async fn bucket(js: &async_nats::jetstream::Context, name: &str) -> Result<kv::Store, StoreError> {
-    match js.get_key_value(name).await {
-        Ok(store) => Ok(store),
-        Err(missing) => trellis_lattice::create_kv_bucket(js, name).await.map_err(|e| {
-            StoreError::new(
-                format!("JetStream bucket {name}"),
-                format!("cannot open it ({missing}) nor create it ({e}); the manager keeps its state in JetStream, so nats-server must run with JetStream enabled (-js)"),
-            )
-        }),
-    }
+    trellis_lattice::open_kv_bucket(js, name).await.map_err(|e| {
+        StoreError::new(
+            format!("JetStream bucket {name}"),
+            format!("{e}; the manager keeps its state in JetStream, so nats-server must run with JetStream enabled (-js)"),
+        )
+    })
 }
 
 /// Every live key of `store` that starts with `prefix`, decoded, by the rest of the key.

@@ -1,6 +1,13 @@
-//! The control interface's reply envelope (`wasmbus.ctl.v1.<lattice>.*`), as wasmCloud sends it,
-//! and the lattice data behind `link.*` and `config.*`: links kept per source as wasmCloud hosts
+//! wasmCloud's control interface (`wasmbus.ctl.v1.<lattice>.*`), typed once for the hosts that
+//! answer it and the CLI that asks: requests by subject ([`Request`]), their bodies and bids
+//! ([`ScaleComponentCommand`], ...), the reply envelope ([`CtlReply`]); and the lattice data behind `link.*` and `config.*`: links kept per source as wasmCloud hosts
 //! keep them in `LATTICEDATA_<lattice>`, with the rules a `link.put` follows.
+
+mod commands;
+mod request;
+
+pub use commands::{AuctionBid, AuctionRequest, HostLabel, ScaleComponentCommand, StartProviderCommand, StopProviderCommand, UpdateComponentCommand};
+pub use request::{HostOp, Request, Verb};
 
 use serde::{Deserialize, Serialize};
 
