@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use trellis_cap_messaging::{Broker, Message, Subscriber};
+use trellis_cap_messaging::{Broker, BrokerError, Message, Subscriber};
 
 /// wasmCloud's provider default when `CLUSTER_URIS` is not set.
 pub const DEFAULT_CLUSTER_URIS: &str = "nats://127.0.0.1:4222";
@@ -56,39 +56,38 @@ impl NatsBroker {
 
 #[async_trait::async_trait]
 impl Broker for NatsBroker {
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), BrokerError> {
         match self.client.connection_state() {
             async_nats::connection::State::Connected => Ok(()),
-            state => Err(format!("the connection to NATS is {state}")),
+            state => Err(BrokerError::Backend(format!("the connection to NATS is {state}"))),
         }
     }
-    async fn publish(&self, message: Message) -> Result<(), String> {
+    async fn publish(&self, message: Message) -> Result<(), BrokerError> {
         let result = match message.reply_to {
             Some(reply) => self.client.publish_with_reply(message.subject, reply, message.body.into()).await,
             None => self.client.publish(message.subject, message.body.into()).await,
         };
-        result.map_err(|e| format!("NATS publish: {e}"))
+        result.map_err(|e| BrokerError::Backend(format!("NATS publish: {e}")))
     }
 
-    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String> {
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, BrokerError> {
         let request = async_nats::Request::new().payload(body.into()).timeout(Some(timeout));
-        let reply = self
-            .client
-            .send_request(subject.to_owned(), request)
-            .await
-            .map_err(|e| format!("request to `{subject}`: {e}"))?;
+        let reply = self.client.send_request(subject.to_owned(), request).await.map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::TimedOut => BrokerError::TimedOut { subject: subject.to_owned(), timeout },
+            _ => BrokerError::Backend(format!("request to `{subject}`: {e}")),
+        })?;
         Ok(Message { subject: reply.subject.to_string(), body: reply.payload.to_vec(), reply_to: reply.reply.map(|r| r.to_string()) })
     }
 
-    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String> {
+    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, BrokerError> {
         let mut subscription = match queue {
             Some(q) => self.client.queue_subscribe(subject.to_owned(), q.to_owned()).await,
             None => self.client.subscribe(subject.to_owned()).await,
         }
-        .map_err(|e| format!("NATS subscribe to `{subject}`: {e}"))?;
+        .map_err(|e| BrokerError::Backend(format!("NATS subscribe to `{subject}`: {e}")))?;
         // The server knows of the subscription once this returns, so a message published after
         // the component is said to be subscribed (from any connection) reaches it.
-        self.client.flush().await.map_err(|e| format!("NATS subscribe to `{subject}`: {e}"))?;
+        self.client.flush().await.map_err(|e| BrokerError::Backend(format!("NATS subscribe to `{subject}`: {e}")))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(async move {
             while let Some(m) = subscription.next().await {

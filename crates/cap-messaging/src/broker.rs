@@ -16,20 +16,45 @@ pub struct Message {
 /// Messages arriving on a subscription.
 pub type Subscriber = tokio::sync::mpsc::Receiver<Message>;
 
+/// Why a broker did not do what it was asked. Guests see the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    /// A subject with wildcards or spaces, or none, was published to.
+    #[error("`{0}` is not a subject to publish to")]
+    NotPublishable(String),
+    /// A subscription's subject is malformed.
+    #[error("`{0}` is not a subject")]
+    InvalidSubject(String),
+    /// No reply came in time.
+    #[error("request to `{subject}` timed out after {} ms", timeout.as_millis())]
+    TimedOut {
+        /// Where the request went.
+        subject: String,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The broker went away while a request waited.
+    #[error("request to `{0}`: the broker closed")]
+    Closed(String),
+    /// The backend failed (a NATS connection, ...); the text names it.
+    #[error("{0}")]
+    Backend(String),
+}
+
 /// A broker: subjects with NATS semantics (`.`-separated tokens, `*` for one, `>` for the rest),
 /// queue groups sharing a subject's messages, request/reply through a reply subject.
 #[async_trait::async_trait]
 pub trait Broker: Send + Sync + 'static {
     /// Whether the broker is reachable, for the host's health checks; the error says why not.
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), BrokerError> {
         Ok(())
     }
     /// Publishes a message.
-    async fn publish(&self, message: Message) -> Result<(), String>;
+    async fn publish(&self, message: Message) -> Result<(), BrokerError>;
     /// Publishes to `subject` with a fresh reply subject and waits for the first reply.
-    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String>;
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, BrokerError>;
     /// Subscribes to `subject`; in a `queue` group each message goes to one member.
-    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String>;
+    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, BrokerError>;
 }
 
 /// One entry of wasmCloud's `SUBSCRIPTIONS` link config: `subject` or `subject|queue`.

@@ -53,12 +53,12 @@ const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 impl consumer::Host for View<'_> {
     async fn request(&mut self, subject: String, body: Vec<u8>, timeout_ms: u32) -> Result<types::BrokerMessage, String> {
         let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_REQUEST_TIMEOUT);
-        let reply = self.broker()?.request(&subject, body, timeout).await?;
+        let reply = self.broker()?.request(&subject, body, timeout).await.map_err(|e| e.to_string())?;
         Ok(types::BrokerMessage { subject: reply.subject, body: reply.body, reply_to: reply.reply_to })
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> Result<(), String> {
-        self.broker()?.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await
+        self.broker()?.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await.map_err(|e| e.to_string())
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::broker::{Broker, Message, Subscriber, inbox, matches, valid_subject};
+use crate::broker::{Broker, BrokerError, Message, Subscriber, inbox, matches, valid_subject};
 
 /// How many undelivered messages a subscriber may have before publishes to it are dropped
 /// (logged), so one slow handler cannot make the broker hold unbounded memory.
@@ -35,9 +35,9 @@ impl InProcessBroker {
 
 #[async_trait::async_trait]
 impl Broker for InProcessBroker {
-    async fn publish(&self, message: Message) -> Result<(), String> {
+    async fn publish(&self, message: Message) -> Result<(), BrokerError> {
         if message.subject.is_empty() || message.subject.contains(['*', '>', ' ']) {
-            return Err(format!("`{}` is not a subject to publish to", message.subject));
+            return Err(BrokerError::NotPublishable(message.subject));
         }
         let targets: Vec<mpsc::Sender<Message>> = {
             let mut subs = self.subs.lock().expect("broker poisoned");
@@ -62,20 +62,20 @@ impl Broker for InProcessBroker {
         Ok(())
     }
 
-    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, String> {
+    async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, BrokerError> {
         let reply_to = inbox();
         let mut replies = self.subscribe(&reply_to, None).await?;
         self.publish(Message { subject: subject.to_owned(), body, reply_to: Some(reply_to) }).await?;
         match tokio::time::timeout(timeout, replies.recv()).await {
             Ok(Some(reply)) => Ok(reply),
-            Ok(None) => Err(format!("request to `{subject}`: the broker closed")),
-            Err(_) => Err(format!("request to `{subject}` timed out after {} ms", timeout.as_millis())),
+            Ok(None) => Err(BrokerError::Closed(subject.to_owned())),
+            Err(_) => Err(BrokerError::TimedOut { subject: subject.to_owned(), timeout }),
         }
     }
 
-    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, String> {
+    async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, BrokerError> {
         if !valid_subject(subject) {
-            return Err(format!("`{subject}` is not a subject"));
+            return Err(BrokerError::InvalidSubject(subject.to_owned()));
         }
         let (sender, receiver) = mpsc::channel(BACKLOG);
         self.subs.lock().expect("broker poisoned").push(Sub { pattern: subject.to_owned(), queue: queue.map(str::to_owned), sender });
@@ -127,7 +127,8 @@ mod tests {
         let reply = broker.request("echo", b"hi".to_vec(), Duration::from_secs(5)).await.unwrap();
         assert_eq!(reply.body, b"hi");
         let err = broker.request("nobody.home", vec![], Duration::from_millis(50)).await.unwrap_err();
-        assert_eq!(err, "request to `nobody.home` timed out after 50 ms");
+        assert_eq!(err.to_string(), "request to `nobody.home` timed out after 50 ms");
+        assert!(matches!(err, BrokerError::TimedOut { .. }), "a timeout is told apart from other failures");
     }
 }
 

@@ -17,7 +17,7 @@ mod deliver;
 mod in_process;
 mod v0_3;
 
-pub use broker::{Broker, Message, Subscriber, Subscription};
+pub use broker::{Broker, BrokerError, Message, Subscriber, Subscription};
 pub use consumer::grant;
 pub use deliver::{Handler, deliver, serve_wrpc};
 pub use in_process::{InProcessBackend, InProcessBroker};

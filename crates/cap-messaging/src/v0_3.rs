@@ -104,8 +104,11 @@ impl View<'_> {
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A broker's failure as the guest's error: timeouts are told apart, as the interface does.
-fn broker_error(reason: String) -> Error {
-    if reason.contains("timed out") { Error::Timeout } else { Error::Other(reason) }
+fn broker_error(error: crate::BrokerError) -> Error {
+    match error {
+        crate::BrokerError::TimedOut { .. } => Error::Timeout,
+        other => Error::Other(other.to_string()),
+    }
 }
 
 type R<T> = wasmtime::Result<T>;

@@ -402,7 +402,7 @@ async fn subscribe_handlers(
             let subscriber = broker
                 .subscribe(&sub.subject, sub.queue.as_deref())
                 .await
-                .map_err(|e| link_error(c, link, i, t, e))?;
+                .map_err(|e| link_error(c, link, i, t, e.to_string()))?;
             tracing::info!(component = handler.id(), subject = %sub.subject, queue = ?sub.queue, "subscribed");
             backends.tasks.push(trellis_cap_messaging::deliver(handler.clone(), subscriber));
         }

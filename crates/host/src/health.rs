@@ -34,7 +34,7 @@ impl Backend {
             match self {
                 Backend::KeyValue(store) => store.check().await.map_err(|e| e.to_string()),
                 Backend::Blobs(store) => store.check().await.map_err(|e| e.to_string()),
-                Backend::Broker(broker) => broker.check().await,
+                Backend::Broker(broker) => broker.check().await.map_err(|e| e.to_string()),
                 Backend::Postgres(database) => database.check().await,
                 Backend::Provider(provider) => provider.health(CHECK_TIMEOUT).await,
             }
