@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::{Nats, Up, app, component, guests, manifest, trellis, until};
+use crate::util::{Nats, Up, app, component, guests, manifest, trellis, until, until_async};
 
 /// Heartbeat interval of these tests' hosts and managers, in seconds.
 const HEARTBEAT: &str = "0.5";
@@ -320,15 +320,11 @@ fn wadm_client_conforms() {
         let mut events = ctl.events_receiver(vec!["component_scaled".into(), "host_heartbeat".into()]).await.unwrap();
         let (deployed, at) = client.deploy_manifest("greeter", None).await.unwrap();
         assert_eq!((deployed.as_str(), at.as_deref()), ("greeter", Some("v0.1.0")));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
+        let status = until_async("greeter to be deployed", Duration::from_secs(60), || async {
             let status = client.get_manifest_status("greeter").await.unwrap();
-            if status.info.status_type == wadm_types::api::StatusType::Deployed {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "greeter never deployed: {:?}", status.info);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+            (status.info.status_type == wadm_types::api::StatusType::Deployed).then_some(status)
+        })
+        .await;
         assert!(!status.scalers.is_empty());
         let update = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut updates)).await.unwrap().unwrap();
         let update: serde_json::Value = serde_json::from_slice(&update.payload).expect("status updates are JSON");

