@@ -373,7 +373,6 @@ fn links_here<'m>(
 }
 
 /// Subscribes the components a messaging capability links to, per each link's `SUBSCRIPTIONS`.
-#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn subscribe_handlers(
     manifest: &Manifest,
     (c, i): (&Component, usize),
@@ -414,7 +413,6 @@ async fn subscribe_handlers(
 /// of the changes to the keys its `WATCH` list selects (every key without one), by every writer
 /// the backend reports (see `trellis_cap_keyvalue::watch`). The watcher needs no link of its
 /// own to the store.
-#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the deploy's context")]
 async fn watch_links(
     manifest: &Manifest,
     (c, i): (&Component, usize),

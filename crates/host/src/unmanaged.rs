@@ -129,7 +129,7 @@ impl ComponentScale {
         if self.limits != trellis_types::manifest::Limits::default() {
             entry["traits"] = json!([{ "type": trellis_types::manifest::LIMITS_TRAIT, "properties": self.limits }]);
         }
-        one_entry(capabilities, ("component", &self.component_id, "component.scale"), entry, scaler, self.count, (&self.links, &self.configs))
+        one_entry(capabilities, ("component", &self.component_id, "component.scale"), entry, scaler, self.count, &self.links, &self.configs)
     }
 }
 
@@ -142,7 +142,7 @@ impl ProviderStart {
             "properties": { "image": self.image_ref, "id": self.provider_id },
         });
         let scaler = json!({ "type": "spreadscaler", "properties": { "instances": 1 } });
-        one_entry(capabilities, ("provider", &self.provider_id, "provider.start"), entry, scaler, 1, (&self.links, &self.configs))
+        one_entry(capabilities, ("provider", &self.provider_id, "provider.start"), entry, scaler, 1, &self.links, &self.configs)
     }
 }
 
@@ -208,7 +208,8 @@ fn one_entry(
     mut entry: Value,
     scaler: Value,
     count: u32,
-    (put, own): (&PutLinks, &[(String, BTreeMap<String, String>)]),
+    put: &PutLinks,
+    own: &[(String, BTreeMap<String, String>)],
 ) -> Result<Assignment, String> {
     let links = &put.links;
     let mut targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
