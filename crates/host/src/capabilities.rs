@@ -135,3 +135,33 @@ pub(crate) enum Builtin {
 pub(crate) fn provides(namespace: &str, package: &str) -> bool {
     matches!((namespace, package), ("wasi", "http" | "keyvalue" | "blobstore") | ("wasmcloud", "messaging" | "postgres"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn find(capabilities: &Capabilities, image: &str) -> Option<Builtin> {
+        capabilities.find(&ImageRef::parse(image, Path::new("/app")))
+    }
+
+    #[test]
+    fn a_capability_is_found_by_builtin_name_or_by_the_wasmcloud_image_it_replaces() {
+        let capabilities = Capabilities::default()
+            .keyvalue(trellis_cap_keyvalue::RedbBackend)
+            .blobstore(trellis_cap_blobstore::FsBackend)
+            .messaging(trellis_cap_messaging::InProcessBackend::default());
+        assert!(matches!(find(&capabilities, "wasmcloud+builtin://keyvalue-redb"), Some(Builtin::KeyValue(b)) if b.describe() == "redb backend"));
+        assert!(matches!(find(&capabilities, "trellis+builtin://blobstore"), Some(Builtin::Blobstore(_))));
+        assert!(matches!(find(&capabilities, "registry.example.com:5000/wasmcloud/blobstore-fs:0.11.1"), Some(Builtin::Blobstore(_))), "any registry, any version");
+        assert!(matches!(find(&capabilities, "ghcr.io/wasmcloud/http-server:0.27.0"), Some(Builtin::HttpServer)));
+        assert!(matches!(find(&capabilities, "wasmcloud+builtin://http-client"), Some(Builtin::HttpClient)));
+        assert!(find(&capabilities, "ghcr.io/wasmcloud/keyvalue-redis:0.28.1").is_none(), "not registered here");
+        assert!(find(&capabilities, "./provider.par.gz").is_none(), "a file is a provider archive");
+        assert!(capabilities.is_builtin_provider("wasmcloud+builtin://messaging") && !capabilities.is_builtin_provider("ghcr.io/acme/custom:1.0.0"));
+        let listed = capabilities.describe();
+        assert!(listed.starts_with("wasmcloud+builtin://http-server (ghcr.io/wasmcloud/http-server)"), "{listed}");
+        assert!(listed.contains("wasmcloud+builtin://blobstore-fs (ghcr.io/wasmcloud/blobstore-fs), wasmcloud+builtin://blobstore,"), "{listed}");
+    }
+}
