@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt as _;
-use trellis_runtime::{Grants, InvocationState, Links};
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use trellis_runtime::{Grants, HasView, InvocationState};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use crate::value::{IncomingValue, OutgoingValue};
@@ -48,30 +48,15 @@ struct BlobstoreState {
     stores: Arc<BTreeMap<String, Arc<dyn BlobStore>>>,
 }
 
-struct View<'a> {
-    stores: &'a BTreeMap<String, Arc<dyn BlobStore>>,
-    links: &'a Links,
-    table: &'a mut ResourceTable,
-}
-
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (blob, table, links) = state.extension_and_links::<BlobstoreState>();
-    View { stores: &blob.stores, links, table }
-}
+type View<'a> = trellis_runtime::View<'a, BlobstoreState>;
 
 /// Adds `wasi:blobstore` to `linker` over `stores` (link name → backend) and records the
 /// grant. Every call, on a container or not, reaches the backend of the component's current
 /// link (`default` unless `wasmcloud:bus/lattice.set-link-name` chose another).
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: BTreeMap<String, Arc<dyn BlobStore>>) -> anyhow::Result<()> {
-    blobstore::add_to_linker::<_, HasView>(linker, view)?;
-    container::add_to_linker::<_, HasView>(linker, view)?;
-    types::add_to_linker::<_, HasView>(linker, view)?;
+    blobstore::add_to_linker::<_, HasView<BlobstoreState>>(linker, View::of)?;
+    container::add_to_linker::<_, HasView<BlobstoreState>>(linker, View::of)?;
+    types::add_to_linker::<_, HasView<BlobstoreState>>(linker, View::of)?;
     for name in stores.keys() {
         grants.link("wasi:blobstore/blobstore", name);
     }
@@ -84,19 +69,27 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, stores: 
 
 type R<T> = wasmtime::Result<Result<T, String>>;
 
-impl View<'_> {
+/// Which backend and container an operation reaches.
+trait Containers {
     /// The backend of the link the component uses now.
+    fn store(&self) -> Result<Arc<dyn BlobStore>, String>;
+    /// A handle to container `name`.
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<Container>>;
+    /// The container's name and the backend of the current link: a bad handle traps (the
+    /// outer error), a missing link is the guest's error (the inner one).
+    fn container(&self, c: &Resource<Container>) -> R<(String, Arc<dyn BlobStore>)>;
+}
+
+impl Containers for View<'_> {
     fn store(&self) -> Result<Arc<dyn BlobStore>, String> {
         let link = self.links.name("wasi:blobstore/blobstore");
-        self.stores.get(link).cloned().ok_or_else(|| format!("no blobstore link named `{link}`"))
+        self.state.stores.get(link).cloned().ok_or_else(|| format!("no blobstore link named `{link}`"))
     }
 
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<Container>> {
         Ok(self.table.push(Container { name })?)
     }
 
-    /// The container's name and the backend of the current link: a bad handle traps (the
-    /// outer error), a missing link is the guest's error (the inner one).
     fn container(&self, c: &Resource<Container>) -> R<(String, Arc<dyn BlobStore>)> {
         let name = self.table.get(c)?.name.clone();
         Ok(self.store().map(|store| (name, store)))

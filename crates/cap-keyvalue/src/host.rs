@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trellis_runtime::{InvocationState, Links};
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
+use trellis_runtime::{HasView, InvocationState};
+use wasmtime::component::{Linker, Resource, ResourceTableError};
 
 use crate::backend::{Store, StoreError};
 
@@ -69,27 +69,12 @@ impl From<StoreError> for Error {
     }
 }
 
-pub(crate) struct View<'a> {
-    stores: &'a BTreeMap<String, Arc<dyn Store>>,
-    links: &'a Links,
-    table: &'a mut ResourceTable,
-}
-
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (kv, table, links) = state.extension_and_links::<KeyValueState>();
-    View { stores: &kv.stores, links, table }
-}
+pub(crate) type View<'a> = trellis_runtime::View<'a, KeyValueState>;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
-    store::add_to_linker::<_, HasView>(linker, view)?;
-    atomics::add_to_linker::<_, HasView>(linker, view)?;
-    batch::add_to_linker::<_, HasView>(linker, view)?;
+    store::add_to_linker::<_, HasView<KeyValueState>>(linker, View::of)?;
+    atomics::add_to_linker::<_, HasView<KeyValueState>>(linker, View::of)?;
+    batch::add_to_linker::<_, HasView<KeyValueState>>(linker, View::of)?;
     Ok(())
 }
 
@@ -98,8 +83,15 @@ const STORE: &str = "wasi:keyvalue/store";
 const ATOMICS: &str = "wasi:keyvalue/atomics";
 const BATCH: &str = "wasi:keyvalue/batch";
 
-impl View<'_> {
+/// Which store an operation reaches.
+trait Stores {
     /// The bucket's name and the backend of the link `interface` uses now.
+    fn bucket(&self, bucket: &Resource<Bucket>, interface: &str) -> Result<(String, Arc<dyn Store>), Error>;
+    /// The backend of the link `interface` uses now.
+    fn store(&self, interface: &str) -> Result<Arc<dyn Store>, StoreError>;
+}
+
+impl Stores for View<'_> {
     fn bucket(&self, bucket: &Resource<Bucket>, interface: &str) -> Result<(String, Arc<dyn Store>), Error> {
         let b = self.table.get(bucket)?;
         let store = match &b.pinned {
@@ -111,7 +103,7 @@ impl View<'_> {
 
     fn store(&self, interface: &str) -> Result<Arc<dyn Store>, StoreError> {
         let link = self.links.name(interface);
-        self.stores.get(link).cloned().ok_or_else(|| StoreError::Other(format!("no wasi:keyvalue link named `{link}` (for {interface})")))
+        self.state.stores.get(link).cloned().ok_or_else(|| StoreError::Other(format!("no wasi:keyvalue link named `{link}` (for {interface})")))
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_runtime::{Grants, InvocationState};
-use wasmtime::component::{HasData, Linker};
+use trellis_runtime::{Grants, HasView, InvocationState};
+use wasmtime::component::Linker;
 
 use crate::broker::{Broker, Message};
 
@@ -25,26 +25,19 @@ pub(crate) struct MessagingState {
     pub(crate) brokers: Arc<BTreeMap<String, Arc<dyn Broker>>>,
 }
 
-struct View<'a> {
-    brokers: &'a BTreeMap<String, Arc<dyn Broker>>,
-    link: &'a str,
+type View<'a> = trellis_runtime::View<'a, MessagingState>;
+
+/// The broker a 0.2.0 call reaches.
+trait ConsumerBroker {
+    /// The broker of the `wasmcloud:messaging/consumer` link selected now.
+    fn broker(&self) -> Result<&Arc<dyn Broker>, String>;
 }
 
-impl View<'_> {
+impl ConsumerBroker for View<'_> {
     fn broker(&self) -> Result<&Arc<dyn Broker>, String> {
-        self.brokers.get(self.link).ok_or_else(|| format!("no wasmcloud:messaging link named `{}`", self.link))
+        let link = self.links.name("wasmcloud:messaging/consumer");
+        self.state.brokers.get(link).ok_or_else(|| format!("no wasmcloud:messaging link named `{link}`"))
     }
-}
-
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (consumer, _, links) = state.extension_and_links::<MessagingState>();
-    View { brokers: &consumer.brokers, link: links.name("wasmcloud:messaging/consumer") }
 }
 
 /// The longest a `request` may wait, whatever the guest asks: its own deadline bounds it too.
@@ -68,8 +61,8 @@ impl types::Host for View<'_> {}
 /// `linker`, sending through the broker of the link name selected for the interface
 /// (`default` unless the guest chose).
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, brokers: BTreeMap<String, Arc<dyn Broker>>) -> anyhow::Result<()> {
-    consumer::add_to_linker::<_, HasView>(linker, view)?;
-    types::add_to_linker::<_, HasView>(linker, view)?;
+    consumer::add_to_linker::<_, HasView<MessagingState>>(linker, View::of)?;
+    types::add_to_linker::<_, HasView<MessagingState>>(linker, View::of)?;
     crate::v0_3::add_to_linker(linker)?;
     grants.interfaces("wasmcloud:messaging/");
     let brokers = Arc::new(brokers);

@@ -5,12 +5,11 @@
 //! payload and reply subject only (as wasmCloud's wRPC messaging interface does), so content
 //! type and metadata stay with the guest's own message.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_runtime::InvocationState;
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use trellis_runtime::{HasView, InvocationState};
+use wasmtime::component::{Linker, Resource};
 
 use crate::broker::{self, Broker};
 use crate::consumer::MessagingState;
@@ -70,32 +69,29 @@ pub struct RequestOptions {
     timeout_ms: Option<u32>,
 }
 
-struct View<'a> {
-    brokers: &'a BTreeMap<String, Arc<dyn Broker>>,
+type View<'a> = trellis_runtime::View<'a, MessagingState>;
+
+/// The broker a 0.3.0 call reaches.
+trait Brokers {
+    /// The broker of link `link`.
+    fn broker(&self, link: &str) -> Result<Arc<dyn Broker>, Error>;
     /// The link name chosen for the producer now: `default`, or the one `set-link-name` selected.
-    link: &'a str,
-    table: &'a mut ResourceTable,
+    fn producer_link(&self) -> &str;
+    /// The broker a call on `client` goes to: its own link, or the one selected now.
+    fn client_broker(&self, client: &Resource<Client>) -> R<Result<Arc<dyn Broker>, Error>>;
 }
 
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (producer, table, links) = state.extension_and_links::<MessagingState>();
-    View { brokers: &producer.brokers, link: links.name(PRODUCER), table }
-}
-
-impl View<'_> {
+impl Brokers for View<'_> {
     fn broker(&self, link: &str) -> Result<Arc<dyn Broker>, Error> {
-        self.brokers.get(link).cloned().ok_or_else(|| Error::Connection(format!("no wasmcloud:messaging link named `{link}`")))
+        self.state.brokers.get(link).cloned().ok_or_else(|| Error::Connection(format!("no wasmcloud:messaging link named `{link}`")))
     }
 
-    /// The broker a call on `client` goes to: its own link, or the one selected now.
+    fn producer_link(&self) -> &str {
+        self.links.name(PRODUCER)
+    }
+
     fn client_broker(&self, client: &Resource<Client>) -> R<Result<Arc<dyn Broker>, Error>> {
-        let link = self.table.get(client)?.link.as_deref().unwrap_or(self.link);
+        let link = self.table.get(client)?.link.as_deref().unwrap_or(self.producer_link());
         Ok(self.broker(link))
     }
 }
@@ -119,7 +115,7 @@ impl types::HostClient for View<'_> {
     /// `name` is a link name when the component has a messaging link of that name; any other
     /// name (wasmCloud components pass all sorts) means the link selected at each call.
     async fn connect(&mut self, name: String) -> R<Result<Resource<Client>, Error>> {
-        let link = self.brokers.contains_key(&name).then_some(name);
+        let link = self.state.brokers.contains_key(&name).then_some(name);
         Ok(Ok(self.table.push(Client { link })?))
     }
 
@@ -228,7 +224,7 @@ impl request_reply::Host for View<'_> {
             return Ok(Err(Error::Other("the message has no reply subject: it was not sent as a request".into())));
         };
         // Through the selected link, as a 0.2.0 handler's publish goes.
-        let broker = match self.broker(self.link) {
+        let broker = match self.broker(self.producer_link()) {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };
@@ -261,9 +257,9 @@ impl request_reply::HostRequestOptions for View<'_> {
 /// Adds `wasmcloud:messaging/{types,producer,request-reply}@0.3.0` to `linker`, sending through
 /// the brokers of the component's messaging links ([`MessagingState`]).
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
-    types::add_to_linker::<_, HasView>(linker, view)?;
-    producer::add_to_linker::<_, HasView>(linker, view)?;
-    request_reply::add_to_linker::<_, HasView>(linker, view)?;
+    types::add_to_linker::<_, HasView<MessagingState>>(linker, View::of)?;
+    producer::add_to_linker::<_, HasView<MessagingState>>(linker, View::of)?;
+    request_reply::add_to_linker::<_, HasView<MessagingState>>(linker, View::of)?;
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
-use trellis_runtime::{Grants, InvocationState};
-use wasmtime::component::{HasData, Linker};
+use trellis_runtime::{Grants, HasView, InvocationState};
+use wasmtime::component::Linker;
 
 use crate::config::{PostgresConfig, Tls};
 use crate::values::{self, Param};
@@ -199,58 +199,52 @@ struct PostgresState {
     databases: Arc<BTreeMap<String, Arc<Database>>>,
 }
 
-struct View<'a> {
-    databases: &'a BTreeMap<String, Arc<Database>>,
-    /// The link names `set-link-name` (or the link) selected for each interface.
-    query_link: &'a str,
-    prepared_link: &'a str,
+type View<'a> = trellis_runtime::View<'a, PostgresState>;
+
+/// The database a call reaches.
+trait Databases {
+    /// The database of the link `interface` uses now (`set-link-name`, or `default`).
+    fn database(&self, interface: &str) -> Result<Arc<Database>, String>;
 }
 
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (pg, _, links) = state.extension_and_links::<PostgresState>();
-    View { databases: &pg.databases, query_link: links.name("wasmcloud:postgres/query"), prepared_link: links.name("wasmcloud:postgres/prepared") }
-}
-
-impl View<'_> {
-    fn database(&self, link: &str) -> Result<Arc<Database>, String> {
-        self.databases.get(link).cloned().ok_or_else(|| format!("no wasmcloud:postgres link named `{link}`"))
+impl Databases for View<'_> {
+    fn database(&self, interface: &str) -> Result<Arc<Database>, String> {
+        let link = self.links.name(interface);
+        self.state.databases.get(link).cloned().ok_or_else(|| format!("no wasmcloud:postgres link named `{link}`"))
     }
 }
+
+const QUERY: &str = "wasmcloud:postgres/query";
+const PREPARED: &str = "wasmcloud:postgres/prepared";
 
 impl types::Host for View<'_> {}
 
 impl query::Host for View<'_> {
     async fn query(&mut self, sql: String, params: Vec<PgValue>) -> Result<Vec<Vec<ResultRowEntry>>, QueryError> {
-        self.database(self.query_link).map_err(QueryError::Unexpected)?.query(&sql, params).await
+        self.database(QUERY).map_err(QueryError::Unexpected)?.query(&sql, params).await
     }
 
     async fn query_batch(&mut self, sql: String) -> Result<(), QueryError> {
-        self.database(self.query_link).map_err(QueryError::Unexpected)?.batch(&sql).await
+        self.database(QUERY).map_err(QueryError::Unexpected)?.batch(&sql).await
     }
 }
 
 impl prepared::Host for View<'_> {
     async fn prepare(&mut self, statement: String) -> Result<String, StatementPrepareError> {
-        self.database(self.prepared_link).map_err(StatementPrepareError::Unexpected)?.prepare(statement).await
+        self.database(PREPARED).map_err(StatementPrepareError::Unexpected)?.prepare(statement).await
     }
 
     async fn exec(&mut self, token: String, params: Vec<PgValue>) -> Result<u64, PreparedStatementExecError> {
-        self.database(self.prepared_link).map_err(PreparedStatementExecError::Unexpected)?.exec(&token, params).await
+        self.database(PREPARED).map_err(PreparedStatementExecError::Unexpected)?.exec(&token, params).await
     }
 }
 
 /// Adds `wasmcloud:postgres/{query,prepared}@0.1.1-draft` to `linker`, each link name reaching
 /// its own database.
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, databases: BTreeMap<String, Arc<Database>>) -> anyhow::Result<()> {
-    types::add_to_linker::<_, HasView>(linker, view)?;
-    query::add_to_linker::<_, HasView>(linker, view)?;
-    prepared::add_to_linker::<_, HasView>(linker, view)?;
+    types::add_to_linker::<_, HasView<PostgresState>>(linker, View::of)?;
+    query::add_to_linker::<_, HasView<PostgresState>>(linker, View::of)?;
+    prepared::add_to_linker::<_, HasView<PostgresState>>(linker, View::of)?;
     grants.interfaces("wasmcloud:postgres/");
     let databases = Arc::new(databases);
     grants.state(move || PostgresState { databases: databases.clone() });

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
-use trellis_runtime::{Grants, InvocationState};
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use trellis_runtime::{Grants, HasView, InvocationState};
+use wasmtime::component::{Linker, Resource};
 
 use crate::{ComponentSecrets, SecretValue};
 
@@ -27,28 +27,14 @@ use generated::wasmcloud::secrets::{reveal, store};
 pub struct Secret(Arc<SecretValue>);
 
 /// Per invocation: the component's secrets and its resource table.
-struct View<'a> {
-    secrets: &'a ComponentSecrets,
-    table: &'a mut ResourceTable,
-}
-
-struct HasView;
-
-impl HasData for HasView {
-    type Data<'a> = View<'a>;
-}
-
-fn view(state: &mut InvocationState) -> View<'_> {
-    let (secrets, table) = state.extension::<ComponentSecrets>();
-    View { secrets, table }
-}
+type View<'a> = trellis_runtime::View<'a, ComponentSecrets>;
 
 /// Adds `wasmcloud:secrets` to `linker`, answering from `secrets`, and records the grant. Every
 /// component gets the interface, as in wasmCloud; it reaches only the secrets its own manifest
 /// entry names.
 pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, secrets: ComponentSecrets) -> anyhow::Result<()> {
-    store::add_to_linker::<_, HasView>(linker, view)?;
-    reveal::add_to_linker::<_, HasView>(linker, view)?;
+    store::add_to_linker::<_, HasView<ComponentSecrets>>(linker, View::of)?;
+    reveal::add_to_linker::<_, HasView<ComponentSecrets>>(linker, View::of)?;
     grants.interfaces("wasmcloud:secrets/");
     grants.state(move || secrets.clone());
     Ok(())
@@ -56,7 +42,7 @@ pub fn grant(linker: &mut Linker<InvocationState>, grants: &mut Grants, secrets:
 
 impl store::Host for View<'_> {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Resource<Secret>, store::SecretsError>> {
-        match self.secrets.get(&key) {
+        match self.state.get(&key) {
             Some(value) => Ok(Ok(self.table.push(Secret(value))?)),
             None => Ok(Err(store::SecretsError::NotFound)),
         }

@@ -27,12 +27,14 @@ mod engine;
 mod imports;
 mod limits;
 mod state;
+mod view;
 
 pub use cache::LoadedFrom;
 pub use component::{Invocation, PreparedComponent};
 pub use engine::{Allocation, Runtime, RuntimeConfig};
 pub use limits::{FailureKind, InvocationError, Limits};
 pub use state::{Adapter, Grants, InvocationState, Links, OutboundHttp, StateFactory};
+pub use view::{HasView, View};
 
 /// Re-exported so dependants use the same wasmtime as this crate.
 pub use wasmtime;
