@@ -5,4 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
+# The TypeScript toolchain the typescript-hello template names, once; the tests link it into the
+# projects they generate (nothing is downloaded while they run).
+if [ ! -x crates/test-guests/js/node_modules/.bin/jco ]; then
+  npm ci --prefix crates/test-guests/js --no-audit --no-fund
+fi
 cargo test --workspace "$@"

@@ -161,6 +161,11 @@ pub(crate) fn base_dir_of(path: &Path) -> PathBuf {
 /// already stored is not an error: that version is used (with a warning if the text differs).
 pub(crate) async fn put_file(client: &Client, path: &Path, reuse_existing: bool) -> anyhow::Result<(String, String)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    put_text(client, text, path, reuse_existing).await
+}
+
+/// As [`put_file`], with the manifest's text already read (or made) for the file at `path`.
+pub(crate) async fn put_text(client: &Client, text: String, path: &Path, reuse_existing: bool) -> anyhow::Result<(String, String)> {
     // Parse here too, so errors come back at once with the file's own name and lines.
     let (manifest, ignored) = trellis_types::manifest::Manifest::parse_with_warnings(&path.display().to_string(), &text)?;
     print_warnings(&ignored);

@@ -9,6 +9,7 @@ mod call_cmd;
 mod capabilities;
 mod client;
 mod component_cmds;
+mod devloop;
 mod fleet;
 mod lattice_cmds;
 mod link_cmds;
@@ -80,6 +81,17 @@ enum Command {
     Push(oci_cmds::PushArgs),
     /// Pull a component from an OCI registry: `trellis pull REGISTRY/REPO:TAG [-o FILE]`.
     Pull(oci_cmds::PullArgs),
+    /// Make a project from a template: `trellis new my-app --template rust-hello`; `--list` shows them.
+    New(devloop::NewArgs),
+    /// Build the component of the project here (its `wasmcloud.toml`, or detected), into the path its manifest names.
+    Build(devloop::BuildArgs),
+    /// Build, serve and rebuild on every save: the project's manifest in embedded Trellis, hot-swapped.
+    Dev(devloop::DevArgs),
+    /// Print a shell completion script: `trellis completions bash > /etc/bash_completion.d/trellis`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs a client command's async body on a small runtime.
@@ -106,6 +118,13 @@ fn main() -> ExitCode {
         Command::Start(cmd) => component_cmds::start(cmd, &connection),
         Command::Scale(cmd) => component_cmds::scale(cmd, &connection),
         Command::Call(args) => call_cmd::call(args, &connection),
+        Command::New(args) => devloop::new(args),
+        Command::Build(args) => devloop::build(args),
+        Command::Dev(args) => devloop::dev(args, &connection),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "trellis", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

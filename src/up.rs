@@ -36,17 +36,54 @@ pub(crate) struct UpArgs {
 
 pub(crate) fn run(args: UpArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     node::init_logging(&args.host.common.log_level);
-    // `--api` names the URL clients use; `up` listens there.
-    let url = connection.api.trim_end_matches('/');
-    let address = url.strip_prefix("http://").unwrap_or(url);
-    let api: SocketAddr = address
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--api {url}: `up` listens on it, so give it as http://IP:PORT on loopback, e.g. http://127.0.0.1:7151"))?;
+    let api = api_address(connection)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(up(args, api, connection))
 }
 
+/// Where `up` (or `dev`) listens: `--api` names the URL clients use.
+pub(crate) fn api_address(connection: &Connection) -> anyhow::Result<SocketAddr> {
+    let url = connection.api.trim_end_matches('/');
+    let address = url.strip_prefix("http://").unwrap_or(url);
+    address
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--api {url}: Trellis listens on it, so give it as http://IP:PORT on loopback, e.g. http://127.0.0.1:7151"))
+}
+
+impl UpArgs {
+    /// One host with `host`'s settings, deploying nothing at start.
+    pub(crate) fn embedded(host: HostArgs) -> UpArgs {
+        UpArgs { deploy: Vec::new(), hosts: Vec::new(), resync_interval_ms: 5000, host }
+    }
+}
+
 async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let started = start(&args, api, connection).await?;
+    for path in &args.deploy {
+        started.deploy_file(path).await?;
+    }
+    println!("Trellis is up ({}). Press Ctrl-C to stop.", started.mode);
+
+    node::shutdown_signal().await;
+    eprintln!("stopping: finishing in-flight requests");
+    started.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A running `trellis up`: hosts, the deployment manager and the API, in this process.
+pub(crate) struct Started {
+    /// A client of this instance, in process.
+    pub(crate) client: Client,
+    /// `embedded` or `joined to NATS`.
+    pub(crate) mode: &'static str,
+    fleet: Arc<dyn Fleet>,
+    manager: trellis_manager::Manager,
+    local: Arc<LocalFleet>,
+    shared: trellis_host::Shared,
+}
+
+/// Starts hosts, the manager and the API listener at `api` as `args` say; deploys nothing.
+pub(crate) async fn start(args: &UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::Result<Started> {
     let state_dir = node::state_dir(args.host.state_dir.as_ref())?;
     let name = connection.lattice.clone();
     let embedded = connection.nats.options("").is_none();
@@ -92,33 +129,51 @@ async fn up(args: UpArgs, api: SocketAddr, connection: &Connection) -> anyhow::R
     tracing::info!(state_dir = %state_dir.display(), ?allocation, lattice = %name, "Trellis started ({mode})");
     println!("API: http://{api}");
 
-    let client = Client::in_process(lattice, &name);
-    for path in &args.deploy {
-        let (app, version) = client::put_file(&client, path, true).await?;
-        client::deploy(&client, &app, Some(&version)).await.with_context(|| format!("deploying {}", path.display()))?;
-        let status = client::wait_for_status(&client, &app, Duration::from_secs(300)).await?;
+    Ok(Started { client: Client::in_process(lattice, &name), mode, fleet, manager, local, shared })
+}
+
+impl Started {
+    /// Puts and deploys the manifest at `path`, waits until it is deployed, and prints its
+    /// version, routes and warnings.
+    pub(crate) async fn deploy_file(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let client = &self.client;
+        let (app, version) = client::put_file(client, path, true).await?;
+        self.deploy(&app, &version, &path.display().to_string()).await
+    }
+
+    /// Deploys `version` of `app` (put already), waits until it is deployed, and prints its
+    /// routes and warnings, naming `source` in them.
+    pub(crate) async fn deploy(&self, app: &str, version: &str, source: &str) -> anyhow::Result<()> {
+        let client = &self.client;
+        client::deploy(client, app, Some(version)).await.with_context(|| format!("deploying {source}"))?;
+        let status = client::wait_for_status(client, app, Duration::from_secs(300)).await?;
         if status.info.status_type != StatusType::Deployed {
-            anyhow::bail!("{}: {app} {version} is {}: {}", path.display(), status.info.status_type.as_str(), status.info.message);
+            anyhow::bail!("{source}: {app} {version} is {}: {}", status.info.status_type.as_str(), status.info.message);
         }
         println!("deployed {app} {version}");
-        for report in fleet.reports().await {
-            let Some(on_host) = report.apps.get(&app) else {
+        for report in self.fleet.reports().await {
+            let Some(on_host) = report.apps.get(app) else {
                 continue;
             };
             for warning in &on_host.warnings {
-                eprintln!("warning: {}: {warning}", path.display());
+                eprintln!("warning: {source}: {warning}");
             }
             for route in &on_host.routes {
                 println!("  {route}");
             }
         }
+        Ok(())
     }
-    println!("Trellis is up ({mode}). Press Ctrl-C to stop.");
 
-    node::shutdown_signal().await;
-    eprintln!("stopping: finishing in-flight requests");
-    manager.stop().await;
-    local.stop_all().await;
-    shared.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    /// The runtime its hosts run components on.
+    pub(crate) fn runtime(&self) -> &trellis_runtime::Runtime {
+        self.shared.runtime()
+    }
+
+    /// Stops everything it started; in-flight requests finish first.
+    pub(crate) async fn stop(self) {
+        self.manager.stop().await;
+        self.local.stop_all().await;
+        self.shared.shutdown().await;
+    }
 }

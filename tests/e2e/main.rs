@@ -4,6 +4,7 @@ mod util;
 
 mod blobstore;
 mod cache;
+mod dev;
 mod calls;
 mod capabilities;
 mod faults;

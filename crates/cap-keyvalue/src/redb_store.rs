@@ -1,7 +1,8 @@
 //! A store in one redb file: durable, embedded, the default backend of embedded mode.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -18,14 +19,28 @@ fn table(bucket: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
     TableDefinition::new(bucket)
 }
 
+/// The databases this process has open, by path. redb lets a file be open once per process,
+/// and a new version of an app opens its store while the old version still serves from it.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<Database>>>> = LazyLock::new(Mutex::default);
+
 impl RedbStore {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, or shares it if this process has it open.
     pub fn open(path: &Path) -> anyhow::Result<RedbStore> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path).map_err(|e| anyhow::anyhow!("opening keyvalue database {}: {e}", path.display()))?;
-        Ok(RedbStore { db: Arc::new(db), path: path.display().to_string().into() })
+        let key = std::path::absolute(path)?;
+        let mut open = OPEN.lock().expect("open databases poisoned");
+        open.retain(|_, db| db.strong_count() > 0);
+        let db = match open.get(&key).and_then(Weak::upgrade) {
+            Some(db) => db,
+            None => {
+                let db = Arc::new(Database::create(path).map_err(|e| anyhow::anyhow!("opening keyvalue database {}: {e}", path.display()))?);
+                open.insert(key, Arc::downgrade(&db));
+                db
+            }
+        };
+        Ok(RedbStore { db, path: path.display().to_string().into() })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
@@ -154,6 +169,19 @@ mod tests {
         assert_eq!(store.increment("b", "n", 3).await.unwrap(), 5);
         assert_eq!(store.get("other", "k").await.unwrap(), None);
         assert_eq!(store.list_keys("b", None).await.unwrap(), (vec!["k".to_string(), "n".to_string()], None));
+    }
+
+    #[tokio::test]
+    async fn a_second_open_while_the_first_serves_shares_the_database() {
+        // A new version of an app opens its store before the old version stops.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.redb");
+        let old = RedbStore::open(&path).unwrap();
+        assert_eq!(old.increment("b", "n", 1).await.unwrap(), 1);
+        let new = RedbStore::open(&path).unwrap();
+        assert_eq!(new.increment("b", "n", 1).await.unwrap(), 2);
+        drop(old);
+        assert_eq!(new.increment("b", "n", 1).await.unwrap(), 3);
     }
 
     #[tokio::test]
