@@ -203,7 +203,9 @@ async fn run_dev(args: DevArgs, api: std::net::SocketAddr, connection: &Connecti
             _ = &mut shutdown => break,
         };
         let Some(batch) = batch else { break };
-        manifest_changed = batch.iter().any(|p| *p == workspace.manifest_path);
+        let names: Vec<String> = batch.iter().map(|p| p.strip_prefix(&watched).unwrap_or(p).display().to_string()).collect();
+        eprintln!("changed: {}", names.join(", "));
+        manifest_changed = batch.contains(&workspace.manifest_path);
         if manifest_changed && let Err(e) = workspace.reload() {
             eprintln!("error: {e:#}\nstill serving the last good manifest");
             manifest_changed = false;

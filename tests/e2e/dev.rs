@@ -297,3 +297,48 @@ fn typescript_and_python_templates_are_built_served_and_swapped() {
         assert!(dev.terminate().success());
     }
 }
+
+#[test]
+fn each_component_of_a_manifest_rebuilds_only_for_its_own_sources_on_a_nats_lattice() {
+    let nats = Nats::start_jetstream();
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["api", "web"] {
+        trellis_in(tmp.path(), &["new", name]);
+    }
+    let (api_port, web_port) = (free_port(), free_port());
+    // One manifest over both projects, as a repository of several components has it.
+    let api = std::fs::read_to_string(tmp.path().join("api/wadm.yaml")).unwrap();
+    let component = |name: &str, port: u16| {
+        api.split("spec:\n  components:\n")
+            .nth(1)
+            .unwrap()
+            .replace("http-component", &format!("{name}-component"))
+            .replace("httpserver", &format!("{name}-http"))
+            .replace("default-http", &format!("{name}-http"))
+            .replace("./build/api_s.wasm", &format!("./{name}/build/{name}_s.wasm"))
+            .replace("127.0.0.1:8000", &format!("127.0.0.1:{port}"))
+    };
+    let manifest = format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: both\n  annotations:\n    version: v1\nspec:\n  components:\n{}{}",
+        component("api", api_port),
+        component("web", web_port)
+    );
+    std::fs::write(tmp.path().join("wadm.yaml"), manifest).unwrap();
+
+    let mut dev = Dev::start(tmp.path(), &["--nats", &nats.url, "--lattice", "devloop"]);
+    dev.wait_for("build #1 serving: api-component");
+    dev.wait_for("build #1 serving: web-component");
+    let (api_url, web_url) = (format!("http://127.0.0.1:{api_port}/"), format!("http://127.0.0.1:{web_port}/"));
+    assert_eq!((get(&api_url, None).body.as_str(), get(&web_url, None).body.as_str()), ("Hello from Rust!\n", "Hello from Rust!\n"));
+
+    edit(&tmp.path().join("web/src/lib.rs"), "Hello from Rust!", "Hello from web!");
+    let swapped = dev.wait_for("build #2 serving");
+    assert!(!swapped.contains("api-component"), "{swapped}\n{}", dev.log());
+    assert_eq!((get(&api_url, None).body.as_str(), get(&web_url, None).body.as_str()), ("Hello from Rust!\n", "Hello from web!\n"));
+    let log = dev.log();
+    let builds_of = |name: &str| log.matches(&format!("building {name}-component")).count();
+    assert_eq!((builds_of("api"), builds_of("web")), (1, 2), "only web's sources changed:\n{log}");
+    // The lattice's manager has the deployed version, as any client of it sees.
+    let status = trellis().args(["--nats", &nats.url, "--lattice", "devloop", "app", "list", "-o", "json"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&status.stdout).contains("v1-dev."), "{}", String::from_utf8_lossy(&status.stdout));
+}

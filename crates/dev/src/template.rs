@@ -81,7 +81,10 @@ pub fn generate(template: &Template, name: &str, dir: &Path) -> Result<Vec<PathB
                     let write = |source| NewError::Write { path: path.clone(), source };
                     std::fs::create_dir_all(path.parent().expect("a file has a parent")).map_err(write)?;
                     let contents = match file.contents_utf8() {
-                        Some(text) => text.replace("{{name}}", name).replace("{{crate}}", &crate_name).into_bytes(),
+                        Some(text) => {
+                            let text = text.replace("{{name}}", name).replace("{{crate}}", &crate_name);
+                            if relative == Path::new("Cargo.lock") { sorted_lockfile(&text) } else { text }.into_bytes()
+                        }
                         None => file.contents().to_vec(),
                     };
                     std::fs::write(&path, contents).map_err(write)?;
@@ -92,6 +95,17 @@ pub fn generate(template: &Template, name: &str, dir: &Path) -> Result<Vec<PathB
     }
     written.sort();
     Ok(written)
+}
+
+/// A Cargo lockfile with its packages in Cargo's order (by name), as it is after the project's
+/// name took its place: Cargo would otherwise rewrite it on the first build, and `trellis dev`
+/// would see a changed file.
+fn sorted_lockfile(text: &str) -> String {
+    let mut blocks: Vec<&str> = text.split("\n[[package]]\n").collect();
+    let header = blocks.remove(0);
+    let name = |block: &&str| block.lines().next().and_then(|l| l.strip_prefix("name = ")).unwrap_or_default().to_owned();
+    blocks.sort_by_key(name);
+    blocks.iter().fold(header.to_owned(), |out, block| format!("{out}\n[[package]]\n{block}"))
 }
 
 /// A name that is a Cargo package, an npm package and a WIT package segment alike.
@@ -131,6 +145,13 @@ mod tests {
         let manifest = std::fs::read_to_string(out.join("wadm.yaml")).unwrap();
         assert!(manifest.contains("name: my-app") && manifest.contains("file://./build/my_app_s.wasm"), "{manifest}");
         assert!(!manifest.contains("{{"), "{manifest}");
+    }
+
+    #[test]
+    fn a_lockfile_keeps_cargos_order_whatever_the_name() {
+        let lock = "version = 4\n\n[[package]]\nname = \"bitflags\"\n\n[[package]]\nname = \"{{name}}\"\ndependencies = []\n\n[[package]]\nname = \"wasip2\"\n";
+        let sorted = sorted_lockfile(&lock.replace("{{name}}", "api"));
+        assert_eq!(sorted, "version = 4\n\n[[package]]\nname = \"api\"\ndependencies = []\n\n[[package]]\nname = \"bitflags\"\n\n[[package]]\nname = \"wasip2\"\n");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 /// Directories never watched: build outputs, dependencies, VCS and Trellis's own state.
@@ -29,7 +29,7 @@ pub enum WatchError {
         /// The tree.
         path: PathBuf,
         /// The cause.
-        source: notify_debouncer_mini::notify::Error,
+        source: notify::Error,
     },
 }
 
@@ -69,30 +69,48 @@ impl Ignore {
 /// A running watch of one tree; stops when dropped.
 pub struct Watch {
     changes: mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    _debouncer: Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+    _watcher: RecommendedWatcher,
 }
 
 impl Watch {
     /// Watches `root` recursively; changes within `debounce` of each other arrive together.
     pub fn start(root: &Path, ignore: Ignore, debounce: Duration) -> Result<Watch, WatchError> {
-        let (tx, changes) = mpsc::unbounded_channel();
+        let (events_tx, mut events) = mpsc::unbounded_channel();
         let base = root.to_owned();
-        let mut debouncer = new_debouncer(debounce, move |result: DebounceEventResult| {
-            let Ok(events) = result else { return };
-            let mut paths: Vec<PathBuf> = events
-                .into_iter()
-                .map(|e| e.path)
-                .filter(|p| p.strip_prefix(&base).is_ok_and(|rel| !ignore.ignores(rel)))
-                .collect();
-            paths.sort();
-            paths.dedup();
-            if !paths.is_empty() {
-                let _ = tx.send(paths);
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            // Reading a file (a build does) and touching its metadata change no source.
+            let writes = matches!(event.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any));
+            if !writes {
+                return;
+            }
+            for path in event.paths {
+                // A directory's own events (a build made `build/` in it) are no source change;
+                // its files report theirs.
+                if path.strip_prefix(&base).is_ok_and(|rel| !ignore.ignores(rel)) && !path.is_dir() {
+                    let _ = events_tx.send(path);
+                }
             }
         })
         .map_err(|source| WatchError::Notify { path: root.to_owned(), source })?;
-        debouncer.watcher().watch(root, RecursiveMode::Recursive).map_err(|source| WatchError::Notify { path: root.to_owned(), source })?;
-        Ok(Watch { changes, _debouncer: debouncer })
+        watcher.watch(root, RecursiveMode::Recursive).map_err(|source| WatchError::Notify { path: root.to_owned(), source })?;
+        let (tx, changes) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            // Debounce: a batch ends when nothing changed for `debounce` (editors write a file
+            // in several steps; `git checkout` writes many).
+            while let Some(first) = events.recv().await {
+                let mut batch = vec![first];
+                while let Ok(Some(path)) = tokio::time::timeout(debounce, events.recv()).await {
+                    batch.push(path);
+                }
+                batch.sort();
+                batch.dedup();
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Watch { changes, _watcher: watcher })
     }
 
     /// The next batch of changed source files.
@@ -141,11 +159,14 @@ mod tests {
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         std::fs::create_dir_all(root.join("target")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}").unwrap();
         let mut watch = Watch::start(&root, Ignore::new(&[]).unwrap(), Duration::from_millis(50)).unwrap();
+        // A build reads sources and makes directories; neither is a change.
+        std::fs::read(root.join("src/main.rs")).unwrap();
+        std::fs::create_dir(root.join("src/made")).unwrap();
         std::fs::write(root.join("target/out"), "x").unwrap();
         std::fs::write(root.join("src/lib.rs"), "fn main() {}").unwrap();
         let changed = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap().unwrap();
-        assert!(changed.contains(&root.join("src/lib.rs")), "{changed:?}");
-        assert!(!changed.iter().any(|p| p.starts_with(root.join("target"))), "{changed:?}");
+        assert_eq!(changed, [root.join("src/lib.rs")]);
     }
 }
