@@ -9,6 +9,7 @@
 
 mod workspace;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -159,7 +160,6 @@ struct Generation {
 
 async fn run_dev(args: DevArgs, api: std::net::SocketAddr, connection: &Connection) -> anyhow::Result<ExitCode> {
     let mut workspace = Workspace::load(&args.dir, args.manifest.as_deref(), &args.address)?;
-    let app = workspace.app()?;
     let builds_dir = args.host.state_dir.clone().unwrap_or_else(std::env::temp_dir).join("builds");
     let watched = std::path::absolute(&args.dir)?;
     let ignore = Ignore::new(&args.ignore)?;
@@ -172,24 +172,29 @@ async fn run_dev(args: DevArgs, api: std::net::SocketAddr, connection: &Connecti
 
     let mut serving: Option<Generation> = None;
     let mut next = 1;
-    let mut changed: Vec<usize> = (0..workspace.sources.len()).collect();
-    let mut manifest_changed = false;
+    // What changed and is not deployed yet: a source whose build failed stays pending, so its
+    // next change (or any other) builds it again.
+    let mut pending: BTreeSet<usize> = (0..workspace.sources.len()).collect();
+    let mut manifest_pending = false;
     let mut announced = false;
     loop {
-        let step = rebuild_and_swap(&started, &app, &workspace, &changed, manifest_changed, serving.as_ref(), next, &builds_dir);
+        let changed: Vec<usize> = pending.iter().copied().collect();
+        let step = rebuild_and_swap(&started, &workspace, &changed, manifest_pending, serving.as_ref(), next, &builds_dir);
         tokio::select! {
             result = step => match result {
-                Ok(Some(generation)) => {
-                    serving = Some(generation);
-                    next += 1;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    match &serving {
-                        Some(g) => eprintln!("error: {e:#}\nstill serving build #{}", g.number),
-                        None => eprintln!("error: {e:#}\nnothing is serving yet; fix it and save"),
+                Ok(Step { deployed, failed }) => {
+                    manifest_pending &= deployed.is_none() && !failed.is_empty();
+                    if let Some(generation) = deployed {
+                        serving = Some(generation);
+                        next += 1;
                     }
+                    pending = failed.into_iter().collect();
                 }
+                // The deploy failed (the manager's or host's reason is in `e`): everything stays pending.
+                Err(e) => match &serving {
+                    Some(g) => eprintln!("error: {e:#}\nstill serving build #{}", g.number),
+                    None => eprintln!("error: {e:#}\nnothing is serving yet; fix it and save"),
+                },
             },
             _ = &mut shutdown => break,
         }
@@ -205,77 +210,85 @@ async fn run_dev(args: DevArgs, api: std::net::SocketAddr, connection: &Connecti
         let Some(batch) = batch else { break };
         let names: Vec<String> = batch.iter().map(|p| p.strip_prefix(&watched).unwrap_or(p).display().to_string()).collect();
         eprintln!("changed: {}", names.join(", "));
-        manifest_changed = batch.contains(&workspace.manifest_path);
-        if manifest_changed && let Err(e) = workspace.reload() {
-            eprintln!("error: {e:#}\nstill serving the last good manifest");
-            manifest_changed = false;
-            changed.clear();
-            continue;
+        if batch.contains(&workspace.manifest_path) {
+            if let Err(e) = workspace.reload() {
+                eprintln!("error: {e:#}\nstill serving the last good manifest");
+                continue;
+            }
+            // A changed manifest may name other sources: build them all against it.
+            manifest_pending = true;
+            pending = (0..workspace.sources.len()).collect();
         }
         let roots = workspace.roots();
-        changed = batch.iter().filter_map(|p| watch::owner(p, &roots)).collect();
-        changed.sort_unstable();
-        changed.dedup();
-        if manifest_changed {
-            // A changed manifest may name other sources: build what has no build yet.
-            changed = (0..workspace.sources.len()).collect();
-        }
+        pending.extend(batch.iter().filter_map(|p| watch::owner(p, &roots)));
     }
     eprintln!("stopping: finishing in-flight requests");
     started.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// What one step of the loop did.
+struct Step {
+    /// The generation deployed, if one was.
+    deployed: Option<Generation>,
+    /// The sources whose build failed: they stay pending.
+    failed: Vec<usize>,
+}
+
 /// Builds the sources in `changed`, and deploys them with the builds of the others that
-/// `serving` runs. Returns the new generation, or `None` when there was nothing to do.
-#[expect(clippy::too_many_arguments, reason = "one call site, the loop's state")]
+/// `serving` runs. A source whose build fails keeps its serving build (the others deploy
+/// without it); with none to keep, nothing deploys.
 async fn rebuild_and_swap(
     started: &crate::up::Started,
-    app: &str,
     workspace: &Workspace,
     changed: &[usize],
     manifest_changed: bool,
     serving: Option<&Generation>,
     number: u64,
     builds_dir: &Path,
-) -> anyhow::Result<Option<Generation>> {
+) -> anyhow::Result<Step> {
+    let mut step = Step { deployed: None, failed: Vec::new() };
     if changed.is_empty() && !manifest_changed {
-        return Ok(None);
+        return Ok(step);
     }
     let mut images = Vec::with_capacity(workspace.sources.len());
-    let mut built: Vec<(String, Built, Duration)> = Vec::new();
+    let mut built: Vec<(&str, Built, Duration)> = Vec::new();
     for (i, source) in workspace.sources.iter().enumerate() {
-        let previous = serving.and_then(|g| g.images.get(i)).filter(|_| !changed.contains(&i) && !manifest_changed);
-        if let Some(image) = previous {
+        // A changed manifest may have reordered its components: nothing of before is reused.
+        let previous = serving.and_then(|g| g.images.get(i)).filter(|_| !manifest_changed);
+        if let Some(image) = previous.filter(|_| !changed.contains(&i)) {
             images.push(image.clone());
             continue;
         }
         eprintln!("building {} ({})", source.component, source.project.root.display());
-        let b = build::build(&source.project).await.with_context(|| format!("build of {} failed", source.component))?;
-        let bytes = tokio::fs::read(&b.path).await.with_context(|| format!("reading {}", b.path.display()))?;
-        let copy = builds_dir.join(format!("{}-{}.wasm", source.component, b.short_digest()));
-        if !copy.is_file() {
-            build::place(&bytes, &copy).await?;
+        match build_one(started, source, builds_dir).await {
+            Ok((image, b, compiled)) => {
+                images.push(image);
+                built.push((&source.component, b, compiled));
+            }
+            Err(e) => {
+                step.failed.push(i);
+                match (previous, serving) {
+                    (Some(image), Some(g)) => {
+                        eprintln!("error: {e:#}\nstill serving build #{} of {}", g.number, source.component);
+                        images.push(image.clone());
+                    }
+                    _ => eprintln!("error: {e:#}\nnothing is serving {} yet; fix it and save", source.component),
+                }
+            }
         }
-        // Compiled here, before the deploy, the host finds it compiled: the swap is then
-        // only instantiation and moving routes, whatever the component's size.
-        let compiling = Instant::now();
-        let runtime = started.runtime().clone();
-        let id = source.component.clone();
-        tokio::task::spawn_blocking(move || runtime.compile(&id, &bytes))
-            .await?
-            .with_context(|| format!("{} built, but is not a valid component", source.component))?;
-        images.push(copy);
-        built.push((source.component.clone(), b, compiling.elapsed()));
+    }
+    if images.len() < workspace.sources.len() || built.is_empty() && !manifest_changed {
+        return Ok(step);
     }
     if serving.is_some_and(|g| g.images == images) && !manifest_changed {
         eprintln!("the build is the one serving (same digest); nothing to swap");
-        return Ok(None);
+        return Ok(step);
     }
     let text = workspace.manifest_for(&images, &format!("dev.{}.{number}", session()))?;
     let swap = Instant::now();
-    let (_, version) = crate::client::put_text(&started.client, text, &workspace.manifest_path, false).await?;
-    started.deploy(app, &version, &workspace.manifest_path.display().to_string()).await?;
+    let (app, version) = crate::client::put_text(&started.client, text, &workspace.manifest_path, false).await?;
+    started.deploy(&app, &version, &workspace.manifest_path.display().to_string()).await?;
     let swap = swap.elapsed();
     for (component, b, compiled) in &built {
         println!(
@@ -287,7 +300,29 @@ async fn rebuild_and_swap(
             swap.as_secs_f64() * 1000.0
         );
     }
-    Ok(Some(Generation { number, images }))
+    step.deployed = Some(Generation { number, images });
+    Ok(step)
+}
+
+/// Builds one source, keeps a copy of the build named by its digest (the image deployed: the
+/// next build never writes to it), and compiles it. Returns the copy, the build, and how long
+/// compiling took.
+async fn build_one(started: &crate::up::Started, source: &workspace::Source, builds_dir: &Path) -> anyhow::Result<(PathBuf, Built, Duration)> {
+    let b = build::build(&source.project).await.with_context(|| format!("build of {} failed", source.component))?;
+    let bytes = tokio::fs::read(&b.path).await.with_context(|| format!("reading {}", b.path.display()))?;
+    let copy = builds_dir.join(format!("{}-{}.wasm", source.component, b.short_digest()));
+    if !copy.is_file() {
+        build::place(&bytes, &copy).await?;
+    }
+    // Compiled here, before the deploy, the host finds it compiled: the swap is then only
+    // instantiation and moving routes, whatever the component's size.
+    let compiling = Instant::now();
+    let runtime = started.runtime().clone();
+    let id = source.component.clone();
+    tokio::task::spawn_blocking(move || runtime.compile(&id, &bytes))
+        .await?
+        .with_context(|| format!("{} built, but is not a valid component", source.component))?;
+    Ok((copy, b, compiling.elapsed()))
 }
 
 /// This process's start, in seconds: dev versions of one session sort together and never

@@ -75,11 +75,6 @@ impl Workspace {
         manifest.metadata.annotations.insert("version".into(), version);
         Ok(serde_json::to_string_pretty(&manifest)?)
     }
-
-    /// The application's name.
-    pub(crate) fn app(&self) -> anyhow::Result<String> {
-        Ok(Manifest::parse(&self.manifest_path.display().to_string(), &self.text)?.name().to_owned())
-    }
 }
 
 /// The components of the manifest at `path` whose `file://` image lies in a project under the
@@ -204,8 +199,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &[("Cargo.toml", "[package]\nname = \"solo\"\n")]);
         let w = Workspace::load(dir.path(), None, "127.0.0.1:9999").unwrap();
-        assert_eq!(w.app().unwrap(), "solo");
         let m = Manifest::parse("generated", &w.manifest_for(&[PathBuf::from("/b/solo.wasm")], "dev.1").unwrap()).unwrap();
+        assert_eq!(m.name(), "solo");
         assert_eq!(m.component("solo").unwrap().properties.image.as_deref(), Some("file:///b/solo.wasm"));
         assert!(w.text.contains("127.0.0.1:9999"));
     }

@@ -338,6 +338,19 @@ fn each_component_of_a_manifest_rebuilds_only_for_its_own_sources_on_a_nats_latt
     let log = dev.log();
     let builds_of = |name: &str| log.matches(&format!("building {name}-component")).count();
     assert_eq!((builds_of("api"), builds_of("web")), (1, 2), "only web's sources changed:\n{log}");
+    // A component that fails to build keeps its last good build serving, and holds back no other.
+    let api_source = std::fs::read_to_string(tmp.path().join("api/src/lib.rs")).unwrap();
+    std::fs::write(tmp.path().join("api/src/lib.rs"), format!("{api_source}\nfn broken( {{\n")).unwrap();
+    until("api's failed build", Duration::from_secs(120), || dev.log().contains("still serving build #2 of api-component").then_some(()));
+    edit(&tmp.path().join("web/src/lib.rs"), "Hello from web!", "Hello from web, again!");
+    let swapped = dev.wait_for("build #3 serving");
+    assert!(swapped.contains("web-component"), "{swapped}");
+    assert_eq!((get(&api_url, None).body.as_str(), get(&web_url, None).body.as_str()), ("Hello from Rust!\n", "Hello from web, again!\n"));
+    std::fs::write(tmp.path().join("api/src/lib.rs"), api_source.replace("Hello from Rust!", "Hello from api!")).unwrap();
+    let swapped = dev.wait_for("build #4 serving");
+    assert!(swapped.contains("api-component"), "{swapped}");
+    assert_eq!((get(&api_url, None).body.as_str(), get(&web_url, None).body.as_str()), ("Hello from api!\n", "Hello from web, again!\n"));
+
     // The lattice's manager has the deployed version, as any client of it sees.
     let status = trellis().args(["--nats", &nats.url, "--lattice", "devloop", "app", "list", "-o", "json"]).output().unwrap();
     assert!(String::from_utf8_lossy(&status.stdout).contains("v1-dev."), "{}", String::from_utf8_lossy(&status.stdout));
