@@ -355,3 +355,21 @@ fn each_component_of_a_manifest_rebuilds_only_for_its_own_sources_on_a_nats_latt
     let status = trellis().args(["--nats", &nats.url, "--lattice", "devloop", "app", "list", "-o", "json"]).output().unwrap();
     assert!(String::from_utf8_lossy(&status.stdout).contains("v1-dev."), "{}", String::from_utf8_lossy(&status.stdout));
 }
+
+#[test]
+fn a_project_without_a_manifest_is_served_on_the_address_given_and_ignores_what_it_is_told() {
+    let (_tmp, dir, _) = new_project("rust-hello", "bare");
+    std::fs::remove_file(dir.join("wadm.yaml")).unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut dev = Dev::start(&dir, &["--address", &address, "-i", "notes.md"]);
+    dev.wait_for("build #1 serving: bare");
+    let url = format!("http://{address}/");
+    assert_eq!(get(&url, None).body, "Hello from Rust!\n");
+    std::fs::write(dir.join("notes.md"), "not a source").unwrap();
+    edit(&dir.join("src/lib.rs"), "Hello from Rust!", "Hello, bare!");
+    dev.wait_for("build #2 serving: bare");
+    assert_eq!(get(&url, None).body, "Hello, bare!\n");
+    let log = dev.log();
+    assert!(log.contains("changed: src/lib.rs") && !log.contains("notes.md"), "{log}");
+}

@@ -110,6 +110,9 @@ struct WasmcloudToml {
     /// The build directory (default `./build`).
     #[serde(default)]
     build: Option<PathBuf>,
+    /// The WIT directory (default `./wit`).
+    #[serde(default)]
+    wit: Option<PathBuf>,
     #[serde(default)]
     component: ComponentSection,
     #[serde(default)]
@@ -118,6 +121,7 @@ struct WasmcloudToml {
 
 #[derive(Debug, Default, Deserialize)]
 struct ComponentSection {
+    wit_world: Option<String>,
     build_command: Option<String>,
     build_artifact: Option<PathBuf>,
     destination: Option<PathBuf>,
@@ -172,6 +176,15 @@ impl Project {
                 command: "npm run build".into(),
                 artifact: config.component.build_artifact.clone().unwrap_or_else(|| build_dir.join(format!("{}.wasm", config.name))),
             },
+            (None, Language::Python) => {
+                let wit = config.wit.clone().unwrap_or_else(|| PathBuf::from("wit"));
+                let world = config.component.wit_world.clone().or_else(|| only_world(&root.join(&wit))).ok_or_else(|| {
+                    invalid("language = \"python\" needs `[component] wit_world` (the world componentize-py builds) or one world in wit/".into())
+                })?;
+                let artifact = config.component.build_artifact.clone().unwrap_or_else(|| build_dir.join(format!("{snake}.wasm")));
+                let command = format!("componentize-py -d {} -w {world} componentize app -o {}", wit.display(), artifact.display());
+                Recipe::Command { language, command, artifact }
+            }
             (None, _) => {
                 return Err(invalid(format!(
                     "language = \"{}\" needs `[component] build_command` (and `build_artifact`, where it leaves the component)",
@@ -326,6 +339,17 @@ mod tests {
         assert_eq!(p.recipe, Recipe::Command { language: Language::JavaScript, command: "npm run build".into(), artifact: "dist/ts.wasm".into() });
         assert_eq!(p.artifact(), Some(dir.path().join("dist/ts.wasm")));
         assert_eq!(p.destination, dir.path().join("out/ts_s.wasm"));
+    }
+
+    #[test]
+    fn a_python_project_builds_its_wit_world_with_componentize_py() {
+        let (dir, p) = project(&[("wasmcloud.toml", "name = \"py-app\"\nlanguage = \"python\"\ntype = \"component\"\n[component]\nwit_world = \"hello\"\n")]);
+        let p = p.unwrap();
+        assert_eq!(
+            p.recipe,
+            Recipe::Command { language: Language::Python, command: "componentize-py -d wit -w hello componentize app -o build/py_app.wasm".into(), artifact: "build/py_app.wasm".into() }
+        );
+        assert_eq!(p.destination, dir.path().join("build/py_app_s.wasm"));
     }
 
     #[test]
