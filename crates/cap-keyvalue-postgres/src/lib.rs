@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use trellis_cap_keyvalue::{Store, StoreError};
 use trellis_cap_postgres::tokio_postgres::types::ToSql;
-use trellis_cap_postgres::{Pool, PostgresConfig, source_chain};
+use trellis_cap_postgres::{ConnectError, Pool, PostgresConfig, source_chain};
 use trellis_capability::{Backend, LinkConfig, OpenError};
 
 /// Keys per `list-keys` page.
@@ -52,7 +52,7 @@ impl Backend<dyn Store> for PostgresKvBackend {
     }
     async fn open(&self, link: &LinkConfig<'_>) -> Result<Arc<dyn Store>, OpenError> {
         let config = PostgresConfig::from_link(|key| link.get(key)).map_err(OpenError::Config)?;
-        Ok(Arc::new(PostgresStore::connect(&config).await.map_err(OpenError::Unavailable)?))
+        Ok(Arc::new(PostgresStore::connect(&config).await.map_err(|e| OpenError::Unavailable(e.to_string()))?))
     }
 }
 
@@ -64,9 +64,9 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects and creates the table if it is not there.
-    pub async fn connect(config: &PostgresConfig) -> Result<PostgresStore, String> {
+    pub async fn connect(config: &PostgresConfig) -> Result<PostgresStore, ConnectError> {
         let store = PostgresStore { pool: trellis_cap_postgres::pool(config).await?, describe: config.describe() };
-        store.execute(CREATE, &[]).await.map_err(|e| e.to_string())?;
+        store.execute(CREATE, &[]).await.map_err(|e| ConnectError::Query { at: config.describe(), reason: e.to_string() })?;
         Ok(store)
     }
 

@@ -55,9 +55,38 @@ fn client_tls(extra_roots_pem: Option<&str>) -> Result<rustls::ClientConfig, Str
         .with_no_client_auth())
 }
 
+/// Why a PostgreSQL server cannot be used. Each names the server (`user@host:port/database`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The TLS settings (`POSTGRES_TLS_CA`) make no TLS configuration, or the pool none.
+    #[error("postgres {at}: {reason}")]
+    Setup {
+        /// The server.
+        at: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No connection: the server is down, the address wrong, the password or certificate refused.
+    #[error("cannot connect to PostgreSQL at {at}: {reason}")]
+    Connect {
+        /// The server.
+        at: String,
+        /// The cause, with its sources.
+        reason: String,
+    },
+    /// Connected, but a query the capability itself needs failed (a health check).
+    #[error("PostgreSQL at {at}: {reason}")]
+    Query {
+        /// The server.
+        at: String,
+        /// The cause, with its sources.
+        reason: String,
+    },
+}
+
 /// A pool of connections to the server `config` names, one of them checked, so a wrong host
 /// or password fails at once: what every capability on PostgreSQL connects through.
-pub async fn pool(config: &PostgresConfig) -> Result<Pool, String> {
+pub async fn pool(config: &PostgresConfig) -> Result<Pool, ConnectError> {
     let mut pg = tokio_postgres::Config::new();
     pg.host(&config.host).port(config.port).user(&config.username).password(&config.password).dbname(&config.database);
     pg.application_name("trellis");
@@ -66,26 +95,29 @@ pub async fn pool(config: &PostgresConfig) -> Result<Pool, String> {
         Tls::Off => Manager::from_config(pg, NoTls, recycling),
         Tls::Required { extra_roots_pem } => {
             pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let tls = client_tls(extra_roots_pem.as_deref()).map_err(|e| format!("postgres {}: {e}", config.describe()))?;
+            let tls = client_tls(extra_roots_pem.as_deref()).map_err(|reason| ConnectError::Setup { at: config.describe(), reason })?;
             Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(tls), recycling)
         }
     };
-    let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| format!("postgres {}: {e}", config.describe()))?;
-    drop(pool.get().await.map_err(|e| format!("cannot connect to PostgreSQL at {}: {}", config.describe(), source_chain(&e)))?);
+    let pool = Pool::builder(manager)
+        .max_size(config.pool_size)
+        .build()
+        .map_err(|e| ConnectError::Setup { at: config.describe(), reason: e.to_string() })?;
+    drop(pool.get().await.map_err(|e| ConnectError::Connect { at: config.describe(), reason: source_chain(&e) })?);
     Ok(pool)
 }
 
 impl Database {
     /// Opens the pool and checks one connection, so a wrong host or password fails the deploy.
-    pub async fn connect(config: &PostgresConfig) -> Result<Arc<Database>, String> {
+    pub async fn connect(config: &PostgresConfig) -> Result<Arc<Database>, ConnectError> {
         let pool = pool(config).await?;
         Ok(Arc::new(Database { pool, statements: Mutex::new(Statements::default()), describe: config.describe() }))
     }
 
     /// Whether the server answers a query, for the host's health checks.
-    pub async fn check(&self) -> Result<(), String> {
-        let client = self.client().await?;
-        client.simple_query("SELECT 1").await.map(drop).map_err(|e| format!("PostgreSQL at {}: {}", self.describe, source_chain(&e)))
+    pub async fn check(&self) -> Result<(), ConnectError> {
+        let client = self.pool.get().await.map_err(|e| ConnectError::Connect { at: self.describe.clone(), reason: source_chain(&e) })?;
+        client.simple_query("SELECT 1").await.map(drop).map_err(|e| ConnectError::Query { at: self.describe.clone(), reason: source_chain(&e) })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, String> {

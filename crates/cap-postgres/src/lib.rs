@@ -13,7 +13,7 @@ mod values;
 
 pub use config::PostgresConfig;
 pub use deadpool_postgres::Pool;
-pub use host::{Database, grant, pool, source_chain};
+pub use host::{ConnectError, Database, grant, pool, source_chain};
 /// The PostgreSQL client, for capabilities that query through a [`Pool`].
 pub use tokio_postgres;
 
@@ -34,7 +34,7 @@ impl trellis_capability::Backend<Database> for PostgresBackend {
     }
     async fn open(&self, link: &trellis_capability::LinkConfig<'_>) -> Result<std::sync::Arc<Database>, trellis_capability::OpenError> {
         let config = PostgresConfig::from_link(|key| link.get(key)).map_err(trellis_capability::OpenError::Config)?;
-        Database::connect(&config).await.map_err(trellis_capability::OpenError::Unavailable)
+        Database::connect(&config).await.map_err(|e| trellis_capability::OpenError::Unavailable(e.to_string()))
     }
 }
 

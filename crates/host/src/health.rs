@@ -35,8 +35,8 @@ impl Backend {
                 Backend::KeyValue(store) => store.check().await.map_err(|e| e.to_string()),
                 Backend::Blobs(store) => store.check().await.map_err(|e| e.to_string()),
                 Backend::Broker(broker) => broker.check().await.map_err(|e| e.to_string()),
-                Backend::Postgres(database) => database.check().await,
-                Backend::Provider(provider) => provider.health(CHECK_TIMEOUT).await,
+                Backend::Postgres(database) => database.check().await.map_err(|e| e.to_string()),
+                Backend::Provider(provider) => provider.health(CHECK_TIMEOUT).await.map_err(|e| e.to_string()),
             }
         };
         tokio::time::timeout(CHECK_TIMEOUT, checked).await.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())))

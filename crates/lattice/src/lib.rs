@@ -23,7 +23,7 @@ use futures::Stream;
 
 pub use in_process::InProcess;
 pub use kv::Bucket;
-pub use nats::{Nats, NatsKey, NatsOptions, create_kv_bucket, open_kv_bucket};
+pub use nats::{BucketError, Nats, NatsKey, NatsOptions, create_kv_bucket, open_kv_bucket};
 pub use subject::{Pattern, PatternError};
 
 /// One message as a subscriber receives it.

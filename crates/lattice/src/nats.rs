@@ -166,12 +166,22 @@ impl Lattice for Nats {
     }
 }
 
+/// A key-value bucket that could be neither opened nor created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open it ({open}) nor create it ({create})")]
+pub struct BucketError {
+    /// Why opening failed.
+    pub open: async_nats::jetstream::context::KeyValueError,
+    /// Why creating failed.
+    pub create: async_nats::Error,
+}
+
 /// Opens key-value bucket `name`, creating it (as [`create_kv_bucket`] does) if it does not
 /// exist; the error says why neither worked.
-pub async fn open_kv_bucket(js: &async_nats::jetstream::Context, name: &str) -> Result<async_nats::jetstream::kv::Store, String> {
+pub async fn open_kv_bucket(js: &async_nats::jetstream::Context, name: &str) -> Result<async_nats::jetstream::kv::Store, BucketError> {
     match js.get_key_value(name).await {
         Ok(store) => Ok(store),
-        Err(missing) => create_kv_bucket(js, name).await.map_err(|e| format!("cannot open it ({missing}) nor create it ({e})")),
+        Err(open) => create_kv_bucket(js, name).await.map_err(|create| BucketError { open, create }),
     }
 }
 

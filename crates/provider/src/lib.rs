@@ -50,6 +50,23 @@ pub enum ProviderError {
     },
 }
 
+/// Why a provider is not healthy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unhealthy {
+    /// Its process exited (and is being restarted).
+    #[error("{0}")]
+    Exited(String),
+    /// It did not answer the health request in time.
+    #[error("no answer to its health request: {0}")]
+    NoAnswer(String),
+    /// It answered that it is unhealthy, with its message.
+    #[error("{0}")]
+    Reported(String),
+    /// Its answer is not wasmCloud's health shape.
+    #[error("its health answer is not wasmCloud's: {0}")]
+    Malformed(String),
+}
+
 /// Starts provider processes for the hosts of one process on one lattice. Cheap to clone.
 #[derive(Clone)]
 pub struct Launcher {
@@ -139,7 +156,7 @@ impl Provider {
     }
 
     /// Whether it answers its health request as healthy within `timeout`; why not otherwise.
-    pub async fn health(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn health(&self, timeout: Duration) -> Result<(), Unhealthy> {
         self.process.state.health(timeout).await
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, oneshot};
 use trellis_lattice::Message;
 
 use crate::contract::{HostData, Keys, LinkDefinition, OtelConfig, Secrets, Subjects, wire_secrets};
-use crate::{LauncherInner, ProviderError};
+use crate::{LauncherInner, ProviderError, Unhealthy};
 
 /// How long a new provider has to answer its first health request.
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
@@ -134,12 +134,12 @@ impl State {
     }
 
     /// Asks the provider whether it is healthy, as wasmCloud hosts ask.
-    pub(crate) async fn health(&self, timeout: Duration) -> Result<(), String> {
+    pub(crate) async fn health(&self, timeout: Duration) -> Result<(), Unhealthy> {
         if let Some(why) = &self.current.lock().expect("current poisoned").exited {
-            return Err(why.clone());
+            return Err(Unhealthy::Exited(why.clone()));
         }
         let request = Message::new(self.subjects().health(), "{}");
-        let reply = self.launcher.lattice.request(request, timeout).await.map_err(|e| format!("no answer to its health request: {e}"))?;
+        let reply = self.launcher.lattice.request(request, timeout).await.map_err(|e| Unhealthy::NoAnswer(e.to_string()))?;
         #[derive(serde::Deserialize)]
         struct Health {
             healthy: bool,
@@ -148,8 +148,8 @@ impl State {
         }
         match serde_json::from_slice::<Health>(&reply.payload) {
             Ok(Health { healthy: true, .. }) => Ok(()),
-            Ok(Health { message, .. }) => Err(message.unwrap_or_else(|| "it reports itself unhealthy".into())),
-            Err(e) => Err(format!("its health answer is not wasmCloud's: {e}")),
+            Ok(Health { message, .. }) => Err(Unhealthy::Reported(message.unwrap_or_else(|| "it reports itself unhealthy".into()))),
+            Err(e) => Err(Unhealthy::Malformed(e.to_string())),
         }
     }
 
