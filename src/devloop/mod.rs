@@ -300,8 +300,20 @@ async fn rebuild_and_swap(
             swap.as_secs_f64() * 1000.0
         );
     }
+    prune(builds_dir, &images);
     step.deployed = Some(Generation { number, images });
     Ok(step)
+}
+
+/// Deletes the copies of builds that no longer serve (the old version has stopped once the
+/// deploy is done), so a long session does not fill the disk with every save's build.
+fn prune(builds_dir: &Path, serving: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(builds_dir) else { return };
+    for path in entries.flatten().map(|e| e.path()) {
+        if !serving.contains(&path) && path.extension().is_some_and(|e| e == "wasm") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Builds one source, keeps a copy of the build named by its digest (the image deployed: the

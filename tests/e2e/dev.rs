@@ -168,6 +168,8 @@ fn rust_hello_is_built_served_edited_and_survives_a_syntax_error() {
     std::fs::write(dir.join("src/lib.rs"), source.replace("Hello, edited!", "Hello, fixed!")).unwrap();
     dev.wait_for("build #3 serving");
     assert_eq!(get(&url, None).body, "Hello, fixed!\n");
+    let kept: Vec<_> = std::fs::read_dir(dev._state.path().join("state/builds")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(kept.len(), 1, "only the serving build's copy is kept: {kept:?}");
     assert!(dev.terminate().success());
     assert!(try_get(&url).is_none(), "Ctrl-C stops what dev started");
 }
