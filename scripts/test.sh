@@ -8,6 +8,7 @@ rustup target add wasm32-wasip2
 # The TypeScript toolchain the typescript-hello template names, once; the tests link it into the
 # projects they generate (nothing is downloaded while they run).
 if [ ! -x crates/test-guests/js/node_modules/.bin/jco ]; then
+  command -v npm >/dev/null || { echo "the tests build a TypeScript component: install Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; }
   npm ci --prefix crates/test-guests/js --no-audit --no-fund
 fi
 cargo test --workspace "$@"

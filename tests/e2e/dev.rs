@@ -283,6 +283,8 @@ fn typescript_and_python_templates_are_built_served_and_swapped() {
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/test-guests/js/package.json")).unwrap()).unwrap();
     assert_eq!(template["devDependencies"], fixture["devDependencies"], "the test toolchain is the one the template names");
+    let python = Command::new("componentize-py").arg("--version").output();
+    assert!(python.is_ok_and(|o| o.status.success()), "the Python template needs componentize-py: `pip install componentize-py==0.25.1` (.ci/run does)");
 
     for (template, source, greeting) in [("typescript-hello", "src/app.ts", "Hello from TypeScript!"), ("python-hello", "app.py", "Hello from Python!")] {
         let (_tmp, dir, port) = new_project(template, "polyglot");
