@@ -81,8 +81,8 @@ pub async fn build(project: &Project) -> Result<Built, BuildError> {
     check_toolchain(project).await?;
     let artifact = match &project.recipe {
         Recipe::Cargo { target, debug } => cargo_build(&project.root, target, *debug).await?,
-        Recipe::Command { command, artifact, .. } => {
-            let artifact = project.root.join(artifact);
+        Recipe::Command { command, .. } => {
+            let artifact = project.artifact().expect("a command recipe names its artifact");
             if let Some(dir) = artifact.parent() {
                 tokio::fs::create_dir_all(dir).await.map_err(|source| BuildError::Io { what: format!("creating {}", dir.display()), source })?;
             }
