@@ -87,10 +87,7 @@ impl Client {
 
     /// A wadm API call: `wadm.api.<lattice>.model.<op>[.<name>]`.
     pub(crate) async fn model<T: DeserializeOwned>(&self, op: &str, name: Option<&str>, headers: Vec<(String, String)>, body: Vec<u8>) -> anyhow::Result<T> {
-        let subject = match name {
-            Some(n) => format!("wadm.api.{}.model.{op}.{n}", self.lattice),
-            None => format!("wadm.api.{}.model.{op}", self.lattice),
-        };
+        let subject = trellis_types::wadm::model_subject(&self.lattice, op, name);
         let reply = self.request(subject.clone(), headers, body).await.map_err(|e| match e.downcast_ref::<LatticeError>() {
             Some(LatticeError::NoResponders { .. }) => anyhow::anyhow!(
                 "no deployment manager answers on lattice `{}`: start one with `trellis manager`, or wait for a standby to take over (one lease term)",

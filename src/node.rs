@@ -55,6 +55,10 @@ pub(crate) struct HostArgs {
     /// Password for --oci-registry.
     #[arg(long, env = "WASMCLOUD_OCI_REGISTRY_PASSWORD", hide_env_values = true, requires = "oci_registry")]
     oci_password: Option<String>,
+    /// Registry credentials from a Docker `config.json` (what `docker login` writes, and the
+    /// `.dockerconfigjson` of a Kubernetes `kubernetes.io/dockerconfigjson` Secret).
+    #[arg(long, env = "TRELLIS_REGISTRY_AUTH_FILE", value_name = "FILE")]
+    registry_auth_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -157,6 +161,13 @@ pub(crate) fn shared(args: &HostArgs, state_dir: &std::path::Path, nats: Option<
     let shared = Shared::new(runtime, state_dir.to_owned(), crate::capabilities::registry()).with_secrets(backend).with_registries(policy);
     if let (Some(registry), Some(username), Some(password)) = (&args.oci_registry, &args.oci_user, &args.oci_password) {
         shared.registries().set_credentials(registry, trellis_oci::Credentials::Basic { username: username.clone(), password: password.clone() });
+    }
+    if let Some(path) = &args.registry_auth_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--registry-auth-file {}", path.display()))?;
+        let found = trellis_oci::docker_config_credentials(&text).map_err(|e| anyhow::anyhow!("--registry-auth-file {}: {e}", path.display()))?;
+        for (registry, credentials) in found {
+            shared.registries().set_credentials(&registry, credentials);
+        }
     }
     Ok((shared, local))
 }

@@ -40,3 +40,19 @@ pub use invoke::HttpTarget;
 pub use routes::{Owner, RouteError};
 pub use server::{BoundRoute, HttpServer};
 pub use wrpc::serve_wrpc;
+
+use trellis_types::image::ImageRef;
+
+/// The `wasmcloud+builtin://` name this capability answers to.
+pub const BUILTIN_NAME: &str = "http-server";
+/// The wasmCloud provider it replaces, matched on any registry and at any version.
+pub const PROVIDER_REPOSITORY: &str = "wasmcloud/http-server";
+
+/// Whether `image` names this capability: the built-in, or wasmCloud's provider image.
+pub fn is_server_image(image: &ImageRef) -> bool {
+    match image {
+        ImageRef::Builtin(name) => name == BUILTIN_NAME,
+        ImageRef::Oci(_) => image.oci_repository().as_deref() == Some(PROVIDER_REPOSITORY),
+        ImageRef::File(_) => false,
+    }
+}

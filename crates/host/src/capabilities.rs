@@ -14,8 +14,7 @@ use trellis_capability::{Backend, Backends};
 
 use crate::artifact::ImageRef;
 
-/// The host's own HTTP capabilities: `(builtin name, the wasmCloud provider it replaces)`.
-const HTTP_SERVER: (&str, &str) = ("http-server", "wasmcloud/http-server");
+/// The host's outbound HTTP capability: `(builtin name, the wasmCloud provider it replaces)`.
 const HTTP_CLIENT: (&str, &str) = ("http-client", "wasmcloud/http-client");
 
 /// Every backend a host can open for a capability, registered once by the binary.
@@ -89,7 +88,7 @@ impl Capabilities {
         fn entries<T: ?Sized + 'static>(backends: &Backends<T>) -> impl Iterator<Item = (&'static str, Option<&'static str>)> + '_ {
             backends.iter().flat_map(|b| b.names().iter().enumerate().map(|(i, name)| (*name, if i == 0 { b.replaces() } else { None })))
         }
-        [(HTTP_SERVER.0, Some(HTTP_SERVER.1)), (HTTP_CLIENT.0, Some(HTTP_CLIENT.1))]
+        [(trellis_cap_http_server::BUILTIN_NAME, Some(trellis_cap_http_server::PROVIDER_REPOSITORY)), (HTTP_CLIENT.0, Some(HTTP_CLIENT.1))]
             .into_iter()
             .chain(entries(&self.keyvalue))
             .chain(entries(&self.blobstore))
@@ -115,7 +114,7 @@ fn names(image: &ImageRef) -> Option<(Option<String>, Option<String>)> {
 
 /// Whether `image` names the host's HTTP server, whatever backends are registered.
 pub(crate) fn is_http_server(image: &ImageRef) -> bool {
-    names(image).is_some_and(|(name, repository)| name.as_deref() == Some(HTTP_SERVER.0) || repository.as_deref() == Some(HTTP_SERVER.1))
+    trellis_cap_http_server::is_server_image(image)
 }
 
 /// A capability served here, by the interface it serves.

@@ -21,10 +21,7 @@ use crate::Inner;
 /// The `source` of the CloudEvents the manager publishes (wasmCloud hosts put their id there).
 const EVENT_SOURCE: &str = "trellis-manager";
 
-/// Header naming where the manifest came from, for error messages (the CLI sends the path).
-pub const SOURCE_HEADER: &str = "Trellis-Source";
-/// Header giving the directory relative image paths resolve against.
-pub const BASE_DIR_HEADER: &str = "Trellis-Base-Dir";
+pub use trellis_types::wadm::{BASE_DIR_HEADER, SOURCE_HEADER};
 
 /// The wadm API, and `link.*` and `config.*` twice: on the control interface, in the queue
 /// groups wasmCloud's hosts answer them in (`<ctl>.link`, `<ctl>.config`), which Trellis hosts

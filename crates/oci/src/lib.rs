@@ -9,6 +9,8 @@
 //! by manifest digest, so a redeploy does not pull again; and pushing, as `wash push` does.
 //! **Must not** know manifests or hosts: it turns a reference into bytes and back.
 
+mod docker_config;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::RwLock;
@@ -16,6 +18,8 @@ use std::sync::RwLock;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+
+pub use docker_config::{DockerConfigError, docker_config_credentials};
 
 /// The layer media type of a component, as `wash push` writes it.
 pub const WASM_LAYER: &str = "application/wasm";

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod ctl;
+pub mod image;
 pub mod inventory;
 pub mod manifest;
 pub mod placement;

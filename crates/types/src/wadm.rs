@@ -10,6 +10,20 @@ pub const STATUS_PREFIX: &str = "wadm.status";
 /// Queue group every manager serves the API in.
 pub const API_QUEUE: &str = "wadm_server";
 
+/// Header naming where a `put` manifest came from, for error messages (the CLI sends the path).
+pub const SOURCE_HEADER: &str = "Trellis-Source";
+/// Header giving the directory a `put` manifest's relative image paths resolve against.
+pub const BASE_DIR_HEADER: &str = "Trellis-Base-Dir";
+
+/// The subject of API operation `op` (`put`, `get`, `deploy`, ...), on one application or, with
+/// no name, on the lattice: `wadm.api.<lattice>.model.<op>[.<name>]`.
+pub fn model_subject(lattice: &str, op: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{API_PREFIX}.{lattice}.model.{op}.{name}"),
+        None => format!("{API_PREFIX}.{lattice}.model.{op}"),
+    }
+}
+
 /// Body of `get`, `deploy` and `del`: an optional version (`latest` or absent: the newest).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRequest {

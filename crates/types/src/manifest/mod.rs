@@ -11,9 +11,12 @@
 //! ([`Manifest::parse_with_warnings`]). What wadm refuses because a deploy would go wrong, Trellis
 //! refuses, with file, line and field.
 
+mod config;
 mod decode;
 mod node;
 mod validate;
+
+pub use config::{Configs, UndefinedConfig};
 
 use std::collections::BTreeMap;
 use std::fmt;
