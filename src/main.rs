@@ -15,6 +15,7 @@ mod lattice_cmds;
 mod link_cmds;
 mod node;
 mod oci_cmds;
+mod operator_cmd;
 mod output;
 mod secret_cmds;
 mod up;
@@ -41,6 +42,9 @@ enum Command {
     Host(node::HostCmd),
     /// Run the deployment manager alone, joined to a NATS lattice (`--nats URL`).
     Manager(node::ManagerCmd),
+    /// Run the Kubernetes operator (WasmCloudHostConfig → hosts, Application → deployed apps);
+    /// `trellis operator crds` prints its custom resource definitions.
+    Operator(operator_cmd::OperatorCmd),
     /// Work with applications: put, deploy, status, versions, ...
     #[command(subcommand)]
     App(app::AppCommand),
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args, &connection),
         Command::Host(cmd) => node::host(cmd, &connection),
         Command::Manager(cmd) => node::manager(cmd, &connection),
+        Command::Operator(cmd) => operator_cmd::operator(cmd, &connection),
         Command::App(cmd) => app::run(cmd, &connection),
         Command::Config(cmd) => lattice_cmds::config(cmd, &connection),
         Command::Secret(cmd) => secret_cmds::run(cmd, &connection),

@@ -15,6 +15,7 @@ mod links;
 mod manager;
 mod manifests;
 mod oci;
+mod operator;
 mod messaging;
 mod outbound;
 mod postgres;
