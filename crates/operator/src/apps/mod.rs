@@ -163,6 +163,7 @@ async fn apply(app: &Application, context: &Context) -> Result<Action, Error> {
     };
     let step = plan(&desired, observed.as_ref(), stored.as_ref());
     let step_was_conflict = matches!(step, Step::Conflict(_));
+    let changed = matches!(step, Step::Deploy(_) | Step::PutAndDeploy);
     let acted = match step {
         Step::Nothing => None,
         Step::Deploy(version) => Some(context.manager.deploy(&lattice, &name, &version).await.map(|()| version)),
@@ -196,7 +197,8 @@ async fn apply(app: &Application, context: &Context) -> Result<Action, Error> {
             }
         }
     }
-    let observed = context.manager.observe(&lattice, &name).await?;
+    // Asked again only after a change: with nothing done, the first answer is still the state.
+    let observed = if changed { context.manager.observe(&lattice, &name).await? } else { observed };
     let current = observed.as_ref().and_then(|o| o.status.as_ref());
     status.deployed_version = observed.as_ref().and_then(|o| o.deployed().map(str::to_owned));
     status.latest_version = observed.as_ref().and_then(|o| o.latest().map(str::to_owned));
