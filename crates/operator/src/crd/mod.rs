@@ -81,4 +81,23 @@ mod tests {
         assert_eq!(app.spec.names.categories, Some(vec!["oam".to_owned()]));
         assert_eq!(app.spec.versions[0].name, "v1beta1");
     }
+
+    /// The chart installs the CRDs from `deploy/helm/trellis/crds/` (Helm applies that folder
+    /// before any template, so a WasmCloudHostConfig can come in the same install): those files
+    /// must be what this operator defines. `TRELLIS_BLESS=1` rewrites them.
+    #[test]
+    fn the_charts_crds_are_the_operators() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/trellis/crds");
+        for crd in definitions() {
+            let name = crd.metadata.name.clone().unwrap();
+            let path = dir.join(format!("{name}.json"));
+            let ours = serde_json::to_value(&crd).unwrap();
+            if std::env::var_os("TRELLIS_BLESS").is_some() {
+                std::fs::write(&path, serde_json::to_string_pretty(&ours).unwrap() + "\n").unwrap();
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let chart: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(chart == ours, "{} differs from the operator's {name}: run `TRELLIS_BLESS=1 cargo test -p trellis-operator the_charts_crds`", path.display());
+        }
+    }
 }

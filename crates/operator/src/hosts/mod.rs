@@ -4,14 +4,15 @@
 //! applications deployed on its lattice.
 
 mod render;
+mod trouble;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::watcher;
@@ -30,6 +31,8 @@ use render::{Workload, render};
 /// How often a WasmCloudHostConfig is looked at again with nothing changed: its status lists
 /// the lattice's applications, which change without any Kubernetes event.
 const RESYNC: Duration = Duration::from_secs(30);
+/// How often while its pods are not all ready, so the reason shown stays current.
+const NOT_READY_RESYNC: Duration = Duration::from_secs(5);
 
 pub(crate) fn controller(
     context: Arc<Context>,
@@ -111,8 +114,15 @@ async fn reconcile(whc: Arc<WasmCloudHostConfig>, context: Arc<Context>) -> Resu
                     (s.number_ready, s.desired_number_scheduled)
                 }
             };
-            let message = format!("{ready} of {want} host pods ready");
             let is_ready = ready >= want;
+            let mut message = format!("{ready} of {want} host pods ready");
+            if !is_ready {
+                let selector = render::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+                let pods = Api::<Pod>::namespaced(client.clone(), &namespace).list(&ListParams::default().labels(&selector)).await?;
+                if let Some(trouble) = trouble::pods_trouble(&pods.items) {
+                    message = format!("{message}; {trouble}");
+                }
+            }
             conditions::set(&mut status.conditions, "Ready", is_ready, if is_ready { "PodsReady" } else { "PodsNotReady" }, message, generation);
             match rendered.unhonoured.is_empty() {
                 true => conditions::set(&mut status.conditions, "FieldsHonoured", true, "AllHonoured", "every field set is acted on", generation),
@@ -133,5 +143,7 @@ async fn reconcile(whc: Arc<WasmCloudHostConfig>, context: Arc<Context>) -> Resu
         let api = Api::<WasmCloudHostConfig>::namespaced(client.clone(), &namespace);
         api.patch_status(&name, &PatchParams::default(), &Patch::Merge(crate::status_patch(whc.status.as_ref(), &status))).await?;
     }
-    Ok(Action::requeue(RESYNC))
+    // Pods' troubles change without an event on the workload: look again soon while not ready.
+    let ready = conditions::is_true(&status.conditions, "Ready") == Some(true);
+    Ok(Action::requeue(if ready { RESYNC } else { NOT_READY_RESYNC }))
 }

@@ -205,6 +205,9 @@ pub(crate) fn render(whc: &WasmCloudHostConfig, defaults: &HostDefaults) -> Resu
         "args": args,
         "env": env,
         "volumeMounts": mounts,
+        // The host's last words (e.g. "connecting to NATS at ...: refused") become the pod's
+        // termination message, which the Ready condition repeats.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true, "runAsUser": 65532, "capabilities": {"drop": ["ALL"]}},
     });
     if let Some(policy) = &defaults.image_pull_policy {
