@@ -4,8 +4,8 @@
 //! wasmCloud user follows the Kubernetes tutorial: `helm install`, `kubectl apply` of wadm's
 //! hello-world, `kubectl get application`, curl to the generated Service, port-forward to a host
 //! pod, more host replicas, a host pod deleted under load, the keyvalue counter on Redis across a
-//! host restart, the NATS pod killed, a host that cannot reach NATS, `helm upgrade` and
-//! `helm uninstall`. Needs root (a bridge, iptables, containers).
+//! host restart, the NATS pod killed under load, the acting manager's pod deleted, a host that
+//! cannot reach NATS, `helm upgrade` and `helm uninstall`. Needs root (a bridge, iptables, containers).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -150,10 +150,23 @@ fn install_args(registry: &str) -> Vec<String> {
 
 /// wadm's hello-world as `examples/hello-world/wadm.yaml` has it, the component pulled from the
 /// test registry and the listener on every address, as the tutorial has it.
-fn hello_world(image: &str, scaler: &str) -> String {
+fn hello_world(image: &str, version: &str, scaler: &str) -> String {
     let manifest = std::fs::read_to_string(Path::new(REPO).join("examples/hello-world/wadm.yaml")).unwrap();
-    manifest.replace("file://./build/http_hello_world.wasm", image).replace("127.0.0.1:8000", "0.0.0.0:8000").replace("- type: spreadscaler\n          properties:\n            instances: 100", scaler)
+    manifest
+        .replace("file://./build/http_hello_world.wasm", image)
+        .replace("127.0.0.1:8000", "0.0.0.0:8000")
+        .replace("version: v0.0.1", &format!("version: {version}"))
+        .replace("- type: spreadscaler\n          properties:\n            instances: 100", scaler)
 }
+
+/// A spreadscaler of two instances, one per host: two spread entries that every host matches
+/// land on different hosts, as in wadm.
+const SPREAD_OVER_TWO: &str = "- type: spreadscaler
+          properties:
+            instances: 2
+            spread:
+              - {name: one, weight: 50}
+              - {name: other, weight: 50}";
 
 /// wasmCloud's keyvalue counter shape: a component linked to wasmCloud's Redis provider image
 /// (served by the built-in Redis backend) and the http-server on port 8001, on every host (a
@@ -363,7 +376,7 @@ fn helm_install_runs_wasmclouds_kubernetes_tutorial_on_a_real_node() {
     node.wait_field("whc", "wasmcloud-host", r#"{.status.conditions[?(@.type=="Ready")].status}"#, "True", &["-n", NAMESPACE]);
 
     // kubectl apply of hello-world → Deployed → the generated Service answers on its ClusterIP.
-    node.apply_with(&hello_world(&hello_image, "- type: daemonscaler\n          properties:\n            instances: 10"), &["-n", NAMESPACE]);
+    node.apply_with(&hello_world(&hello_image, "v0.0.1", "- type: spreadscaler\n          properties:\n            instances: 2"), &["-n", NAMESPACE]);
     until("hello-world Deployed", SLOW, || (node.field_ns("application", "hello-world", "{.status.phase}")? == "Deployed").then_some(()));
     let table = node.ns(&["get", "application"]);
     assert!(table.lines().nth(1).is_some_and(|l| l.starts_with("hello-world") && l.contains("v0.0.1") && l.contains("Deployed")), "{table}");
@@ -383,12 +396,14 @@ fn helm_install_runs_wasmclouds_kubernetes_tutorial_on_a_real_node() {
     forward.kill().unwrap();
     forward.wait().unwrap();
 
-    // helm upgrade: hostReplicas 1 → 2. The second host joins, the daemonscaler runs on both, and
-    // the Service's endpoints follow.
+    // helm upgrade: hostReplicas 1 → 2. The second host joins, a spreadscaler of two spreads
+    // over both, and the Service's endpoints follow.
     node.helm_ok(&["upgrade", "trellis", chart.to_str().unwrap(), "-n", NAMESPACE, "--reuse-values", "--set", "hostConfig.hostReplicas=2", "--wait"]);
     until("two ready host pods", SLOW, || (node.ready_hosts().len() == 2).then_some(()));
     until("two hello-world endpoints", SLOW, || (node.endpoints("hello-world") == 2).then_some(()));
-    until("hello-world Deployed on both hosts", SLOW, || (node.field_ns("application", "hello-world", "{.status.phase}")? == "Deployed").then_some(()));
+    node.apply_with(&hello_world(&hello_image, "v0.0.2", SPREAD_OVER_TWO), &["-n", NAMESPACE]);
+    until("v0.0.2 Deployed over both hosts", SLOW, || (node.field_ns("application", "hello-world", "{.status.deployedVersion}/{.status.phase}")? == "v0.0.2/Deployed").then_some(()));
+    answering_everywhere("hello-world from both hosts", &url);
 
     // A host pod deleted under load: the other keeps answering; the replacement joins and serves.
     let load = Load::start(&url, "Hello from Rust!\n", 4);
@@ -423,14 +438,25 @@ fn helm_install_runs_wasmclouds_kubernetes_tutorial_on_a_real_node() {
     let after: u64 = get(&count, None).body.parse().unwrap();
     assert!(after > before, "the count went on from {before} (got {after})");
 
-    // The NATS pod killed: hosts and managers reconnect, apps keep serving, status converges.
+    // The NATS pod killed: apps keep serving throughout, hosts and managers reconnect, and the
+    // status converges (a new version deploys).
+    let load = Load::start(&url, "Hello from Rust!\n", 2);
     node.ns(&["delete", "pod", "nats-0", "--grace-period=0", "--force"]);
     until("NATS back", SLOW, || (node.field_ns("pod", "nats-0", r#"{.status.conditions[?(@.type=="Ready")].status}"#)? == "True").then_some(()));
+    node.apply_with(&hello_world(&hello_image, "v0.0.3", SPREAD_OVER_TWO), &["-n", NAMESPACE]);
+    until("v0.0.3 Deployed after the NATS restart", SLOW, || (node.field_ns("application", "hello-world", "{.status.deployedVersion}/{.status.phase}")? == "v0.0.3/Deployed").then_some(()));
     answering_everywhere("hello-world after NATS came back", &url);
-    let probe = node.ns(&["get", "application", "hello-world", "-o", "jsonpath={.status.phase}"]);
-    assert!(!probe.is_empty());
-    node.apply_with(&hello_world(&hello_image, "- type: daemonscaler\n          properties:\n            instances: 10").replace("version: v0.0.1", "version: v0.0.2"), &["-n", NAMESPACE]);
-    until("v0.0.2 Deployed after the NATS restart", SLOW, || (node.field_ns("application", "hello-world", "{.status.deployedVersion}/{.status.phase}")? == "v0.0.2/Deployed").then_some(()));
+    let (answered, failed) = load.finish();
+    eprintln!("chart: the NATS pod killed under load: {answered} answered, {failed} failed");
+    assert!(failed * 20 <= answered, "at most 5% failed while NATS was away: {failed} of {}", answered + failed);
+
+    // The acting manager's pod deleted: the standby takes the lease over and deploys.
+    let acting = until("the acting manager", WAIT, || {
+        node.ns(&["get", "pods", "-l", "app.kubernetes.io/name=trellis-manager", "-o", "name"]).lines().map(|p| p.trim_start_matches("pod/").to_owned()).find(|pod| node.ns(&["logs", pod]).contains("manager acting"))
+    });
+    node.ns(&["delete", "pod", &acting, "--wait=false"]);
+    node.apply_with(&hello_world(&hello_image, "v0.0.4", SPREAD_OVER_TWO), &["-n", NAMESPACE]);
+    until("v0.0.4 Deployed by the standby manager", SLOW, || (node.field_ns("application", "hello-world", "{.status.deployedVersion}/{.status.phase}")? == "v0.0.4/Deployed").then_some(()));
     assert_eq!(get(&url, None).body, "Hello from Rust!\n");
 
     // A host that cannot reach NATS says why in its WasmCloudHostConfig's status.

@@ -156,7 +156,7 @@ fn operator_runs_hosts_and_applications_from_kubectl() {
     let rbac = kube::helm(None).args(["template", "trellis"]).arg(kube::chart()).args(["-n", "trellis-system", "--show-only", "templates/operator-rbac.yaml"]).output().unwrap();
     assert!(rbac.status.success(), "helm template: {}", String::from_utf8_lossy(&rbac.stderr));
     cluster.ok(&["create", "namespace", "trellis-system"]);
-    cluster.apply(&String::from_utf8(rbac.stdout).unwrap());
+    cluster.apply_with(&String::from_utf8(rbac.stdout).unwrap(), &["-n", "trellis-system"]);
     let operator_kubeconfig = cluster.service_account_kubeconfig("trellis-system", "trellis-operator");
     let denied = Command::new(&cluster.binary).arg("--kubeconfig").arg(&operator_kubeconfig).args(["get", "secrets", "-A"]).output().unwrap();
     assert!(!denied.status.success(), "the operator's account reads no Secrets");

@@ -75,9 +75,9 @@ pub fn shares(instances: u32, weights: &[u32]) -> Vec<u32> {
     out
 }
 
-/// A spread scaler's placement. Each entry's share goes to one matching host: one already
-/// running the component if there is one (no needless moves), else one no other entry of this
-/// scaler uses, else the first by id.
+/// A spread scaler's placement. Each entry's share goes to one matching host: one no other entry
+/// of this scaler uses if there is one (entries that every host matches spread over hosts, as in
+/// wadm), among those one already running the component (no needless moves), else the first by id.
 pub fn spread(instances: u32, spreads: &[Spread], hosts: &[HostView<'_>], running_on: &BTreeSet<String>) -> Placement {
     let default = [default_spread()];
     let spreads = if spreads.is_empty() { &default[..] } else { spreads };
@@ -89,7 +89,7 @@ pub fn spread(instances: u32, spreads: &[Spread], hosts: &[HostView<'_>], runnin
             continue;
         }
         let mut eligible: Vec<&HostView<'_>> = hosts.iter().filter(|h| matches(&s.requirements, h)).collect();
-        eligible.sort_by_key(|h| (!running_on.contains(h.id), used.contains(h.id), h.id));
+        eligible.sort_by_key(|h| (used.contains(h.id), !running_on.contains(h.id), h.id));
         match eligible.first() {
             Some(h) => {
                 used.insert(h.id);
@@ -171,6 +171,18 @@ mod tests {
         let hosts = [HostView { id: "A", labels: &none }, HostView { id: "B", labels: &none }];
         let p = spread(2, &[], &hosts, &BTreeSet::from(["B".to_owned()]));
         assert_eq!(p.hosts, BTreeMap::from([("B".into(), 2)]));
+    }
+
+    #[test]
+    fn entries_every_host_matches_spread_over_hosts_and_stay() {
+        let none = BTreeMap::new();
+        let hosts = [HostView { id: "A", labels: &none }, HostView { id: "B", labels: &none }];
+        let halves = [spread_entry("one", &[], Some(50)), spread_entry("other", &[], Some(50))];
+        // Running on B only (one host before the second joined): the first entry stays, the other moves.
+        let p = spread(2, &halves, &hosts, &BTreeSet::from(["B".to_owned()]));
+        assert_eq!(p.hosts, BTreeMap::from([("A".into(), 1), ("B".into(), 1)]));
+        let p = spread(2, &halves, &hosts, &BTreeSet::from(["A".to_owned(), "B".to_owned()]));
+        assert_eq!(p.hosts, BTreeMap::from([("A".into(), 1), ("B".into(), 1)]));
     }
 
     #[test]
