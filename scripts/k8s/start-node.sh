@@ -14,9 +14,11 @@
 #
 # Debian packages: containerd runc containernetworking-plugins iptables conntrack etcd-server.
 set -euo pipefail
+here=$(dirname "$0")
+. "$here/kubeconfig.sh"
 bin=$(realpath "$1") work=$(realpath -m "$2")
 node_ip=10.88.0.1 pod_cidr=10.88.0.0/16 api_port=16443
-mkdir -p "$work"/{etcd,certs,kubelet,cni,containerd,pause-rootfs}
+mkdir -p "$work"/{etcd,certs,kubelet,cni,containerd}
 log() { echo "node: $*" >&2; }
 start() {
     local name=$1; shift
@@ -69,8 +71,6 @@ cat > "$work/cni/10-bridge.conflist" <<JSON
 JSON
 start containerd containerd --config "$work/containerd.toml"
 wait_for containerd 20 containerd ctr --address "$socket" version
-here=$(dirname "$0")
-cp "$bin/pause" "$work/pause-rootfs/pause"
 python3 "$here/../image.py" pause:3.2 "$work/pause.tar" "$bin/pause" >/dev/null
 for image in "$work/pause.tar" ${IMAGES:-}; do
     ctr --address "$socket" -n k8s.io images import --no-unpack=false "$image" >/dev/null
@@ -96,21 +96,7 @@ start apiserver "$bin/kube-apiserver" --etcd-servers http://127.0.0.1:22379 \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$work/certs/sa.key" \
     --service-account-signing-key-file "$work/certs/sa.key" --kubelet-preferred-address-types InternalIP \
     --kubelet-client-certificate "$work/certs/kubelet-client.crt" --kubelet-client-key "$work/certs/kubelet-client.key"
-cat > "$work/kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: node
-  cluster: {server: "https://$node_ip:$api_port", insecure-skip-tls-verify: true}
-users:
-- name: admin
-  user: {token: admin-token}
-contexts:
-- name: node
-  context: {cluster: node, user: admin, namespace: default}
-current-context: node
-KUBECONFIG
-chmod 600 "$work/kubeconfig"
+write_kubeconfig "$work/kubeconfig" "https://$node_ip:$api_port"
 api_ready() { [ "$(curl -sk -m 2 -H 'Authorization: Bearer admin-token' "https://$node_ip:$api_port/readyz")" = ok ]; }
 wait_for kube-apiserver 60 apiserver api_ready
 

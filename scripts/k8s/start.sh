@@ -7,6 +7,7 @@
 # Writes WORK_DIR/kubeconfig (user `admin`, token `admin-token`) and waits until /readyz says ok.
 # scripts/k8s/stop.sh WORK_DIR stops what this started.
 set -euo pipefail
+. "$(dirname "$0")/kubeconfig.sh"
 bin=$1 work=$2 etcd_port=${3:-12379} peer_port=${4:-12380} api_port=${5:-16443}
 mkdir -p "$work/etcd" "$work/certs"
 [ -f "$work/certs/sa.key" ] || openssl genrsa -out "$work/certs/sa.key" 2048 2>/dev/null
@@ -26,20 +27,7 @@ echo $! > "$work/etcd.pid"
     > "$work/apiserver.log" 2>&1 &
 echo $! > "$work/apiserver.pid"
 
-cat > "$work/kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster: {server: "https://127.0.0.1:$api_port", insecure-skip-tls-verify: true}
-users:
-- name: admin
-  user: {token: admin-token}
-contexts:
-- name: local
-  context: {cluster: local, user: admin, namespace: default}
-current-context: local
-KUBECONFIG
+write_kubeconfig "$work/kubeconfig" "https://127.0.0.1:$api_port"
 
 ready() { [ "$(curl -sk -m 2 -H 'Authorization: Bearer admin-token' "https://127.0.0.1:$api_port/readyz" 2>/dev/null)" = ok ]; }
 for _ in $(seq 1 240); do

@@ -307,6 +307,43 @@ impl Load {
     }
 }
 
+/// The keys and defaults of wasmcloud-platform 0.1.x's values that a user brings along.
+const WASMCLOUD_PLATFORM_VALUES: &str = r#"
+fullnameOverride: wasmcloud-platform
+nameOverride: wasmcloud-platform
+nats:
+  enabled: true
+  fullnameOverride: nats
+  nameOverride: nats
+  config:
+    cluster: {enabled: true, replicas: 3}
+    leafnodes: {enabled: true}
+    websocket: {enabled: true, port: 4223}
+    jetstream:
+      enabled: true
+      fileStore: {pvc: {size: 10Gi}}
+      merge: {domain: default}
+wadm:
+  enabled: true
+  wadm:
+    image: {tag: v0.14.0}
+    config: {nats: {server: "nats.default.svc.cluster.local:4222"}}
+operator:
+  enabled: true
+  fullnameOverride: wasmcloud-operator
+  nameOverride: wasmcloud-operator
+host:
+  enabled: false
+hostConfig:
+  enabled: true
+  name: wasmcloud-host
+  lattice: default
+  version: "1.2.0"
+  resources:
+    nats: {}
+    wasmCloudHost: {limits: {memory: 512Mi}}
+"#;
+
 #[test]
 fn helm_chart_lints_validates_and_refuses_bad_values() {
     let lint = kube::helm(None).arg("lint").arg(kube::chart()).args(["--set", "hostConfig.enabled=true", "--strict"]).output().unwrap();
@@ -327,6 +364,15 @@ fn helm_chart_lints_validates_and_refuses_bad_values() {
         let unexpected: Vec<&str> = said.lines().filter(|l| !l.contains("kind WasmCloudHostConfig")).collect();
         assert!(validated.status.success() && unexpected.is_empty(), "kubernetes-validate ({name}):\n{said}");
     }
+
+    // wasmcloud-platform's values, as its users have them (its keys and defaults), are accepted;
+    // `operator.image.*` picks the operator's image.
+    let platform = dir.path().join("wasmcloud-platform.yaml");
+    std::fs::write(&platform, WASMCLOUD_PLATFORM_VALUES).unwrap();
+    let rendered = kube::helm(None).args(["template", "trellis"]).arg(kube::chart()).arg("-f").arg(&platform).args(["--set", "operator.image.repository=registry.example.com/trellis-operator", "--set", "operator.image.tag=0.2.0"]).output().unwrap();
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(rendered.status.success(), "wasmcloud-platform's values: {}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(text.contains("image: registry.example.com/trellis-operator:0.2.0") && text.contains("kind: WasmCloudHostConfig") && text.contains("wasmCloudHost:"), "{text}");
 
     // A value of the wrong type fails, naming the value; a nats.enabled=false without natsUrl too.
     for (set, named) in [("manager.replicas=two", "manager.replicas"), ("hostConfig.hostReplicas=-1", "hostConfig.hostReplicas"), ("lattice=a.b", "lattice"), ("nats.enabled=false", "natsUrl")] {

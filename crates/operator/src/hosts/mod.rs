@@ -75,10 +75,10 @@ async fn remove_owned<K>(api: &Api<K>, name: &str, owner: &str) -> Result<(), ku
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    if let Some(found) = api.get_opt(name).await? {
-        if found.owner_references().iter().any(|o| o.uid == owner) {
-            api.delete(name, &DeleteParams::background()).await?;
-        }
+    if let Some(found) = api.get_opt(name).await?
+        && found.owner_references().iter().any(|o| o.uid == owner)
+    {
+        api.delete(name, &DeleteParams::background()).await?;
     }
     Ok(())
 }

@@ -149,7 +149,7 @@ fn unhonoured(whc: &WasmCloudHostConfig) -> Vec<String> {
 }
 
 /// `resources.wasmcloud`, or `resources.wasmCloudHost` as wasmcloud-platform's chart writes it.
-fn host_part<'a>(value: Option<&'a Value>) -> Option<(&'static str, &'a Value)> {
+fn host_part(value: Option<&Value>) -> Option<(&'static str, &Value)> {
     let value = value?;
     value.get("wasmcloud").map(|v| ("wasmcloud", v)).or_else(|| value.get("wasmCloudHost").map(|v| ("wasmCloudHost", v)))
 }
