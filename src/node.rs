@@ -222,12 +222,13 @@ pub(crate) async fn connect(connection: &Connection, role: &str) -> anyhow::Resu
 /// start together. After it, the last error ends the process (a pod shows it as its exit message).
 const NATS_START_GRACE: Duration = Duration::from_secs(20);
 
-/// [`connect`], tried again every second for [`NATS_START_GRACE`] while it fails.
+/// [`connect`], tried again every second for [`NATS_START_GRACE`] while NATS cannot be reached
+/// (a missing `--nats` fails at once).
 async fn connect_patiently(connection: &Connection, role: &str) -> anyhow::Result<Arc<Nats>> {
     let deadline = tokio::time::Instant::now() + NATS_START_GRACE;
     loop {
         match connect(connection, role).await {
-            Err(e) if tokio::time::Instant::now() < deadline => {
+            Err(e) if connection.nats.options(role).is_some() && tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %format!("{e:#}"), "NATS not reachable yet; retrying for up to {} s", NATS_START_GRACE.as_secs());
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
