@@ -246,6 +246,20 @@ fn operator_runs_hosts_and_applications_from_kubectl() {
     let listed = trellis().args(["--nats", &nats.url, "app", "list", "-o", "json"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("\"hello-world\""), "{}", String::from_utf8_lossy(&listed.stdout));
     until("the hello-world Service collected", WAIT, || cluster.gone("service", "hello-world").then_some(()));
+    // A field that cannot become a pod: Ready=False, InvalidField with the field's path, an
+    // Event, and the running workload left as it was.
+    cluster.ok(&["patch", "whc", "wasmcloud-host", "--type=merge", "-p", r#"{"spec":{"hostLabels":{"zone":"not a label value"}}}"#]);
+    let invalid = until("InvalidField", WAIT, || cluster.field("whc", "wasmcloud-host", r#"{.status.conditions[?(@.type=="Ready")].reason}|{.status.conditions[?(@.type=="Ready")].message}"#).filter(|s| s.starts_with("InvalidField|")));
+    assert!(invalid.contains("hostLabels"), "{invalid}");
+    until("an InvalidField event", WAIT, || (events(&cluster, "InvalidField", "wasmcloud-host") > 0).then_some(()));
+    assert_eq!(cluster.field("deployment", "wasmcloud-host", "{.spec.replicas}").unwrap(), "2", "the running workload is kept");
+
+    // daemonset: true → a DaemonSet replaces the Deployment; false → back again.
+    cluster.ok(&["patch", "whc", "wasmcloud-host", "--type=merge", "-p", r#"{"spec":{"hostLabels":{"zone":"east"},"schedulingOptions":{"daemonset":true}}}"#]);
+    until("a DaemonSet in place of the Deployment", WAIT, || (cluster.field("daemonset", "wasmcloud-host", "{.metadata.name}").is_some() && cluster.gone("deployment", "wasmcloud-host")).then_some(()));
+    cluster.ok(&["patch", "whc", "wasmcloud-host", "--type=merge", "-p", r#"{"spec":{"schedulingOptions":{"daemonset":false}}}"#]);
+    until("the Deployment back in place of the DaemonSet", WAIT, || (cluster.field("deployment", "wasmcloud-host", "{.metadata.name}").is_some() && cluster.gone("daemonset", "wasmcloud-host")).then_some(()));
+
     cluster.ok(&["delete", "whc", "wasmcloud-host"]);
     until("the host Deployment collected", WAIT, || (cluster.gone("deployment", "wasmcloud-host") && cluster.gone("serviceaccount", "wasmcloud-host")).then_some(()));
 
