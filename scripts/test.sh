@@ -15,4 +15,8 @@ fi
 if [ ! -x scripts/k8s/tools/node_modules/.bin/helm ]; then
   npm ci --prefix scripts/k8s/tools --no-audit --no-fund
 fi
+# wasmCloud's dashboard library, run as published against a Trellis lattice, once.
+if [ ! -d tests/node/node_modules/@wasmcloud/lattice-client-core ]; then
+  npm ci --prefix tests/node --no-audit --no-fund
+fi
 cargo test --workspace "$@"

@@ -18,9 +18,13 @@ use crate::output::{Format, print_json, table};
 /// Where client commands find Trellis.
 #[derive(Args, Clone)]
 pub(crate) struct Connection {
-    /// The API of a running `trellis up` (where `up` listens, loopback only).
+    /// The API of a running `trellis up` (where `up` listens; loopback unless --api-token is set).
     #[arg(long, global = true, env = "TRELLIS_API", default_value = client::DEFAULT_API)]
     pub(crate) api: String,
+    /// The token the API and dashboard require (`up`, `ui`) or that commands send to them.
+    /// Needed when the API listens on an address other than loopback.
+    #[arg(long, global = true, env = "TRELLIS_API_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub(crate) api_token: Option<String>,
     /// The lattice's name, the `<lattice>` of every subject.
     #[arg(long, short = 'x', global = true, env = "WASMCLOUD_LATTICE", default_value = "default")]
     pub(crate) lattice: String,
@@ -78,7 +82,7 @@ impl Connection {
     pub(crate) fn client(&self) -> Client {
         match self.nats.options("trellis-cli") {
             Some(options) => Client::nats(options, &self.lattice),
-            None => Client::http(&self.api, &self.lattice),
+            None => Client::http(&self.api, self.api_token.clone(), &self.lattice),
         }
     }
 }

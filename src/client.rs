@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
-use trellis_lattice::{Lattice, LatticeError, Message, Nats, NatsOptions};
+use trellis_lattice::{GATHER_LIMIT, GATHER_QUIET, Lattice, LatticeError, Message, Nats, NatsOptions};
 use trellis_manager::{BASE_DIR_HEADER, SOURCE_HEADER};
 use trellis_types::ctl::Request;
 use trellis_types::wadm::{DeployReply, DeployResult, PutReply, PutResult, Status, StatusReply, StatusResult, StatusType};
@@ -19,13 +19,9 @@ enum Transport {
     Lattice(Arc<dyn Lattice>),
     /// A NATS lattice, connected on first use.
     Nats(NatsOptions, tokio::sync::OnceCell<Arc<dyn Lattice>>),
-    Http(String),
+    /// An embedded instance's API at a base URL, with its token if it needs one.
+    Http(String, Option<String>),
 }
-
-/// How long a scatter/gather (`host.ping`) waits for more answers after the last one.
-pub(crate) const GATHER_QUIET: Duration = Duration::from_millis(250);
-/// How long a scatter/gather waits at most.
-pub(crate) const GATHER_LIMIT: Duration = Duration::from_secs(3);
 
 /// A connection to one lattice.
 pub(crate) struct Client {
@@ -45,19 +41,19 @@ impl Client {
     }
 
     /// Where requests go: onto a lattice (connecting to NATS on first use), or through the API at a base URL.
-    async fn route(&self) -> anyhow::Result<Result<&Arc<dyn Lattice>, &str>> {
+    async fn route(&self) -> anyhow::Result<Result<&Arc<dyn Lattice>, (&str, Option<&str>)>> {
         Ok(match &self.transport {
             Transport::Lattice(lattice) => Ok(lattice),
             Transport::Nats(options, cell) => {
                 Ok(cell.get_or_try_init(|| async { Ok::<_, anyhow::Error>(Arc::new(Nats::connect(options).await?) as Arc<dyn Lattice>) }).await?)
             }
-            Transport::Http(base) => Err(base),
+            Transport::Http(base, token) => Err((base, token.as_deref())),
         })
     }
 
     /// Through an embedded instance's API at `base` (e.g. `http://127.0.0.1:7151`).
-    pub(crate) fn http(base: &str, lattice: &str) -> Client {
-        Client { transport: Transport::Http(base.trim_end_matches('/').to_owned()), lattice: lattice.to_owned() }
+    pub(crate) fn http(base: &str, token: Option<String>, lattice: &str) -> Client {
+        Client { transport: Transport::Http(base.trim_end_matches('/').to_owned(), token), lattice: lattice.to_owned() }
     }
 
     /// Sends a request on `subject` and returns the reply body.
@@ -66,7 +62,7 @@ impl Client {
         message.headers = headers;
         match self.route().await? {
             Ok(lattice) => Ok(lattice.request(message, Duration::from_secs(60)).await?.payload.to_vec()),
-            Err(base) => through_api(base, "lattice", message).await,
+            Err(api) => through_api(api, "lattice", message).await,
         }
     }
 
@@ -78,8 +74,8 @@ impl Client {
                 let replies = trellis_lattice::gather(lattice.as_ref(), message, GATHER_QUIET, GATHER_LIMIT).await?;
                 Ok(replies.into_iter().map(|m| m.payload.to_vec()).collect())
             }
-            Err(base) => {
-                let replies: Vec<serde_json::Value> = serde_json::from_slice(&through_api(base, "gather", message).await?).context("the API's gather reply")?;
+            Err(api) => {
+                let replies: Vec<serde_json::Value> = serde_json::from_slice(&through_api(api, "gather", message).await?).context("the API's gather reply")?;
                 Ok(replies.iter().map(|r| r.to_string().into_bytes()).collect())
             }
         }
@@ -124,9 +120,12 @@ impl Client {
     }
 }
 
-/// `POST <base>/v1/<kind>/<subject>` on an embedded instance's API.
-async fn through_api(base: &str, kind: &str, message: Message) -> anyhow::Result<Vec<u8>> {
-    let Message { subject, headers, payload: body, .. } = message;
+/// `POST <base>/v1/<kind>/<subject>` on an embedded instance's API, with its token if given.
+async fn through_api((base, token): (&str, Option<&str>), kind: &str, message: Message) -> anyhow::Result<Vec<u8>> {
+    let Message { subject, mut headers, payload: body, .. } = message;
+    if let Some(token) = token {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
     let url = format!("{base}/v1/{kind}/{subject}");
     let base = base.to_owned();
     tokio::task::spawn_blocking(move || {

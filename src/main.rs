@@ -3,7 +3,6 @@
 //! This crate holds only the command line: parsing flags, printing for people and for
 //! scripts (`-o json`), and exit codes. The work is done by the library crates.
 
-mod api_server;
 mod app;
 mod call_cmd;
 mod capabilities;
@@ -18,6 +17,7 @@ mod oci_cmds;
 mod operator_cmd;
 mod output;
 mod secret_cmds;
+mod ui_cmd;
 mod up;
 
 use std::process::ExitCode;
@@ -85,6 +85,9 @@ enum Command {
     Push(oci_cmds::PushArgs),
     /// Pull a component from an OCI registry: `trellis pull REGISTRY/REPO:TAG [-o FILE]`.
     Pull(oci_cmds::PullArgs),
+    /// Serve the web dashboard of a NATS lattice: `trellis ui --nats nats://HOST:4222`
+    /// (`trellis up` serves its own at its API address).
+    Ui(ui_cmd::UiArgs),
     /// Make a project from a template: `trellis new my-app --template rust-hello`; `--list` shows them.
     New(devloop::NewArgs),
     /// Build the component of the project here (its `wasmcloud.toml`, or detected), into the path its manifest names.
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
         Command::Start(cmd) => component_cmds::start(cmd, &connection),
         Command::Scale(cmd) => component_cmds::scale(cmd, &connection),
         Command::Call(args) => call_cmd::call(args, &connection),
+        Command::Ui(args) => ui_cmd::ui(args, &connection),
         Command::New(args) => devloop::new(args),
         Command::Build(args) => devloop::build(args),
         Command::Dev(args) => devloop::dev(args, &connection),

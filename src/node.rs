@@ -224,7 +224,7 @@ const NATS_START_GRACE: Duration = Duration::from_secs(20);
 
 /// [`connect`], tried again every second for [`NATS_START_GRACE`] while NATS cannot be reached
 /// (a missing `--nats` fails at once).
-async fn connect_patiently(connection: &Connection, role: &str) -> anyhow::Result<Arc<Nats>> {
+pub(crate) async fn connect_patiently(connection: &Connection, role: &str) -> anyhow::Result<Arc<Nats>> {
     let deadline = tokio::time::Instant::now() + NATS_START_GRACE;
     loop {
         match connect(connection, role).await {

@@ -45,9 +45,18 @@ pub(crate) fn run(args: UpArgs, connection: &Connection) -> anyhow::Result<ExitC
 pub(crate) fn api_address(connection: &Connection) -> anyhow::Result<SocketAddr> {
     let url = connection.api.trim_end_matches('/');
     let address = url.strip_prefix("http://").unwrap_or(url);
-    address
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--api {url}: Trellis listens on it, so give it as http://IP:PORT on loopback, e.g. http://127.0.0.1:7151"))
+    address.parse().map_err(|_| anyhow::anyhow!("--api {url}: Trellis listens on it, so give it as http://IP:PORT, e.g. http://127.0.0.1:7151"))
+}
+
+/// Serves the API and the dashboard for `lattice` at `address`, with `--api-token` if set.
+pub(crate) async fn serve_api(address: SocketAddr, connection: &Connection, mode: &str, lattice: Arc<dyn Lattice>) -> anyhow::Result<trellis_api::Serving> {
+    let options = trellis_api::ApiOptions {
+        address,
+        lattice: connection.lattice.clone(),
+        access: trellis_api::Access::from_token(connection.api_token.clone()),
+        mode: mode.to_owned(),
+    };
+    trellis_api::serve(options, lattice).await.map_err(|e| anyhow::anyhow!("--api {e}"))
 }
 
 impl UpArgs {
@@ -124,10 +133,11 @@ pub(crate) async fn start(args: &UpArgs, api: SocketAddr, connection: &Connectio
         // the lattice is this process.
         trellis_host::serve_secret_store(secrets, lattice.clone(), &name).await?;
     }
-    let api = crate::api_server::serve(api, lattice.clone()).await?;
     let mode = if embedded { "embedded" } else { "joined to NATS" };
+    let serving = serve_api(api, connection, mode, lattice.clone()).await?;
     tracing::info!(state_dir = %state_dir.display(), ?allocation, lattice = %name, "Trellis started ({mode})");
-    println!("API: http://{api}");
+    println!("API: http://{}", serving.address);
+    println!("Dashboard: {}", serving.dashboard_url);
 
     Ok(Started { client: Client::in_process(lattice, &name), mode, fleet, manager, local, shared })
 }

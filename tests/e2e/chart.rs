@@ -133,6 +133,9 @@ fn image(dir: &Path, tag: &str, binary: &Path, strip: bool) -> PathBuf {
     out
 }
 
+/// The dashboard's token in the tests' installs.
+const DASHBOARD_TOKEN: &str = "chart-test-token";
+
 /// The values that fit this node: images imported (`Never` pulled), NATS by ClusterIP, its
 /// JetStream on the PersistentVolume the test made, hosts allowed to pull from the test registry.
 fn install_args(registry: &str) -> Vec<String> {
@@ -148,6 +151,8 @@ fn install_args(registry: &str) -> Vec<String> {
         "nats.config.jetstream.fileStore.pvc.size=1Gi",
         "hostConfig.enabled=true",
         &format!("hostConfig.allowedInsecure={{{registry}}}"),
+        "dashboard.enabled=true",
+        &format!("dashboard.token={DASHBOARD_TOKEN}"),
     ]
     .iter()
     .flat_map(|v| ["--set".to_owned(), (*v).to_owned()])
@@ -438,6 +443,16 @@ fn helm_install_runs_wasmclouds_kubernetes_tutorial_on_a_real_node() {
     let first_answer = started.elapsed();
     assert_eq!(get(&url, None).body, "Hello from Rust!\n");
     eprintln!("chart: helm install --wait took {:.1} s; first 200 from the Service {:.1} s after helm install started", installed.as_secs_f64(), first_answer.as_secs_f64());
+
+    // The dashboard (dashboard.enabled): on the pod's address it needs its token; with it, its
+    // API answers as the CLI expects, from the lattice.
+    let dashboard_ip = until("the dashboard Service", WAIT, || node.field_ns("service", "trellis-dashboard", "{.spec.clusterIP}").filter(|ip| !ip.is_empty()));
+    let api = format!("http://{dashboard_ip}:3030");
+    until("the dashboard to answer", SLOW, || (try_get(&format!("{api}/v1/health")) == Some(200)).then_some(()));
+    assert_eq!(try_get(&format!("{api}/v1/info")), Some(401), "the dashboard let a request without its token in");
+    let listed = trellis().args(["--api", &api, "--api-token", DASHBOARD_TOKEN, "app", "list", "-o", "json"]).output().unwrap();
+    let listed_text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success() && listed_text.contains("\"hello-world\""), "trellis app list through the dashboard: {listed_text} {}", String::from_utf8_lossy(&listed.stderr));
 
     // kubectl port-forward to a host pod's 8000, as the guide says.
     let host = node.ready_hosts().remove(0);

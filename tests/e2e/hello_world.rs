@@ -6,7 +6,7 @@ use crate::util::*;
 
 /// Copies `examples/hello-world` (manifest and built component) to a temp dir, as a user's
 /// checkout would have it after building, listening on `port`.
-fn example_on(port: u16) -> tempfile::TempDir {
+pub(crate) fn example_on(port: u16) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let manifest = std::fs::read_to_string(Path::new(guests::HELLO_WORLD_EXAMPLE_DIR).join("wadm.yaml")).unwrap();
     assert!(manifest.contains("address: 127.0.0.1:8000"), "the example's listener moved; update this test");

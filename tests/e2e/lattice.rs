@@ -54,7 +54,7 @@ impl Node {
     }
 
     /// SIGTERM, then waits for the exit (up to `within`); the exit status, or None if it hung.
-    fn terminate(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn terminate(mut self, within: Duration) -> Option<std::process::ExitStatus> {
         std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {

@@ -5,6 +5,7 @@ mod util;
 mod blobstore;
 mod cache;
 mod chart;
+mod dashboard;
 mod dev;
 mod calls;
 mod capabilities;

@@ -411,6 +411,8 @@ pub(crate) struct Nats {
     pub(crate) url: String,
     binary: String,
     jetstream: bool,
+    /// Its websocket listener (`ws://...`), for browser clients, when started with one.
+    pub(crate) websocket_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -432,14 +434,28 @@ impl Nats {
         Nats::launch_binary(&binary, true)
     }
 
+    /// Starts one with JetStream and a websocket listener (as wasmCloud's dashboard reaches NATS).
+    pub(crate) fn start_with_websocket() -> Nats {
+        let dir = tempfile::tempdir().unwrap();
+        let websocket = free_port();
+        std::fs::write(dir.path().join("nats.conf"), format!("websocket {{\n  host: 127.0.0.1\n  port: {websocket}\n  no_tls: true\n}}\n")).unwrap();
+        let mut nats = Nats::launch_in("nats-server", true, dir);
+        nats.websocket_url = Some(format!("ws://127.0.0.1:{websocket}"));
+        nats
+    }
+
     fn launch(jetstream: bool) -> Nats {
         Nats::launch_binary("nats-server", jetstream)
     }
 
     fn launch_binary(binary: &str, jetstream: bool) -> Nats {
-        let dir = tempfile::tempdir().unwrap();
+        Nats::launch_in(binary, jetstream, tempfile::tempdir().unwrap())
+    }
+
+    /// Starts `binary` with its store (and `nats.conf`, if written there) in `dir`.
+    fn launch_in(binary: &str, jetstream: bool, dir: tempfile::TempDir) -> Nats {
         let (child, port) = Nats::spawn(binary, free_port(), jetstream.then(|| dir.path()));
-        Nats { child, url: format!("nats://127.0.0.1:{port}"), binary: binary.to_owned(), jetstream, _dir: dir }
+        Nats { child, url: format!("nats://127.0.0.1:{port}"), binary: binary.to_owned(), jetstream, websocket_url: None, _dir: dir }
     }
 
     /// Kills the server (clients see the connection drop) and starts it again on the same port
@@ -457,6 +473,9 @@ impl Nats {
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
         if let Some(store) = store {
             cmd.arg("-js").arg("-sd").arg(store);
+            if store.join("nats.conf").exists() {
+                cmd.arg("-c").arg(store.join("nats.conf"));
+            }
         }
         let mut child = cmd
             .stdout(Stdio::null())

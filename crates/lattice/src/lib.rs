@@ -110,6 +110,11 @@ pub async fn respond(lattice: &dyn Lattice, request: &Message, payload: impl Int
     }
 }
 
+/// How long a scatter/gather (`host.ping`) usually waits for more answers after the last one.
+pub const GATHER_QUIET: Duration = Duration::from_millis(250);
+/// How long a scatter/gather usually waits at most.
+pub const GATHER_LIMIT: Duration = Duration::from_secs(3);
+
 /// Scatter/gather: sends `message` and collects every reply until none has come for `quiet`
 /// (after the first) or `limit` has passed, as `host.ping` and auctions are answered by each
 /// host that hears them.

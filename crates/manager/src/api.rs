@@ -12,7 +12,7 @@ use trellis_lattice::{Message, Subscriber, respond};
 use trellis_types::ctl::{CtlReply, Request, Verb, manager_data_prefix};
 use trellis_types::inventory::{CloudEvent, ctl_prefix, event_subject};
 use trellis_types::wadm::{
-    API_PREFIX, API_QUEUE, DeployReply, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
+    API_PREFIX, API_QUEUE, CONFIG_LIST_PREFIX, DeleteResult, DeployReply, MODEL_EVENT_PREFIX, PutResult, DeployResult, GetResult, ListReply, ModelSummary, Status, StatusInfo, StatusReply,
     StatusResult, StatusType, VersionRequest,
 };
 
@@ -28,7 +28,7 @@ pub use trellis_types::wadm::{BASE_DIR_HEADER, SOURCE_HEADER};
 /// join too; and on [`manager_data_prefix`], where those hosts relay what they are handed. So
 /// while a manager acts it answers every one, and its rules (a deployed application's links are
 /// its manifest's) hold; with none, the hosts answer alone, as wasmCloud's do.
-pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 5], trellis_lattice::LatticeError> {
+pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 6], trellis_lattice::LatticeError> {
     let lattice = &inner.config.lattice;
     let ctl = ctl_prefix(lattice);
     let relayed = manager_data_prefix(lattice);
@@ -37,10 +37,11 @@ pub(crate) async fn subscribe(inner: &Inner) -> Result<[Subscriber; 5], trellis_
     let link = inner.lattice.subscribe(&format!("{ctl}.link.*"), Some(&format!("{ctl}.link"))).await?;
     let relayed_config = inner.lattice.subscribe(&format!("{relayed}.config.>"), None).await?;
     let relayed_link = inner.lattice.subscribe(&format!("{relayed}.link.*"), None).await?;
-    Ok([model, config, link, relayed_config, relayed_link])
+    let config_list = inner.lattice.subscribe(&format!("{CONFIG_LIST_PREFIX}.{lattice}.list"), Some(API_QUEUE)).await?;
+    Ok([model, config, link, relayed_config, relayed_link, config_list])
 }
 
-pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 5]) {
+pub(crate) async fn serve(inner: Arc<Inner>, subscriptions: [Subscriber; 6]) {
     let mut all = futures::stream::select_all(subscriptions);
     while let Some(message) = all.next().await {
         let reply = handle(&inner, &message).await;
@@ -69,6 +70,9 @@ async fn handle(inner: &Inner, message: &Message) -> Vec<u8> {
         let (op, name) = rest.split_once('.').map_or((rest, None), |(op, name)| (op, Some(name)));
         return model(inner, op, name, message).await;
     }
+    if message.subject == format!("{CONFIG_LIST_PREFIX}.{lattice}.list") {
+        return json(&CtlReply::ok(&inner.catalogue.lock().await.configs));
+    }
     let data = [ctl_prefix(lattice), manager_data_prefix(lattice)];
     let Some(rest) = data.iter().find_map(|prefix| message.subject.strip_prefix(prefix.as_str())?.strip_prefix('.')) else {
         return json(&serde_json::json!({"result": "error", "message": format!("unsupported subject {}", message.subject)}));
@@ -94,6 +98,9 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
             // A put may move where a deployed version's relative paths resolve.
             if !reply.name.is_empty() {
                 inner.mark(&reply.name);
+            }
+            if matches!(reply.result, PutResult::Created | PutResult::NewVersion) {
+                model_event(inner, "model_version_created", &reply.name, Some(&reply.current_version)).await;
             }
             json(&reply)
         }
@@ -134,6 +141,9 @@ async fn model(inner: &Inner, op: &str, name: Option<&str>, message: &Message) -
             };
             let reply = inner.catalogue.lock().await.delete(name, v.as_deref()).await;
             inner.mark(name);
+            if reply.result == DeleteResult::Deleted {
+                model_event(inner, "model_version_deleted", name, v.as_deref()).await;
+            }
             json(&reply)
         }
         ("deploy", Some(name)) => match version(message) {
@@ -242,6 +252,18 @@ async fn config(inner: &Inner, (verb, name): (Verb, &str), message: &Message) ->
 /// `config_set` / `config_deleted` on `wasmbus.evt.<lattice>.*`, as wasmCloud hosts publish them.
 async fn config_event(inner: &Inner, event: &str, name: &str) {
     self::event(inner, event, serde_json::json!({ "config_name": name })).await;
+}
+
+/// `model_version_created` / `model_version_deleted` on `wadm.evt.<lattice>.<event>`, with
+/// wadm's fields; `version` is `None` when every version went.
+async fn model_event(inner: &Inner, event: &str, name: &str, version: Option<&str>) {
+    let data = serde_json::json!({"name": name, "version": version, "lattice_id": inner.config.lattice});
+    let mut envelope = CloudEvent::now(EVENT_SOURCE, event, data);
+    envelope.kind = format!("com.wasmcloud.wadm.{event}");
+    let message = Message::new(format!("{MODEL_EVENT_PREFIX}.{}.{event}", inner.config.lattice), json(&envelope));
+    if let Err(e) = inner.lattice.publish(message).await {
+        tracing::debug!(event, error = %e, "could not publish event");
+    }
 }
 
 /// Publishes CloudEvent `event` on `wasmbus.evt.<lattice>.<event>`.

@@ -18,6 +18,7 @@
 mod api;
 mod catalogue;
 mod checks;
+mod host_directory;
 mod lease;
 mod links;
 mod plan;

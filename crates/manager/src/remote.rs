@@ -58,6 +58,10 @@ impl RemoteFleet {
                 follower.heard(&message);
             }
         });
+        // wasmCloud's clients (its dashboard library) read the lattice's hosts where wadm keeps them.
+        if let Err(e) = crate::host_directory::keep(lattice.clone(), name, heartbeat).await {
+            tracing::warn!(error = %e, "wadm's host directory (wadm_state) is not kept: wasmCloud's dashboard will list no hosts");
+        }
         // Every host answers with a heartbeat at once, so a fresh manager need not wait a whole
         // interval to know the lattice.
         lattice.publish(Message::new(format!("{}.heartbeat", placement_prefix(name)), Vec::new())).await?;

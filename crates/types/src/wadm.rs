@@ -9,6 +9,12 @@ pub const API_PREFIX: &str = "wadm.api";
 pub const STATUS_PREFIX: &str = "wadm.status";
 /// Queue group every manager serves the API in.
 pub const API_QUEUE: &str = "wadm_server";
+/// Where a Trellis manager lists every named config: `trellis.config.v1.<lattice>.list`
+/// (wasmCloud's control interface has `config.get.<name>` only).
+pub const CONFIG_LIST_PREFIX: &str = "trellis.config.v1";
+/// Where the manager announces stored and deleted manifest versions:
+/// `wadm.evt.<lattice>.model_version_created` and `.model_version_deleted`, as CloudEvents.
+pub const MODEL_EVENT_PREFIX: &str = "wadm.evt";
 
 /// Header naming where a `put` manifest came from, for error messages (the CLI sends the path).
 pub const SOURCE_HEADER: &str = "Trellis-Source";
