@@ -136,8 +136,10 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     browser.wait_for("[data-scaler]", 2).await;
     browser.wait_for_text("#manifest-yaml", &["name: hello-world", "type: spreadscaler"]).await;
     browser.screenshot("application").await;
+    let clicked = std::time::Instant::now();
     browser.click("#undeploy").await;
     browser.wait_for("h1 [data-status=undeployed]", 1).await;
+    eprintln!("dashboard: undeploy clicked → shown undeployed in {} ms", clicked.elapsed().as_millis());
     assert_eq!(crate::util::try_get(&format!("http://127.0.0.1:{port}/")), None, "undeployed, nothing listens");
     // Deploying the version again from its row (what a roll back does).
     browser.click("tr[data-version='v0.0.1'] button.primary").await;
@@ -189,6 +191,42 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     browser.wait_for_text("tr[data-config=greeting]", &["LANG", "en", "STYLE", "warm"]).await;
     assert_eq!(up.cli_json(&["config", "get", "greeting", "-o", "json"])["LANG"], "en");
 
+    browser.click("tr[data-config=greeting] button.danger").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.wait_gone("tr[data-config=greeting]").await;
+
+    // A component scaled outside any manifest, from its dialog; seen running.
+    let hosts = up.cli_json(&["get", "hosts", "-o", "json"]);
+    let host = hosts[0]["host_id"].as_str().unwrap().to_owned();
+    let image = format!("file://{}", crate::util::guests::HELLO_WORLD_EXAMPLE);
+    browser.route("#/components").await;
+    browser.click("#open-scale").await;
+    browser.client.execute(
+        "const f = document.querySelector('#scale-form'); f.elements.host_id.value = arguments[0]; f.elements.component_id.value = 'by-hand'; f.elements.component_ref.value = arguments[1]; f.elements.count.value = '2';",
+        vec![host.clone().into(), image.into()],
+    )
+    .await
+    .unwrap();
+    browser.click("#scale-form button.primary").await;
+    browser.wait_for_text("tr[data-component=by-hand]", &["unmanaged", "2"]).await;
+
+    // A link put by hand from its dialog, then deleted from the table (after the confirmation).
+    browser.route("#/links").await;
+    browser.click("#open-link").await;
+    browser.client.execute(
+        "const f = document.querySelector('#link-form'); f.elements.source_id.value = 'by-hand'; f.elements.target.value = 'counter-kv'; f.elements.wit_namespace.value = 'wasi'; f.elements.wit_package.value = 'keyvalue'; f.elements.interfaces.value = 'store, atomics';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.click("#link-form button.primary").await;
+    let row = "tr[data-link='by-hand|default|wasi:keyvalue']";
+    browser.wait_for_text(row, &["wasi:keyvalue/store,atomics", "counter-kv"]).await;
+    assert!(up.cli_json(&["get", "links", "-o", "json"]).to_string().contains("\"by-hand\""), "the link is on the lattice");
+    browser.click(&format!("{row} button.danger")).await;
+    browser.client.accept_alert().await.unwrap();
+    browser.wait_gone(row).await;
+
     // Events, live and filterable.
     browser.route("#/events").await;
     browser.wait_for("tr[data-event=config_set]", 1).await;
@@ -224,8 +262,10 @@ async fn the_dashboard_of_a_nats_lattice_sees_a_host_leave() {
     browser.screenshot("hosts").await;
 
     let leaving = second.host_id();
+    let stopped = std::time::Instant::now();
     second.terminate(Duration::from_secs(10)).expect("the host stops on SIGTERM");
     browser.wait_gone(&format!("[data-host='{leaving}']")).await;
+    eprintln!("dashboard: host stopped → gone from the page in {} ms", stopped.elapsed().as_millis());
     assert_eq!(browser.wait_for("[data-host]", 1).await, 1);
     assert!(browser.still_marked().await, "the page reloaded");
     browser.client.clone().close().await.unwrap();
