@@ -145,6 +145,7 @@ const loaders = {
       }
     }));
     state.hosts = inventories.filter(Boolean);
+    hostsReadAt = Date.now();
   },
   async links() {
     state.links = (await checked(ctl('link.get'))).response || [];
@@ -220,7 +221,6 @@ const ALL = ['hosts', 'links', 'configs', 'apps'];
 
 /** Which parts an event changes. */
 function partsOf(kind) {
-  if (kind === 'resync') return ALL;
   if (kind.startsWith('linkdef')) return ['links'];
   if (kind.startsWith('config')) return ['configs'];
   if (kind === 'app_status' || kind.startsWith('model_')) return ['apps'];
@@ -228,32 +228,63 @@ function partsOf(kind) {
   return ['hosts'];
 }
 
+/** A heartbeat carries the host's whole inventory: take it as it is, without asking again. */
+function heartbeat(event) {
+  const host = { ...event.data, host_id: event.source };
+  const at = state.hosts.findIndex((h) => h.host_id === host.host_id);
+  if (at >= 0) state.hosts[at] = host;
+  else {
+    state.hosts.push(host);
+    state.hosts.sort((a, b) => a.host_id.localeCompare(b.host_id));
+  }
+  scheduleRender();
+}
+
+let renderTimer = null;
+function scheduleRender() {
+  if (!renderTimer) renderTimer = setTimeout(() => { renderTimer = null; render(); }, 120);
+}
+
+let lastSeq = 0;
+let hostsReadAt = 0;
+let caughtUp = false;
+
 function follow() {
   const live = $('#live');
   const source = new EventSource('/v1/events');
   source.onopen = () => {
     live.textContent = 'live';
     live.className = 'pill s-live';
-    refresh(...ALL);
   };
   source.onerror = () => {
     live.textContent = 'reconnecting';
     live.className = 'pill s-down';
+    caughtUp = false;
   };
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
+    if (event.kind === 'caught_up' || event.kind === 'resync') {
+      // Everything before this was history: read the lattice as it is now.
+      caughtUp = true;
+      refresh(...ALL);
+      return;
+    }
+    if (event.seq && event.seq <= lastSeq) return; // already seen (a reconnect to the same server)
+    lastSeq = Math.max(lastSeq, event.seq);
     if (event.kind.startsWith('health_check')) {
       const id = event.data.provider_id || event.data.component_id;
       if (id) state.health[id] = { status: event.kind === 'health_check_failed' ? 'unhealthy' : 'ok', host: event.data.host_id, at: event.received_ms };
     }
-    if (event.kind !== 'resync') {
-      state.events.push(event);
-      if (state.events.length > 1000) state.events.splice(0, state.events.length - 1000);
-    }
-    // The backlog sent on connecting is history: the reload on open covers it.
+    state.events.push(event);
+    if (state.events.length > 1000) state.events.splice(0, state.events.length - 1000);
+    if (!caughtUp) return;
+    // Heartbeats update the host they come from; a full read (which also drops hosts that died
+    // without a word) at most every 15 s.
+    if (event.kind === 'host_heartbeat' && state.loaded.has('hosts') && Date.now() - hostsReadAt < 15000) return heartbeat(event);
+    if (event.kind === 'host_stopped') state.hosts = state.hosts.filter((h) => h.host_id !== event.source);
     const parts = partsOf(event.kind);
     if (parts.length) refresh(...parts);
-    else if (route().view === 'events') render();
+    else if (route().view === 'events') scheduleRender();
   };
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt as _};
 use serde::Serialize;
@@ -116,22 +117,72 @@ impl EventHub {
     }
 }
 
-/// `GET /v1/events`: the recent events, then each new one as it happens. A page that falls
-/// too far behind is sent `resync` and should read the lattice again.
-pub(crate) async fn stream(State(shared): State<Arc<Shared>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /v1/events`: the recent events (those after `Last-Event-ID` when the browser
+/// reconnects), then `caught_up`, then each new one as it happens. What comes before `caught_up`
+/// is history: a page reads the lattice once it arrives. A page that falls too far behind is
+/// sent `resync` and should read the lattice again.
+pub(crate) async fn stream(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let (recent, receiver) = shared.events.follow();
+    let events = replay(recent, last_seen, receiver).map(|event| Ok(to_sse(&event)));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// What a stream sends: the history after `last_seen` (all of it if the server has restarted
+/// since, its numbers then being smaller), `caught_up`, then the live events.
+fn replay(
+    recent: Vec<Arc<LatticeEvent>>,
+    last_seen: Option<u64>,
+    receiver: broadcast::Receiver<Arc<LatticeEvent>>,
+) -> impl Stream<Item = Arc<LatticeEvent>> {
+    let newest = recent.last().map_or(0, |e| e.seq);
+    let after = last_seen.filter(|&seen| seen <= newest).unwrap_or(0);
+    let history = recent.into_iter().filter(move |e| e.seq > after);
     let live = BroadcastStream::new(receiver).map(|item| match item {
         Ok(event) => event,
-        Err(BroadcastStreamRecvError::Lagged(missed)) => {
-            Arc::new(LatticeEvent { seq: 0, kind: "resync".into(), source: String::new(), received_ms: 0, data: serde_json::json!({ "missed": missed }) })
-        }
+        Err(BroadcastStreamRecvError::Lagged(missed)) => marker("resync", serde_json::json!({ "missed": missed })),
     });
-    let events = futures::stream::iter(recent).chain(live).map(|event| Ok(to_sse(&event)));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    futures::stream::iter(history).chain(futures::stream::once(async { marker("caught_up", serde_json::Value::Null) })).chain(live)
+}
+
+/// An event of the stream itself, not of the lattice (numbered 0, so it moves no `Last-Event-ID`).
+fn marker(kind: &str, data: serde_json::Value) -> Arc<LatticeEvent> {
+    Arc::new(LatticeEvent { seq: 0, kind: kind.to_owned(), source: String::new(), received_ms: 0, data })
 }
 
 fn to_sse(event: &LatticeEvent) -> Event {
     let event_json = serde_json::to_string(event).expect("events serialize");
     let sse = Event::default().data(event_json);
     if event.seq == 0 { sse } else { sse.id(event.seq.to_string()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> Arc<LatticeEvent> {
+        Arc::new(LatticeEvent { seq, kind: "host_heartbeat".into(), source: "N".into(), received_ms: 0, data: serde_json::Value::Null })
+    }
+
+    async fn first(stream: impl Stream<Item = Arc<LatticeEvent>>, n: usize) -> Vec<(u64, String)> {
+        stream.take(n).map(|e| (e.seq, e.kind.clone())).collect().await
+    }
+
+    #[tokio::test]
+    async fn history_then_caught_up_then_live_and_a_reconnect_resumes_after_what_it_saw() {
+        let (sender, _) = broadcast::channel(8);
+        let history = vec![event(1), event(2), event(3)];
+        let stream = replay(history.clone(), None, sender.subscribe());
+        sender.send(event(4)).unwrap();
+        let kinds = first(stream, 5).await;
+        assert_eq!(kinds.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2, 3, 0, 4]);
+        assert_eq!(kinds[3].1, "caught_up");
+
+        // The browser reconnects with Last-Event-ID: 2.
+        let stream = replay(history.clone(), Some(2), sender.subscribe());
+        assert_eq!(first(stream, 2).await, [(3, "host_heartbeat".to_owned()), (0, "caught_up".to_owned())]);
+        // ... to a server that restarted since: everything it has.
+        let stream = replay(history, Some(40), sender.subscribe());
+        assert_eq!(first(stream, 4).await.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2, 3, 0]);
+    }
 }
