@@ -23,16 +23,16 @@ pub(crate) struct UiArgs {
 
 pub(crate) fn ui(args: UiArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     node::init_logging(&args.log_level);
-    if connection.nats.options("").is_none() {
+    let Some(nats_options) = connection.nats.options("") else {
         anyhow::bail!(
             "`trellis ui` serves the dashboard of a NATS lattice: give --nats nats://HOST:PORT. An embedded `trellis up` serves its own dashboard at its API address (http://127.0.0.1:7151/)"
         );
-    }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let nats = node::connect_patiently(connection, "ui").await?;
-        let mode = format!("NATS {}", connection.nats.options("").map(|o| o.url).unwrap_or_default());
-        let serving = crate::up::serve_api(args.listen, connection, &mode, nats as Arc<dyn Lattice>).await?;
+        let mode = format!("NATS {}", nats_options.url);
+        let serving = crate::up::serve_api(("--listen", args.listen), connection, &mode, nats as Arc<dyn Lattice>).await?;
         println!("Dashboard of lattice `{}`: {}", connection.lattice, serving.dashboard_url);
         node::shutdown_signal().await;
         Ok(ExitCode::SUCCESS)

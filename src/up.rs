@@ -48,15 +48,21 @@ pub(crate) fn api_address(connection: &Connection) -> anyhow::Result<SocketAddr>
     address.parse().map_err(|_| anyhow::anyhow!("--api {url}: Trellis listens on it, so give it as http://IP:PORT, e.g. http://127.0.0.1:7151"))
 }
 
-/// Serves the API and the dashboard for `lattice` at `address`, with `--api-token` if set.
-pub(crate) async fn serve_api(address: SocketAddr, connection: &Connection, mode: &str, lattice: Arc<dyn Lattice>) -> anyhow::Result<trellis_api::Serving> {
+/// Serves the API and the dashboard for `lattice` at `address` (given as `flag`, which errors
+/// name), with `--api-token` if set.
+pub(crate) async fn serve_api(
+    (flag, address): (&str, SocketAddr),
+    connection: &Connection,
+    mode: &str,
+    lattice: Arc<dyn Lattice>,
+) -> anyhow::Result<trellis_api::Serving> {
     let options = trellis_api::ApiOptions {
         address,
         lattice: connection.lattice.clone(),
         access: trellis_api::Access::from_token(connection.api_token.clone()),
         mode: mode.to_owned(),
     };
-    trellis_api::serve(options, lattice).await.map_err(|e| anyhow::anyhow!("--api {e}"))
+    trellis_api::serve(options, lattice).await.map_err(|e| anyhow::anyhow!("{flag} {e}"))
 }
 
 impl UpArgs {
@@ -134,7 +140,7 @@ pub(crate) async fn start(args: &UpArgs, api: SocketAddr, connection: &Connectio
         trellis_host::serve_secret_store(secrets, lattice.clone(), &name).await?;
     }
     let mode = if embedded { "embedded" } else { "joined to NATS" };
-    let serving = serve_api(api, connection, mode, lattice.clone()).await?;
+    let serving = serve_api(("--api", api), connection, mode, lattice.clone()).await?;
     tracing::info!(state_dir = %state_dir.display(), ?allocation, lattice = %name, "Trellis started ({mode})");
     println!("API: http://{}", serving.address);
     println!("Dashboard: {}", serving.dashboard_url);

@@ -85,6 +85,18 @@ impl Browser {
         self.client.execute("location.hash = arguments[0]", vec![hash.into()]).await.unwrap();
     }
 
+    /// Sets the fields of the form `form` (by `name`) as a person typing them would leave them.
+    async fn fill(&self, form: &str, fields: &[(&str, &str)]) {
+        let fields: serde_json::Map<String, serde_json::Value> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+        let script = "const f = document.querySelector(arguments[0]); for (const [k, v] of Object.entries(arguments[1])) f.elements[k].value = v;";
+        self.client.execute(script, vec![form.into(), fields.into()]).await.unwrap_or_else(|e| panic!("filling {form}: {e}"));
+    }
+
+    /// Puts `text` in the deploy dialog's editor, as a paste does.
+    async fn paste_manifest(&self, text: &str) {
+        self.client.execute("document.querySelector('#deploy-text').value = arguments[0]", vec![text.into()]).await.unwrap();
+    }
+
     /// A value set on the page now and read later proves the page was not reloaded between.
     async fn mark(&self) {
         self.client.execute("window.trellisTestMark = 42", vec![]).await.unwrap();
@@ -151,7 +163,7 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     browser.route("#/apps").await;
     browser.click("#open-deploy").await;
     let broken = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: broken\n  annotations:\n    version: v0.0.1\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file:///nowhere.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: many\n";
-    browser.client.execute("document.querySelector('#deploy-text').value = arguments[0]", vec![broken.into()]).await.unwrap();
+    browser.paste_manifest(broken).await;
     browser.click("#deploy-submit").await;
     let error = browser.wait_for_text("#deploy-error", &["pasted manifest:16", "spec.components[0].traits[0].properties.instances"]).await;
     assert!(error.contains("whole number"), "{error}");
@@ -163,7 +175,7 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     let kv_port = free_port();
     let kv = crate::capabilities::kv_app("wasmcloud+builtin://keyvalue-memory", &[], kv_port);
     let text = std::fs::read_to_string(&kv.path).unwrap();
-    browser.client.execute("document.querySelector('#deploy-text').value = arguments[0]", vec![text.into()]).await.unwrap();
+    browser.paste_manifest(&text).await;
     browser.click("#deploy-submit").await;
     browser.wait_for("h1 [data-status=deployed]", 1).await;
     browser.wait_for(".graph [data-edge]", 2).await;
@@ -181,12 +193,7 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     // Named config, put from its dialog, listed live; then deleted.
     browser.route("#/config").await;
     browser.click("#open-config").await;
-    browser.client.execute(
-        "const f = document.querySelector('#config-form'); f.elements.name.value = 'greeting'; f.elements.values.value = 'LANG=en\\nSTYLE=warm';",
-        vec![],
-    )
-    .await
-    .unwrap();
+    browser.fill("#config-form", &[("name", "greeting"), ("values", "LANG=en\nSTYLE=warm")]).await;
     browser.click("#config-form button.primary").await;
     browser.wait_for_text("tr[data-config=greeting]", &["LANG", "en", "STYLE", "warm"]).await;
     assert_eq!(up.cli_json(&["config", "get", "greeting", "-o", "json"])["LANG"], "en");
@@ -201,24 +208,14 @@ async fn the_dashboard_of_trellis_up_shows_and_changes_the_lattice_live() {
     let image = format!("file://{}", crate::util::guests::HELLO_WORLD_EXAMPLE);
     browser.route("#/components").await;
     browser.click("#open-scale").await;
-    browser.client.execute(
-        "const f = document.querySelector('#scale-form'); f.elements.host_id.value = arguments[0]; f.elements.component_id.value = 'by-hand'; f.elements.component_ref.value = arguments[1]; f.elements.count.value = '2';",
-        vec![host.clone().into(), image.into()],
-    )
-    .await
-    .unwrap();
+    browser.fill("#scale-form", &[("host_id", &host), ("component_id", "by-hand"), ("component_ref", &image), ("count", "2")]).await;
     browser.click("#scale-form button.primary").await;
     browser.wait_for_text("tr[data-component=by-hand]", &["unmanaged", "2"]).await;
 
     // A link put by hand from its dialog, then deleted from the table (after the confirmation).
     browser.route("#/links").await;
     browser.click("#open-link").await;
-    browser.client.execute(
-        "const f = document.querySelector('#link-form'); f.elements.source_id.value = 'by-hand'; f.elements.target.value = 'counter-kv'; f.elements.wit_namespace.value = 'wasi'; f.elements.wit_package.value = 'keyvalue'; f.elements.interfaces.value = 'store, atomics';",
-        vec![],
-    )
-    .await
-    .unwrap();
+    browser.fill("#link-form", &[("source_id", "by-hand"), ("target", "counter-kv"), ("wit_namespace", "wasi"), ("wit_package", "keyvalue"), ("interfaces", "store, atomics")]).await;
     browser.click("#link-form button.primary").await;
     let row = "tr[data-link='by-hand|default|wasi:keyvalue']";
     browser.wait_for_text(row, &["wasi:keyvalue/store,atomics", "counter-kv"]).await;

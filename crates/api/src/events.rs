@@ -45,11 +45,11 @@ pub struct LatticeEvent {
 }
 
 impl LatticeEvent {
-    /// The event `message` on `lattice` carries, if it is one.
-    fn from_message(lattice: &str, message: &Message) -> Option<LatticeEvent> {
+    /// The event `message` carries, if it is one; `status_prefix` is `wadm.status.<lattice>.`.
+    fn from_message(status_prefix: &str, message: &Message) -> Option<LatticeEvent> {
         let body: serde_json::Value = serde_json::from_slice(&message.payload).ok()?;
         let received_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        if let Some(app) = message.subject.strip_prefix(&format!("{}.{lattice}.", trellis_types::wadm::STATUS_PREFIX)) {
+        if let Some(app) = message.subject.strip_prefix(status_prefix) {
             return Some(LatticeEvent { seq: 0, kind: "app_status".into(), source: app.to_owned(), received_ms, data: body });
         }
         // A CloudEvent: `type` is `com.wasmcloud.lattice.<name>` (or wadm's `com.wasmcloud.wadm.<name>`).
@@ -85,10 +85,10 @@ impl EventHub {
             subscriptions.push(lattice.subscribe(pattern, None).await?);
         }
         let mut messages = futures::stream::select_all(subscriptions);
-        let (hub_task, name) = (hub.clone(), lattice_name.to_owned());
+        let (hub_task, status_prefix) = (hub.clone(), format!("{}.{lattice_name}.", trellis_types::wadm::STATUS_PREFIX));
         tokio::spawn(async move {
             while let Some(message) = messages.next().await {
-                if let Some(event) = LatticeEvent::from_message(&name, &message) {
+                if let Some(event) = LatticeEvent::from_message(&status_prefix, &message) {
                     hub_task.publish(event);
                 }
             }

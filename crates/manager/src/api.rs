@@ -260,17 +260,18 @@ async fn model_event(inner: &Inner, event: &str, name: &str, version: Option<&st
     let data = serde_json::json!({"name": name, "version": version, "lattice_id": inner.config.lattice});
     let mut envelope = CloudEvent::now(EVENT_SOURCE, event, data);
     envelope.kind = format!("com.wasmcloud.wadm.{event}");
-    let message = Message::new(format!("{MODEL_EVENT_PREFIX}.{}.{event}", inner.config.lattice), json(&envelope));
-    if let Err(e) = inner.lattice.publish(message).await {
-        tracing::debug!(event, error = %e, "could not publish event");
-    }
+    publish_event(inner, format!("{MODEL_EVENT_PREFIX}.{}.{event}", inner.config.lattice), &envelope).await;
 }
 
 /// Publishes CloudEvent `event` on `wasmbus.evt.<lattice>.<event>`.
 pub(crate) async fn event(inner: &Inner, event: &str, data: serde_json::Value) {
     let envelope = CloudEvent::now(EVENT_SOURCE, event, data);
-    let message = Message::new(event_subject(&inner.config.lattice, event), json(&envelope));
-    if let Err(e) = inner.lattice.publish(message).await {
-        tracing::debug!(event, error = %e, "could not publish event");
+    publish_event(inner, event_subject(&inner.config.lattice, event), &envelope).await;
+}
+
+/// Publishes `envelope` on `subject`; an event nobody could be told of is only logged.
+async fn publish_event(inner: &Inner, subject: String, envelope: &CloudEvent) {
+    if let Err(e) = inner.lattice.publish(Message::new(subject, json(envelope))).await {
+        tracing::debug!(event = %envelope.kind, error = %e, "could not publish event");
     }
 }

@@ -74,13 +74,10 @@ impl Directory {
         let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else { return };
         match event.name() {
             "host_stopped" => self.dirty |= self.hosts.remove(&event.source).is_some(),
+            // A host_started carries no inventory: it does not empty a known one.
+            "host_started" if self.hosts.contains_key(&event.source) => {}
             "host_heartbeat" | "host_started" => {
                 let entry = wadm_host(&event.source, &event.time, &event.data);
-                let known = self.hosts.get(&event.source).map(|(host, _)| host);
-                // A host_started carries no inventory: it does not empty a known one.
-                if event.name() == "host_started" && known.is_some() {
-                    return;
-                }
                 self.dirty = true;
                 self.hosts.insert(event.source, (entry, Instant::now()));
             }
