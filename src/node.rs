@@ -73,11 +73,19 @@ pub(crate) struct CommonArgs {
     /// share re-placed. Hosts and managers of one lattice should agree on it.
     #[arg(long, env = "WASMCLOUD_HEARTBEAT_INTERVAL", value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
     pub(crate) heartbeat_interval: f64,
+    #[command(flatten)]
+    pub(crate) telemetry: trellis_telemetry::TelemetryArgs,
 }
 
 impl CommonArgs {
     pub(crate) fn heartbeat(&self) -> Duration {
         Duration::from_secs_f64(self.heartbeat_interval)
+    }
+
+    /// Installs logging, tracing and metrics for this process, named `service` in traces.
+    pub(crate) async fn start_telemetry(&self, service: &str) -> anyhow::Result<trellis_telemetry::Telemetry> {
+        let settings = trellis_telemetry::Settings::resolve(&self.telemetry, &self.log_level)?;
+        Ok(trellis_telemetry::init(service, &settings).await?)
     }
 }
 
@@ -119,13 +127,9 @@ pub(crate) fn host_labels(given: &BTreeMap<String, String>) -> BTreeMap<String, 
     labels
 }
 
+/// Log lines alone, for the modes that export no telemetry (`ui`, `operator`).
 pub(crate) fn init_logging(filter: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    trellis_telemetry::init_logs(filter);
 }
 
 pub(crate) fn state_dir(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
@@ -280,9 +284,9 @@ pub(crate) struct HostCmd {
 
 /// `trellis host --nats URL`: one host joined to a lattice, until Ctrl-C or `host.stop`.
 pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
-    init_logging(&cmd.host.common.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let telemetry = cmd.host.common.start_telemetry("trellis-host").await?;
         let lattice = connect_patiently(connection, "host").await?;
         let state_dir = state_dir(cmd.host.state_dir.as_ref())?;
         let (shared, _local) = shared(&cmd.host, &state_dir, Some(lattice.clone()))?;
@@ -309,6 +313,7 @@ pub(crate) fn host(cmd: HostCmd, connection: &Connection) -> anyhow::Result<Exit
         eprintln!("stopping: finishing in-flight requests");
         fleet.stop_all().await;
         shared.shutdown().await;
+        telemetry.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -324,9 +329,9 @@ pub(crate) struct ManagerCmd {
 
 /// `trellis manager --nats URL`: the deployment manager alone, placing on the lattice's hosts.
 pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Result<ExitCode> {
-    init_logging(&cmd.common.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let telemetry = cmd.common.start_telemetry("trellis-manager").await?;
         let nats = connect_patiently(connection, "manager").await?;
         let lattice: Arc<dyn Lattice> = nats.clone();
         let heartbeat = cmd.common.heartbeat();
@@ -343,6 +348,7 @@ pub(crate) fn manager(cmd: ManagerCmd, connection: &Connection) -> anyhow::Resul
         }
         shutdown_signal().await;
         manager.stop().await;
+        telemetry.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }

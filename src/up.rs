@@ -35,10 +35,14 @@ pub(crate) struct UpArgs {
 }
 
 pub(crate) fn run(args: UpArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
-    node::init_logging(&args.host.common.log_level);
     let api = api_address(connection)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(up(args, api, connection))
+    runtime.block_on(async move {
+        let telemetry = args.host.common.start_telemetry("trellis").await?;
+        let outcome = up(args, api, connection).await;
+        telemetry.shutdown().await;
+        outcome
+    })
 }
 
 /// Where `up` (or `dev`) listens: `--api` names the URL clients use.

@@ -141,14 +141,18 @@ pub(crate) struct DevArgs {
 }
 
 pub(crate) fn dev(mut args: DevArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
-    crate::node::init_logging(&args.host.common.log_level);
     if connection.nats.options("").is_none() && args.host.state_dir.is_none() {
         // The project's own: compiled components and keyvalue data carry over between sessions.
         args.host.state_dir = Some(std::path::absolute(&args.dir)?.join(".trellis/dev"));
     }
     let api = crate::up::api_address(connection)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run_dev(args, api, connection))
+    runtime.block_on(async move {
+        let telemetry = args.host.common.start_telemetry("trellis-dev").await?;
+        let outcome = run_dev(args, api, connection).await;
+        telemetry.shutdown().await;
+        outcome
+    })
 }
 
 /// One build of every source, as deployed.

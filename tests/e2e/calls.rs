@@ -20,7 +20,7 @@ fn link(target: &str, package: &str, interfaces: &[&str], name: Option<&str>) ->
 
 /// The caller linked to `callee` for both custom interfaces, plus a second greeter link
 /// named `other`; `extra` goes into its spreadscaler properties.
-fn caller(instances: u32, extra: &str) -> String {
+pub(crate) fn caller(instances: u32, extra: &str) -> String {
     let mut c = component("caller", guests::CALLER, instances, "").replace(&format!("            instances: {instances}\n"), &format!("            instances: {instances}\n{extra}"));
     c += &link("callee", "trellis:calls", &["greeter"], None);
     c += &link("callee", "trellis:plain", &["echo"], None);

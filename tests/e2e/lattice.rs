@@ -23,6 +23,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn start(nats: &Nats, mode: &str, args: &[&str]) -> Node {
+        Node::start_env(nats, mode, args, &[])
+    }
+
+    /// As [`Node::start`], with these environment variables.
+    pub(crate) fn start_env(nats: &Nats, mode: &str, args: &[&str], env: &[(&str, &str)]) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let mut command = trellis();
         command.args(["--nats", &nats.url, mode, "--heartbeat-interval", HEARTBEAT]);
@@ -33,6 +38,7 @@ impl Node {
         let mut child = command
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -20,6 +20,7 @@ mod manifests;
 mod oci;
 mod operator;
 mod messaging;
+mod observability;
 mod outbound;
 mod postgres;
 mod providers;

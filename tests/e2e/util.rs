@@ -214,9 +214,17 @@ fn agent() -> ureq::Agent {
 
 /// GET `url`, optionally with a `Host` header.
 pub(crate) fn get(url: &str, host: Option<&str>) -> Reply {
+    match host {
+        Some(host) => get_with(url, &[("host", host)]),
+        None => get_with(url, &[]),
+    }
+}
+
+/// GET `url` with these headers.
+pub(crate) fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let mut req = agent().get(url);
-    if let Some(host) = host {
-        req = req.header("host", host);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();

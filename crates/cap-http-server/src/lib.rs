@@ -33,6 +33,7 @@ mod config;
 mod invoke;
 mod routes;
 mod server;
+mod telemetry;
 mod wrpc;
 
 pub use config::{ConfigError, LinkSettings, Route, RoutingMode, ServerConfig};

@@ -82,6 +82,8 @@ pub(crate) struct Entry {
     pub(crate) settings: crate::config::LinkSettings,
     /// Tells this binding from another of the same owner on the same route.
     pub(crate) token: u64,
+    /// The owner, as the request metrics name it.
+    pub(crate) attributes: crate::telemetry::RouteAttributes,
 }
 
 /// Everything bound at one route. Only one owner may hold a route, but it may hold it more

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::config::{LinkSettings, Route};
 use crate::invoke::{self, HttpTarget};
 use crate::routes::{Entry, Owner, RouteError, Table};
+use crate::telemetry::Arrival;
 
 /// The process's HTTP server: every listener of every app on this host.
 #[derive(Clone, Default)]
@@ -68,7 +69,7 @@ impl HttpServer {
     pub async fn bind(&self, route: Route, owner: Owner, target: HttpTarget, settings: LinkSettings) -> Result<BoundRoute, RouteError> {
         let address = route.address();
         let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let entry = Entry { owner: owner.clone(), target, settings, token };
+        let entry = Entry { attributes: crate::telemetry::RouteAttributes::new(&owner), owner: owner.clone(), target, settings, token };
         // Fast path and conflict check under the lock; binding a socket happens outside it.
         {
             let listeners = self.inner.lock().expect("listener map poisoned");
@@ -182,8 +183,8 @@ async fn serve(socket: TcpListener, table: Arc<ArcSwap<Table>>, mut stop: watch:
             async move {
                 let entry = table.load().route(&request).cloned();
                 let response = match entry {
-                    Some(entry) => serve_routed(&entry, request).await,
-                    None => invoke::text_response(404, "no component is routed here\n".into()),
+                    Some(entry) => crate::telemetry::traced(Arrival::Listener(Some(&entry.attributes)), request, |r| serve_routed(&entry, r)).await,
+                    None => crate::telemetry::traced(Arrival::Listener(None), request, |_| async { invoke::text_response(404, "no component is routed here\n".into()) }).await,
                 };
                 Ok::<_, std::convert::Infallible>(response)
             }

@@ -42,7 +42,7 @@ impl<Ctx: Send> bindings::exports::wrpc::http::incoming_handler::Handler<Ctx> fo
                 return Ok(Err(ErrorCode::HttpRequestUriInvalid));
             }
         };
-        let response = invoke::handle(&self.0, request).await;
+        let response = crate::telemetry::traced(crate::telemetry::Arrival::Forwarded, request, |r| invoke::handle(&self.0, r)).await;
         Ok(Ok(from_http(response)))
     }
 }
@@ -53,7 +53,9 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display,
 {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The host that runs the component continues this request's trace.
+    trellis_telemetry::propagation::inject_http(&tracing::Span::current(), &mut parts.headers);
     let owner = id.to_owned();
     let (body, trailers) = split(body, move |e| tracing::debug!(component = %owner, "reading the request body: {e}"));
     let request = Request {

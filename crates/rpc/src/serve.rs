@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use trellis_runtime::PreparedComponent;
 use trellis_runtime::wasmtime::component::types::ComponentItem;
 use trellis_runtime::wasmtime::component::{Type, Val};
+use tracing::Instrument as _;
 use wrpc_transport::Serve as _;
 
 use crate::wrpc::{Call, read_values};
@@ -79,7 +80,21 @@ impl Calls {
                     let (component, export) = (component.clone(), export.clone());
                     async move {
                         match invocation {
-                            Ok((_, outgoing, incoming)) => answer(&component, &export, outgoing, incoming).await,
+                            Ok((context, outgoing, incoming)) => {
+                                let span = tracing::info_span!(
+                                    target: trellis_telemetry::SPANS,
+                                    "serve",
+                                    otel.name = %format_args!("{} {}", component.id(), local::qualified(&export.instance, &export.func)),
+                                    otel.kind = "server",
+                                    rpc.system = "wrpc",
+                                    rpc.service = %export.instance,
+                                    rpc.method = %export.func,
+                                );
+                                if let Some(headers) = &context.headers {
+                                    trellis_telemetry::propagation::extract(&span, |name| headers.get(name).map(|v| v.as_str()));
+                                }
+                                answer(&component, &export, outgoing, incoming).instrument(span).await
+                            }
                             Err(e) => tracing::warn!(component = component.id(), "accepting a wRPC call: {e:#}"),
                         }
                     }

@@ -13,6 +13,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use trellis_lattice::{NatsKey, NatsOptions};
 use trellis_runtime::wasmtime::component::{Type, Val};
+use tracing::Instrument as _;
 use wrpc_transport::Invoke as _;
 
 use crate::CallError;
@@ -68,12 +69,37 @@ impl Wrpc {
 
     /// Calls `instance.func` of `target` on whichever host of the lattice takes it.
     pub(crate) async fn invoke(&self, call: &Call<'_>, params: &[Val], param_types: &[Type], results: &mut [Val], result_types: &[Type]) -> Result<(), CallError> {
+        let span = tracing::info_span!(
+            target: trellis_telemetry::SPANS,
+            "call",
+            otel.name = %format_args!("{} {}", call.target, call.function()),
+            otel.kind = "client",
+            rpc.system = "wrpc",
+            rpc.service = call.instance,
+            rpc.method = call.func,
+            trellis.source = call.source,
+            trellis.target = call.target,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self.invoke_in_span(call, params, param_types, results, result_types).instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    async fn invoke_in_span(&self, call: &Call<'_>, params: &[Val], param_types: &[Type], results: &mut [Val], result_types: &[Type]) -> Result<(), CallError> {
         let failed = |what: String| CallError::Failed(format!("call from `{}` to `{}` ({}): {what}", call.source, call.target, call.function()));
         let mut buf = BytesMut::new();
         codec::encode_all(params, param_types, &mut buf).map_err(|e| failed(format!("encoding the arguments: {e}")))?;
         let client = self.client(call.target).await.map_err(|e| failed(format!("{e:#}")))?;
         let no_paths: [&[Option<usize>]; 0] = [];
-        let (mut outgoing, mut incoming) = client.invoke(caller(call.source, call.link_name), call.instance, call.func, buf.freeze(), no_paths).await.map_err(|e| failed(format!("{e:#}")))?;
+        let mut context = caller(call.source, call.link_name);
+        if let Some(headers) = &mut context {
+            // The serving host's span for this call is a child of the span making it.
+            trellis_telemetry::propagation::inject(&tracing::Span::current(), |name, value| headers.insert(name, value.as_str()));
+        }
+        let (mut outgoing, mut incoming) = client.invoke(context, call.instance, call.func, buf.freeze(), no_paths).await.map_err(|e| failed(format!("{e:#}")))?;
         // The handshake happens as the parameter stream is first driven: closing it (nothing
         // follows the arguments) waits for a host to take the call.
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, outgoing.shutdown()).await {

@@ -27,6 +27,7 @@ mod engine;
 mod imports;
 mod limits;
 mod state;
+mod telemetry;
 mod view;
 
 pub use cache::LoadedFrom;

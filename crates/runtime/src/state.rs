@@ -130,14 +130,15 @@ impl Grants {
 }
 
 impl InvocationState {
-    pub(crate) fn new(component: &Arc<str>, memory_cap: u64, grants: &Grants) -> InvocationState {
+    pub(crate) fn new(component: &Arc<str>, memory_cap: u64, grants: &Grants, span: &tracing::Span) -> InvocationState {
         // No environment, no arguments beyond the program name, no preopened directories and
         // no network: the builder's defaults deny sockets, so all a guest reaches is what its
-        // links grant. Its output goes to the host log, tagged with its id.
+        // links grant. Its output goes to the host log, tagged with its id, in the invocation's
+        // span (wasmtime-wasi writes it from a task of its own, where no span is current).
         let wasi = WasiCtx::builder()
             .arg("main.wasm")
-            .stdout(GuestLog { component: component.clone(), stream: "stdout" })
-            .stderr(GuestLog { component: component.clone(), stream: "stderr" })
+            .stdout(GuestLog { component: component.clone(), stream: "stdout", span: span.clone() })
+            .stderr(GuestLog { component: component.clone(), stream: "stderr", span: span.clone() })
             .build();
         InvocationState {
             wasi,
@@ -257,6 +258,7 @@ impl WasiHttpHooks for OutboundPolicy {
 struct GuestLog {
     component: Arc<str>,
     stream: &'static str,
+    span: tracing::Span,
 }
 
 impl IsTerminal for GuestLog {
@@ -267,7 +269,7 @@ impl IsTerminal for GuestLog {
 
 impl StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter { component: self.component.clone(), stream: self.stream, buf: Vec::new() })
+        Box::new(LineWriter { component: self.component.clone(), stream: self.stream, buf: Vec::new(), span: self.span.clone() })
     }
 }
 
@@ -278,12 +280,13 @@ struct LineWriter {
     component: Arc<str>,
     stream: &'static str,
     buf: Vec<u8>,
+    span: tracing::Span,
 }
 
 impl LineWriter {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{}", text.trim_end());
+        tracing::info!(target: "guest", parent: &self.span, component = %self.component, stream = self.stream, "{}", text.trim_end());
     }
 }
 
