@@ -49,7 +49,7 @@ where
     F: Future<Output = hyper::Response<Body>>,
 {
     let started = Instant::now();
-    let method = method(request.method());
+    let method = trellis_telemetry::http_method(request.method());
     let span = tracing::info_span!(
         target: trellis_telemetry::SPANS,
         "http",
@@ -77,19 +77,4 @@ where
         Arrival::Forwarded => {}
     }
     response
-}
-
-fn method(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::HEAD => "HEAD",
-        http::Method::PATCH => "PATCH",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        http::Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
 }

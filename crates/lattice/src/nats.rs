@@ -67,7 +67,8 @@ impl Nats {
             .name(&options.name)
             .require_tls(options.require_tls)
             .max_reconnects(None)
-            .connection_timeout(Duration::from_secs(5));
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(count_reconnects());
         if let Some(path) = &options.creds {
             connect = connect.credentials_file(path).await.map_err(|e| LatticeError::Transport(format!("reading NATS credentials {}: {e}", path.display())))?;
         }
@@ -207,4 +208,18 @@ pub async fn create_kv_bucket(
     .await?;
     // Opened by name so the store's subjects and prefixes are set exactly as async-nats sets them.
     Ok(js.get_key_value(bucket).await?)
+}
+
+/// Counts `trellis.nats.reconnects`: every connection after a connection's first.
+fn count_reconnects() -> impl Fn(async_nats::Event) -> std::future::Ready<()> + Send + Sync + 'static {
+    static RECONNECTS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+        trellis_telemetry::meter().u64_counter("trellis.nats.reconnects").with_description("Times a NATS connection was made again after it was lost").with_unit("{reconnect}").build()
+    });
+    let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    move |event| {
+        if matches!(event, async_nats::Event::Connected) && connected_before.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            RECONNECTS.add(1, &[]);
+        }
+        std::future::ready(())
+    }
 }

@@ -26,6 +26,7 @@ mod reconcile;
 mod remote;
 pub mod scaler;
 mod store;
+mod telemetry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -211,6 +212,7 @@ impl Term {
         });
         let subscriptions = api::subscribe(&inner).await?;
         let api = tokio::spawn(api::serve(inner.clone(), subscriptions));
+        telemetry::watch_statuses(Arc::downgrade(&inner));
         let reconciler = tokio::spawn(reconcile::run(inner.clone()));
         inner.tasks.lock().expect("task list poisoned").extend([api, reconciler]);
         Ok(Term { inner })

@@ -67,6 +67,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 }
 
 async fn pass(inner: &Arc<Inner>, dirty: Dirty) {
+    let started = Instant::now();
+    let full = dirty.all;
+    pass_over(inner, dirty).await;
+    crate::telemetry::pass(full, started.elapsed());
+}
+
+async fn pass_over(inner: &Arc<Inner>, dirty: Dirty) {
     let reports = inner.fleet.reports().await;
     let (deployed, configs, known) = {
         let catalogue = inner.catalogue.lock().await;
@@ -127,6 +134,7 @@ fn issue(inner: &Arc<Inner>, name: &str, plan: &AppPlan, reports: &[trellis_type
                 Ok(r) => r.map_err(|f| f.message),
                 Err(_) => Err(format!("the host did not finish within {} s", APPLY_TIMEOUT.as_secs())),
             };
+            crate::telemetry::applied(result.is_ok());
             {
                 let mut work = inner2.work.lock().expect("work table poisoned");
                 work.in_flight.remove(&key);

@@ -202,6 +202,21 @@ impl Registries {
     }
 
     async fn pull_kinds(&self, reference: &str, kinds: &[Kind], progress: OnProgress<'_>) -> Result<(Vec<u8>, Kind), OciError> {
+        let mut source = "registry";
+        let pulled = self.pull_kinds_from(reference, kinds, progress, &mut source).await;
+        static PULLS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+            trellis_telemetry::meter()
+                .u64_counter("trellis.oci.pulls")
+                .with_description("Artifacts pulled, by where they came from (`registry`, `cache`) or `failed`")
+                .with_unit("{pull}")
+                .build()
+        });
+        let outcome = if pulled.is_ok() { source } else { "failed" };
+        PULLS.add(1, &[opentelemetry::KeyValue::new("trellis.outcome", outcome)]);
+        pulled
+    }
+
+    async fn pull_kinds_from(&self, reference: &str, kinds: &[Kind], progress: OnProgress<'_>, source: &mut &'static str) -> Result<(Vec<u8>, Kind), OciError> {
         let parsed = parse(reference)?;
         if parsed.digest().is_none() && parsed.tag() == Some("latest") && !self.policy.allow_latest {
             return Err(OciError::Latest);
@@ -220,6 +235,7 @@ impl Registries {
                 && let Ok(bytes) = tokio::fs::read(&path).await
             {
                 tracing::debug!(%reference, %digest, "{} from the OCI cache", kind.name());
+                *source = "cache";
                 return Ok((bytes, kind));
             }
         }

@@ -173,10 +173,47 @@ pub(crate) struct HostData<'a> {
     pub(crate) otel_config: OtelConfig,
 }
 
-/// Telemetry export is off: Trellis exports none yet.
+/// What a provider exports, as `wasmcloud-core`'s `OtelConfig`: the host's own settings, so
+/// the provider's spans join the host's traces at the same collector.
 #[derive(Serialize, Default)]
 pub(crate) struct OtelConfig {
     enable_observability: bool,
+    enable_traces: Option<bool>,
+    enable_metrics: Option<bool>,
+    enable_logs: Option<bool>,
+    traces_endpoint: Option<String>,
+    metrics_endpoint: Option<String>,
+    logs_endpoint: Option<String>,
+    protocol: &'static str,
+}
+
+impl OtelConfig {
+    /// The host process's settings, or export off when it has none.
+    pub(crate) fn of_host(settings: Option<&trellis_telemetry::Settings>) -> OtelConfig {
+        let Some(settings) = settings else { return OtelConfig { protocol: "Http", ..OtelConfig::default() } };
+        let exports = [&settings.traces, &settings.metrics, &settings.logs];
+        let protocol = match exports.iter().find_map(|e| e.as_ref()).map(|e| e.protocol) {
+            Some(trellis_telemetry::Protocol::Grpc) => "Grpc",
+            _ => "Http",
+        };
+        OtelConfig {
+            enable_observability: exports.iter().any(|e| e.is_some()),
+            enable_traces: Some(settings.traces.is_some()),
+            enable_metrics: Some(settings.metrics.is_some()),
+            enable_logs: Some(settings.logs.is_some()),
+            traces_endpoint: settings.traces.as_ref().and_then(|e| e.endpoint.clone()),
+            metrics_endpoint: settings.metrics.as_ref().and_then(|e| e.endpoint.clone()),
+            logs_endpoint: settings.logs.as_ref().and_then(|e| e.endpoint.clone()),
+            protocol,
+        }
+    }
+}
+
+/// The host's log filter as the level a provider takes (`info`, `debug`...): a bare level is
+/// passed on, a filter with directives becomes `info`.
+pub(crate) fn provider_log_level(settings: Option<&trellis_telemetry::Settings>) -> &'static str {
+    let filter = settings.map_or("info", |s| s.log_filter.as_str());
+    ["trace", "debug", "info", "warn", "error"].into_iter().find(|level| filter.eq_ignore_ascii_case(level)).unwrap_or("info")
 }
 
 impl HostData<'_> {
@@ -258,7 +295,7 @@ mod tests {
             default_rpc_timeout_ms: 2000,
             structured_logging: false,
             log_level: "info",
-            otel_config: OtelConfig::default(),
+            otel_config: OtelConfig::of_host(None),
         };
         let line = data.to_stdin();
         assert!(line.ends_with(b"\r\n") && !line[..line.len() - 2].contains(&b'\n'));
@@ -269,6 +306,7 @@ mod tests {
         assert_eq!(json["link_definitions"][0]["target_config"]["prefix"], ">>");
         assert_eq!(json["link_definitions"][0]["interfaces"][0], "echo");
         assert_eq!(json["otel_config"]["enable_observability"], false);
+        assert_eq!(json["otel_config"]["protocol"], "Http");
         // The provider's own secrets travel in the open, as wasmCloud's `SecretValue`.
         assert_eq!(json["secrets"]["token"], serde_json::json!({"kind": "String", "value": "t0k"}));
         assert_eq!(json["secrets"]["key"], serde_json::json!({"kind": "Bytes", "value": [1, 2]}));
@@ -284,5 +322,26 @@ mod tests {
         assert_eq!(opened, serde_json::json!({"db-password": {"kind": "String", "value": "pw"}}));
         // Another process's keys cannot open them.
         assert!(Keys::new().provider.open(&sealed, &host).is_err());
+    }
+
+    #[test]
+    fn providers_get_the_hosts_exports() {
+        let mut settings = trellis_telemetry::Settings::logs_only("debug");
+        settings.traces = Some(trellis_telemetry::Export {
+            protocol: trellis_telemetry::Protocol::Grpc,
+            endpoint: Some("http://collector:4317".into()),
+            timeout: std::time::Duration::from_secs(5),
+        });
+        let json = serde_json::to_value(OtelConfig::of_host(Some(&settings))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "enable_observability": true, "enable_traces": true, "enable_metrics": false, "enable_logs": false,
+                "traces_endpoint": "http://collector:4317", "metrics_endpoint": null, "logs_endpoint": null, "protocol": "Grpc",
+            })
+        );
+        assert_eq!(provider_log_level(Some(&settings)), "debug");
+        settings.log_filter = "info,trellis=debug".into();
+        assert_eq!(provider_log_level(Some(&settings)), "info");
     }
 }

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{Notify, oneshot};
 use trellis_lattice::Message;
 
-use crate::contract::{HostData, Keys, LinkDefinition, OtelConfig, Secrets, Subjects, wire_secrets};
+use crate::contract::{HostData, Keys, LinkDefinition, OtelConfig, Secrets, Subjects, provider_log_level, wire_secrets};
 use crate::{LauncherInner, ProviderError, Unhealthy};
 
 /// How long a new provider has to answer its first health request.
@@ -97,9 +97,9 @@ impl State {
                 host_xkey_public_key: current.keys.host_public(),
                 provider_xkey_private_key: current.keys.provider_seed()?,
                 default_rpc_timeout_ms: RPC_TIMEOUT_MS,
-                structured_logging: false,
-                log_level: "info",
-                otel_config: OtelConfig::default(),
+                structured_logging: trellis_telemetry::current().is_some_and(|s| s.log_format == trellis_telemetry::LogFormat::Json),
+                log_level: provider_log_level(trellis_telemetry::current()),
+                otel_config: OtelConfig::of_host(trellis_telemetry::current()),
             }
             .to_stdin()
         };

@@ -148,10 +148,14 @@ impl Runtime {
     /// cache. Blocking: call it off the async executor.
     pub fn compile(&self, id: &str, wasm: &[u8]) -> anyhow::Result<(Component, LoadedFrom)> {
         let digest = cache::digest(wasm);
-        self.inner.loaded.get_or_load(digest, || match &self.inner.cache {
+        let loaded = self.inner.loaded.get_or_load(digest, || match &self.inner.cache {
             Some(cache) => cache.load_or_compile(&self.inner.engine, id, wasm, &digest),
             None => Ok((Component::from_binary(&self.inner.engine, wasm)?, LoadedFrom::Compiled)),
-        })
+        });
+        if let Ok((_, from)) = &loaded {
+            crate::telemetry::loaded(*from);
+        }
+        loaded
     }
 
     /// Prepares a component: links it, pre-instantiates it, and caps its concurrency.

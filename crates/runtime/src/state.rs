@@ -145,7 +145,7 @@ impl InvocationState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
-            hooks: OutboundPolicy { component: component.clone(), grant: grants.outbound_http.clone() },
+            hooks: OutboundPolicy { component: component.clone(), grant: grants.outbound_http.clone(), span: span.clone() },
             extensions: Vec::new(),
             factories: grants.extensions.clone(),
             links: Links { available: grants.links.clone(), selected: Vec::new() },
@@ -219,6 +219,8 @@ impl WasiHttpView for InvocationState {
 struct OutboundPolicy {
     component: Arc<str>,
     grant: Option<Arc<dyn OutboundHttp>>,
+    /// The invocation's span: the parent of each request's client span.
+    span: tracing::Span,
 }
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -242,13 +244,19 @@ impl WasiHttpHooks for OutboundPolicy {
             None => Err("the component has no http-client link".to_owned()),
             Some(policy) => policy.check(request.uri()),
         };
+        let outbound = crate::telemetry::Outbound::start(&self.span, &self.component, request.method());
         if let Err(why) = verdict {
-            tracing::warn!(component = %self.component, uri = %request.uri(), "outbound HTTP denied: {why}");
+            tracing::warn!(parent: &self.span, component = %self.component, uri = %request.uri(), "outbound HTTP denied: {why}");
+            outbound.denied();
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let mut request = request;
+        outbound.propagate(request.headers_mut());
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, _options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, _options).await;
+            outbound.finished(sent.as_ref().map(|(response, _)| response.status().as_u16()));
+            let (response, io) = sent?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }

@@ -55,6 +55,31 @@ pub fn meter() -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter("trellis")
 }
 
+/// `http.request.method` as OpenTelemetry's HTTP conventions have it: the standard methods by
+/// name, any other `_OTHER`, so a client cannot grow a metric's series.
+pub fn http_method(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::PATCH => "PATCH",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+static CURRENT: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+/// The settings [`init`] installed in this process, for what it starts that exports on its own
+/// (capability providers get them in their host data, as wasmCloud's do).
+pub fn current() -> Option<&'static Settings> {
+    CURRENT.get()
+}
+
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -120,6 +145,7 @@ impl Telemetry {
 ///
 /// Call it once, early, inside the tokio runtime: exporters and the metrics endpoint run on it.
 pub async fn init(service: &str, settings: &Settings) -> Result<Telemetry, TelemetryError> {
+    let _ = CURRENT.set(settings.clone());
     let resource = resource(service);
     let tracer = settings.traces.as_ref().map(|export| tracer_provider(export, &resource)).transpose()?;
     let pull = settings.metrics_listen.map(|_| prometheus::PullReader::new());
@@ -192,10 +218,18 @@ fn install_subscriber(settings: &Settings, tracer: Option<&SdkTracerProvider>, l
             .with_filter(tracing_subscriber::EnvFilter::new(&fmt_filter))
             .boxed(),
     };
+    // Every span costs on the request path, so the layer records what the spans say and no
+    // more: no source locations, thread names or busy/idle clocks read at every poll. Entering a
+    // span makes its context current only where JSON lines need its ids.
     let spans = tracer.map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("trellis"))
-            .with_filter(tracing_subscriber::filter::Targets::new().with_target(SPANS, tracing::Level::TRACE))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(settings.log_format == LogFormat::Json)
+            .with_filter(tracing_subscriber::filter::Targets::new().with_target(SPANS, tracing::Level::INFO))
     });
     let logs = logger.map(|provider| {
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider).with_filter(tracing_subscriber::EnvFilter::new(&filter))

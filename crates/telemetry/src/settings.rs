@@ -121,6 +121,22 @@ impl Export {
     }
 }
 
+/// The endpoint of `signal` under the collector's `base` URL, as wasmCloud resolves it: over
+/// HTTP a base without a path gets the signal's (`/v1/traces`) and one with a path is kept;
+/// gRPC takes the base without any path.
+fn signal_endpoint(base: &str, protocol: Protocol, signal: Signal) -> String {
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let (root, path) = match base[after_scheme..].find('/') {
+        Some(i) => base.split_at(after_scheme + i),
+        None => (base, ""),
+    };
+    match protocol {
+        Protocol::Http if path.is_empty() || path == "/" => format!("{root}{}", signal.path()),
+        Protocol::Http => base.to_owned(),
+        Protocol::Grpc => root.to_owned(),
+    }
+}
+
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -187,12 +203,7 @@ impl Settings {
         let export = |enabled: Option<bool>, own: &Option<String>, signal: Signal| {
             enabled.unwrap_or(args.enable_observability).then(|| Export {
                 protocol,
-                endpoint: own.clone().or_else(|| {
-                    args.override_observability_endpoint.as_ref().map(|base| match protocol {
-                        Protocol::Http => format!("{}{}", base.trim_end_matches('/'), signal.path()),
-                        Protocol::Grpc => base.clone(),
-                    })
-                }),
+                endpoint: own.clone().or_else(|| args.override_observability_endpoint.as_ref().map(|base| signal_endpoint(base, protocol, signal))),
                 timeout,
             })
         };
@@ -260,6 +271,13 @@ mod tests {
         .unwrap();
         let traces = s.traces.unwrap();
         assert_eq!((traces.protocol, traces.endpoint.as_deref()), (Protocol::Grpc, Some("http://collector:4317")));
+    }
+
+    #[test]
+    fn a_base_with_a_path_is_kept_over_http_and_stripped_over_grpc() {
+        assert_eq!(signal_endpoint("https://c.example:4318/otlp/ingest", Protocol::Http, Signal::Traces), "https://c.example:4318/otlp/ingest");
+        assert_eq!(signal_endpoint("https://c.example:4318", Protocol::Http, Signal::Logs), "https://c.example:4318/v1/logs");
+        assert_eq!(signal_endpoint("https://c.example:4317/some/path", Protocol::Grpc, Signal::Metrics), "https://c.example:4317");
     }
 
     #[test]

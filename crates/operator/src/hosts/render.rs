@@ -28,6 +28,9 @@ const DEFAULT_NATS_PORT: u16 = 4222;
 const CREDS_DIR: &str = "/var/run/secrets/nats";
 const REGISTRY_DIR: &str = "/var/run/secrets/registry";
 const STATE_DIR: &str = "/var/lib/trellis";
+/// Where every host pod serves Prometheus metrics, announced by the usual `prometheus.io/*`
+/// annotations.
+pub(crate) const METRICS_PORT: u16 = 9464;
 
 /// What the operator brings to every WasmCloudHostConfig.
 #[derive(Debug, Clone)]
@@ -136,9 +139,7 @@ fn unhonoured(whc: &WasmCloudHostConfig) -> Vec<String> {
     note(spec.control_topic_prefix.is_some(), "controlTopicPrefix", "the control interface is always wasmbus.ctl");
     note(spec.config_service_enabled == Some(true), "configServiceEnabled", "no config service");
     note(spec.policy_service.is_some(), "policyService", "no policy service");
-    note(spec.observability.is_some(), "observability", "no OpenTelemetry export yet");
     note(spec.certificates.is_some(), "certificates", "extra certificate authorities are not read");
-    note(spec.enable_structured_logging == Some(true), "enableStructuredLogging", "hosts log text");
     note(spec.version.is_some() && spec.image.is_none(), "version", "Trellis runs its own image: set `image` to choose one");
     let scheduling = spec.scheduling_options.as_ref();
     let resources = scheduling.and_then(|s| s.resources.as_ref());
@@ -146,6 +147,44 @@ fn unhonoured(whc: &WasmCloudHostConfig) -> Vec<String> {
     let additions = scheduling.and_then(|s| s.container_template_additions.as_ref());
     note(additions.and_then(|a| a.get("nats")).is_some(), "schedulingOptions.containerTemplateAdditions.nats", "no NATS sidecar");
     out
+}
+
+/// Upstream's `observability` object (`enable`, `endpoint`, `protocol`, and `traces`, `metrics`,
+/// `logs` each with `enable` and `endpoint`) as the host's wasmCloud variables.
+fn observability_env(value: &Value) -> Result<Vec<Value>, FieldError> {
+    let object = value.as_object().ok_or_else(|| field_error("observability", "must be an object"))?;
+    let mut env = Vec::new();
+    let mut var = |name: &str, value: String| env.push(json!({"name": name, "value": value}));
+    let boolean = |field: &str, v: &Value| v.as_bool().ok_or_else(|| field_error(field, format!("`{v}` is not true or false")));
+    let url = |field: &str, v: &Value| match v.as_str() {
+        Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(s.to_owned()),
+        _ => Err(field_error(field, format!("`{v}` is not an http:// or https:// URL"))),
+    };
+    if let Some(v) = object.get("enable") {
+        var("WASMCLOUD_OBSERVABILITY_ENABLED", boolean("observability.enable", v)?.to_string());
+    }
+    if let Some(v) = object.get("endpoint") {
+        var("WASMCLOUD_OVERRIDE_OBSERVABILITY_ENDPOINT", url("observability.endpoint", v)?);
+    }
+    if let Some(v) = object.get("protocol") {
+        let protocol = match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => "http",
+            Some("grpc") => "grpc",
+            _ => return Err(field_error("observability.protocol", format!("`{v}` is not Http or Grpc"))),
+        };
+        var("WASMCLOUD_OBSERVABILITY_PROTOCOL", protocol.to_owned());
+    }
+    for signal in ["traces", "metrics", "logs"] {
+        let Some(config) = object.get(signal) else { continue };
+        let upper = signal.to_ascii_uppercase();
+        if let Some(v) = config.get("enable") {
+            var(&format!("WASMCLOUD_{upper}_ENABLED"), boolean(&format!("observability.{signal}.enable"), v)?.to_string());
+        }
+        if let Some(v) = config.get("endpoint") {
+            var(&format!("WASMCLOUD_OVERRIDE_{upper}_ENDPOINT"), url(&format!("observability.{signal}.endpoint"), v)?);
+        }
+    }
+    Ok(env)
 }
 
 /// `resources.wasmcloud`, or `resources.wasmCloudHost` as wasmcloud-platform's chart writes it.
@@ -174,7 +213,14 @@ pub(crate) fn render(whc: &WasmCloudHostConfig, defaults: &HostDefaults) -> Resu
         json!({"name": "TRELLIS_NATS", "value": nats_url(spec.nats_address.as_deref(), spec.nats_client_port)?}),
         json!({"name": "WASMCLOUD_LOG_LEVEL", "value": log_level(spec.log_level.as_deref())?}),
         json!({"name": "TRELLIS_STATE_DIR", "value": STATE_DIR}),
+        json!({"name": "TRELLIS_METRICS_LISTEN", "value": format!("0.0.0.0:{METRICS_PORT}")}),
     ];
+    if spec.enable_structured_logging == Some(true) {
+        env.push(json!({"name": "WASMCLOUD_STRUCTURED_LOGGING_ENABLED", "value": "true"}));
+    }
+    if let Some(observability) = &spec.observability {
+        env.extend(observability_env(observability)?);
+    }
     let mut volumes = vec![json!({"name": "state", "emptyDir": {}})];
     let mut mounts = vec![json!({"name": "state", "mountPath": STATE_DIR})];
     if spec.allow_latest == Some(true) {
@@ -205,6 +251,7 @@ pub(crate) fn render(whc: &WasmCloudHostConfig, defaults: &HostDefaults) -> Resu
         "args": args,
         "env": env,
         "volumeMounts": mounts,
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         // The host's last words (e.g. "connecting to NATS at ...: refused") become the pod's
         // termination message, which the Ready condition repeats.
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -232,7 +279,8 @@ pub(crate) fn render(whc: &WasmCloudHostConfig, defaults: &HostDefaults) -> Resu
         }
         merge(&mut pod_spec, additions);
     }
-    let template = json!({"metadata": {"labels": labels}, "spec": pod_spec});
+    let annotations = json!({"prometheus.io/scrape": "true", "prometheus.io/port": METRICS_PORT.to_string(), "prometheus.io/path": "/metrics"});
+    let template = json!({"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec});
     let template: PodTemplateSpec = serde_json::from_value(template).map_err(|e| field_error("schedulingOptions (template additions)", format!("the merged pod template is not a valid PodTemplateSpec: {e}")))?;
 
     let owner: OwnerReference = whc.controller_owner_ref(&()).expect("a stored object has a uid");

@@ -99,6 +99,31 @@ fn daemonset_additions_and_unhonoured_fields() {
 }
 
 #[test]
+fn observability_and_structured_logging_become_the_hosts_variables_and_pods_are_scraped() {
+    let rendered = render(
+        &whc(json!({
+            "lattice": "default", "enableStructuredLogging": true,
+            "observability": {"enable": true, "endpoint": "http://otel-collector.observability:4318", "protocol": "Http", "logs": {"enable": false}, "traces": {"endpoint": "http://tempo:4318/v1/traces"}},
+        })),
+        &defaults(),
+    )
+    .unwrap();
+    let pod = pod(&rendered);
+    let env = env(&pod);
+    assert_eq!(env["WASMCLOUD_STRUCTURED_LOGGING_ENABLED"], "true");
+    assert_eq!(env["WASMCLOUD_OBSERVABILITY_ENABLED"], "true");
+    assert_eq!(env["WASMCLOUD_OVERRIDE_OBSERVABILITY_ENDPOINT"], "http://otel-collector.observability:4318");
+    assert_eq!(env["WASMCLOUD_OBSERVABILITY_PROTOCOL"], "http");
+    assert_eq!(env["WASMCLOUD_LOGS_ENABLED"], "false");
+    assert_eq!(env["WASMCLOUD_OVERRIDE_TRACES_ENDPOINT"], "http://tempo:4318/v1/traces");
+    assert_eq!(env["TRELLIS_METRICS_LISTEN"], "0.0.0.0:9464");
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/scrape"], "true");
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9464");
+    assert_eq!(pod["spec"]["containers"][0]["ports"][0], json!({"name": "metrics", "containerPort": 9464, "protocol": "TCP"}));
+    assert_eq!(rendered.unhonoured, Vec::<String>::new(), "both are honoured now");
+}
+
+#[test]
 fn invalid_fields_are_named() {
     let cases = [
         (json!({"lattice": "a.b"}), "spec.lattice: `a.b` cannot be a lattice name"),
@@ -107,6 +132,8 @@ fn invalid_fields_are_named() {
         (json!({"lattice": "x", "natsAddress": "http://nats"}), "spec.natsAddress: `http://nats` is not a NATS address"),
         (json!({"lattice": "x", "schedulingOptions": {"resources": {"wasmcloud": {"limits": "lots"}}}}), "spec.schedulingOptions.resources.wasmcloud: not ResourceRequirements"),
         (json!({"lattice": "x", "schedulingOptions": {"podTemplateAdditions": {"containers": "none"}}}), "spec.schedulingOptions (template additions): the merged pod template is not a valid PodTemplateSpec"),
+        (json!({"lattice": "x", "observability": {"protocol": "udp"}}), "spec.observability.protocol: `\"udp\"` is not Http or Grpc"),
+        (json!({"lattice": "x", "observability": {"metrics": {"endpoint": "collector:4318"}}}), "spec.observability.metrics.endpoint: `\"collector:4318\"` is not an http:// or https:// URL"),
     ];
     for (spec, expected) in cases {
         let err = render(&whc(spec.clone()), &defaults()).unwrap_err().to_string();
