@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -27,10 +29,19 @@ struct Received {
     parent_span_id: Vec<u8>,
 }
 
-/// An OTLP/HTTP receiver of traces on loopback.
+/// A log record as the collector got it.
+#[derive(Debug, Clone)]
+struct Record {
+    body: String,
+    trace_id: Vec<u8>,
+}
+
+/// An OTLP/HTTP receiver of traces, metrics (their names) and logs on loopback.
 struct Collector {
     url: String,
     spans: Arc<Mutex<Vec<Received>>>,
+    metrics: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<Vec<Record>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -67,8 +78,41 @@ impl Collector {
                 }
             }),
         );
+        let (metrics, logs): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<Record>>>) = (Arc::default(), Arc::default());
+        let (metric_store, log_store) = (metrics.clone(), logs.clone());
+        let app = app
+            .route(
+                "/v1/metrics",
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let store = metric_store.clone();
+                    async move {
+                        let request = ExportMetricsServiceRequest::decode(body).expect("an OTLP/HTTP protobuf body");
+                        let names = request.resource_metrics.into_iter().flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics).map(|m| m.name);
+                        store.lock().unwrap().extend(names);
+                        ([(axum::http::header::CONTENT_TYPE, "application/x-protobuf")], ExportMetricsServiceResponse::default().encode_to_vec())
+                    }
+                }),
+            )
+            .route(
+                "/v1/logs",
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let store = log_store.clone();
+                    async move {
+                        let request = ExportLogsServiceRequest::decode(body).expect("an OTLP/HTTP protobuf body");
+                        let records = request.resource_logs.into_iter().flat_map(|r| r.scope_logs).flat_map(|s| s.log_records).map(|r| Record {
+                            body: match r.body.and_then(|b| b.value) {
+                                Some(any_value::Value::StringValue(s)) => s,
+                                other => format!("{other:?}"),
+                            },
+                            trace_id: r.trace_id,
+                        });
+                        store.lock().unwrap().extend(records);
+                        ([(axum::http::header::CONTENT_TYPE, "application/x-protobuf")], ExportLogsServiceResponse::default().encode_to_vec())
+                    }
+                }),
+            );
         runtime.spawn(async move { axum::serve(listener, app).await });
-        Collector { url, spans, _runtime: runtime }
+        Collector { url, spans, metrics, logs, _runtime: runtime }
     }
 
     /// The spans of trace `trace_id` once `done` says they are all there.
@@ -178,6 +222,35 @@ fn json_log_lines_carry_the_trace_and_guest_output_is_in_it() {
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}"));
     }
+}
+
+#[test]
+fn metrics_and_logs_go_out_over_otlp_too_and_log_records_carry_the_trace() {
+    let collector = Collector::start();
+    let port = free_port();
+    let file = manifest(&app(
+        "exported",
+        &[component("faults", guests::FAULTS, 4, ""), http_server("http", &[], &[("faults", &[("address", &format!("127.0.0.1:{port}"))])])],
+    ));
+    let _up = Up::start_under(
+        &["env", "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_BLRP_SCHEDULE_DELAY=200"],
+        &[&file.path],
+        &["--enable-observability", "--override-observability-endpoint", &collector.url],
+    )
+    .unwrap();
+    let client = ClientSpan::new(99);
+    let reply = get_with(&format!("http://127.0.0.1:{port}/print"), &[("traceparent", &client.traceparent)]);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "printed"));
+
+    let record = until("the guest's line to reach the collector as a log record", Duration::from_secs(30), || {
+        collector.logs.lock().unwrap().iter().find(|r| r.body == "hello on stdout").cloned()
+    });
+    assert_eq!(record.trace_id, client.trace_id, "the record belongs to the request's trace");
+    until("the invocation counter to reach the collector", Duration::from_secs(30), || {
+        let names = collector.metrics.lock().unwrap();
+        (names.iter().any(|n| n == "trellis.component.invocations") && names.iter().any(|n| n == "http.server.request.duration")).then_some(())
+    });
+    collector.trace(&client.trace_id, |spans| !spans.is_empty());
 }
 
 /// Debian's `prometheus`, scraping `target` every second, on loopback.

@@ -220,7 +220,7 @@ fn install_subscriber(settings: &Settings, tracer: Option<&SdkTracerProvider>, l
     };
     // Every span costs on the request path, so the layer records what the spans say and no
     // more: no source locations, thread names or busy/idle clocks read at every poll. Entering a
-    // span makes its context current only where JSON lines need its ids.
+    // span makes its context current only where log lines or exported records need its ids.
     let spans = tracer.map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("trellis"))
@@ -228,11 +228,13 @@ fn install_subscriber(settings: &Settings, tracer: Option<&SdkTracerProvider>, l
             .with_threads(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_context_activation(settings.log_format == LogFormat::Json)
+            .with_context_activation(settings.log_format == LogFormat::Json || settings.logs.is_some())
             .with_filter(tracing_subscriber::filter::Targets::new().with_target(SPANS, tracing::Level::INFO))
     });
+    // Exported records carry their span's ids too, so this layer sees the spans as well.
     let logs = logger.map(|provider| {
-        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider).with_filter(tracing_subscriber::EnvFilter::new(&filter))
+        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
+            .with_filter(tracing_subscriber::EnvFilter::new(format!("{},{SPANS}=trace", settings.log_filter)))
     });
     let _ = tracing_subscriber::registry().with(fmt).with(spans).with(logs).try_init();
 }
