@@ -78,7 +78,8 @@ impl Collector {
                 }
             }),
         );
-        let (metrics, logs): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<Record>>>) = (Arc::default(), Arc::default());
+        let metrics: Arc<Mutex<Vec<String>>> = Arc::default();
+        let logs: Arc<Mutex<Vec<Record>>> = Arc::default();
         let (metric_store, log_store) = (metrics.clone(), logs.clone());
         let app = app
             .route(
