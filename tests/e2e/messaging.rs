@@ -27,7 +27,7 @@ fn bus(image: &str, config: &[(&str, &str)], handlers: &[(&str, &str, &str)]) ->
 }
 
 /// The messenger guest linked to capability `bus` (consumer) and subscribed by it (handler).
-fn messaging_app(image: &str, bus_config: &[(&str, &str)], subscriptions: &str, port: u16) -> ManifestFile {
+pub(crate) fn messaging_app(image: &str, bus_config: &[(&str, &str)], subscriptions: &str, port: u16) -> ManifestFile {
     let messenger = component("messenger", guests::MESSENGER, 8, "") + &messaging_link("consumer", "bus");
     let bus = bus(image, bus_config, &[("messenger", "handler", subscriptions)]);
     manifest(&app("chat", &[messenger, bus, http_server("http", &[], &[("messenger", &[("address", &format!("127.0.0.1:{port}"))])])]))

@@ -254,6 +254,43 @@ fn metrics_and_logs_go_out_over_otlp_too_and_log_records_carry_the_trace() {
     collector.trace(&client.trace_id, |spans| !spans.is_empty());
 }
 
+#[test]
+fn a_message_carries_its_publishers_trace_over_nats_to_the_handler() {
+    let collector = Collector::start();
+    let nats = Nats::start();
+    let port = free_port();
+    let m = crate::messaging::messaging_app("ghcr.io/wasmcloud/messaging-nats:0.23.1", &[("cluster_uris", &nats.url)], "greet.*", port);
+    let endpoint = format!("{}/v1/traces", collector.url);
+    let up = Up::start_under(&["env", "OTEL_BSP_SCHEDULE_DELAY=200"], &[&m.path], &["--log-format", "json", "--enable-traces", "--override-traces-endpoint", &endpoint]).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let handled = |needle: &str| -> serde_json::Value {
+        let log = up.wait_for_log(&[needle]);
+        serde_json::from_str(log.lines().find(|l| l.contains(needle)).unwrap()).unwrap()
+    };
+
+    // A guest publishes inside a request: the handler's invocation is in the request's trace.
+    let client = ClientSpan::new(5);
+    let reply = get_with(&format!("http://127.0.0.1:{port}/publish/greet.world/hi"), &[("traceparent", &client.traceparent)]);
+    assert_eq!(reply.body, "published");
+    assert_eq!(handled("handled greet.world: hi")["trace_id"], hex(&client.trace_id));
+    let spans = collector.trace(&client.trace_id, |spans| spans.iter().any(|s| s.name == "receive greet.world"));
+    let publisher = find(&spans, "for the publishing invocation", |s| s.name == "chat-messenger wasi:http/incoming-handler.handle");
+    let receive = find(&spans, "for the delivery", |s| s.name == "receive greet.world");
+    assert_eq!((receive.kind, receive.parent_span_id.as_slice()), (SpanKind::Consumer as i32, publisher.span_id.as_slice()));
+
+    // Any NATS client's `traceparent` header is honoured the same way.
+    let outsider = ClientSpan::new(6);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url.as_str()).await.unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("traceparent", outsider.traceparent.as_str());
+        client.publish_with_headers("greet.outside", headers, "yo".into()).await.unwrap();
+        client.flush().await.unwrap();
+    });
+    assert_eq!(handled("handled greet.outside: yo")["trace_id"], hex(&outsider.trace_id));
+}
+
 /// Debian's `prometheus`, scraping `target` every second, on loopback.
 struct Prometheus {
     child: std::process::Child,

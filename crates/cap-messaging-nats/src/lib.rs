@@ -63,9 +63,17 @@ impl Broker for NatsBroker {
         }
     }
     async fn publish(&self, message: Message) -> Result<(), BrokerError> {
-        let result = match message.reply_to {
-            Some(reply) => self.client.publish_with_reply(message.subject, reply, message.body.into()).await,
-            None => self.client.publish(message.subject, message.body.into()).await,
+        // The publishing span's trace rides in the headers, as wasmCloud's messaging provider
+        // carries it.
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in message.trace.headers() {
+            headers.insert(name, value);
+        }
+        let result = match (message.reply_to, headers.is_empty()) {
+            (Some(reply), true) => self.client.publish_with_reply(message.subject, reply, message.body.into()).await,
+            (Some(reply), false) => self.client.publish_with_reply_and_headers(message.subject, reply, headers, message.body.into()).await,
+            (None, true) => self.client.publish(message.subject, message.body.into()).await,
+            (None, false) => self.client.publish_with_headers(message.subject, headers, message.body.into()).await,
         };
         result.map_err(|e| BrokerError::Backend(format!("NATS publish: {e}")))
     }
@@ -76,7 +84,7 @@ impl Broker for NatsBroker {
             async_nats::RequestErrorKind::TimedOut => BrokerError::TimedOut { subject: subject.to_owned(), timeout },
             _ => BrokerError::Backend(format!("request to `{subject}`: {e}")),
         })?;
-        Ok(Message { subject: reply.subject.to_string(), body: reply.payload.to_vec(), reply_to: reply.reply.map(|r| r.to_string()) })
+        Ok(received(reply))
     }
 
     async fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, BrokerError> {
@@ -91,7 +99,7 @@ impl Broker for NatsBroker {
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(async move {
             while let Some(m) = subscription.next().await {
-                let message = Message { subject: m.subject.to_string(), body: m.payload.to_vec(), reply_to: m.reply.map(|r| r.to_string()) };
+                let message = received(m);
                 if sender.send(message).await.is_err() {
                     break;
                 }
@@ -99,4 +107,13 @@ impl Broker for NatsBroker {
         });
         Ok(receiver)
     }
+}
+
+/// A NATS message as the capability hands it on, with the trace its headers carry.
+fn received(m: async_nats::Message) -> Message {
+    let trace = match &m.headers {
+        Some(headers) => trellis_telemetry::propagation::TraceContext::from_headers(|name| headers.get(name).map(|v| v.as_str())),
+        None => Default::default(),
+    };
+    Message { subject: m.subject.to_string(), body: m.payload.to_vec(), reply_to: m.reply.map(|r| r.to_string()), trace }
 }

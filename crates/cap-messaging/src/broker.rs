@@ -11,6 +11,17 @@ pub struct Message {
     pub body: Vec<u8>,
     /// Where a reply goes, for a request.
     pub reply_to: Option<String>,
+    /// The trace of the span that published it, carried in the message's headers where the
+    /// broker has them.
+    pub trace: trellis_telemetry::propagation::TraceContext,
+}
+
+impl Message {
+    /// A message published from within the current span (a guest's invocation): it carries
+    /// that span's trace.
+    pub fn traced(subject: String, body: Vec<u8>, reply_to: Option<String>) -> Message {
+        Message { subject, body, reply_to, trace: trellis_telemetry::propagation::TraceContext::of(&tracing::Span::current()) }
+    }
 }
 
 /// Messages arriving on a subscription.

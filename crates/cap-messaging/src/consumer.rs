@@ -51,7 +51,7 @@ impl consumer::Host for View<'_> {
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> Result<(), String> {
-        self.broker()?.publish(Message { subject: msg.subject, body: msg.body, reply_to: msg.reply_to }).await.map_err(|e| e.to_string())
+        self.broker()?.publish(Message::traced(msg.subject, msg.body, msg.reply_to)).await.map_err(|e| e.to_string())
     }
 }
 

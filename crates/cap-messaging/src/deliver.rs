@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 use trellis_rpc::Calls;
 use trellis_runtime::{InvocationState, PreparedComponent};
 
@@ -145,12 +146,24 @@ pub fn deliver(handler: Handler, mut subscriber: Subscriber) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(message) = subscriber.recv().await {
             let handler = handler.clone();
-            tokio::spawn(async move {
-                let subject = message.subject.clone();
-                if let Err(error) = handler.handle(message).await {
-                    tracing::warn!(component = handler.id(), %subject, "{error}");
+            let span = tracing::info_span!(
+                target: trellis_telemetry::SPANS,
+                "receive",
+                otel.name = %format_args!("receive {}", message.subject),
+                otel.kind = "consumer",
+                messaging.destination.name = %message.subject,
+                trellis.component.id = handler.id(),
+            );
+            message.trace.parent_of(&span);
+            tokio::spawn(
+                async move {
+                    let subject = message.subject.clone();
+                    if let Err(error) = handler.handle(message).await {
+                        tracing::warn!(component = handler.id(), %subject, "{error}");
+                    }
                 }
-            });
+                .instrument(span),
+            );
         }
     })
 }
@@ -169,7 +182,7 @@ struct Served(Handler);
 
 impl<Ctx: Send> wrpc_bindings::exports::wasmcloud::messaging0_2_0::handler::Handler<Ctx> for Served {
     async fn handle_message(&self, _cx: Ctx, msg: wrpc_bindings::wasmcloud::messaging0_2_0::types::BrokerMessage) -> anyhow::Result<Result<(), String>> {
-        let message = Message { subject: msg.subject, body: msg.body.to_vec(), reply_to: msg.reply_to };
+        let message = Message { subject: msg.subject, body: msg.body.to_vec(), reply_to: msg.reply_to, trace: Default::default() };
         Ok(self.0.handle(message).await)
     }
 }

@@ -65,7 +65,7 @@ impl Broker for InProcessBroker {
     async fn request(&self, subject: &str, body: Vec<u8>, timeout: Duration) -> Result<Message, BrokerError> {
         let reply_to = inbox();
         let mut replies = self.subscribe(&reply_to, None).await?;
-        self.publish(Message { subject: subject.to_owned(), body, reply_to: Some(reply_to) }).await?;
+        self.publish(Message::traced(subject.to_owned(), body, Some(reply_to))).await?;
         match tokio::time::timeout(timeout, replies.recv()).await {
             Ok(Some(reply)) => Ok(reply),
             Ok(None) => Err(BrokerError::Closed(subject.to_owned())),
@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     fn msg(subject: &str) -> Message {
-        Message { subject: subject.into(), body: b"x".to_vec(), reply_to: None }
+        Message::traced(subject.into(), b"x".to_vec(), None)
     }
 
     #[tokio::test]
@@ -122,7 +122,7 @@ mod tests {
         let b = broker.clone();
         tokio::spawn(async move {
             let m = service.recv().await.unwrap();
-            b.publish(Message { subject: m.reply_to.unwrap(), body: m.body, reply_to: None }).await.unwrap();
+            b.publish(Message::traced(m.reply_to.unwrap(), m.body, None)).await.unwrap();
         });
         let reply = broker.request("echo", b"hi".to_vec(), Duration::from_secs(5)).await.unwrap();
         assert_eq!(reply.body, b"hi");

@@ -192,7 +192,7 @@ impl producer::Host for View<'_> {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(broker.publish(broker::Message { subject: topic, body: message.data, reply_to: None }).await.map_err(broker_error))
+        Ok(broker.publish(broker::Message::traced(topic, message.data, None)).await.map_err(broker_error))
     }
 }
 
@@ -228,7 +228,7 @@ impl request_reply::Host for View<'_> {
             Ok(broker) => broker,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(broker.publish(broker::Message { subject, body: message.data, reply_to: None }).await.map_err(broker_error))
+        Ok(broker.publish(broker::Message::traced(subject, message.data, None)).await.map_err(broker_error))
     }
 }
 

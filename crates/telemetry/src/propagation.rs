@@ -44,6 +44,46 @@ pub fn extract_http(span: &tracing::Span, headers: &http::HeaderMap) {
     extract(span, |name| headers.get(name).and_then(|v| v.to_str().ok()));
 }
 
+/// A span's trace context carried apart from any header map: in a message, across a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The W3C `traceparent`, when the span was traced.
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` that came with it.
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// The context of `span` (empty when traces are off).
+    pub fn of(span: &tracing::Span) -> TraceContext {
+        let mut context = TraceContext::default();
+        inject(span, |name, value| match name {
+            "traceparent" => context.traceparent = Some(value),
+            _ => context.tracestate = Some(value),
+        });
+        context
+    }
+
+    /// Reads it from headers by name.
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> TraceContext {
+        TraceContext { traceparent: get("traceparent").map(str::to_owned), tracestate: get("tracestate").map(str::to_owned) }
+    }
+
+    /// Makes it the parent of `span`.
+    pub fn parent_of(&self, span: &tracing::Span) {
+        extract(span, |name| match name {
+            "traceparent" => self.traceparent.as_deref(),
+            "tracestate" => self.tracestate.as_deref(),
+            _ => None,
+        });
+    }
+
+    /// Its headers, to set on a message.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [("traceparent", self.traceparent.as_deref()), ("tracestate", self.tracestate.as_deref())].into_iter().filter_map(|(k, v)| Some((k, v?)))
+    }
+}
+
 struct Setter<F>(F);
 
 impl<F: FnMut(&'static str, String)> Injector for Setter<F> {
@@ -104,6 +144,19 @@ mod tests {
             assert_eq!(got.trace_id(), sent.trace_id(), "one trace");
             assert_ne!(got.span_id(), sent.span_id());
         });
+    }
+
+    #[test]
+    fn a_context_carried_in_a_message_parents_the_span_that_receives_it() {
+        traced(|| {
+            let sender = tracing::info_span!(target: crate::SPANS, "publish");
+            let carried = TraceContext::of(&sender);
+            assert_eq!(carried.headers().count(), 1, "{carried:?}");
+            let receiver = tracing::info_span!(target: crate::SPANS, "receive");
+            TraceContext::from_headers(|name| carried.headers().find(|(k, _)| *k == name).map(|(_, v)| v)).parent_of(&receiver);
+            assert_eq!(receiver.context().span().span_context().trace_id(), sender.context().span().span_context().trace_id());
+        });
+        assert_eq!(TraceContext::of(&tracing::Span::none()), TraceContext::default());
     }
 
     #[test]
