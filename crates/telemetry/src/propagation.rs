@@ -91,7 +91,8 @@ impl<F: FnMut(&'static str, String)> Injector for Setter<F> {
         // The propagator sets only these two.
         let name = match key {
             "traceparent" => "traceparent",
-            "tracestate" => "tracestate",
+            // An empty `tracestate` says nothing: it is not sent.
+            "tracestate" if !value.is_empty() => "tracestate",
             _ => return,
         };
         (self.0)(name, value);
