@@ -246,24 +246,34 @@ fn resource(service: &str) -> Resource {
     builder.with_attribute(KeyValue::new("process.pid", i64::from(std::process::id()))).build()
 }
 
+/// The OTLP exporter `$exporter` (`SpanExporter`, `MetricExporter`, `LogExporter`) for `$signal`
+/// as `$export` says: over HTTP or gRPC, to its endpoint (else the SDK's `OTEL_*` choice), bounded
+/// by its timeout. The three builders share no trait, hence a macro.
+macro_rules! otlp_exporter {
+    ($exporter:ident, $signal:expr, $export:expr) => {{
+        let export: &Export = $export;
+        let built = match export.protocol {
+            Protocol::Http => {
+                let builder = opentelemetry_otlp::$exporter::builder().with_http().with_timeout(export.timeout);
+                match &export.endpoint {
+                    Some(endpoint) => builder.with_endpoint(endpoint.clone()).build(),
+                    None => builder.build(),
+                }
+            }
+            Protocol::Grpc => {
+                let builder = opentelemetry_otlp::$exporter::builder().with_tonic().with_timeout(export.timeout);
+                match &export.endpoint {
+                    Some(endpoint) => builder.with_endpoint(endpoint.clone()).build(),
+                    None => builder.build(),
+                }
+            }
+        };
+        built.map_err(|source| TelemetryError::Exporter { signal: $signal, endpoint: export.describe($signal), source })
+    }};
+}
+
 fn tracer_provider(export: &Export, resource: &Resource) -> Result<SdkTracerProvider, TelemetryError> {
-    let built = match export.protocol {
-        Protocol::Http => {
-            let mut b = opentelemetry_otlp::SpanExporter::builder().with_http().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-        Protocol::Grpc => {
-            let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-    };
-    let exporter = built.map_err(|source| TelemetryError::Exporter { signal: Signal::Traces, endpoint: export.describe(Signal::Traces), source })?;
+    let exporter = otlp_exporter!(SpanExporter, Signal::Traces, export)?;
     // The SDK's sampler follows OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
     Ok(SdkTracerProvider::builder()
         .with_resource(resource.clone())
@@ -272,43 +282,11 @@ fn tracer_provider(export: &Export, resource: &Resource) -> Result<SdkTracerProv
 }
 
 fn metric_exporter(export: &Export) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
-    let built = match export.protocol {
-        Protocol::Http => {
-            let mut b = opentelemetry_otlp::MetricExporter::builder().with_http().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-        Protocol::Grpc => {
-            let mut b = opentelemetry_otlp::MetricExporter::builder().with_tonic().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-    };
-    built.map_err(|source| TelemetryError::Exporter { signal: Signal::Metrics, endpoint: export.describe(Signal::Metrics), source })
+    otlp_exporter!(MetricExporter, Signal::Metrics, export)
 }
 
 fn logger_provider(export: &Export, resource: &Resource) -> Result<SdkLoggerProvider, TelemetryError> {
-    let built = match export.protocol {
-        Protocol::Http => {
-            let mut b = opentelemetry_otlp::LogExporter::builder().with_http().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-        Protocol::Grpc => {
-            let mut b = opentelemetry_otlp::LogExporter::builder().with_tonic().with_timeout(export.timeout);
-            if let Some(e) = &export.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-    };
-    let exporter = built.map_err(|source| TelemetryError::Exporter { signal: Signal::Logs, endpoint: export.describe(Signal::Logs), source })?;
+    let exporter = otlp_exporter!(LogExporter, Signal::Logs, export)?;
     let processor = opentelemetry_sdk::logs::log_processor_with_async_runtime::BatchLogProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
     Ok(SdkLoggerProvider::builder().with_resource(resource.clone()).with_log_processor(processor).build())
 }
